@@ -1,0 +1,70 @@
+"""convexnn: globally optimal two-layer networks with degree-two polynomial activations.
+
+Trains by solving the exact convex (semidefinite) reformulation of Bartan &
+Pilanci, "Neural Spectrahedra and Semidefinite Lifts", recovers the weights
+by Neural Decomposition, and certifies every result with a duality gap.
+"""
+
+from convexnn._version import __version__
+from convexnn.activations import Activation, get_activation
+from convexnn.exceptions import (
+    ConvexNNError,
+    DataFormatError,
+    IncompatibleVersionError,
+    InvalidSolverOptionError,
+    ProblemTooLargeError,
+    SolverError,
+    SolverFailedError,
+    SolverNotInstalledError,
+    SolverNotLicensedError,
+    SolverStatusWarning,
+    UnknownSolverError,
+    UnsupportedProblemError,
+    ValidationError,
+)
+from convexnn.estimators import (
+    ConvexPolyClassifier,
+    ConvexPolyConvClassifier,
+    ConvexPolyConvRegressor,
+    ConvexPolyRegressor,
+)
+from convexnn.formulations import PolySDP, make_conv_problem, make_problem, nuclear_norm_program
+from convexnn.losses import Loss, get_loss
+from convexnn.network import TwoLayerPolyNet
+from convexnn.patches import ConvGeometry
+from convexnn.solve import Certificate, SolveResult, certify_network, solve
+
+__all__ = [
+    "Activation",
+    "Certificate",
+    "ConvGeometry",
+    "ConvexNNError",
+    "ConvexPolyClassifier",
+    "ConvexPolyConvClassifier",
+    "ConvexPolyConvRegressor",
+    "ConvexPolyRegressor",
+    "DataFormatError",
+    "IncompatibleVersionError",
+    "InvalidSolverOptionError",
+    "Loss",
+    "PolySDP",
+    "ProblemTooLargeError",
+    "SolveResult",
+    "SolverError",
+    "SolverFailedError",
+    "SolverNotInstalledError",
+    "SolverNotLicensedError",
+    "SolverStatusWarning",
+    "TwoLayerPolyNet",
+    "UnknownSolverError",
+    "UnsupportedProblemError",
+    "ValidationError",
+    "__version__",
+    "certify_network",
+    "get_activation",
+    "get_loss",
+    "make_conv_problem",
+    "make_problem",
+    "nuclear_norm_program",
+    "solve",
+]

@@ -1,0 +1,66 @@
+"""Label encoding shared by every classifier (convex and backprop).
+
+With two classes and an elementwise loss the model has one output and
+targets -1/+1; with more classes, one output per class and -1/+1
+one-vs-rest targets; row-wise losses (cross-entropy, multiclass-hinge)
+always get one output per class and one-hot targets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from convexnn.exceptions import ValidationError
+from convexnn.losses import Loss
+
+CLASSIFICATION_LOSSES = ("squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge")
+
+
+def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, targets)`` for labels ``y`` of any type; see the module doc."""
+    if loss.name not in CLASSIFICATION_LOSSES:
+        raise ValidationError(
+            f"loss {loss.name!r} is not a classification loss; use one of "
+            f"{', '.join(CLASSIFICATION_LOSSES)}"
+        )
+    if y is None:
+        raise ValidationError("this estimator requires y to be passed, but the target y is None")
+    labels = column_or_1d(y, warn=True)
+    if len(labels) != n_samples:
+        raise ValidationError(
+            f"y has {len(labels)} labels but X has {n_samples} samples; they must match"
+        )
+    check_classification_targets(labels)
+    classes, encoded = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise ValidationError(
+            f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
+        )
+    if loss.row_wise:
+        return classes, np.eye(len(classes))[encoded]
+    if len(classes) == 2:
+        return classes, np.where(encoded == 1, 1.0, -1.0)
+    return classes, np.where(np.eye(len(classes))[encoded] == 1, 1.0, -1.0)
+
+
+def decode_scores(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Labels from model outputs (sign of a single output, else argmax)."""
+    if scores.ndim == 1:
+        return classes[(scores > 0).astype(int)]
+    return classes[np.argmax(scores, axis=1)]
+
+
+def probabilities(scores: np.ndarray, loss: Loss) -> np.ndarray:
+    """Class probabilities of a logistic or cross-entropy model's outputs."""
+    if scores.ndim == 1:
+        positive = 1.0 / (1.0 + np.exp(-scores))
+        return np.column_stack([1 - positive, positive])
+    if loss.name == "logistic":  # one-vs-rest sigmoids, renormalised
+        positive = 1.0 / (1.0 + np.exp(-scores))
+        return positive / positive.sum(axis=1, keepdims=True)
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

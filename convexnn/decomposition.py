@@ -1,0 +1,124 @@
+"""Neural Decomposition: from optimal ``(Z, Z')`` blocks to network weights.
+
+For a PSD ``Z`` with ``trace(G Z) = 0``, ``G = diag(I_h, -1)``, find
+``Z = sum_j p_j p_j^T`` with ``p_j^T G p_j = 0`` (the rank-one decomposition
+behind the S-lemma; Polik & Terlaky, "A survey of the S-lemma", Lemma 2.4).
+Each ``p_j = [v_j; t_j]`` is a neuron ``u_j = sign(t_j) v_j / ||v_j||`` with
+output weight ``t_j^2`` (``-t_j^2`` for ``Z'``).
+
+Unlike the reference code, nothing here divides by a quantity that can
+vanish: columns are paired most-positive with most-negative, which keeps the
+rotation's discriminant away from zero, and columns of negligible size are
+dropped instead of normalised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convexnn.exceptions import ValidationError
+from solvers.base import Neurons
+
+
+def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+    """Factor ``Z = P P^T`` with ``p_j^T G p_j ~ 0`` for every column.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (h+1, h+1)
+        Symmetric PSD (up to solver precision) with ``trace(Z[:h,:h]) = Z[h,h]``.
+    rtol : float
+        Eigenvalues below ``rtol * max eigenvalue`` count as zero.
+
+    Returns
+    -------
+    P : ndarray of shape (h+1, r)
+        ``r <= rank(Z)`` columns.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[0] != Z.shape[1] or Z.shape[0] < 2:
+        raise ValidationError(f"Z must be a square matrix of side >= 2, got shape {Z.shape}")
+    if not np.all(np.isfinite(Z)):
+        raise ValidationError("Z contains NaN or infinity")
+    if not (isinstance(rtol, (int, float)) and 0 <= rtol < 1):
+        raise ValidationError(f"rtol must be in [0, 1), got {rtol!r}")
+    eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (Z + Z.T))
+    top = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
+    if top <= 0:
+        return np.zeros((Z.shape[0], 0))
+    keep = eigenvalues > max(rtol, np.finfo(float).eps) * top
+    pool = [eigenvectors[:, j] * np.sqrt(eigenvalues[j]) for j in np.flatnonzero(keep)]
+    done: list[np.ndarray] = []
+    tolerance = 1e-13
+
+    def g_norm(p: np.ndarray) -> float:
+        return float(p[:-1] @ p[:-1] - p[-1] * p[-1])
+
+    while len(pool) > 1:
+        values = np.array([g_norm(p) for p in pool])
+        sizes = np.array([p @ p for p in pool])
+        balanced = np.abs(values) <= tolerance * sizes
+        if balanced.any():
+            j = int(np.flatnonzero(balanced)[0])
+            done.append(pool.pop(j))
+            continue
+        i, j = int(np.argmax(values)), int(np.argmin(values))
+        if values[i] <= 0 or values[j] >= 0:
+            break  # all of one sign: only rounding error is left to balance
+        p, q = pool[i], pool[j]
+        g_pp, g_qq = values[i], values[j]
+        g_pq = float(p[:-1] @ q[:-1] - p[-1] * q[-1])
+        # (p + s q)^T G (p + s q) = 0; g_pp > 0 > g_qq, so the discriminant is
+        # at least -g_pp g_qq > 0 and the denominator g_qq is bounded away from 0.
+        s = (-g_pq - np.sqrt(g_pq * g_pq - g_pp * g_qq)) / g_qq
+        norm = np.sqrt(1.0 + s * s)
+        balanced_column = (p + s * q) / norm
+        remainder = (q - s * p) / norm
+        for index in sorted((i, j), reverse=True):
+            pool.pop(index)
+        done.append(balanced_column)
+        pool.append(remainder)
+    done.extend(pool)
+    if not done:
+        return np.zeros((Z.shape[0], 0))
+    return np.column_stack(done)
+
+
+def neurons_from_factor(P: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit filters ``(r, h)`` and signed output weights ``(r,)`` from a factor.
+
+    Columns whose filter part is negligible (``||v|| <= 1e-12 * max ||v||``)
+    carry no neuron and are dropped.
+    """
+    v, t = P[:-1].T, P[-1]
+    norms = np.linalg.norm(v, axis=1)
+    if norms.size == 0 or norms.max() == 0:
+        return np.zeros((0, P.shape[0] - 1)), np.zeros(0)
+    keep = norms > 1e-12 * norms.max()
+    v, t, norms = v[keep], t[keep], norms[keep]
+    direction = np.where(t < 0, -1.0, 1.0)
+    filters = direction[:, None] * v / norms[:, None]
+    # ||v|| = |t| for a balanced column; the geometric mean splits rounding error.
+    weights = sign * norms * np.abs(t)
+    return filters, weights
+
+
+def decompose_blocks(
+    blocks: list[tuple[np.ndarray, np.ndarray]], rtol: float = 1e-9
+) -> Neurons:
+    """Neurons of every ``(Z, Z')`` pair (block ``b`` feeds region/output ``b``)."""
+    filters, weights, owners = [], [], []
+    for index, (z_pos, z_neg) in enumerate(blocks):
+        for matrix, sign in ((z_pos, 1.0), (z_neg, -1.0)):
+            block_filters, block_weights = neurons_from_factor(
+                neural_decomposition(matrix, rtol), sign
+            )
+            filters.append(block_filters)
+            weights.append(block_weights)
+            owners.append(np.full(len(block_weights), index))
+    h = blocks[0][0].shape[0] - 1 if blocks else 0
+    return Neurons(
+        filters=np.concatenate(filters) if filters else np.zeros((0, h)),
+        weights=np.concatenate(weights) if weights else np.zeros(0),
+        blocks=np.concatenate(owners).astype(int) if owners else np.zeros(0, dtype=int),
+    )

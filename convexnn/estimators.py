@@ -1,0 +1,320 @@
+"""scikit-learn estimators that train by solving the exact convex program.
+
+``fit`` builds the SDP (:mod:`convexnn.formulations`), solves it
+(:func:`convexnn.solve.solve`) and keeps the decomposed, certified network.
+The estimators follow scikit-learn's contract: parameters are stored
+untouched by ``__init__`` and validated in ``fit``; fitted attributes end in
+an underscore; they clone, pickle, and work in ``Pipeline`` and
+``GridSearchCV``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from convexnn._targets import decode_scores, encode_labels, probabilities
+from convexnn._validation import as_float_array, check_beta, check_positive, check_targets
+from convexnn.activations import get_activation
+from convexnn.exceptions import ValidationError
+from convexnn.formulations import PolySDP, make_conv_problem, make_problem
+from convexnn.losses import Loss, get_loss
+from convexnn.patches import ConvGeometry
+from convexnn.solve import solve
+
+
+class _ConvexPolyBase(BaseEstimator):
+    """Shared parameters, validation and fitting of the convex estimators."""
+
+    _input_ndims: tuple[int, ...] = (2,)
+
+    def __init__(
+        self,
+        activation: Any = "relu-approx",
+        beta: float = 0.1,
+        loss: str | Loss = "squared",
+        solver: str = "auto",
+        solver_options: Mapping[str, Any] | None = None,
+        decomposition_rtol: float = 1e-9,
+        verbose: bool = False,
+    ) -> None:
+        self.activation = activation
+        self.beta = beta
+        self.loss = loss
+        self.solver = solver
+        self.solver_options = solver_options
+        self.decomposition_rtol = decomposition_rtol
+        self.verbose = verbose
+
+    # -- validation, in one place -------------------------------------------
+    def _check_params(self) -> dict[str, Any]:
+        """Validate every parameter; the error names the parameter."""
+        checked = {
+            "activation": get_activation(self.activation),
+            "beta": check_beta(self.beta),
+            "loss": get_loss(self.loss),
+        }
+        if not isinstance(self.solver, str):
+            raise ValidationError(f"solver must be a solver name or 'auto', got {self.solver!r}")
+        if self.solver_options is not None and not isinstance(self.solver_options, Mapping):
+            raise ValidationError(
+                f"solver_options must be a dict of solver options or None, got {self.solver_options!r}"
+            )
+        rtol = self.decomposition_rtol
+        if not isinstance(rtol, (int, float)) or isinstance(rtol, bool) or not 0 <= rtol < 1:
+            raise ValidationError(f"decomposition_rtol must be a number in [0, 1), got {rtol!r}")
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            raise ValidationError(f"verbose must be True or False, got {self.verbose!r}")
+        return checked
+
+    def _geometry(self, X: np.ndarray) -> ConvGeometry | None:
+        return None
+
+    def _features(self, X: Any, *, reset: bool) -> np.ndarray:
+        """Validated features; records / checks ``n_features_in_`` and feature names."""
+        values = as_float_array(X, "X", ndims=self._input_ndims, min_samples=2 if reset else 1)
+        flat = values.reshape(len(values), -1)
+        validate_data(self, X if values.ndim == 2 else flat, reset=reset, skip_check_array=True)
+        return values
+
+    def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
+        geometry = self._geometry(X)
+        common = dict(activation=params["activation"], beta=params["beta"], loss=params["loss"])
+        problem: PolySDP = (
+            make_problem(X, targets, **common)
+            if geometry is None
+            else make_conv_problem(X, targets, geometry, **common)
+        )
+        options = dict(self.solver_options or {})
+        if self.verbose:
+            options.setdefault("verbose", True)
+        result, network, _ = solve(
+            problem, self.solver, options, decomposition_rtol=self.decomposition_rtol
+        )
+        self.result_ = result
+        self.network_ = network
+        self.geometry_ = geometry
+
+    def _decision(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "network_")
+        features = self._features(X, reset=False)
+        return self.network_.predict(features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.non_deterministic = False
+        return tags
+
+
+class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):
+    """Two-layer polynomial-activation network trained to its global optimum.
+
+    Solves ``min loss(f(X), y) + beta * sum_j |alpha_j|`` over networks
+    ``f(x) = sum_j alpha_j sigma(u_j^T x)``, ``||u_j|| = 1``, of any width,
+    through its exact semidefinite reformulation.
+
+    Parameters
+    ----------
+    activation : {"relu-approx", "quadratic"} or (a, b, c), default="relu-approx"
+        ``sigma(t) = a t^2 + b t + c``.
+    beta : float, default=0.1
+        Strength of the l1 penalty on the output weights (>= 0).
+    loss : {"squared", "huber", "l1"} or Loss, default="squared"
+        Summed over samples; squared is ``1/2 sum (f(x) - y)^2``.
+    solver : str, default="auto"
+        A back-end name (see ``solvers.available()``) or ``"auto"``.
+    solver_options : dict, optional
+        ``tol``, ``max_iter``, ``time_limit``, ``verbose`` or back-end options.
+    decomposition_rtol : float, default=1e-9
+        Eigenvalues below this fraction of the largest count as zero in
+        Neural Decomposition.
+    verbose : bool, default=False
+        Show the solver's progress.
+
+    Attributes
+    ----------
+    result_ : SolveResult
+        Status, objective, certified lower bound and gap, time, solver.
+    network_ : TwoLayerPolyNet
+        The recovered network.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convexnn import ConvexPolyRegressor
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> y = X[:, 0] ** 2 - X[:, 1]
+    >>> reg = ConvexPolyRegressor(beta=1e-3, solver="clarabel").fit(X, y)
+    >>> reg.result_.relative_gap < 1e-5
+    True
+    """
+
+    def fit(self, X: Any, y: Any) -> ConvexPolyRegressor:
+        """Solve the convex program for ``(X, y)``; ``y`` may have several columns."""
+        params = self._check_params()
+        features = self._features(X, reset=True)
+        targets = check_targets(y, len(features))
+        self._solve(features, targets[:, 0] if np.ndim(y) == 1 else targets, params)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Network outputs, ``(n,)`` or ``(n, n_targets)``."""
+        return self._decision(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ConvexPolyClassifier(ClassifierMixin, _ConvexPolyBase):
+    """Classifier from a globally optimal two-layer polynomial-activation network.
+
+    Labels of any type are encoded for the loss: with two classes, a single
+    output with targets -1/+1 (squared, hinge, logistic); with more, one
+    output per class with -1/+1 one-vs-rest targets; the row-wise losses
+    (cross-entropy, multiclass-hinge) always use one output per class with
+    one-hot targets.
+
+    Parameters
+    ----------
+    activation, beta, solver, solver_options, decomposition_rtol, verbose
+        As for :class:`ConvexPolyRegressor`.
+    loss : {"squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"}, default="squared"
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    result_ : SolveResult
+    network_ : TwoLayerPolyNet
+    n_features_in_ : int
+    """
+
+    def fit(self, X: Any, y: Any) -> ConvexPolyClassifier:
+        """Encode the labels and solve the convex program."""
+        params = self._check_params()
+        features = self._features(X, reset=True)
+        self.classes_, targets = encode_labels(y, len(features), params["loss"])
+        self._solve(features, targets, params)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Network outputs: ``(n,)`` for a single-output binary model, else ``(n, n_classes)``."""
+        return self._decision(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        return decode_scores(self.decision_function(X), self.classes_)
+
+    def _has_probabilities(self) -> bool:
+        return get_loss(self.loss).name in ("logistic", "cross-entropy")
+
+    @available_if(_has_probabilities)
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (logistic and cross-entropy losses only)."""
+        return probabilities(self.decision_function(X), get_loss(self.loss))
+
+
+class _ConvMixin:
+    """Convolution + average pooling parameters shared by the conv estimators."""
+
+    _input_ndims = (2, 3, 4)
+
+    image_shape: Any
+    filter_size: Any
+    stride: Any
+    pool_size: Any
+
+    def _geometry(self, X: np.ndarray) -> ConvGeometry:
+        shape = self.image_shape
+        if shape is None:
+            # 2-D X without image_shape: one-dimensional signals of one channel.
+            shape = (1, 1, X.shape[1]) if X.ndim == 2 else X.shape[1:]
+        filter_size = self.filter_size
+        if X.ndim == 2 and self.image_shape is None and isinstance(filter_size, (int, np.integer)):
+            filter_size = (1, min(int(filter_size), X.shape[1]))
+        pool = self.pool_size
+        if pool is not None and X.ndim == 2 and self.image_shape is None and isinstance(pool, (int, np.integer)):
+            pool = (1, int(pool))
+        if self.pool_size is not None and not isinstance(self.pool_size, (int, np.integer, tuple, list)):
+            raise ValidationError(f"pool_size must be an int, a pair or None, got {self.pool_size!r}")
+        return ConvGeometry(tuple(shape), filter_size, self.stride, pool)
+
+
+_CONV_DOC = """
+    image_shape : (channels, height, width) or (height, width), optional
+        Shape of one image. When None, 2-D ``X`` holds one-channel 1-D
+        signals and 3-D / 4-D ``X`` gives the shape itself.
+    filter_size : int or (int, int), default=3
+    stride : int or (int, int), default=1
+    pool_size : int or (int, int) or None, default=None
+        Average-pooling window over the convolution's output; None pools
+        globally (the SDP then has the size of the filter, not the image).
+"""
+
+
+class ConvexPolyConvClassifier(_ConvMixin, ConvexPolyClassifier):
+    __doc__ = (
+        "Convolutional classifier (conv + polynomial activation + average pooling +"
+        " linear), trained to its global optimum.\n\n    Parameters\n    ----------"
+        + _CONV_DOC
+        + "    Other parameters as for :class:`ConvexPolyClassifier`.\n"
+    )
+
+    def __init__(
+        self,
+        image_shape: Any = None,
+        filter_size: Any = 3,
+        stride: Any = 1,
+        pool_size: Any = None,
+        activation: Any = "relu-approx",
+        beta: float = 0.1,
+        loss: str | Loss = "squared",
+        solver: str = "auto",
+        solver_options: Mapping[str, Any] | None = None,
+        decomposition_rtol: float = 1e-9,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
+        self.image_shape = image_shape
+        self.filter_size = filter_size
+        self.stride = stride
+        self.pool_size = pool_size
+
+
+class ConvexPolyConvRegressor(_ConvMixin, ConvexPolyRegressor):
+    __doc__ = (
+        "Convolutional regressor (conv + polynomial activation + average pooling +"
+        " linear), trained to its global optimum.\n\n    Parameters\n    ----------"
+        + _CONV_DOC
+        + "    Other parameters as for :class:`ConvexPolyRegressor`.\n"
+    )
+
+    def __init__(
+        self,
+        image_shape: Any = None,
+        filter_size: Any = 3,
+        stride: Any = 1,
+        pool_size: Any = None,
+        activation: Any = "relu-approx",
+        beta: float = 0.1,
+        loss: str | Loss = "squared",
+        solver: str = "auto",
+        solver_options: Mapping[str, Any] | None = None,
+        decomposition_rtol: float = 1e-9,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
+        self.image_shape = image_shape
+        self.filter_size = filter_size
+        self.stride = stride
+        self.pool_size = pool_size

@@ -1,0 +1,232 @@
+"""The exact convex programs (design notes, sections 2 and 4) as data and as cvxpy.
+
+:class:`PolySDP` describes one problem by its patches, targets, activation,
+beta and loss, and satisfies :class:`solvers.base.SDPProblem`: the native
+solver reads its arrays, conic back-ends ask it for :meth:`PolySDP.to_cvxpy`.
+Build one with :func:`make_problem` (fully connected, scalar or vector
+output) or :func:`make_conv_problem` (convolution with average pooling).
+
+The predictions are written with *pooled lifted features in symmetric
+storage*: for region ``r`` the ``n x (h+1)(h+2)/2`` matrix of
+``(1/P) sum_p svec(F F^T)`` (activation coefficients folded in) times the
+upper triangle of ``Z - Z'``. That is the cheapest exact expression cvxpy
+accepts: half the dense data of the authors' ``n x (d+1)^2`` lifted matrix,
+and one coefficient row per sample in the conic data.
+
+:func:`nuclear_norm_program` is the quadratic-activation special case
+``min l(diag(X W X^T), y) + beta ||W||_*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from convexnn._validation import as_float_array, check_beta, check_targets
+from convexnn.activations import Activation, ActivationLike, get_activation
+from convexnn.exceptions import ValidationError
+from convexnn.losses import Loss, LossLike, get_loss
+from convexnn.patches import ConvGeometry
+from solvers.base import CvxpyProgram, ProblemShape
+
+
+@dataclass(eq=False)
+class PolySDP:
+    """The SDP of one training problem (see :mod:`solvers.base` for the math).
+
+    Attributes
+    ----------
+    patches : ndarray of shape (n, R, P, h)
+    targets : ndarray of shape (n, C)
+        Loss-encoded targets (e.g. -1/+1 or one-hot for classification).
+    activation : Activation
+    beta : float
+    loss : Loss
+    geometry : ConvGeometry or None
+        Set for the convolutional variant.
+    """
+
+    patches: np.ndarray
+    targets: np.ndarray
+    activation: Activation
+    beta: float
+    loss: Loss
+    geometry: ConvGeometry | None = None
+
+    @property
+    def coefficients(self) -> tuple[float, float, float]:
+        return self.activation.coefficients
+
+    @property
+    def shape(self) -> ProblemShape:
+        return ProblemShape.of(self)
+
+    def block_index(self, region: int, output: int) -> int:
+        return region * self.shape.n_outputs + output
+
+    def _coefficient_matrix(self) -> np.ndarray:
+        """``M`` such that ``F^T (M * D) F`` is the prediction of a block ``D``."""
+        a, b, c = self.coefficients
+        h = self.shape.n_features
+        scale = np.full((h + 1, h + 1), a)
+        scale[:h, h] = scale[h, :h] = b / 2
+        scale[h, h] = c
+        return scale
+
+    def lifted_features(self, region: int) -> np.ndarray:
+        """``(1/P) sum_p svec(F F^T)`` of ``region`` with coefficients folded in."""
+        h = self.shape.n_features
+        rows, cols = np.triu_indices(h + 1)
+        weights = self._coefficient_matrix()[rows, cols] * np.where(rows == cols, 1.0, 2.0)
+        patches = self.patches[:, region]
+        lifted = np.zeros((len(patches), len(rows)))
+        ones = np.ones((len(patches), 1))
+        for p in range(patches.shape[1]):
+            augmented = np.hstack([patches[:, p], ones])
+            lifted += augmented[:, rows] * augmented[:, cols]
+        lifted *= weights / patches.shape[1]
+        return lifted
+
+    def to_cvxpy(self) -> CvxpyProgram:
+        """The SDP as a cvxpy problem; blocks in order ``r * C + k``."""
+        shape = self.shape
+        side = shape.n_features + 1
+        rows, cols = np.triu_indices(side)
+        svec_index = rows * side + cols
+        blocks = []
+        columns = []
+        lifted = [self.lifted_features(r) for r in range(shape.n_regions)]
+        per_output: list[list[cp.Expression]] = [[] for _ in range(shape.n_outputs)]
+        for r in range(shape.n_regions):
+            for k in range(shape.n_outputs):
+                z_pos = cp.Variable((side, side), PSD=True, name=f"Z_{r}_{k}")
+                z_neg = cp.Variable((side, side), PSD=True, name=f"Zprime_{r}_{k}")
+                blocks.append((z_pos, z_neg))
+                difference = cp.vec(z_pos - z_neg, order="C")[svec_index]
+                per_output[k].append(lifted[r] @ difference)
+        for terms in per_output:
+            columns.append(terms[0] if len(terms) == 1 else cp.sum(terms))
+        predictions = cp.Variable((shape.n_samples, shape.n_outputs), name="yhat")
+        stacked = cp.vstack(columns).T if shape.n_outputs > 1 else cp.reshape(
+            columns[0], (shape.n_samples, 1), order="C"
+        )
+        link = predictions == stacked
+        h = shape.n_features
+        penalty = cp.sum([z[h, h] + z_neg[h, h] for z, z_neg in blocks])
+        constraints = [link]
+        for z, z_neg in blocks:
+            constraints += [cp.trace(z[:h, :h]) == z[h, h], cp.trace(z_neg[:h, :h]) == z_neg[h, h]]
+        objective = cp.Minimize(self.loss.cvxpy(predictions, self.targets) + self.beta * penalty)
+        return CvxpyProgram(
+            problem=cp.Problem(objective, constraints),
+            blocks=blocks,
+            predictions=predictions,
+            link=link,
+        )
+
+    def predict_blocks(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Predictions ``(n, C)`` of given ``(Z, Z')`` pairs, without cvxpy."""
+        shape = self.shape
+        if len(blocks) != shape.n_blocks:
+            raise ValidationError(f"expected {shape.n_blocks} block pairs, got {len(blocks)}")
+        scale = self._coefficient_matrix()
+        ones = np.ones(self.patches.shape[:3] + (1,))
+        augmented = np.concatenate([self.patches, ones], axis=3)  # (n, R, P, h+1)
+        yhat = np.zeros((shape.n_samples, shape.n_outputs))
+        for r in range(shape.n_regions):
+            for k in range(shape.n_outputs):
+                z_pos, z_neg = blocks[self.block_index(r, k)]
+                m = scale * (z_pos - z_neg)
+                f = augmented[:, r]
+                yhat[:, k] += np.einsum("npi,ij,npj->n", f, m, f) / f.shape[1]
+        return yhat
+
+    def block_penalty(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> float:
+        """``sum_rk Z_rk[h, h] + Z'_rk[h, h]``."""
+        return float(sum(z[-1, -1] + z_neg[-1, -1] for z, z_neg in blocks))
+
+    def objective(self, yhat: np.ndarray, penalty: float) -> float:
+        """``loss(yhat, targets) + beta * penalty``."""
+        return self.loss(yhat, self.targets) + self.beta * penalty
+
+
+def make_problem(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    activation: ActivationLike = "relu-approx",
+    beta: float = 0.1,
+    loss: LossLike = "squared",
+) -> PolySDP:
+    """The SDP of a fully connected network: scalar output for 1-D ``y``, vector for 2-D.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+    y : array-like of shape (n,) or (n, C)
+        Targets as the loss expects them (-1/+1 or one-hot for classification).
+    activation : str or (a, b, c) or Activation
+    beta : float
+    loss : str or Loss
+    """
+    features = as_float_array(X, "X")
+    return _assemble(features[:, None, None, :], y, activation, beta, loss, None)
+
+
+def make_conv_problem(
+    X: np.ndarray,
+    y: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    activation: ActivationLike = "relu-approx",
+    beta: float = 0.1,
+    loss: LossLike = "squared",
+) -> PolySDP:
+    """The SDP of a convolutional network with average pooling.
+
+    ``X`` holds images as ``(n, C, H, W)``, ``(n, H, W)`` or flat rows
+    matching ``geometry.image_shape``.
+    """
+    images = as_float_array(X, "X", ndims=(2, 3, 4))
+    return _assemble(geometry.patches(images), y, activation, beta, loss, geometry)
+
+
+def _assemble(
+    patches: np.ndarray,
+    y: np.ndarray,
+    activation: ActivationLike,
+    beta: float,
+    loss: LossLike,
+    geometry: ConvGeometry | None,
+) -> PolySDP:
+    targets = check_targets(y, len(patches))
+    loss_object = get_loss(loss)
+    loss_object.check_targets(targets)
+    return PolySDP(
+        patches=np.ascontiguousarray(patches, dtype=np.float64),
+        targets=targets,
+        activation=get_activation(activation),
+        beta=check_beta(beta),
+        loss=loss_object,
+        geometry=geometry,
+    )
+
+
+def nuclear_norm_program(
+    X: np.ndarray, y: np.ndarray, *, beta: float, loss: LossLike = "squared"
+) -> tuple[cp.Problem, cp.Variable]:
+    """``min_W loss(diag(X W X^T), y) + beta ||W||_*`` over symmetric ``W``.
+
+    The quadratic activation ``sigma(t) = t^2`` makes the SDP collapse to
+    this problem; the eigen-decomposition of the optimal ``W`` is the network.
+    """
+    features = as_float_array(X, "X")
+    targets = check_targets(y, len(features))
+    if targets.shape[1] != 1:
+        raise ValidationError("nuclear_norm_program takes a scalar target (1-D y)")
+    weights = cp.Variable((features.shape[1],) * 2, symmetric=True, name="W")
+    yhat = cp.reshape(cp.sum(cp.multiply(features @ weights, features), axis=1), (len(features), 1), order="C")
+    objective = get_loss(loss).cvxpy(yhat, targets) + check_beta(beta) * cp.normNuc(weights)
+    return cp.Problem(cp.Minimize(objective)), weights

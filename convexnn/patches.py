@@ -1,0 +1,168 @@
+"""Patch extraction for the convolutional variant with average pooling.
+
+A convolution with filter size ``(fh, fw)`` and stride ``(sh, sw)`` sees
+patches of ``channels * fh * fw`` values (flattened in PyTorch's
+``(channel, row, column)`` order, so filters reshape to ``Conv2d`` weights).
+Average pooling in non-overlapping windows of ``(ph, pw)`` output positions
+(PyTorch's ``AvgPool2d`` with ``ceil_mode=False``: positions that do not fill
+a window are dropped) groups the patches into regions; ``pool_size=None`` is
+global average pooling, one region with every patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from convexnn.exceptions import ValidationError
+
+IntPair = Union[int, tuple[int, int]]
+
+
+def _pair(value: IntPair, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+        or min(pair) < 1
+    ):
+        raise ValidationError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of a convolution followed by average pooling.
+
+    Parameters
+    ----------
+    image_shape : (channels, height, width) or (height, width)
+    filter_size : int or (int, int)
+    stride : int or (int, int), default 1
+    pool_size : int or (int, int) or None, default None
+        Pooling window in output positions; ``None`` pools globally.
+    """
+
+    image_shape: tuple[int, int, int]
+    filter_size: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pool_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(s) for s in self.image_shape)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValidationError(
+                "image_shape must be (height, width) or (channels, height, width) of "
+                f"positive ints, got {self.image_shape!r}"
+            )
+        object.__setattr__(self, "image_shape", shape)
+        object.__setattr__(self, "filter_size", _pair(self.filter_size, "filter_size"))
+        object.__setattr__(self, "stride", _pair(self.stride, "stride"))
+        if self.pool_size is not None:
+            object.__setattr__(self, "pool_size", _pair(self.pool_size, "pool_size"))
+        _, height, width = shape
+        fh, fw = self.filter_size
+        if fh > height or fw > width:
+            raise ValidationError(
+                f"filter_size {self.filter_size} is larger than the images ({height}x{width})"
+            )
+        oh, ow = self.output_grid
+        if self.pool_size is not None and (self.pool_size[0] > oh or self.pool_size[1] > ow):
+            raise ValidationError(
+                f"pool_size {self.pool_size} is larger than the convolution's output "
+                f"grid ({oh}x{ow}); use a smaller pool or pool_size=None (global)"
+            )
+
+    @property
+    def output_grid(self) -> tuple[int, int]:
+        """Rows and columns of the convolution's output."""
+        _, height, width = self.image_shape
+        return (
+            (height - self.filter_size[0]) // self.stride[0] + 1,
+            (width - self.filter_size[1]) // self.stride[1] + 1,
+        )
+
+    @property
+    def pooled_grid(self) -> tuple[int, int]:
+        """Rows and columns of pooling regions."""
+        oh, ow = self.output_grid
+        if self.pool_size is None:
+            return (1, 1)
+        return (oh // self.pool_size[0], ow // self.pool_size[1])
+
+    @property
+    def n_regions(self) -> int:
+        rows, cols = self.pooled_grid
+        return rows * cols
+
+    @property
+    def pool_area(self) -> int:
+        """Patches per pooling region."""
+        if self.pool_size is None:
+            oh, ow = self.output_grid
+            return oh * ow
+        return self.pool_size[0] * self.pool_size[1]
+
+    @property
+    def patch_size(self) -> int:
+        return self.image_shape[0] * self.filter_size[0] * self.filter_size[1]
+
+    @property
+    def n_pixels(self) -> int:
+        return int(np.prod(self.image_shape))
+
+    def as_images(self, X: np.ndarray, name: str = "X") -> np.ndarray:
+        """``X`` as ``(n, channels, height, width)``; accepts flat rows too."""
+        X = np.asarray(X)
+        channels, height, width = self.image_shape
+        if X.ndim == 2 and X.shape[1] == self.n_pixels:
+            return X.reshape(len(X), channels, height, width)
+        if X.ndim == 3 and channels == 1 and X.shape[1:] == (height, width):
+            return X[:, None]
+        if X.ndim == 4 and X.shape[1:] == self.image_shape:
+            return X
+        raise ValidationError(
+            f"{name} must hold images of shape {self.image_shape} (as (n, C, H, W), "
+            f"(n, H, W) for one channel, or flat (n, {self.n_pixels})); got shape {X.shape}"
+        )
+
+    def patches(self, X: np.ndarray) -> np.ndarray:
+        """Patches grouped by pooling region, shape ``(n, regions, pool_area, patch_size)``."""
+        images = self.as_images(X)
+        n = len(images)
+        fh, fw = self.filter_size
+        sh, sw = self.stride
+        windows = sliding_window_view(images, (fh, fw), axis=(2, 3))[:, :, ::sh, ::sw]
+        oh, ow = self.output_grid
+        windows = windows[:, :, :oh, :ow]  # (n, ch, oh, ow, fh, fw)
+        grid = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, oh, ow, self.patch_size)
+        if self.pool_size is None:
+            return np.ascontiguousarray(grid.reshape(n, 1, oh * ow, self.patch_size))
+        ph, pw = self.pool_size
+        rows, cols = self.pooled_grid
+        grid = grid[:, : rows * ph, : cols * pw]
+        pooled = grid.reshape(n, rows, ph, cols, pw, self.patch_size).transpose(0, 1, 3, 2, 4, 5)
+        return np.ascontiguousarray(pooled.reshape(n, rows * cols, ph * pw, self.patch_size))
+
+    def to_dict(self) -> dict:
+        return {
+            "image_shape": list(self.image_shape),
+            "filter_size": list(self.filter_size),
+            "stride": list(self.stride),
+            "pool_size": None if self.pool_size is None else list(self.pool_size),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConvGeometry:
+        pool = data.get("pool_size")
+        return cls(
+            image_shape=tuple(data["image_shape"]),
+            filter_size=tuple(data["filter_size"]),
+            stride=tuple(data["stride"]),
+            pool_size=None if pool is None else tuple(pool),
+        )

@@ -1,0 +1,266 @@
+"""Solve a :class:`~convexnn.formulations.PolySDP` with a chosen back-end.
+
+:func:`solve` picks the back-end (``"auto"`` walks the usable ones in order
+and moves on when one fails), turns its output into a
+:class:`~convexnn.network.TwoLayerPolyNet` (Neural Decomposition of the
+blocks, or the solver's own neurons), and certifies the network with the
+exact dual oracle: every :class:`SolveResult` carries a lower bound on the
+optimum that does not depend on the back-end's own claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import solvers
+from convexnn.decomposition import decompose_blocks
+from convexnn.exceptions import (
+    SolverFailedError,
+    SolverStatusWarning,
+    ValidationError,
+    translate_solver_error,
+)
+from convexnn.formulations import PolySDP
+from convexnn.network import TwoLayerPolyNet
+from solvers.base import SolverOutput, Status
+from solvers.certificate import best_dual_bound
+from solvers.errors import InvalidSolverOptionError, SolverError
+
+logger = logging.getLogger("convexnn")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The outcome of one solve.
+
+    Attributes
+    ----------
+    status : str
+        One of :class:`solvers.base.Status`' values.
+    objective : float
+        Objective of the returned network (loss + beta * sum |alpha|).
+    lower_bound : float
+        Certified lower bound on the optimum (dual oracle).
+    duality_gap : float
+        ``objective - lower_bound`` (>= 0 up to rounding).
+    relative_gap : float
+        ``duality_gap / max(|objective|, 1e-12)``.
+    iterations : int or None
+    solve_time : float
+        Wall time of the back-end call, seconds.
+    solver : str
+    solver_objective : float
+        The objective the back-end reported for its own solution.
+    n_neurons : int
+    message : str
+    stats : dict
+        The back-end's own statistics.
+    """
+
+    status: str
+    objective: float
+    lower_bound: float
+    duality_gap: float
+    relative_gap: float
+    iterations: int | None
+    solve_time: float
+    solver: str
+    solver_objective: float
+    n_neurons: int
+    message: str = ""
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == Status.OPTIMAL.value
+
+
+def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> TwoLayerPolyNet:
+    """The network of a back-end's solution (decomposing blocks if needed)."""
+    shape = problem.shape
+    if output.neurons is not None:
+        neurons = output.neurons
+    elif output.blocks is not None:
+        neurons = decompose_blocks(output.blocks, rtol)
+    else:
+        raise SolverFailedError(f"{output.status.value}: the back-end returned no solution")
+    return TwoLayerPolyNet.from_neurons(
+        neurons,
+        n_regions=shape.n_regions,
+        n_outputs=shape.n_outputs,
+        single_output=shape.n_outputs == 1,
+        activation=problem.activation,
+        geometry=problem.geometry,
+    )
+
+
+def network_predictions(problem: PolySDP, network: TwoLayerPolyNet) -> np.ndarray:
+    """``(n, C)`` predictions of ``network`` on the problem's own patches."""
+    pooled = network.activation(problem.patches @ network.U.T).mean(axis=2)  # (n, R, m)
+    return np.einsum("nrm,mrk->nk", pooled, network._alpha_full())
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certified bound for a network on a problem (see :func:`certify_network`)."""
+
+    objective: float
+    lower_bound: float
+    duality_gap: float
+    relative_gap: float
+    dual_scale: float
+    dual_constraint: float
+
+
+def certify_network(
+    problem: PolySDP,
+    network: TwoLayerPolyNet,
+    extra_dual_points: tuple[np.ndarray, ...] = (),
+) -> Certificate:
+    """Objective of ``network`` and the best certified lower bound on the optimum.
+
+    The dual candidates are the loss gradient at the network's predictions
+    (the optimal dual point when the network is optimal) and any
+    ``extra_dual_points`` (e.g. a conic solver's dual variables).
+    """
+    yhat = network_predictions(problem, network)
+    objective = problem.objective(yhat, network.penalty())
+    gradient = problem.loss.gradient(torch.from_numpy(yhat), torch.from_numpy(problem.targets))
+    candidates = [gradient.numpy()] + [v for v in extra_dual_points if v is not None]
+    bound = best_dual_bound(
+        problem.patches, problem.targets, candidates, problem.coefficients, problem.beta, problem.loss
+    )
+    return _certificate(objective, bound.lower_bound, bound.scale, bound.constraint)
+
+
+def _certificate(objective: float, lower: float, scale: float, constraint: float) -> Certificate:
+    gap = objective - lower
+    return Certificate(
+        objective=objective,
+        lower_bound=lower,
+        duality_gap=gap,
+        relative_gap=gap / max(abs(objective), 1e-12),
+        dual_scale=scale,
+        dual_constraint=constraint,
+    )
+
+
+def solve(
+    problem: PolySDP,
+    solver: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    *,
+    warm_start: SolverOutput | None = None,
+    decomposition_rtol: float = 1e-9,
+) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+    """Solve ``problem`` and return the result, the network and the raw output.
+
+    Parameters
+    ----------
+    problem : PolySDP
+    solver : str
+        A registered back-end name or ``"auto"``.
+    options : mapping, optional
+        :data:`solvers.base.COMMON_OPTIONS` or back-end specific options.
+    warm_start : SolverOutput, optional
+        A previous output to start from (back-ends that cannot use it ignore it).
+    decomposition_rtol : float
+        Relative eigenvalue cut-off of Neural Decomposition.
+
+    Raises
+    ------
+    UnknownSolverError, SolverNotInstalledError, SolverNotLicensedError,
+    UnsupportedProblemError, InvalidSolverOptionError, ProblemTooLargeError,
+    SolverFailedError
+    """
+    options = dict(options or {})
+    if not isinstance(solver, str):
+        raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
+    try:
+        if solver.lower() == "auto":
+            candidates = solvers.auto_candidates(problem)
+            if not candidates:
+                raise SolverFailedError(
+                    "no usable solver supports this problem; see `convexnn solvers`"
+                )
+        else:
+            candidates = [solvers.require_usable(solver, problem)]
+        for candidate in candidates:
+            candidate.check_options(options)
+    except SolverError as error:
+        raise translate_solver_error(error) from error
+    failures = []
+    for candidate in candidates:
+        try:
+            output = candidate.solve(problem, warm_start=warm_start, **options)
+        except InvalidSolverOptionError as error:
+            raise translate_solver_error(error) from error
+        except SolverError as error:
+            if len(candidates) == 1:
+                raise translate_solver_error(error) from error
+            logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, error)
+            failures.append(f"{candidate.name}: {error}")
+            continue
+        if not output.status.has_solution:
+            message = f"{candidate.name} returned status {output.status.value!r}. {output.message}"
+            if len(candidates) == 1:
+                raise SolverFailedError(message)
+            logger.warning("auto: %s; trying the next solver", message)
+            failures.append(message)
+            continue
+        return _finish(problem, candidate.name, output, decomposition_rtol)
+    raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
+
+
+def _finish(
+    problem: PolySDP, solver_name: str, output: SolverOutput, rtol: float
+) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+    start = time.perf_counter()
+    network = network_from_output(problem, output, rtol)
+    if output.lower_bound is not None:
+        objective = problem.objective(network_predictions(problem, network), network.penalty())
+        certificate = _certificate(objective, output.lower_bound, float("nan"), float("nan"))
+    else:
+        certificate = certify_network(problem, network, (output.dual_point,))
+    logger.info(
+        "%s: status %s, objective %.8g, certified relative gap %.2e, %d neurons "
+        "(solve %.2fs, decomposition and certificate %.2fs)",
+        solver_name,
+        output.status.value,
+        certificate.objective,
+        certificate.relative_gap,
+        network.n_neurons,
+        output.solve_time,
+        time.perf_counter() - start,
+    )
+    if output.status is not Status.OPTIMAL:
+        warnings.warn(
+            f"{solver_name} stopped with status {output.status.value!r} "
+            f"(certified relative gap {certificate.relative_gap:.2e}); the network may be "
+            "suboptimal. Raise max_iter / time_limit or try another solver.",
+            SolverStatusWarning,
+            stacklevel=3,
+        )
+    result = SolveResult(
+        status=output.status.value,
+        objective=certificate.objective,
+        lower_bound=certificate.lower_bound,
+        duality_gap=certificate.duality_gap,
+        relative_gap=certificate.relative_gap,
+        iterations=output.iterations,
+        solve_time=output.solve_time,
+        solver=solver_name,
+        solver_objective=output.objective,
+        n_neurons=network.n_neurons,
+        message=output.message,
+        stats=output.stats,
+    )
+    return result, network, output

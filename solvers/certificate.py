@@ -1,0 +1,285 @@
+"""The exact dual oracle and the duality-gap certificate (design notes, section 5).
+
+For a dual point ``v`` (shape ``(n, C)``) the dual constraint of block
+``(r, k)`` is ``max_{||u||=1} |h_rk(u)| <= beta`` with::
+
+    h_rk(u) = u^T Q_rk u + q_rk^T u + c * sum_i v_ik
+    Q_rk = (a/P) sum_i v_ik sum_p x_irp x_irp^T,   q_rk = (b/P) sum_i v_ik sum_p x_irp
+
+a quadratic on the sphere (a trust-region subproblem with an equality
+constraint). :func:`sphere_quadratic_max` solves it exactly from an
+eigen-decomposition and returns an *upper bound* that is valid whatever the
+accuracy of the root finding (weak duality of the subproblem), so a scaled
+``v`` is dual feasible for certain and ``-loss.conjugate(v)`` is a true lower
+bound on the optimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from solvers.base import Loss
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class SphereMax:
+    """``max_{||u||=1} u^T Q u + q^T u``.
+
+    Attributes
+    ----------
+    upper : float
+        A certified upper bound on the maximum.
+    value : float
+        The objective at ``direction`` (a lower bound; equal to ``upper`` up to
+        rounding at an exact solve).
+    direction : ndarray of shape (h,)
+        A unit vector attaining ``value``.
+    """
+
+    upper: float
+    value: float
+    direction: np.ndarray
+
+
+def sphere_quadratic_max(
+    eigenvalues: np.ndarray, eigenvectors: np.ndarray, q: np.ndarray
+) -> SphereMax:
+    """Maximise ``u^T Q u + q^T u`` over the unit sphere, ``Q = V diag(mu) V^T``.
+
+    The maximiser is ``u = (lam I - Q)^{-1} q / 2`` with ``lam >= mu_max`` and
+    ``||u|| = 1`` (the secular equation), solved by safeguarded Newton steps
+    on ``1/||u(lam)|| - 1``; the hard case (``q`` orthogonal to the top
+    eigenspace) is handled explicitly. For every ``lam > mu_max``,
+    ``lam + q^T (lam I - Q)^{-1} q / 4`` bounds the maximum from above.
+    """
+    order = np.argsort(eigenvalues)[::-1]
+    mu = np.asarray(eigenvalues, dtype=float)[order]
+    vectors = np.asarray(eigenvectors, dtype=float)[:, order]
+    g = vectors.T @ np.asarray(q, dtype=float)
+    scale = max(float(np.max(np.abs(mu))), float(np.linalg.norm(g)), 1e-300)
+    # Eigenvalues of a symmetric matrix are accurate to about eps * ||Q||.
+    margin = 8 * _EPS * len(mu) * scale
+    top = mu >= mu[0] - 1e3 * _EPS * scale
+    g_top = float(np.linalg.norm(g[top]))
+    g2 = g * g
+
+    def secular(lam: float) -> float:
+        return float(np.sum(g2 / (4 * (lam - mu) ** 2)))
+
+    def upper_bound(lam: float) -> float:
+        return float(lam + np.sum(g2 / (4 * (lam - mu))))
+
+    rest = ~top
+    hard = g_top <= 1e3 * _EPS * scale and secular_rest(g2[rest], mu[rest], mu[0]) <= 1.0
+    if hard:
+        coeffs = np.zeros_like(mu)
+        coeffs[rest] = g[rest] / (2 * (mu[0] - mu[rest]))
+        coeffs[np.argmax(top)] = np.sqrt(max(0.0, 1.0 - float(coeffs @ coeffs)))
+        lam = mu[0] + max(g_top / 2, margin)
+    else:
+        low = mu[0] + abs(float(g[0])) / 2
+        high = max(mu[0] + float(np.linalg.norm(g)) / 2, low)
+        lam = high
+        for _ in range(100):
+            phi = secular(lam)
+            if abs(phi - 1.0) <= 1e-14:
+                break
+            if phi > 1.0:
+                low = lam
+            else:
+                high = lam
+            # Newton on psi(lam) = 1/sqrt(phi) - 1, which is nearly linear.
+            dphi = -float(np.sum(g2 / (2 * (lam - mu) ** 3)))
+            step = (1 / np.sqrt(phi) - 1) / (-0.5 * phi**-1.5 * dphi)
+            candidate = lam - step
+            lam = candidate if low < candidate < high else 0.5 * (low + high)
+            if high - low <= 1e-15 * max(1.0, abs(lam)):
+                break
+        coeffs = g / (2 * (lam - mu))
+        coeffs /= max(float(np.linalg.norm(coeffs)), 1e-300)
+    direction = vectors @ coeffs
+    value = float(coeffs @ (mu * coeffs) + g @ coeffs)
+    upper = max(upper_bound(lam), value) + margin
+    return SphereMax(upper=upper, value=value, direction=direction)
+
+
+def secular_rest(g2: np.ndarray, mu: np.ndarray, mu_top: float) -> float:
+    """``||u||^2`` of the hard-case candidate built from the non-top eigenpairs."""
+    if g2.size == 0:
+        return 0.0
+    return float(np.sum(g2 / (4 * (mu_top - mu) ** 2)))
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """The dual constraint's value for every block, with maximising neurons.
+
+    Attributes
+    ----------
+    bounds : ndarray of shape (n_blocks,)
+        Certified upper bounds on ``max_u |h_rk(u)|``.
+    values : ndarray of shape (n_blocks,)
+        ``|h_rk|`` at the returned directions (lower bounds).
+    directions : ndarray of shape (n_blocks, h)
+        Unit maximisers.
+    signs : ndarray of shape (n_blocks,)
+        ``+1`` where ``h_rk`` itself is maximal, ``-1`` where ``-h_rk`` is.
+    """
+
+    bounds: np.ndarray
+    values: np.ndarray
+    directions: np.ndarray
+    signs: np.ndarray
+
+    @property
+    def max_bound(self) -> float:
+        return float(np.max(self.bounds)) if self.bounds.size else 0.0
+
+
+def block_quadratics(
+    patches: torch.Tensor,
+    v: torch.Tensor,
+    coefficients: tuple[float, float, float],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Q, q, const)`` of every block, shapes ``(B, h, h)``, ``(B, h)``, ``(B,)``."""
+    a, b, c = coefficients
+    n, regions, pool, h = patches.shape
+    quads, lins, consts = [], [], []
+    for r in range(regions):
+        flat = patches[:, r].reshape(n * pool, h)
+        weights = v.repeat_interleave(pool, dim=0) / pool  # (n*P, C)
+        for k in range(v.shape[1]):
+            weighted = flat * weights[:, k : k + 1]
+            quads.append(a * (flat.T @ weighted))
+            lins.append(b * weighted.sum(dim=0))
+            consts.append(c * v[:, k].sum())
+    return torch.stack(quads), torch.stack(lins), torch.stack(consts)
+
+
+def dual_oracle(
+    patches: torch.Tensor | np.ndarray,
+    v: torch.Tensor | np.ndarray,
+    coefficients: tuple[float, float, float],
+) -> OracleResult:
+    """Solve ``max_{||u||=1} |h_rk(u)|`` exactly for every block (see module doc)."""
+    patches_t = torch.as_tensor(patches, dtype=torch.float64)
+    v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
+    quads, lins, consts = block_quadratics(patches_t, v_t, coefficients)
+    quads = 0.5 * (quads + quads.transpose(1, 2))
+    eigenvalues, eigenvectors = torch.linalg.eigh(quads)
+    eigenvalues = eigenvalues.cpu().numpy()
+    eigenvectors = eigenvectors.cpu().numpy()
+    lins = lins.cpu().numpy()
+    consts = consts.cpu().numpy()
+    n_blocks = len(consts)
+    bounds = np.empty(n_blocks)
+    values = np.empty(n_blocks)
+    signs = np.empty(n_blocks)
+    directions = np.empty((n_blocks, lins.shape[1]))
+    for block in range(n_blocks):
+        plus = sphere_quadratic_max(eigenvalues[block], eigenvectors[block], lins[block])
+        minus = sphere_quadratic_max(-eigenvalues[block], eigenvectors[block], -lins[block])
+        upper_plus, upper_minus = plus.upper + consts[block], minus.upper - consts[block]
+        best, sign = (plus, 1.0) if upper_plus >= upper_minus else (minus, -1.0)
+        bounds[block] = max(upper_plus, upper_minus, 0.0)
+        values[block] = abs(best.value + sign * consts[block])
+        signs[block] = sign
+        directions[block] = best.direction
+    return OracleResult(bounds=bounds, values=values, directions=directions, signs=signs)
+
+
+@dataclass(frozen=True)
+class DualBound:
+    """A certified lower bound on the optimum.
+
+    Attributes
+    ----------
+    lower_bound : float
+        ``-loss.conjugate(scale * v)`` with ``scale * v`` dual feasible.
+    scale : float
+        The factor applied to ``v``.
+    constraint : float
+        ``max_u |v^T sigma(X u)|`` before scaling (upper bound).
+    oracle : OracleResult
+    """
+
+    lower_bound: float
+    scale: float
+    constraint: float
+    oracle: OracleResult
+
+
+def dual_bound(
+    patches: torch.Tensor | np.ndarray,
+    targets: torch.Tensor | np.ndarray,
+    v: torch.Tensor | np.ndarray,
+    coefficients: tuple[float, float, float],
+    beta: float,
+    loss: Loss,
+) -> DualBound:
+    """Scale ``v`` into the dual feasible set and return the best bound on that ray.
+
+    ``v`` is first projected onto the conjugate's domain; then ``t * v`` is
+    feasible for ``0 <= t <= beta / max_u |v^T sigma(X u)|``; the
+    dual objective ``-loss.conjugate(t v)`` is concave in ``t`` and is
+    maximised on that interval by golden-section search.
+    """
+    patches_t = torch.as_tensor(patches, dtype=torch.float64)
+    v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
+    y_t = torch.as_tensor(targets, dtype=torch.float64, device=patches_t.device)
+    v_t = loss.project_dual(v_t, y_t)
+    oracle = dual_oracle(patches_t, v_t, coefficients)
+    constraint = oracle.max_bound
+    t_max = beta / constraint if constraint > 0 else 1.0
+    t_max = min(t_max, 1e12)
+
+    def dual_value(t: float) -> float:
+        value = -float(loss.conjugate(t * v_t, y_t))
+        return value if np.isfinite(value) else -np.inf
+
+    scale, best = _golden_max(dual_value, 0.0, t_max)
+    return DualBound(lower_bound=best, scale=scale, constraint=constraint, oracle=oracle)
+
+
+def _golden_max(function, low: float, high: float, iterations: int = 80) -> tuple[float, float]:
+    """Maximise a concave (possibly ``-inf`` beyond its domain) function on an interval."""
+    ratio = (np.sqrt(5) - 1) / 2
+    candidates = {low: function(low), high: function(high)}
+    left = high - ratio * (high - low)
+    right = low + ratio * (high - low)
+    f_left, f_right = function(left), function(right)
+    for _ in range(iterations):
+        if f_left >= f_right:
+            high, right, f_right = right, left, f_left
+            left = high - ratio * (high - low)
+            f_left = function(left)
+        else:
+            low, left, f_left = left, right, f_right
+            right = low + ratio * (high - low)
+            f_right = function(right)
+    candidates[left], candidates[right] = f_left, f_right
+    scale = max(candidates, key=candidates.get)
+    return scale, candidates[scale]
+
+
+def best_dual_bound(
+    patches: torch.Tensor | np.ndarray,
+    targets: torch.Tensor | np.ndarray,
+    dual_points: Iterable[torch.Tensor | np.ndarray],
+    coefficients: tuple[float, float, float],
+    beta: float,
+    loss: Loss,
+) -> DualBound:
+    """The largest of :func:`dual_bound` over several candidate dual points."""
+    bounds = [
+        dual_bound(patches, targets, v, coefficients, beta, loss) for v in dual_points
+    ]
+    if not bounds:
+        raise ValueError("best_dual_bound needs at least one dual point")
+    return max(bounds, key=lambda bound: bound.lower_bound)

@@ -1,0 +1,32 @@
+"""CVXOPT: primal-dual interior-point conic solver (Andersen, Dahl, Vandenberghe)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from solvers._cvxpy import CvxpySolver
+
+
+class CVXOPTSolver(CvxpySolver):
+    name = "cvxopt"
+    description = "CVXOPT interior-point conic solver (dense linear algebra, small problems)"
+    package = "cvxopt"
+    cvxpy_name = "CVXOPT"
+    bytes_per_nonzero = 500
+    native_options = frozenset(
+        {"abstol", "reltol", "feastol", "max_iters", "refinement", "kktsolver"}
+    )
+
+    def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        # cvxpy's default "chol" path probes A A^T with ARPACK, which fails to
+        # converge on these problems; the LDL ("robust") KKT solver does not.
+        kwargs.setdefault("kktsolver", "robust")
+        if "tol" in options:
+            kwargs.setdefault("abstol", options["tol"])
+            kwargs.setdefault("reltol", options["tol"])
+        if "max_iter" in options:
+            kwargs.setdefault("max_iters", int(options["max_iter"]))
+        # CVXOPT has no time limit; check_options accepted it, so say so.
+        return kwargs

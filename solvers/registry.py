@@ -1,0 +1,172 @@
+"""The registry of back-ends: lookup by name, state of each, and ``auto``.
+
+Built-in back-ends are registered on import. Third-party back-ends register
+through the entry-point group ``convexnn.solvers``; each entry point names a
+:class:`~solvers.base.Solver` subclass (or instance), loaded on first use::
+
+    [project.entry-points."convexnn.solvers"]
+    mysolver = "mypackage.module:MySolver"
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from solvers.base import ProblemShape, SDPProblem, Solver
+from solvers.errors import (
+    SolverNotInstalledError,
+    SolverNotLicensedError,
+    UnknownSolverError,
+    UnsupportedProblemError,
+)
+
+logger = logging.getLogger("convexnn")
+
+ENTRY_POINT_GROUP = "convexnn.solvers"
+
+#: ``auto`` tries back-ends in this order; unknown (third-party) ones come last.
+AUTO_PREFERENCE = ("native", "mosek", "clarabel", "scs", "cvxopt")
+
+#: Above this many nonzeros of conic data Clarabel is slower than SCS (measured
+#: in benchmarks/bench_solvers.py), so ``auto`` moves SCS ahead of it.
+CLARABEL_NONZERO_LIMIT = 2_000_000
+
+_registry: dict[str, Solver] = {}
+_entry_points_loaded = False
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """The state of one back-end, as :func:`available` reports it."""
+
+    name: str
+    description: str
+    installed: bool
+    licensed: bool | None
+    usable: bool
+    losses: tuple[str, ...] | None
+    note: str
+
+    def __str__(self) -> str:
+        state = "usable" if self.usable else "unusable"
+        return f"{self.name}: {state}. {self.note}".strip()
+
+
+def register(solver: Solver | type[Solver], *, replace: bool = False) -> Solver:
+    """Add a back-end under ``solver.name``; returns the registered instance."""
+    instance = solver() if isinstance(solver, type) else solver
+    if not isinstance(instance, Solver):
+        raise TypeError(f"expected a solvers.base.Solver, got {type(instance).__name__}")
+    name = instance.name
+    if name in _registry and not replace and type(_registry[name]) is not type(instance):
+        raise ValueError(f"a solver named {name!r} is already registered")
+    _registry[name] = instance
+    return instance
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register(entry.load())
+        except Exception as error:  # a broken plug-in must not break the library
+            logger.warning("could not load solver plug-in %r: %s", entry.name, error)
+
+
+def names() -> list[str]:
+    """Names of every registered back-end, in ``auto``'s preference order."""
+    _load_entry_points()
+    known = [name for name in AUTO_PREFERENCE if name in _registry]
+    return known + sorted(set(_registry) - set(known))
+
+
+def get(name: str) -> Solver:
+    """The back-end registered as ``name`` (case-insensitive)."""
+    _load_entry_points()
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _registry:
+        raise UnknownSolverError(
+            f"unknown solver {name!r}; registered solvers: {', '.join(names())} "
+            "(or 'auto')"
+        )
+    return _registry[key]
+
+
+def info(name: str) -> SolverInfo:
+    """The state of one back-end: installed, licensed, usable."""
+    solver = get(name)
+    installed = solver.is_installed()
+    licensed: bool | None = None
+    note = solver.description
+    if not installed:
+        note = f"not installed (pip install 'convexnn[{solver.name}]'). {note}"
+    else:
+        problem = solver.license_problem()
+        if problem is not None:
+            licensed, note = False, problem
+        elif solver.name == "mosek":
+            licensed = True
+    losses = tuple(sorted(solver.losses)) if solver.losses is not None else None
+    return SolverInfo(
+        name=solver.name,
+        description=solver.description,
+        installed=installed,
+        licensed=licensed,
+        usable=installed and licensed is not False,
+        losses=losses,
+        note=note,
+    )
+
+
+def available() -> list[SolverInfo]:
+    """Every registered back-end with its state."""
+    return [info(name) for name in names()]
+
+
+def require_usable(name: str, problem: SDPProblem | None = None) -> Solver:
+    """The back-end ``name``, or a clear error saying why it cannot be used."""
+    solver = get(name)
+    state = info(solver.name)
+    usable = [s.name for s in available() if s.usable and s.name != solver.name]
+    instead = f"Usable instead: {', '.join(usable) or 'none'}."
+    if not state.installed:
+        raise SolverNotInstalledError(
+            f"solver {solver.name!r} is not installed: pip install "
+            f"'convexnn[{solver.name}]'. {instead}"
+        )
+    if state.licensed is False:
+        raise SolverNotLicensedError(f"{state.note} {instead}")
+    if problem is not None:
+        reason = solver.unsupported_reason(problem)
+        if reason is not None:
+            raise UnsupportedProblemError(f"{reason}. {instead}")
+    return solver
+
+
+def auto_candidates(problem: SDPProblem) -> list[Solver]:
+    """Usable back-ends that support ``problem``, best first.
+
+    Skipped back-ends are logged with the reason at DEBUG level.
+    """
+    from solvers._cvxpy import problem_nonzeros
+
+    order = names()
+    if problem_nonzeros(ProblemShape.of(problem)) > CLARABEL_NONZERO_LIMIT and "scs" in order:
+        order.remove("scs")
+        order.insert(order.index("clarabel") if "clarabel" in order else len(order), "scs")
+    candidates = []
+    for name in order:
+        state = info(name)
+        solver = get(name)
+        reason = None if state.usable else state.note
+        reason = reason or solver.unsupported_reason(problem)
+        if reason is None:
+            candidates.append(solver)
+        else:
+            logger.debug("auto: skipping %s: %s", name, reason)
+    return candidates

@@ -1,0 +1,59 @@
+"""SCS: first-order splitting conic solver (O'Donoghue et al.), through cvxpy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from solvers._cvxpy import CvxpySolver
+from solvers.base import Status
+
+
+class SCSSolver(CvxpySolver):
+    name = "scs"
+    description = "SCS splitting conic solver (first order, low memory, moderate accuracy)"
+    package = "scs"
+    cvxpy_name = "SCS"
+    bytes_per_nonzero = 350
+    native_options = frozenset(
+        {
+            "eps_abs",
+            "eps_rel",
+            "eps_infeas",
+            "max_iters",
+            "time_limit_secs",
+            "normalize",
+            "scale",
+            "adaptive_scale",
+            "rho_x",
+            "alpha",
+            "acceleration_lookback",
+            "acceleration_interval",
+            "use_indirect",
+        }
+    )
+
+    #: SCS's own default (1e-4) leaves decomposed networks visibly suboptimal
+    #: (4% above the optimum on the 100 x 20 planted problem); 1e-6 does not.
+    default_tol = 1e-6
+
+    def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        tol = options.get("tol", self.default_tol)
+        kwargs.setdefault("eps_abs", tol)
+        kwargs.setdefault("eps_rel", tol)
+        if "max_iter" in options:
+            kwargs.setdefault("max_iters", int(options["max_iter"]))
+        if "time_limit" in options:
+            kwargs.setdefault("time_limit_secs", float(options["time_limit"]))
+        return kwargs
+
+    def map_status(self, cvxpy_status: str, stats: Any, options: Mapping[str, Any]) -> Status:
+        # SCS calls a run stopped by a limit "solved (inaccurate - reached ...)".
+        info = (stats.extra_stats or {}).get("info", {}) if isinstance(stats.extra_stats, dict) else {}
+        raw = str(info.get("status", ""))
+        if "reached max_iters" in raw:
+            return Status.ITERATION_LIMIT
+        if "reached time_limit" in raw:
+            return Status.TIME_LIMIT
+        return super().map_status(cvxpy_status, stats, options)
