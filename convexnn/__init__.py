@@ -6,7 +6,15 @@ by Neural Decomposition, and certifies every result with a duality gap.
 """
 
 from convexnn._version import __version__
+from convexnn import datasets
 from convexnn.activations import Activation, get_activation
+from convexnn.baselines import (
+    BackpropPolyClassifier,
+    BackpropPolyRegressor,
+    BackpropRun,
+    run_seeds,
+    train_backprop,
+)
 from convexnn.exceptions import (
     ConvexNNError,
     DataFormatError,
@@ -36,6 +44,9 @@ from convexnn.solve import Certificate, SolveResult, certify_network, solve
 
 __all__ = [
     "Activation",
+    "BackpropPolyClassifier",
+    "BackpropPolyRegressor",
+    "BackpropRun",
     "Certificate",
     "ConvGeometry",
     "ConvexNNError",
@@ -61,10 +72,13 @@ __all__ = [
     "ValidationError",
     "__version__",
     "certify_network",
+    "datasets",
     "get_activation",
     "get_loss",
     "make_conv_problem",
     "make_problem",
     "nuclear_norm_program",
+    "run_seeds",
     "solve",
+    "train_backprop",
 ]

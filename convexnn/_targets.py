@@ -34,6 +34,10 @@ def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.nd
         raise ValidationError(
             f"y has {len(labels)} labels but X has {n_samples} samples; they must match"
         )
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        # Checked here: sklearn's target-type sniffing warns on casting NaN / inf.
+        kind = "NaN" if np.isnan(labels).any() else "infinity"
+        raise ValidationError(f"y contains {kind}; class labels must be finite")
     check_classification_targets(labels)
     classes, encoded = np.unique(labels, return_inverse=True)
     if len(classes) < 2:

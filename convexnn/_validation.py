@@ -48,22 +48,33 @@ def as_float_array(
         raw = np.asarray(array)
     except Exception as error:  # ragged lists and the like
         raise ValidationError(f"{name} could not be converted to an array: {error}") from error
-    if raw.dtype.kind in "OUSV" or raw.dtype.kind == "c":
+    if raw.dtype.kind == "c" or (
+        raw.dtype.kind == "O" and any(isinstance(v, complex) for v in raw.flat)
+    ):
+        # Checked before any conversion: casting complex to float only warns.
+        raise InputTypeError(
+            f"Complex data not supported: {name} must be real; got "
+            f"{'complex dtype ' + str(raw.dtype) if raw.dtype.kind == 'c' else 'complex values'}"
+        )
+    if raw.dtype.kind in "OUSV":
         try:
-            converted = raw.astype(np.float64)
+            raw = raw.astype(np.float64)
         except (TypeError, ValueError) as error:
             raise InputTypeError(
                 f"{name} must be numeric; got dtype {raw.dtype} with values that are "
                 f"not numbers ({error}). Encode categorical columns first."
             ) from error
-        if raw.dtype.kind == "c":
-            raise InputTypeError(f"{name} must be real; got complex dtype {raw.dtype}")
-        raw = converted
     elif raw.dtype.kind == "b":
         raw = raw.astype(np.float64)
     if raw.ndim not in ndims:
         expected = " or ".join(f"{d}-D" for d in ndims)
-        raise ValidationError(f"{name} must be {expected}; got shape {raw.shape}")
+        hint = ""
+        if raw.ndim < min(ndims) and min(ndims) == 2:
+            hint = (
+                ". Reshape your data either using array.reshape(-1, 1) if it has a "
+                "single feature or array.reshape(1, -1) if it contains a single sample"
+            )
+        raise ValidationError(f"{name} must be {expected}; got shape {raw.shape}{hint}")
     values = raw.astype(np.float64, copy=False)
     if values.shape[0] < min_samples:
         raise ValidationError(
@@ -71,7 +82,10 @@ def as_float_array(
             f"{min_samples} required"
         )
     if values.ndim > 1 and 0 in values.shape[1:]:
-        raise ValidationError(f"{name} has no features (shape {values.shape})")
+        raise ValidationError(
+            f"{name} has no features: 0 feature(s) (shape={values.shape}) while a "
+            "minimum of 1 is required."
+        )
     if not np.all(np.isfinite(values)):
         bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
         kind = "NaN" if np.isnan(values).any() else "infinity"

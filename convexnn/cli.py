@@ -2,9 +2,11 @@
 
 ``convexnn solvers``   table of back-ends and their state
 ``convexnn demo``      fit an embedded data set and report the certified optimum
+``convexnn compare``   the convex optimum vs backprop on one data set: a table,
+                       CSV / JSON and figures (see :mod:`convexnn.compare`)
 
-Errors are reported as one line on stderr with exit code 2 (``--debug``
-shows the traceback).
+Errors -- bad arguments included -- are reported as one line on stderr with
+exit code 2 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -76,8 +78,109 @@ def _demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _activation(text: str) -> str | tuple[float, float, float]:
+    """A preset name, or ``a,b,c``."""
+    if "," not in text:
+        return text
+    parts = text.split(",")
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a preset name or three numbers a,b,c; got {text!r}"
+        ) from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers a,b,c; got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _seeds(text: str) -> int | list[int]:
+    """``5`` (seeds 0..4) or ``0,3,7``."""
+    try:
+        if "," in text:
+            return [int(part) for part in text.split(",") if part.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seeds or a comma-separated list of seeds; got {text!r}"
+        ) from None
+
+
+def _max_samples(text: str) -> int | str | None:
+    if text.strip().lower() in ("auto", "all"):
+        return text.strip().lower()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of samples, 'auto' or 'all'; got {text!r}"
+        ) from None
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _compare_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from convexnn.compare import compare
+    from convexnn.datasets import load_file
+
+    if args.data is not None:
+        target: int | str | None = args.target
+        if target is not None:
+            try:
+                target = int(target)
+            except ValueError:
+                pass  # a column name
+        data = load_file(args.data, target=target)
+        name = Path(args.data).name.split(".")[0] or "data"
+    else:
+        data = name = args.dataset
+        if args.target is not None:
+            raise ValueError("--target applies to --data files, not to --dataset")
+    solver_options = {"time_limit": args.time_limit} if args.time_limit is not None else None
+    if args.time_limit == 0:
+        solver_options = {"time_limit": None}
+    comparison = compare(
+        data,
+        solvers=_names(args.solvers),
+        optimizers=_names(args.optimizers),
+        seeds=args.seeds,
+        loss=args.loss,
+        beta=args.beta,
+        activation=args.activation,
+        width=args.width,
+        epochs=args.epochs,
+        objective=args.objective,
+        max_samples=args.max_samples,
+        test_size=args.test_size,
+        random_state=args.random_state,
+        task=args.task,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        solver_options=solver_options,
+    )
+    if args.data is not None:
+        comparison.settings["data"] = name
+    out = Path(args.out if args.out is not None else Path("compare-results") / name)
+    paths = comparison.save(out)
+    print(comparison.to_markdown())
+    print(f"wrote {', '.join(path.name for path in paths.values())} to {out}/")
+    return 0
+
+
+class _ArgumentError(Exception):
+    """A command-line argument error (reported like every other error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise _ArgumentError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convexnn",
         description="Globally optimal two-layer polynomial-activation networks.",
     )
@@ -91,13 +194,87 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--solver", default="auto", help="back-end name or 'auto'")
     demo.add_argument("--beta", type=float, default=1e-3, help="l1 penalty strength")
     demo.set_defaults(handler=_demo_command)
+
+    from convexnn.datasets import DATASETS
+
+    compare = commands.add_parser(
+        "compare",
+        help="the convex optimum vs backprop on one data set",
+        description=(
+            "Train the same two-layer polynomial-activation network by the convex program "
+            "(each solver once) and by backprop (each optimizer once per seed) on the same "
+            "standardised data; print a markdown table and write comparison.md / .csv / .json "
+            "and PNG figures. A solver that fails gives a 'failed' row."
+        ),
+    )
+    source = compare.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--dataset", type=lambda text: text.strip().lower().replace("_", "-"), choices=DATASETS,
+        help="an embedded data set: " + ", ".join(DATASETS),
+    )
+    source.add_argument(
+        "--data", metavar="PATH",
+        help="a data file: CSV/TSV/text, .npy/.npz, svmlight, MNIST IDX",
+    )
+    compare.add_argument(
+        "--target", help="target column of a CSV / .npy file: index or header name "
+        "(default: the last column)",
+    )
+    compare.add_argument(
+        "--solvers", default="auto",
+        help="comma-separated convex back-ends or 'auto' (default: auto; see 'convexnn solvers')",
+    )
+    compare.add_argument(
+        "--optimizers", default="sgd,adam,lbfgs",
+        help="comma-separated backprop optimizers: sgd, momentum, nesterov, adagrad, rmsprop, "
+        "adam, lbfgs (default: sgd,adam,lbfgs)",
+    )
+    compare.add_argument("--seeds", type=_seeds, default=3,
+                         help="number of seeds, or a list such as 0,3,7 (default: 3)")
+    compare.add_argument("--loss", default=None,
+                         help="loss (default: squared); e.g. hinge, logistic, cross-entropy")
+    compare.add_argument("--beta", type=float, default=0.1, help="l1 penalty (default: 0.1)")
+    compare.add_argument(
+        "--activation", type=_activation, default="relu-approx",
+        help="relu-approx, quadratic or a,b,c for a t^2 + b t + c (default: relu-approx)",
+    )
+    compare.add_argument("--epochs", type=int, default=None,
+                         help="backprop epochs (default: 1000, L-BFGS 200)")
+    compare.add_argument("--width", type=int, default=None,
+                         help="backprop width (default: 2 * outputs * (features + 1))")
+    compare.add_argument("--objective", default="convex", choices=("convex", "weight-decay"),
+                         help="what backprop minimises (default: convex)")
+    compare.add_argument(
+        "--max-samples", type=_max_samples, default="auto",
+        help="cap on training samples: a number, 'auto' (default; keeps conic solvers "
+        "tractable, see convexnn.compare) or 'all'",
+    )
+    compare.add_argument("--test-size", type=float, default=0.25,
+                         help="test fraction (default: 0.25)")
+    compare.add_argument("--random-state", type=int, default=0,
+                         help="seed of the split and the subsample (default: 0)")
+    compare.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),
+                         help="for --data files (default: auto)")
+    compare.add_argument(
+        "--time-limit", type=float, default=None,
+        help="seconds per convex solve (default: 60; 0 for none)",
+    )
+    compare.add_argument("--out", default=None,
+                         help="output folder (default: compare-results/<data set>)")
+    compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bar (default: when stderr is a terminal)")
+    compare.set_defaults(handler=_compare_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convexnn`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as error:
+        print(f"convexnn: error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -204,8 +204,14 @@ def _assemble(
     targets = check_targets(y, len(patches))
     loss_object = get_loss(loss)
     loss_object.check_targets(targets)
+    patches = np.ascontiguousarray(patches, dtype=np.float64)
+    # Read-only inputs (memory maps) stay views above; torch warns on those.
+    if not patches.flags.writeable:
+        patches = patches.copy()
+    if not targets.flags.writeable:
+        targets = targets.copy()
     return PolySDP(
-        patches=np.ascontiguousarray(patches, dtype=np.float64),
+        patches=patches,
         targets=targets,
         activation=get_activation(activation),
         beta=check_beta(beta),

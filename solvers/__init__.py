@@ -23,6 +23,7 @@ from solvers.base import (
 from solvers.clarabel import ClarabelSolver
 from solvers.cvxopt import CVXOPTSolver
 from solvers.mosek import MosekSolver
+from solvers.native import NativeSolver
 from solvers.registry import (
     SolverInfo,
     auto_candidates,
@@ -35,7 +36,7 @@ from solvers.registry import (
 )
 from solvers.scs import SCSSolver
 
-for _solver in (MosekSolver, ClarabelSolver, SCSSolver, CVXOPTSolver):
+for _solver in (NativeSolver, MosekSolver, ClarabelSolver, SCSSolver, CVXOPTSolver):
     register(_solver)
 
 __all__ = [

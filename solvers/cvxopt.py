@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from solvers._cvxpy import CvxpySolver
+
+logger = logging.getLogger("convexnn")
 
 
 class CVXOPTSolver(CvxpySolver):
@@ -14,6 +17,9 @@ class CVXOPTSolver(CvxpySolver):
     package = "cvxopt"
     cvxpy_name = "CVXOPT"
     bytes_per_nonzero = 500
+    #: cvxpy's CVXOPT interface has no exponential cone, which the logistic and
+    #: cross-entropy losses need ("The solver CVXOPT cannot solve this problem").
+    losses = frozenset({"squared", "huber", "l1", "hinge", "multiclass-hinge"})
     native_options = frozenset(
         {"abstol", "reltol", "feastol", "max_iters", "refinement", "kktsolver"}
     )
@@ -29,4 +35,9 @@ class CVXOPTSolver(CvxpySolver):
         if "max_iter" in options:
             kwargs.setdefault("max_iters", int(options["max_iter"]))
         # CVXOPT has no time limit; check_options accepted it, so say so.
+        if "time_limit" in options:
+            logger.warning(
+                "cvxopt has no time limit; time_limit=%s is ignored (use max_iter)",
+                options["time_limit"],
+            )
         return kwargs

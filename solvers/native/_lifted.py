@@ -1,0 +1,120 @@
+"""The linear map ``A`` from PSD blocks to predictions, and what the IPM needs of it.
+
+For one block (region ``r``) ``A(W)_i = tr(A_i W)`` with
+``A_i = (1/P) sum_p B_ip K B_ip^T``, ``B_ip = [[x_irp, 0], [0, 1]]`` and
+``K = [[a, b/2], [b/2, c]]``. The interior-point method needs ``A``, its
+adjoint and the Schur complement ``M_ij = tr(A_i X A_j S^{-1})``.
+
+Two implementations share one interface:
+
+* :class:`GramOperator` (fully connected, ``P = 1``): ``M`` is assembled from
+  the ``n x n`` Gram-like matrices ``X Z11 X^T`` and ``X S^{-1}_11 X^T`` in
+  ``O(n^2 h + n h^2)`` without ever forming the lifted matrices;
+* :class:`LiftedOperator` (pooling, small patches): the pooled matrices
+  ``A_i`` are stored (``n (h+1)^2`` numbers) and ``M`` costs
+  ``O(n h^3 + n^2 h^2)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _activation_matrix(coefficients: tuple[float, float, float], dtype, device) -> torch.Tensor:
+    a, b, c = coefficients
+    return torch.tensor([[a, b / 2], [b / 2, c]], dtype=dtype, device=device)
+
+
+class GramOperator:
+    """``A`` for one fully connected block, data ``X`` of shape ``(n, h)``."""
+
+    def __init__(self, X: torch.Tensor, coefficients: tuple[float, float, float]) -> None:
+        self.X = X
+        self.a, self.b, self.c = coefficients
+        self.n, self.h = X.shape
+
+    def apply(self, W: torch.Tensor) -> torch.Tensor:
+        """``(tr(A_i W))_i`` (only the symmetric part of ``W`` matters)."""
+        h = self.h
+        quadratic = ((self.X @ W[:h, :h]) * self.X).sum(dim=1)
+        linear = self.X @ (W[:h, h] + W[h, :h])
+        return self.a * quadratic + (0.5 * self.b) * linear + self.c * W[h, h]
+
+    def adjoint(self, lam: torch.Tensor) -> torch.Tensor:
+        """``sum_i lam_i A_i``."""
+        h = self.h
+        out = torch.empty((h + 1, h + 1), dtype=lam.dtype, device=lam.device)
+        out[:h, :h] = self.a * ((self.X.T * lam) @ self.X)
+        linear = (0.5 * self.b) * (self.X.T @ lam)
+        out[:h, h] = linear
+        out[h, :h] = linear
+        out[h, h] = self.c * lam.sum()
+        return out
+
+    def add_schur(self, M: torch.Tensor, Xm: torch.Tensor, S_inv: torch.Tensor) -> None:
+        """``M += [tr(A_i Xm A_j S_inv)]_ij`` (Xm, S_inv symmetric).
+
+        With ``Phi_ij = B_i^T Xm B_j`` and ``Psi_ij = B_i^T S_inv B_j`` (2x2),
+        the entry is ``<Phi_ij, K Psi_ij K>``; expanded, it is a Hadamard
+        product of two Gram matrices plus rank-one corrections.
+        """
+        X, h = self.X, self.h
+        k00, k01, k11 = self.a, 0.5 * self.b, self.c
+        P = (X @ Xm[:h, :h]) @ X.T
+        Q = (X @ S_inv[:h, :h]) @ X.T
+        p, p22 = X @ Xm[:h, h], float(Xm[h, h])
+        q, q22 = X @ S_inv[:h, h], float(S_inv[h, h])
+        if k01 == 0.0:
+            P.mul_(Q).mul_(k00 * k00)
+        else:
+            pq_weight = Q.clone().mul_(k00 * k00)
+            scaled_q = (k00 * k01) * q
+            pq_weight.add_(scaled_q[:, None]).add_(scaled_q[None, :]).add_(k01 * k01 * q22)
+            scaled_p = (k00 * k01) * p
+            Q.mul_(scaled_p[:, None] + (scaled_p[None, :] + k01 * k01 * p22))
+            P.mul_(pq_weight).add_(Q)
+            P.addr_(p, q, alpha=k01 * k01).addr_(q, p, alpha=k01 * k01)
+        z = k00 * k11 * (p * q) + k01 * k11 * (q22 * p + p22 * q) + 0.5 * k11 * k11 * p22 * q22
+        P.add_(z[:, None]).add_(z[None, :])
+        M.add_(P)
+
+    def schur_bytes(self) -> int:
+        """Temporary memory of :meth:`add_schur` (three ``n x n`` matrices)."""
+        return 3 * self.n * self.n * self.X.element_size()
+
+
+class LiftedOperator:
+    """``A`` for one pooled block, from patches of shape ``(n, P, h)``."""
+
+    def __init__(self, patches: torch.Tensor, coefficients: tuple[float, float, float]) -> None:
+        n, pool, h = patches.shape
+        K = _activation_matrix(coefficients, patches.dtype, patches.device)
+        ones = torch.ones((n, pool, 1), dtype=patches.dtype, device=patches.device)
+        F = torch.cat([patches, ones], dim=2)  # (n, P, h+1)
+        # A_i = (1/P) sum_p F_p F_p^T scaled entrywise by the activation pattern
+        pattern = torch.full((h + 1, h + 1), K[0, 0].item(), dtype=patches.dtype, device=patches.device)
+        pattern[:h, h] = pattern[h, :h] = K[0, 1]
+        pattern[h, h] = K[1, 1]
+        self.matrices = torch.einsum("npi,npj->nij", F, F).div_(pool).mul_(pattern)
+        self.n, self.h = n, h
+
+    def apply(self, W: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("nij,ij->n", self.matrices, W)
+
+    def adjoint(self, lam: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("n,nij->ij", lam, self.matrices)
+
+    def add_schur(self, M: torch.Tensor, Xm: torch.Tensor, S_inv: torch.Tensor) -> None:
+        transformed = Xm @ self.matrices @ S_inv  # (n, N, N)
+        M.add_(self.matrices.reshape(self.n, -1) @ transformed.reshape(self.n, -1).T)
+
+    def schur_bytes(self) -> int:
+        side = self.h + 1
+        return (self.n * side * side + self.n * self.n) * self.matrices.element_size()
+
+
+def make_operator(patches: torch.Tensor, coefficients: tuple[float, float, float]):
+    """The cheaper exact operator for one region's patches ``(n, P, h)``."""
+    if patches.shape[1] == 1:
+        return GramOperator(patches[:, 0], coefficients)
+    return LiftedOperator(patches, coefficients)

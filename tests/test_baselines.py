@@ -1,0 +1,433 @@
+"""Backprop baselines: optimizers, objectives, reproducibility, divergence, estimators."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+
+from convexnn import ConvexPolyRegressor, TwoLayerPolyNet, ValidationError, get_activation
+from convexnn.baselines import (
+    OPTIMIZERS,
+    SCHEDULES,
+    BackpropPolyClassifier,
+    BackpropPolyRegressor,
+    BackpropRun,
+    accuracy,
+    run_seeds,
+    train_backprop,
+)
+from convexnn.losses import get_loss
+
+ACTIVATION = get_activation("relu-approx")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny problems: torch's thread pool only adds overhead (and noise) on 2 cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def planted(n: int = 60, d: int = 5, *, seed: int = 0, heavy: bool = False, outputs: int = 0):
+    """A teacher network with 3 neurons; ``heavy`` uses X = N(0,1)^4 as the authors do."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if heavy:
+        X = X**4
+    teacher = rng.normal(size=(3, d))
+    weights = rng.normal(size=(3, outputs) if outputs else 3)
+    y = ACTIVATION(X @ teacher.T) @ weights + 0.1 * rng.normal(size=(n, outputs) if outputs else n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted()
+
+
+def fast(**kwargs):
+    """Small, quick settings; overridden by ``kwargs``."""
+    settings = dict(width=8, epochs=40, beta=0.1)
+    settings.update(kwargs)
+    return settings
+
+
+# -- optimizers and settings -------------------------------------------------------
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_decreases_the_objective(data, optimizer):
+    X, y = data
+    run = train_backprop(X, y, **fast(optimizer=optimizer, epochs=15 if optimizer == "lbfgs" else 40))
+    assert isinstance(run, BackpropRun)
+    assert not run.diverged and run.stop_reason == "epochs"
+    initial, final = run.history.objective[0], run.final_objective
+    assert final < 0.8 * initial, (optimizer, initial, final)
+    assert run.optimizer == optimizer and run.objective == "convex"
+    assert run.W.shape == (8, 5) and run.alpha.shape == (8,)
+    assert np.all(np.isfinite(run.history.objective))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_mini_batch_training_decreases_the_objective(data, optimizer):
+    X, y = data
+    run = train_backprop(X, y, **fast(optimizer=optimizer, batch_size=16, epochs=15))
+    assert not run.diverged
+    assert run.final_objective < 0.8 * run.history.objective[0]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_schedules(data, schedule):
+    X, y = data
+    run = train_backprop(X, y, **fast(schedule=schedule, epochs=40))
+    assert run.final_objective < 0.8 * run.history.objective[0]
+
+
+def test_schedules_change_the_trajectory(data):
+    X, y = data
+    runs = [train_backprop(X, y, **fast(schedule=s, epochs=20)) for s in SCHEDULES]
+    finals = {run.final_objective for run in runs}
+    assert len(finals) == len(SCHEDULES)
+    # The first step uses the same learning rate in every schedule.
+    assert len({run.history.objective[1] for run in runs}) == 1
+
+
+@pytest.mark.parametrize("init", ["kaiming", "xavier", "normal"])
+def test_initialisations(data, init):
+    X, y = data
+    run = train_backprop(X, y, **fast(init=init, init_scale=0.5 if init == "normal" else 1.0))
+    assert run.final_objective < run.history.objective[0]
+
+
+def test_initialisations_differ(data):
+    X, y = data
+    starts = {
+        train_backprop(X, y, **fast(init=init, epochs=1)).history.objective[0]
+        for init in ("kaiming", "xavier", "normal")
+    }
+    assert len(starts) == 3
+    small = train_backprop(X, y, **fast(init="normal", init_scale=1e-3, epochs=1))
+    # Tiny output weights: the initial objective is the loss of f = 0 (plus almost no penalty).
+    assert small.history.objective[0] == pytest.approx(0.5 * np.sum(y**2), rel=1e-2)
+
+
+def test_default_width_and_vector_output():
+    X, y = planted(outputs=2)
+    run = train_backprop(X, y, epochs=3)
+    assert run.W.shape == (2 * 2 * (5 + 1), 5) and run.alpha.shape == (24, 2)
+    assert run.predict(X).shape == (60, 2)
+
+
+def test_record_every_and_time_limit(data):
+    X, y = data
+    run = train_backprop(X, y, **fast(epochs=23, record_every=5))
+    np.testing.assert_array_equal(run.history.epoch, [0, 5, 10, 15, 20, 23])
+    assert len(run.history) == 6
+    assert np.all(np.diff(run.history.wall_time) > 0)
+    assert run.train_time == run.history.wall_time[-1]
+
+    limited = train_backprop(X, y, **fast(epochs=10_000, time_limit=1e-9))
+    assert limited.stop_reason == "time_limit" and limited.epochs_run == 1
+    np.testing.assert_array_equal(limited.history.epoch, [0, 1])
+
+
+def test_metrics_on_train_and_test_data(data):
+    X, y = data
+    X_test, y_test = planted(n=30, seed=1)
+    run = train_backprop(X, y, **fast(metric="r2", X_test=X_test, y_test=y_test))
+    assert np.all(np.isfinite(run.history.train_metric))
+    assert np.all(np.isfinite(run.history.test_metric))
+    assert run.final_train_metric > run.history.train_metric[0]
+    np.testing.assert_allclose(
+        run.final_test_metric, 1 - np.sum((run.predict(X_test) - y_test) ** 2)
+        / np.sum((y_test - y_test.mean()) ** 2), rtol=1e-10,
+    )
+    no_metric = train_backprop(X, y, **fast(epochs=2))
+    assert np.all(np.isnan(no_metric.history.train_metric))
+    custom = train_backprop(X, y, **fast(epochs=2, metric=lambda t, p: float(np.max(np.abs(t - p)))))
+    assert custom.final_train_metric > 0
+
+
+# -- reproducibility -------------------------------------------------------------------
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_same_seed_same_run_different_seed_different_run(data, batch_size):
+    X, y = data
+    settings = fast(epochs=10, batch_size=batch_size, optimizer="momentum")
+    first = train_backprop(X, y, seed=3, **settings)
+    again = train_backprop(X, y, seed=3, **settings)
+    other = train_backprop(X, y, seed=4, **settings)
+    np.testing.assert_array_equal(first.history.objective, again.history.objective)
+    np.testing.assert_array_equal(first.history.convex_objective, again.history.convex_objective)
+    np.testing.assert_array_equal(first.W, again.W)
+    np.testing.assert_array_equal(first.alpha, again.alpha)
+    assert not np.array_equal(first.history.objective, other.history.objective)
+    assert not np.array_equal(first.W, other.W)
+
+
+def test_mini_batch_shuffling_depends_on_the_seed_only(data):
+    X, y = data
+    # The mini-batch order comes from the run's own generator: identical for one seed,
+    # whatever else used random numbers in between.
+    first = train_backprop(X, y, seed=5, **fast(epochs=5, batch_size=7, optimizer="sgd"))
+    torch.randperm(10)
+    np.random.permutation(10)
+    second = train_backprop(X, y, seed=5, **fast(epochs=5, batch_size=7, optimizer="sgd"))
+    runs = [first, second]
+    np.testing.assert_array_equal(runs[0].history.objective, runs[1].history.objective)
+
+
+def test_global_rng_state_untouched(data):
+    X, y = data
+    torch_state = torch.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()
+    train_backprop(X, y, seed=11, **fast(epochs=3, batch_size=10))
+    BackpropPolyRegressor(width=4, epochs=2, random_state=2).fit(X, y)
+    assert torch.equal(torch_state, torch.get_rng_state())
+    np.testing.assert_array_equal(numpy_state, np.random.get_state()[1])
+
+
+def test_run_seeds(data):
+    X, y = data
+    runs = run_seeds(X, y, [0, 7], **fast(epochs=3))
+    assert [run.seed for run in runs] == [0, 7]
+    assert runs[0].history.objective[0] != runs[1].history.objective[0]
+    assert [run.seed for run in run_seeds(X, y, 3, **fast(epochs=1))] == [0, 1, 2]
+    with pytest.raises(ValidationError, match="seed"):
+        run_seeds(X, y, [], **fast(epochs=1))
+    with pytest.raises(ValidationError, match="seed"):
+        run_seeds(X, y, [0], seed=1)
+
+
+# -- objectives ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "loss, outputs", [("squared", 0), ("squared", 2), ("logistic", 0), ("cross-entropy", 3), ("hinge", 0)]
+)
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_convex_objective_equals_the_network_objective(loss, outputs, optimizer):
+    X, raw = planted(outputs=outputs)
+    if loss in ("logistic", "hinge"):
+        y = np.where(raw > np.median(raw), 1.0, -1.0)
+    elif loss == "cross-entropy":
+        y = np.eye(3)[np.argmax(raw, axis=1)]
+    else:
+        y = raw
+    run = train_backprop(X, y, loss=loss, optimizer=optimizer, **fast(epochs=10, beta=0.3))
+    assert isinstance(run.network, TwoLayerPolyNet)
+    np.testing.assert_allclose(np.linalg.norm(run.network.U, axis=1), 1.0, rtol=1e-12)
+    expected = run.network.objective(X, y, loss, 0.3)
+    assert run.final_convex_objective == pytest.approx(expected, rel=1e-10)
+    assert run.final_objective == run.final_convex_objective
+    np.testing.assert_array_equal(run.history.objective, run.history.convex_objective)
+    np.testing.assert_allclose(run.predict(X), run.network.predict(X), rtol=1e-10, atol=1e-10)
+
+
+def test_weight_decay_objective_and_its_convex_objective(data):
+    X, y = data
+    beta = 0.2
+    run = train_backprop(X, y, objective="weight-decay", **fast(beta=beta, epochs=30))
+    assert run.objective == "weight-decay" and run.network is None
+    assert run.final_objective < 0.8 * run.history.objective[0]
+    assert len(run.history.convex_objective) == len(run.history.objective)
+    assert np.all(np.isfinite(run.history.convex_objective))
+    # The training objective: raw first-layer weights and weight decay.
+    outputs = ACTIVATION(X @ run.W.T) @ run.alpha
+    np.testing.assert_allclose(run.predict(X), outputs, rtol=1e-12)
+    expected = 0.5 * np.sum((outputs - y) ** 2) + beta / 2 * (np.sum(run.W**2) + np.sum(run.alpha**2))
+    assert run.final_objective == pytest.approx(expected, rel=1e-10)
+    # The convex objective of the same weights with normalised rows.
+    normalised = TwoLayerPolyNet(run.W, run.alpha, ACTIVATION)
+    assert run.final_convex_objective == pytest.approx(normalised.objective(X, y, "squared", beta), rel=1e-10)
+    assert run.final_convex_objective != pytest.approx(run.final_objective)
+
+
+def test_convex_optimum_is_below_every_backprop_run():
+    """The project's key claim: no backprop run beats the certified convex optimum."""
+    X, y = planted(n=40, d=4, seed=2)
+    beta = 0.1
+    convex = ConvexPolyRegressor(beta=beta, solver="clarabel", solver_options={"tol": 1e-8}).fit(X, y)
+    lower = convex.result_.lower_bound
+    assert convex.result_.objective - lower <= 1e-5 * max(1.0, abs(lower))
+    runs = [
+        train_backprop(X, y, beta=beta, optimizer=name, epochs=60 if name != "lbfgs" else 40, seed=seed)
+        for name in ("sgd", "adam", "lbfgs")
+        for seed in (0, 1)
+    ]
+    runs.append(train_backprop(X, y, beta=beta, objective="weight-decay", epochs=60))
+    for run in runs:
+        assert not run.diverged
+        assert lower <= run.final_convex_objective + 1e-9 * abs(lower), (run.optimizer, run.seed)
+        assert np.all(lower <= run.history.convex_objective + 1e-9 * abs(lower))
+
+
+# -- divergence --------------------------------------------------------------------------
+@pytest.mark.parametrize("optimizer, batch_size", [("sgd", None), ("sgd", 10), ("momentum", None)])
+def test_divergence_is_reported_not_raised(optimizer, batch_size):
+    X, y = planted(heavy=True)
+    run = train_backprop(X, y, optimizer=optimizer, lr=1.0, batch_size=batch_size, **fast(epochs=200))
+    assert run.diverged and run.stop_reason == "diverged"
+    assert run.epochs_run < 200
+    for values in (run.history.objective, run.history.convex_objective, run.history.wall_time):
+        assert np.all(np.isfinite(values))
+    assert np.isfinite(run.final_objective) and np.isfinite(run.final_convex_objective)
+    assert np.all(np.isfinite(run.W)) and np.all(np.isfinite(run.alpha))
+    assert np.all(np.isfinite(run.predict(X)))
+    assert run.final_objective == run.history.objective[-1]
+
+
+def test_divergence_logs_a_warning(caplog):
+    X, y = planted(heavy=True)
+    with caplog.at_level("WARNING", logger="convexnn"):
+        train_backprop(X, y, optimizer="sgd", lr=1.0, **fast(epochs=50))
+    assert any("diverged" in record.getMessage() for record in caplog.records)
+
+
+# -- validation ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"optimizer": "adamw"}, "optimizer"),
+        ({"beta": -1.0}, "beta"),
+        ({"width": 0}, "width"),
+        ({"width": 2.5}, "width"),
+        ({"lr": 0.0}, "lr"),
+        ({"epochs": -3}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"optimizer": "lbfgs", "batch_size": 10}, "batch_size"),
+        ({"schedule": "linear"}, "schedule"),
+        ({"init": "orthogonal"}, "init"),
+        ({"init_scale": -1}, "init_scale"),
+        ({"objective": "l2"}, "objective"),
+        ({"loss": "nope"}, "loss"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"metric": "f1"}, "metric"),
+        ({"record_every": 0}, "record_every"),
+        ({"time_limit": 0}, "time_limit"),
+        ({"dtype": torch.int64}, "dtype"),
+        ({"X_test": np.zeros((3, 5))}, "y_test"),
+    ],
+)
+def test_train_backprop_rejects_bad_settings(data, kwargs, name):
+    X, y = data
+    with pytest.raises(ValidationError, match=name):
+        train_backprop(X, y, **{"epochs": 1, **kwargs})
+
+
+def test_train_backprop_rejects_bad_data(data):
+    X, y = data
+    with pytest.raises(ValidationError, match="y"):
+        train_backprop(X, y[:-1], epochs=1)
+    with pytest.raises(ValidationError, match="X_test"):
+        train_backprop(X, y, epochs=1, X_test=np.zeros((3, 4)), y_test=np.zeros(3))
+    with pytest.raises(ValidationError, match="-1, \\+1"):
+        train_backprop(X, y, loss="logistic", epochs=1)
+
+
+# -- estimators ----------------------------------------------------------------------------
+def test_regressor_fit_predict_shapes(data):
+    X, y = data
+    reg = BackpropPolyRegressor(width=6, epochs=30, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (60,)
+    assert reg.n_features_in_ == 5
+    assert isinstance(reg.run_, BackpropRun) and isinstance(reg.network_, TwoLayerPolyNet)
+    assert reg.W_.shape == (6, 5) and reg.alpha_.shape == (6,)
+    assert reg.score(X, y) == pytest.approx(reg.run_.final_train_metric)
+    # An int random_state is the torch seed: the same run as train_backprop's.
+    direct = train_backprop(X, y, width=6, epochs=30, seed=0)
+    np.testing.assert_array_equal(reg.run_.history.objective, direct.history.objective)
+
+    X2, y2 = planted(outputs=2)
+    multi = BackpropPolyRegressor(width=6, epochs=5, objective="weight-decay").fit(X2, y2)
+    assert multi.predict(X2).shape == (60, 2) and multi.network_ is None
+    with pytest.raises(ValueError, match="features"):  # scikit-learn's own check and message
+        reg.predict(X[:, :3])
+
+
+def test_random_state_semantics(data):
+    X, y = data
+    fits = [BackpropPolyRegressor(width=4, epochs=2, random_state=None).fit(X, y) for _ in range(2)]
+    assert fits[0].run_.seed != fits[1].run_.seed  # drawn from numpy's global state, like sklearn
+    a = BackpropPolyRegressor(width=4, epochs=2, random_state=np.random.RandomState(3)).fit(X, y)
+    b = BackpropPolyRegressor(width=4, epochs=2, random_state=np.random.RandomState(3)).fit(X, y)
+    assert a.run_.seed == b.run_.seed
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    with pytest.raises(ValidationError, match="random_state"):
+        BackpropPolyRegressor(epochs=1, random_state="x").fit(X, y)
+
+
+def test_classifier_on_iris():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = BackpropPolyClassifier(width=12, optimizer="adam", epochs=200, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.score(X, y) > 0.9
+    assert clf.decision_function(X).shape == (150, 3)
+    assert clf.predict(X).shape == (150,)
+    assert clf.run_.final_train_metric == pytest.approx(clf.score(X, y))
+    assert not hasattr(clf, "predict_proba")  # squared loss: no probabilities
+
+    soft = BackpropPolyClassifier(width=12, loss="cross-entropy", epochs=100, random_state=0).fit(X, y)
+    proba = soft.predict_proba(X)
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert soft.score(X, y) > 0.9
+
+
+def test_binary_classifier_with_string_labels(data):
+    X, raw = data
+    labels = np.where(raw > np.median(raw), "yes", "no")
+    clf = BackpropPolyClassifier(width=6, loss="logistic", epochs=60, random_state=1).fit(X, labels)
+    assert clf.decision_function(X).shape == (60,)
+    assert set(clf.predict(X)) <= {"no", "yes"}
+    assert clf.predict_proba(X).shape == (60, 2)
+    assert clf.score(X, labels) > 0.6
+    assert accuracy(np.where(labels == "yes", 1.0, -1.0), clf.decision_function(X)) == clf.score(X, labels)
+
+
+def test_clone_get_params_and_pickle(data):
+    X, y = data
+    reg = BackpropPolyRegressor(width=5, optimizer="rmsprop", lr=1e-3, epochs=3, random_state=4)
+    params = reg.get_params()
+    assert params["optimizer"] == "rmsprop" and params["width"] == 5 and params["random_state"] == 4
+    twin = clone(reg)
+    assert twin.get_params() == params and not hasattr(twin, "run_")
+    twin.set_params(optimizer="adagrad")
+    assert twin.optimizer == "adagrad"
+    reg.fit(X, y)
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
+
+
+@pytest.mark.parametrize("estimator", [BackpropPolyRegressor, BackpropPolyClassifier])
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"optimizer": "adamw"}, "optimizer"),
+        ({"beta": -0.5}, "beta"),
+        ({"width": 0}, "width"),
+        ({"schedule": "warmup"}, "schedule"),
+        ({"verbose": "yes"}, "verbose"),
+        ({"epochs": 0}, "epochs"),
+    ],
+)
+def test_estimators_reject_bad_parameters(data, estimator, params, name):
+    X, y = data
+    target = y if estimator is BackpropPolyRegressor else (y > 0).astype(int)
+    with pytest.raises(ValidationError, match=name):
+        estimator(**params).fit(X, target)
+
+
+def test_loss_objects_match_the_library_losses(data):
+    """Objectives are the convexnn.losses sums: squared loss is 1/2 sum r^2."""
+    X, y = data
+    run = train_backprop(X, y, **fast(epochs=1, beta=0.0))
+    outputs = run.predict(X)
+    expected = get_loss("squared")(outputs.reshape(-1, 1), y.reshape(-1, 1))
+    assert run.final_objective == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.5 * np.sum((outputs - y) ** 2), rel=1e-12)

@@ -1,0 +1,339 @@
+"""convexnn.compare and ``convexnn compare``: the convex optimum vs backprop, side by side.
+
+Tiny problems only (planted n=40, d=4; iris subsets), tight conic tolerances,
+2 seeds and a few dozen epochs, so the whole module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_iris
+
+import solvers
+from conftest import planted_teacher, tight_options
+from convexnn import ValidationError
+from convexnn.baselines import BackpropPolyClassifier
+from convexnn.cli import main
+from convexnn.compare import COLUMNS, Comparison, compare, default_max_samples
+from convexnn.estimators import ConvexPolyClassifier
+
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+SEEDS = 2
+EPOCHS = 30
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[np.ndarray, np.ndarray]:
+    teacher = planted_teacher(n=40, d=4, m=3, seed=1)
+    return teacher.X, teacher.y
+
+
+@pytest.fixture(scope="module")
+def comparison(planted) -> Comparison:
+    """clarabel (tight), an unlicensed and an unknown solver; three optimizers x 2 seeds."""
+    return compare(
+        planted,
+        task="regression",
+        solvers=("clarabel", "mosek", "no-such-solver"),
+        optimizers=OPTIMIZERS,
+        seeds=SEEDS,
+        epochs=EPOCHS,
+        solver_options=tight_options("clarabel"),
+        progress=False,
+    )
+
+
+def rows(comparison: Comparison, **where) -> list[dict]:
+    return [r for r in comparison.records if all(r[k] == v for k, v in where.items())]
+
+
+# -- the table -------------------------------------------------------------------------
+def test_one_row_per_method_and_seed(comparison):
+    table = comparison.table()
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) == 3 + len(OPTIMIZERS) * SEEDS
+    for optimizer in OPTIMIZERS:
+        assert sorted(r["seed"] for r in rows(comparison, method=optimizer)) == [0, 1]
+    assert all(r["seed"] is None for r in rows(comparison, kind="convex"))
+    ok = table[table["status"] != "failed"]
+    assert len(ok) == 1 + len(OPTIMIZERS) * SEEDS
+    for column in ("objective", "train_metric", "test_metric", "time", "neurons"):
+        assert np.all(np.isfinite(ok[column].astype(float))), column
+    assert (ok["time"] > 0).all()
+    backprop = table[table["kind"] == "backprop"]
+    assert (backprop["epochs"] == EPOCHS).all()
+    assert (backprop["neurons"] == 2 * (4 + 1)).all()  # the default width 2 C (d + 1)
+
+
+def test_summary_has_one_row_per_method(comparison):
+    summary = comparison.summary()
+    assert list(summary["method"]) == ["clarabel", "mosek", "no-such-solver", *OPTIMIZERS]
+    assert list(summary["runs"]) == [1, 1, 1, SEEDS, SEEDS, SEEDS]
+
+
+def test_convex_row_is_certified(comparison):
+    (row,) = rows(comparison, method="clarabel")
+    assert row["status"] == "optimal" and row["solver"] == "clarabel"
+    assert row["relative_gap"] < 1e-6
+    assert comparison.lower_bound == row["lower_bound"]
+    assert comparison.best_objective == row["objective"]
+
+
+def test_convex_optimum_bounds_every_backprop_run(comparison):
+    """Objective (a) of every run >= the certified optimum (within the certified gap)."""
+    (convex,) = rows(comparison, method="clarabel")
+    gap = convex["objective"] - convex["lower_bound"]
+    for run in comparison.runs:
+        assert run.objective == "convex"
+        assert run.final_convex_objective >= comparison.lower_bound - 1e-9 * abs(
+            comparison.lower_bound
+        )
+        # ... so no run beats the convex network by more than the certified gap.
+        assert run.final_convex_objective >= convex["objective"] - gap - 1e-9
+    for row in rows(comparison, kind="backprop"):
+        assert row["relative_excess"] >= 0
+        assert row["objective"] == next(
+            r.final_convex_objective
+            for r in comparison.runs
+            if (r.optimizer, r.seed) == (row["method"], row["seed"])
+        )
+
+
+def test_histories_are_kept_per_run(comparison):
+    assert set(comparison.histories) == {(o, s) for o in OPTIMIZERS for s in range(SEEDS)}
+    for history in comparison.histories.values():
+        assert history.epoch[0] == 0 and history.epoch[-1] == EPOCHS
+        assert np.all(np.diff(history.wall_time) >= 0)
+        assert np.all(np.isfinite(history.convex_objective))
+
+
+@pytest.mark.skipif(solvers.info("mosek").usable, reason="MOSEK is licensed here")
+def test_unlicensed_and_unknown_solvers_give_failed_rows(comparison):
+    (mosek,) = rows(comparison, method="mosek")
+    assert mosek["status"] == "failed"
+    assert "SolverNotLicensedError" in mosek["error"] and "license" in mosek["error"].lower()
+    (unknown,) = rows(comparison, method="no-such-solver")
+    assert unknown["status"] == "failed"
+    assert "UnknownSolverError" in unknown["error"]
+    for row in (mosek, unknown):
+        assert math.isnan(row["objective"]) and math.isnan(row["lower_bound"])
+
+
+def test_failing_solver_is_logged_not_raised(planted, caplog):
+    with caplog.at_level("WARNING", logger="convexnn"):
+        result = compare(planted, task="regression", solvers=("scs", "no-such-solver"),
+                         optimizers=(), solver_options=tight_options("scs"), progress=False)
+    assert [r["status"] for r in result.records][1] == "failed"
+    assert result.records[0]["status"] == "optimal"
+    assert any("no-such-solver" in message for message in caplog.messages)
+
+
+def test_diverged_optimizer_is_recorded_and_the_comparison_goes_on(planted):
+    result = compare(planted, task="regression", solvers=(), optimizers=("sgd", "lbfgs"),
+                     seeds=1, epochs=20, backprop_options={"lr": 1e6}, progress=False)
+    sgd, lbfgs = result.records
+    assert sgd["status"] == "diverged" and "diverged" in sgd["error"]
+    assert np.isfinite(sgd["objective"])  # the last finite record, never NaN
+    assert lbfgs["status"] in ("completed", "diverged")
+    assert math.isnan(result.lower_bound)  # no convex row: no reference, still a table
+    assert "no convex solver succeeded" in result.to_markdown()
+
+
+# -- files -----------------------------------------------------------------------------
+def test_save_writes_table_json_and_plots(comparison, tmp_path):
+    paths = comparison.save(tmp_path / "out")
+    assert {p.name for p in paths.values()} == {
+        "comparison.md", "comparison.csv", "comparison.json", "objective_vs_time.png",
+        "test_metric.png",
+    }
+    for name in ("objective_vs_time", "test_metric"):
+        content = paths[name].read_bytes()
+        assert len(content) > 1000 and content.startswith(PNG_HEADER), name
+    table = pd.read_csv(paths["csv"])
+    assert len(table) == len(comparison.records) and list(table.columns) == list(COLUMNS)
+    document = json.loads(paths["json"].read_text())  # strict JSON: NaN written as null
+    assert len(document["records"]) == len(comparison.records)
+    assert document["optimum"]["lower_bound"] == pytest.approx(comparison.lower_bound)
+    assert len(document["histories"]) == len(OPTIMIZERS) * SEEDS
+    markdown = paths["markdown"].read_text()
+    assert markdown == comparison.to_markdown()
+    assert "| clarabel" in markdown and "| failed" in markdown and "certified optimum" in markdown
+
+
+# -- same data, same encoding as the estimators --------------------------------------
+def test_classification_rows_match_the_estimators():
+    """Pre-split, pre-scaled data: the rows equal what the estimators compute themselves."""
+    X, y = load_iris(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    train, test = order[:45], order[45:75]
+    data = (X[train], y[train], X[test], y[test])
+    result = compare(data, solvers=("clarabel",), optimizers=("adam",), seeds=[3], epochs=25,
+                     standardize=False, solver_options=tight_options("clarabel"),
+                     progress=False)
+    assert result.settings["task"] == "classification" and result.settings["n_outputs"] == 3
+    convex, backprop = result.records
+    model = ConvexPolyClassifier(beta=0.1, solver="clarabel",
+                                 solver_options=tight_options("clarabel")).fit(X[train], y[train])
+    assert convex["objective"] == pytest.approx(model.result_.objective, rel=1e-6)
+    assert convex["test_metric"] == pytest.approx(model.score(X[test], y[test]))
+    baseline = BackpropPolyClassifier(beta=0.1, optimizer="adam", epochs=25, random_state=3)
+    baseline.fit(X[train], y[train])
+    assert backprop["objective"] == pytest.approx(baseline.run_.final_convex_objective, rel=1e-9)
+    assert backprop["test_metric"] == pytest.approx(baseline.score(X[test], y[test]))
+
+
+def test_max_samples_caps_the_training_set_only():
+    result = compare("iris", solvers=(), optimizers=("adam",), seeds=1, epochs=5,
+                     max_samples=30, progress=False)
+    settings = result.settings
+    assert (settings["n_train"], settings["n_train_available"], settings["n_test"]) == (30, 112, 38)
+
+
+def test_default_max_samples_follows_the_nonzero_budget():
+    assert default_max_samples(64, 10) == 100  # digits: the floor
+    assert default_max_samples(40, 10) == 237  # mnist1d
+    assert default_max_samples(30, 1) == 4162  # breast cancer: no cap in effect
+
+
+def test_torch_threads_are_restored(planted):
+    before = torch.get_num_threads()
+    compare(planted, task="regression", solvers=(), optimizers=("adam",), seeds=1, epochs=3,
+            threads=1, progress=False)
+    assert torch.get_num_threads() == before
+
+
+# -- bad arguments: clear errors before anything runs ------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"optimizers": ("adam", "newton")}, ["optimizers", "newton"]),
+        ({"optimizers": (), "solvers": ()}, ["nothing to compare"]),
+        ({"seeds": 0}, ["seeds"]),
+        ({"seeds": []}, ["seeds"]),
+        ({"beta": -1.0}, ["beta"]),
+        ({"activation": "tanh"}, ["activation"]),
+        ({"loss": "nope"}, ["loss"]),
+        ({"width": 0}, ["width"]),
+        ({"epochs": 1.5}, ["epochs"]),
+        ({"objective": "mse"}, ["objective"]),
+        ({"max_samples": 0}, ["max_samples"]),
+        ({"max_samples": "some"}, ["max_samples"]),
+        ({"solver_options": "fast"}, ["solver_options"]),
+        ({"solver_options": {"time_limit": -1}, "solvers": ("scs",)}, ["time_limit"]),
+        ({"solver_options": {"time_limit": -1}}, ["time_limit"]),
+        ({"backprop_options": {"momentum": 0.5}}, ["backprop_options", "momentum"]),
+        ({"backprop_options": {"schedule": "warp"}}, ["schedule"]),
+        ({"solvers": ("scs", 3)}, ["solvers"]),
+        ({"task": "ranking"}, ["task"]),
+        ({"threads": 0}, ["threads"]),
+        ({"progress": "yes"}, ["progress"]),
+    ],
+)
+def test_bad_arguments_raise_before_running(planted, kwargs, words):
+    with pytest.raises(ValueError) as info:
+        compare(planted, **{"task": "regression", "progress": False, **kwargs})
+    assert isinstance(info.value, ValidationError) or "option" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ("no-such-data", ["unknown data set"]),
+        (42, ["data must be"]),
+        ((np.zeros((5, 2)), np.zeros(4)), ["y has 4 rows", "5 samples"]),
+        ((np.zeros((6, 2)), np.zeros(6), np.zeros((3, 3)), np.zeros(3)), ["features"]),
+    ],
+)
+def test_bad_data_raises(data, words):
+    with pytest.raises(ValidationError) as info:
+        compare(data, progress=False)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_regression_with_a_classification_loss_is_refused(planted):
+    with pytest.raises(ValidationError, match="loss 'hinge' needs class labels"):
+        compare(planted, task="regression", loss="hinge", progress=False)
+
+
+# -- the command line ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory):
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    frame = pd.DataFrame(X, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
+    frame.insert(2, "label", names)
+    path = tmp_path_factory.mktemp("data") / "iris.csv"
+    frame.iloc[::2].to_csv(path, index=False)
+    return path
+
+
+def test_cli_compare_on_a_data_file(iris_csv, tmp_path, capsys):
+    out = tmp_path / "results"
+    code = main([
+        "compare", "--data", str(iris_csv), "--target", "label", "--solvers", "clarabel,mosek",
+        "--optimizers", "adam,lbfgs", "--seeds", "2", "--epochs", "15", "--out", str(out),
+        "--no-progress",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    for name in ("comparison.md", "comparison.csv", "comparison.json", "objective_vs_time.png",
+                 "test_metric.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "objective_vs_time.png").read_bytes().startswith(PNG_HEADER)
+    assert "| clarabel" in captured.out and "| adam" in captured.out
+    assert f"to {out}" in captured.out
+    table = pd.read_csv(out / "comparison.csv")
+    assert len(table) == 2 + 2 * 2
+    assert table.loc[table["method"] == "clarabel", "status"].item() == "optimal"
+
+
+def test_cli_compare_on_an_embedded_data_set(tmp_path, capsys):
+    code = main([
+        "compare", "--dataset", "iris", "--solvers", "scs", "--optimizers", "adam", "--seeds",
+        "0,5", "--epochs", "10", "--max-samples", "40", "--beta", "0.05", "--activation",
+        "quadratic", "--out", str(tmp_path), "--no-progress",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    document = json.loads((tmp_path / "comparison.json").read_text())
+    settings = document["settings"]
+    assert settings["n_train"] == 40 and settings["beta"] == 0.05 and settings["seeds"] == [0, 5]
+    assert settings["activation_coefficients"] == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare"],
+        ["compare", "--dataset", "no-such-data"],
+        ["compare", "--dataset", "iris", "--data", "x.csv"],
+        ["compare", "--dataset", "iris", "--optimizers", "adam,newton"],
+        ["compare", "--dataset", "iris", "--beta", "-1"],
+        ["compare", "--dataset", "iris", "--beta", "lots"],
+        ["compare", "--dataset", "iris", "--seeds", "many"],
+        ["compare", "--dataset", "iris", "--activation", "1,2"],
+        ["compare", "--dataset", "iris", "--max-samples", "0"],
+        ["compare", "--dataset", "iris", "--target", "label"],
+        ["compare", "--data", "/no/such/file.csv"],
+        ["compare", "--dataset", "iris", "--time-limit", "-5", "--solvers", "scs"],
+    ],
+)
+def test_cli_bad_arguments_give_one_line_and_exit_code_2(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convexnn: error:"), captured.err

@@ -1,0 +1,373 @@
+"""Tests of convexnn.datasets: planted data, embedded sets, file loaders."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from convexnn.datasets import (
+    DATASETS,
+    Dataset,
+    load_csv,
+    load_dataset,
+    load_file,
+    load_idx,
+    load_numpy,
+    load_svmlight,
+    make_planted,
+    read_idx,
+    standardize,
+    train_test_split_data,
+)
+from convexnn.exceptions import DataFormatError, ValidationError
+from convexnn.network import TwoLayerPolyNet
+
+
+def _same_state(a: tuple, b: tuple) -> bool:
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+
+
+# -- planted -----------------------------------------------------------------
+def _authors_generator(n: int, d: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rs = np.random.RandomState(seed)
+    a, b, c = 0.09, 0.5, 0.47
+    X = rs.normal(0, 1, (n, d)) ** 4
+    U = rs.normal(0, 1, (d, m))
+    alpha = rs.normal(0, 1, (m,))
+    noise = rs.normal(0, 0.1, (n, 1))
+    y = noise[:, 0].copy()
+    for j in range(m):
+        t = X @ U[:, j]
+        y += alpha[j] * (a * t**2 + b * t + c)
+    return X, y
+
+
+def test_planted_reproduces_authors_generator():
+    X, y = _authors_generator(50, 7, 5, seed=0)
+    data = make_planted(50, 7, random_state=0)
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_allclose(data.y, y, rtol=1e-12, atol=1e-12)
+    assert data.teacher_U.shape == (7, 5) and data.teacher_alpha.shape == (5,)
+    assert data.teacher is None
+
+
+def test_planted_reproducible_and_leaves_global_rng_alone():
+    state = np.random.get_state()
+    first = make_planted(30, 4, random_state=3)
+    again = make_planted(30, 4, random_state=3)
+    other = make_planted(30, 4, random_state=4)
+    make_planted(30, 4)  # random_state=None must not use the global generator either
+    assert _same_state(state, np.random.get_state())
+    np.testing.assert_array_equal(first.X, again.X)
+    np.testing.assert_array_equal(first.y, again.y)
+    assert not np.allclose(first.y, other.y)
+
+
+def test_planted_unit_norm_teacher_and_gaussian_features():
+    data = make_planted(40, 6, n_neurons=3, features="gaussian", unit_norm_teacher=True,
+                        random_state=1)
+    assert isinstance(data.teacher, TwoLayerPolyNet)
+    np.testing.assert_allclose(np.linalg.norm(data.teacher_U, axis=0), 1.0)
+    np.testing.assert_allclose(data.teacher.predict(data.X), data.y - data.noise, atol=1e-10)
+    assert data.X.min() < 0  # Gaussian, not a fourth power
+    noiseless = make_planted(10, 3, noise=0.0, random_state=2)
+    assert np.all(noiseless.noise == 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_features": 2.5}, "n_features"),
+        ({"n_neurons": -1}, "n_neurons"),
+        ({"noise": -0.1}, "noise"),
+        ({"noise": float("nan")}, "noise"),
+        ({"features": "uniform"}, "features"),
+        ({"random_state": "seed"}, "random_state"),
+    ],
+)
+def test_planted_validates_arguments(kwargs, match):
+    arguments = {"n_samples": 10, "n_features": 3, **kwargs}
+    with pytest.raises(ValidationError, match=match):
+        make_planted(**arguments)
+
+
+# -- helpers -----------------------------------------------------------------
+def test_standardize_uses_training_statistics():
+    rs = np.random.RandomState(0)
+    train, test = rs.normal(3, 2, (100, 4)), rs.normal(3, 2, (20, 4))
+    train[:, 2] = 5.0  # constant feature: centred, scale 1
+    X_train, X_test, mean, scale = standardize(train, test)
+    np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(mean, train.mean(axis=0))
+    assert scale[2] == 1.0
+    np.testing.assert_allclose(X_test, (test - mean) / scale)
+    assert standardize(train).X_test is None
+
+
+def test_train_test_split_data_stratifies():
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.array([0] * 16 + [1] * 4)
+    X_train, X_test, y_train, y_test = train_test_split_data(X, y, test_size=0.5, stratify=True)
+    assert len(X_test) == 10 and np.sum(y_test == 1) == 2
+    again = train_test_split_data(X, y, test_size=0.5, stratify=True)
+    np.testing.assert_array_equal(again[1], X_test)
+    with pytest.raises(ValidationError, match="test_size"):
+        train_test_split_data(X, y, test_size=1.5)
+
+
+# -- embedded data sets --------------------------------------------------------
+EXPECTED = {
+    "digits": ("classification", 64, (1, 8, 8)),
+    "breast-cancer": ("classification", 30, None),
+    "wine": ("classification", 13, None),
+    "iris": ("classification", 4, None),
+    "diabetes": ("regression", 10, None),
+    "mnist1d": ("classification", 40, (1, 1, 40)),
+    "planted": ("regression", 10, None),
+}
+
+
+@pytest.fixture(scope="module")
+def mnist1d_generation():
+    """Generate MNIST-1D once (1000 samples instead of 5000, for speed).
+
+    Returns the global RNG states before and after the generation.
+    """
+    import mnist1d.data
+
+    import convexnn.datasets as datasets
+
+    def small_args(as_dict=False):
+        args = original(as_dict=True)
+        args["num_samples"] = 1000
+        return args if as_dict else mnist1d.utils.ObjectView(args)
+
+    original = mnist1d.data.get_dataset_args
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mnist1d.data, "get_dataset_args", small_args)
+        datasets._mnist1d_arrays.cache_clear()
+        np.random.seed(123)
+        random.seed(123)
+        before = np.random.get_state(), random.getstate()
+        datasets._mnist1d_arrays()
+        after = np.random.get_state(), random.getstate()
+        yield before, after
+    datasets._mnist1d_arrays.cache_clear()
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_embedded_datasets_load(name, request):
+    if name == "mnist1d":
+        request.getfixturevalue("mnist1d_generation")
+    data = load_dataset(name, test_size=0.2)
+    task, n_features, image_shape = EXPECTED[name]
+    assert isinstance(data, Dataset) and data.name == name
+    assert (data.task, data.n_features, data.image_shape) == (task, n_features, image_shape)
+    assert data.X_test.shape[1] == n_features and data.X_train.dtype == np.float64
+    assert len(data.X_train) == len(data.y_train) and len(data.X_test) == len(data.y_test)
+    n = len(data.X_train) + len(data.X_test)
+    assert abs(len(data.X_test) - 0.2 * n) <= 1
+    np.testing.assert_allclose(data.X_train.mean(axis=0), 0, atol=1e-10)
+    if task == "classification":
+        assert data.y_train.dtype == np.int64
+        assert set(np.unique(data.y_test)) <= set(np.unique(data.y_train))
+    if data.feature_names is not None:
+        assert len(data.feature_names) == n_features
+
+
+def test_load_dataset_options():
+    raw = load_dataset("breast_cancer", standardize=False)
+    assert raw.name == "breast-cancer" and raw.X_train.mean() > 1
+    small = load_dataset("iris", n_samples=60, random_state=1)
+    assert len(small.X_train) + len(small.X_test) == 60
+    assert np.bincount(np.concatenate([small.y_train, small.y_test])).tolist() == [20, 20, 20]
+    again = load_dataset("iris", n_samples=60, random_state=1)
+    np.testing.assert_array_equal(small.X_test, again.X_test)
+    planted = load_dataset("planted", n_samples=80, standardize=False, random_state=5)
+    reference = make_planted(80, 10, random_state=5)
+    assert np.isin(planted.X_train[:, 0], reference.X[:, 0]).all()
+    with pytest.raises(ValidationError, match="digits"):
+        load_dataset("cifar")
+    with pytest.raises(ValidationError, match="n_samples"):
+        load_dataset("iris", n_samples=1000)
+
+
+def test_mnist1d_restores_global_random_state(mnist1d_generation):
+    (numpy_before, python_before), (numpy_after, python_after) = mnist1d_generation
+    assert _same_state(numpy_before, numpy_after)
+    assert python_before == python_after
+    data = load_dataset("mnist1d", n_samples=500)
+    assert len(data.X_train) + len(data.X_test) == 500
+    assert set(np.unique(data.y_train)) == set(range(10))
+
+
+# -- file loaders: round trips -----------------------------------------------
+def test_csv_with_header_target_by_name(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,label,b\n1.5,cat,-2\n0.25,dog,3e-3\n7,cat,8\n")
+    X, y = load_csv(path, target="label")
+    np.testing.assert_array_equal(X, [[1.5, -2], [0.25, 3e-3], [7, 8]])
+    assert X.dtype == np.float64 and y.tolist() == ["cat", "dog", "cat"]
+    X2, y2 = load_file(path, target="label")
+    np.testing.assert_array_equal(X2, X)
+
+
+def test_csv_without_header(tmp_path):
+    rs = np.random.RandomState(0)
+    data = np.column_stack([rs.normal(size=(6, 3)), rs.randint(0, 3, 6)])
+    path = tmp_path / "plain.csv"
+    np.savetxt(path, data, delimiter=",", fmt="%.17g")
+    X, y = load_csv(path)  # last column is the target
+    np.testing.assert_array_equal(X, data[:, :3])
+    np.testing.assert_array_equal(y, data[:, 3])
+    X0, y0 = load_csv(path, target=0)
+    np.testing.assert_array_equal(y0, data[:, 0])
+    np.testing.assert_array_equal(X0, data[:, 1:])
+    text = tmp_path / "plain.txt"
+    np.savetxt(text, data, fmt="%.17g")  # whitespace separated
+    np.testing.assert_array_equal(load_file(text)[0], data[:, :3])
+
+
+def test_numpy_npz_and_npy(tmp_path):
+    rs = np.random.RandomState(1)
+    X, y = rs.normal(size=(8, 3)), rs.randint(0, 2, 8)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    X_read, y_read = load_numpy(tmp_path / "d.npz")
+    np.testing.assert_array_equal(X_read, X)
+    np.testing.assert_array_equal(y_read, y)
+    np.savez(tmp_path / "other.npz", features=X, labels=y)
+    X_read, _ = load_file(tmp_path / "other.npz", x_key="features", y_key="labels")
+    np.testing.assert_array_equal(X_read, X)
+    table = np.column_stack([X[:, :1], y, X[:, 1:]])
+    np.save(tmp_path / "t.npy", table)
+    X_read, y_read = load_numpy(tmp_path / "t.npy", target=1)
+    np.testing.assert_array_equal(X_read, X)
+    np.testing.assert_array_equal(y_read, y)
+    X_last, y_last = load_file(tmp_path / "t.npy")
+    np.testing.assert_array_equal(y_last, table[:, -1])
+
+
+def test_svmlight(tmp_path):
+    from sklearn.datasets import dump_svmlight_file
+
+    rs = np.random.RandomState(2)
+    # dump_svmlight_file writes "%.16g", exact only for short decimals: use eighths
+    X, y = rs.randint(1, 800, (7, 4)) / 8, rs.randint(0, 3, 7).astype(float)
+    path = tmp_path / "d.svm"
+    dump_svmlight_file(X, y, str(path))
+    X_read, y_read = load_svmlight(path)
+    np.testing.assert_array_equal(X_read, X)
+    np.testing.assert_array_equal(y_read, y)
+    np.testing.assert_array_equal(load_file(path)[0], X)
+
+
+def _idx_bytes(array: np.ndarray, code: int) -> bytes:
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+@pytest.fixture
+def idx_files(tmp_path):
+    rs = np.random.RandomState(3)
+    images = rs.randint(0, 256, (5, 4, 3)).astype(np.uint8)
+    labels = rs.randint(0, 10, 5).astype(np.uint8)
+    image_path = tmp_path / "train-images-idx3-ubyte"
+    label_path = tmp_path / "train-labels-idx1-ubyte"
+    image_path.write_bytes(_idx_bytes(images, 0x08))
+    label_path.write_bytes(_idx_bytes(labels, 0x08))
+    return images, labels, image_path, label_path
+
+
+def test_idx_round_trip(idx_files, tmp_path):
+    images, labels, image_path, label_path = idx_files
+    X, y = load_idx(image_path, label_path)
+    np.testing.assert_array_equal(X, images.reshape(5, 12))
+    np.testing.assert_array_equal(y, labels)
+    assert X.dtype == np.float64 and read_idx(image_path).shape == (5, 4, 3)
+    X_file, y_file = load_file(image_path)  # finds the labels file next to it
+    np.testing.assert_array_equal(y_file, labels)
+
+    gz_images = tmp_path / "gz-images-idx3-ubyte.gz"
+    gz_images.write_bytes(gzip.compress(image_path.read_bytes()))
+    np.testing.assert_array_equal(load_idx(gz_images)[0], X)
+
+    values = np.random.RandomState(4).normal(size=(3, 2))
+    for dtype, code in [(np.float64, 0x0E), (np.float32, 0x0D), (np.int16, 0x0B),
+                        (np.int32, 0x0C), (np.int8, 0x09)]:
+        path = tmp_path / f"values-{code}.idx"
+        array = (values * 50).astype(dtype)
+        path.write_bytes(_idx_bytes(array, code))
+        np.testing.assert_array_equal(read_idx(path), array)
+
+
+# -- file loaders: broken files ----------------------------------------------
+def test_idx_rejects_broken_files(idx_files, tmp_path):
+    images, labels, image_path, label_path = idx_files
+    truncated = tmp_path / "truncated-idx3-ubyte"
+    truncated.write_bytes(image_path.read_bytes()[:-7])
+    with pytest.raises(DataFormatError, match=r"truncated.*60 data bytes, found 53"):
+        load_idx(truncated)
+    bad_magic = tmp_path / "bad-idx3-ubyte"
+    bad_magic.write_bytes(b"\x01\x02" + image_path.read_bytes()[2:])
+    with pytest.raises(DataFormatError, match="bad magic number"):
+        read_idx(bad_magic)
+    few_labels = tmp_path / "few-labels-idx1-ubyte"
+    few_labels.write_bytes(_idx_bytes(labels[:4], 0x08))
+    with pytest.raises(DataFormatError, match="4 labels but .* 5 images"):
+        load_idx(image_path, few_labels)
+    broken_gz = tmp_path / "broken-idx3-ubyte.gz"
+    broken_gz.write_bytes(gzip.compress(image_path.read_bytes())[:20])
+    with pytest.raises(DataFormatError, match="gzip"):
+        read_idx(broken_gz)
+
+
+def test_csv_rejects_text_feature_and_missing_value(tmp_path):
+    text = tmp_path / "text.csv"
+    text.write_text("a,b,y\n1,2,0\n3,red,1\n")
+    with pytest.raises(DataFormatError, match=r"non-numeric feature column 'b'.*'red' at line 3"):
+        load_csv(text)
+    missing = tmp_path / "missing.csv"
+    missing.write_text("1,2,0\n3,4,1\n5,,1\n")
+    with pytest.raises(DataFormatError, match=r"missing value in column 1 at line 3"):
+        load_csv(missing)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("1,2,0\n3,4,1,9\n")
+    with pytest.raises(DataFormatError, match="ragged.csv.*line 2"):
+        load_csv(ragged)
+    with pytest.raises(ValidationError, match="not a column"):
+        load_csv(text, target="z")
+
+
+def test_numpy_rejects_missing_keys(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, features=np.ones((3, 2)), y=np.ones(3))
+    with pytest.raises(DataFormatError, match=r"no array 'X'.*\['features', 'y'\]"):
+        load_numpy(path)
+    short = tmp_path / "short.npz"
+    np.savez(short, X=np.ones((3, 2)), y=np.ones(4))
+    with pytest.raises(DataFormatError, match="3 samples"):
+        load_numpy(short)
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_bytes(b"not numpy at all")
+    with pytest.raises(DataFormatError, match="garbage.npy"):
+        load_numpy(garbage)
+
+
+def test_svmlight_rejects_garbage(tmp_path):
+    path = tmp_path / "garbage.svm"
+    path.write_text("this is not\nan svmlight file\n")
+    with pytest.raises(DataFormatError, match="garbage.svm.*svmlight"):
+        load_svmlight(path)
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
+        load_csv(tmp_path / "nowhere.csv")
+    with pytest.raises(ValidationError, match=r"supported: .*\.npz"):
+        load_file(tmp_path / "data.xlsx")

@@ -1,0 +1,407 @@
+"""The solver registry: MOSEK licensing, ``auto`` and its fallback, plug-ins.
+
+MOSEK is installed on the test machines but (normally) has no license: the
+tests check the clear error, that ``auto`` never picks it, and run a real
+MOSEK solve only where a license exists. Fake back-ends are registered into
+a copy of the registry (``isolated_registry``) so nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pytest
+from conftest import planted_teacher, sign_targets, solve_checked, tight_options
+
+import convexnn
+import solvers
+from convexnn.formulations import make_problem
+from convexnn.solve import solve
+from solvers import registry
+from solvers.base import Solver, SolverOutput, Status
+from solvers.clarabel import ClarabelSolver
+from solvers.errors import SolverFailedError as BackendFailedError
+from solvers.mosek import MosekSolver
+from solvers.scs import SCSSolver
+
+mosek_state = solvers.info("mosek")
+MOSEK_LICENSED = bool(mosek_state.usable)
+needs_unlicensed_mosek = pytest.mark.skipif(
+    not mosek_state.installed or MOSEK_LICENSED,
+    reason="these tests check MOSEK *without* a license; this machine has a licensed (or no) MOSEK",
+)
+
+
+@pytest.fixture
+def isolated_registry(monkeypatch):
+    """A copy of the registry that is thrown away after the test."""
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    return registry
+
+
+@pytest.fixture(scope="module")
+def problem():
+    t = planted_teacher(n=30, d=4, seed=41)
+    return make_problem(t.X, t.y, beta=0.1)
+
+
+class CrashingSolver(Solver):
+    """Raises the back-end error every real back-end raises on a crash."""
+
+    name = "crashing"
+    description = "test double that always crashes"
+    package = "numpy"
+
+    def solve(self, problem, *, warm_start=None, **options):
+        raise BackendFailedError("simulated numerical breakdown")
+
+
+class NoSolutionSolver(Solver):
+    """Returns a FAILED status with no point."""
+
+    name = "nosolution"
+    description = "test double that returns no solution"
+    package = "numpy"
+
+    def solve(self, problem, *, warm_start=None, **options):
+        return SolverOutput(status=Status.FAILED, objective=float("nan"), iterations=3,
+                            solve_time=0.0, message="simulated failure")
+
+
+class SquaredOnlySolver(Solver):
+    name = "squaredonly"
+    description = "test double that only handles the squared loss"
+    package = "numpy"
+    losses = frozenset({"squared"})
+
+    def solve(self, problem, *, warm_start=None, **options):  # pragma: no cover - never reached
+        raise AssertionError("should have been skipped")
+
+
+# -- MOSEK without a license ---------------------------------------------------------
+
+
+@needs_unlicensed_mosek
+def test_mosek_is_installed_but_not_licensed():
+    state = solvers.info("mosek")
+    assert (state.installed, state.licensed, state.usable) == (True, False, False)
+    assert "license" in state.note
+    assert "https://www.mosek.com/products/academic-licenses/" in state.note
+    assert "unusable" in str(state)
+    listed = {s.name: s for s in solvers.available()}
+    assert listed["mosek"].usable is False
+    assert {"scs", "clarabel"} <= {name for name, s in listed.items() if s.usable}
+
+
+@needs_unlicensed_mosek
+def test_require_usable_mosek_says_how_to_get_a_license_and_what_to_use_instead():
+    with pytest.raises(solvers.errors.SolverNotLicensedError) as caught:
+        solvers.require_usable("mosek")
+    message = str(caught.value)
+    assert "mosek.lic" in message and "MOSEKLM_LICENSE_FILE" in message
+    assert "academic" in message.lower()
+    instead = re.search(r"Usable instead: (.*)\.$", message)
+    assert instead is not None, message
+    alternatives = instead.group(1).split(", ")
+    assert "mosek" not in alternatives
+    assert {"clarabel", "scs"} <= set(alternatives)
+
+
+@needs_unlicensed_mosek
+def test_auto_never_picks_unlicensed_mosek(problem, caplog):
+    with caplog.at_level(logging.DEBUG, logger="convexnn"):
+        candidates = [s.name for s in solvers.auto_candidates(problem)]
+    assert "mosek" not in candidates
+    assert candidates[0] in ("native", "clarabel")
+    assert any("skipping mosek" in record.getMessage() for record in caplog.records)
+    result, _, _ = solve(problem, "auto", {"tol": 1e-7})
+    assert result.solver != "mosek" and result.status == "optimal"
+
+
+@needs_unlicensed_mosek
+@pytest.mark.parametrize(
+    "estimator", [convexnn.ConvexPolyRegressor, convexnn.ConvexPolyClassifier]
+)
+def test_estimator_with_unlicensed_mosek_raises_the_convexnn_error(estimator):
+    t = planted_teacher(n=20, d=3)
+    y = sign_targets(t) if estimator is convexnn.ConvexPolyClassifier else t.y
+    with pytest.raises(convexnn.SolverNotLicensedError, match="license"):
+        estimator(solver="mosek").fit(t.X, y)
+    # It is also the solvers package's class and a ConvexNNError.
+    with pytest.raises(solvers.errors.SolverNotLicensedError):
+        estimator(solver="MOSEK").fit(t.X, y)
+    with pytest.raises(convexnn.ConvexNNError):
+        estimator(solver="mosek").fit(t.X, y)
+
+
+@needs_unlicensed_mosek
+def test_unlicensed_mosek_fails_fast_without_solving(problem, monkeypatch):
+    def explode(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("MOSEK must not be asked to solve")
+
+    monkeypatch.setattr(MosekSolver, "solve", explode)
+    with pytest.raises(convexnn.SolverNotLicensedError):
+        solve(problem, "mosek")
+
+
+def test_a_licensed_mosek_is_auto_s_first_choice(problem, monkeypatch):
+    monkeypatch.setattr(MosekSolver, "license_problem", lambda self: None)
+    state = solvers.info("mosek")
+    assert (state.licensed, state.usable) == (True, True)
+    names = [s.name for s in solvers.auto_candidates(problem)]
+    assert names.index("mosek") < names.index("clarabel")
+
+
+@pytest.mark.mosek
+@pytest.mark.skipif(not MOSEK_LICENSED, reason="MOSEK has no license on this machine "
+                    "(free academic licenses: https://www.mosek.com/products/academic-licenses/)")
+def test_mosek_solve_matches_clarabel(problem):
+    result, _, _ = solve(problem, "mosek", tight_options("mosek"))
+    reference, _, _ = solve(problem, "clarabel", {"tol": 1e-7})
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(reference.objective, rel=1e-4)
+    assert result.relative_gap < 1e-5
+
+
+# -- other unusable states ---------------------------------------------------------------
+
+
+def test_uninstalled_back_end_is_reported_with_the_install_command(problem, monkeypatch):
+    monkeypatch.setattr(SCSSolver, "is_installed", lambda self: False)
+    state = solvers.info("scs")
+    assert (state.installed, state.usable) == (False, False)
+    assert "pip install 'convexnn[scs]'" in state.note
+    with pytest.raises(solvers.errors.SolverNotInstalledError, match=r"pip install 'convexnn\[scs\]'"):
+        solvers.require_usable("scs")
+    with pytest.raises(convexnn.SolverNotInstalledError, match="Usable instead: .*clarabel"):
+        solve(problem, "scs")
+    assert "scs" not in [s.name for s in solvers.auto_candidates(problem)]
+
+
+def test_unknown_solver_lists_the_registered_ones(problem):
+    with pytest.raises(solvers.errors.UnknownSolverError, match="registered solvers: .*scs"):
+        solvers.get("gurobi")
+    with pytest.raises(convexnn.UnknownSolverError, match="'gurobi'"):
+        solve(problem, "gurobi")
+    with pytest.raises(convexnn.ValidationError, match="solver must be"):
+        solve(problem, 3)
+    assert solvers.get("SCS") is solvers.get("scs")
+
+
+def test_names_follow_auto_preference_then_alphabetical(isolated_registry):
+    isolated_registry.register(CrashingSolver)
+    names = solvers.names()
+    known = [n for n in registry.AUTO_PREFERENCE if n in names]
+    assert names[: len(known)] == known
+    assert names[-1] == "crashing"
+
+
+def test_register_rejects_clashes_and_non_solvers(isolated_registry):
+    class OtherScs(SCSSolver):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        isolated_registry.register(OtherScs)
+    assert isolated_registry.register(OtherScs, replace=True).name == "scs"
+    isolated_registry.register(SCSSolver, replace=True)
+    with pytest.raises(TypeError, match="Solver"):
+        isolated_registry.register(object())  # type: ignore[arg-type]
+
+
+# -- auto fallback ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failing", [CrashingSolver, NoSolutionSolver])
+def test_auto_moves_on_when_a_back_end_fails_and_logs_why(
+    failing, problem, isolated_registry, monkeypatch, caplog
+):
+    isolated_registry.register(failing)
+    monkeypatch.setattr(registry, "AUTO_PREFERENCE", (failing.name, *registry.AUTO_PREFERENCE))
+    assert solvers.auto_candidates(problem)[0].name == failing.name
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        result, network, _ = solve(problem, "auto", {"tol": 1e-7})
+    assert result.solver != failing.name
+    assert result.status == "optimal" and network.n_neurons > 0
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    reason = "simulated numerical breakdown" if failing is CrashingSolver else "'failed'"
+    assert any(failing.name in m and reason in m and "trying the next" in m for m in messages), messages
+
+
+def test_named_failing_back_end_raises_the_convexnn_error(problem, isolated_registry):
+    isolated_registry.register(CrashingSolver)
+    isolated_registry.register(NoSolutionSolver)
+    with pytest.raises(convexnn.SolverFailedError, match="simulated numerical breakdown"):
+        solve(problem, "crashing")
+    with pytest.raises(convexnn.SolverFailedError, match="nosolution returned status 'failed'"):
+        solve(problem, "nosolution")
+
+
+def test_auto_fails_clearly_when_every_candidate_fails(problem, isolated_registry, monkeypatch):
+    isolated_registry.register(CrashingSolver)
+    isolated_registry.register(NoSolutionSolver)
+    monkeypatch.setattr(
+        registry, "AUTO_PREFERENCE", ("crashing", "nosolution")
+    )
+    for name in list(isolated_registry._registry):
+        if name not in ("crashing", "nosolution"):
+            del isolated_registry._registry[name]
+    with pytest.raises(convexnn.SolverFailedError, match="every candidate solver failed: crashing: .*nosolution"):
+        solve(problem, "auto")
+
+
+def test_auto_skips_back_ends_that_do_not_support_the_loss(isolated_registry, monkeypatch, caplog):
+    isolated_registry.register(SquaredOnlySolver)
+    monkeypatch.setattr(registry, "AUTO_PREFERENCE", ("squaredonly", *registry.AUTO_PREFERENCE))
+    t = planted_teacher(n=20, d=3)
+    hinge = make_problem(t.X, sign_targets(t), beta=0.1, loss="hinge")
+    squared = make_problem(t.X, t.y, beta=0.1)
+    assert solvers.auto_candidates(squared)[0].name == "squaredonly"
+    with caplog.at_level(logging.DEBUG, logger="convexnn"):
+        assert "squaredonly" not in [s.name for s in solvers.auto_candidates(hinge)]
+    assert any("squaredonly does not support the 'hinge' loss" in r.getMessage() for r in caplog.records)
+    with pytest.raises(convexnn.UnsupportedProblemError, match="supported: squared"):
+        solve(hinge, "squaredonly")
+    assert solvers.info("squaredonly").losses == ("squared",)
+
+
+def test_auto_prefers_scs_for_large_conic_data(problem, monkeypatch):
+    names = [s.name for s in solvers.auto_candidates(problem)]
+    assert names.index("clarabel") < names.index("scs")
+    monkeypatch.setattr(registry, "CLARABEL_NONZERO_LIMIT", 0)
+    names = [s.name for s in solvers.auto_candidates(problem)]
+    assert names.index("scs") < names.index("clarabel")
+
+
+# -- entry-point plug-ins ------------------------------------------------------------------------
+
+
+class PluginSolver(ClarabelSolver):
+    """A third-party back-end (here: Clarabel under another name)."""
+
+    name = "plugin-clarabel"
+    description = "third-party test plug-in"
+
+
+class FakeEntryPoint:
+    def __init__(self, name, target):
+        self.name, self.group, self.value = name, registry.ENTRY_POINT_GROUP, f"tests:{name}"
+        self._target = target
+
+    def load(self):
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+def test_entry_point_plug_ins_are_registered(problem, isolated_registry, monkeypatch, caplog):
+    requested = []
+
+    def fake_entry_points(*, group):
+        requested.append(group)
+        return [
+            FakeEntryPoint("plugin-clarabel", PluginSolver),
+            FakeEntryPoint("broken", ImportError("no module named 'brokenplugin'")),
+        ]
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        names = solvers.names()
+    assert requested == ["convexnn.solvers"]
+    assert "plugin-clarabel" in names
+    assert names[-1] == "plugin-clarabel"  # unknown plug-ins come after the built-ins
+    assert any("could not load solver plug-in 'broken'" in r.getMessage() for r in caplog.records)
+    assert solvers.info("plugin-clarabel").usable
+    assert "plugin-clarabel" in [s.name for s in solvers.auto_candidates(problem)]
+    result, _, _ = solve(problem, "plugin-clarabel", {"tol": 1e-7})
+    assert result.solver == "plugin-clarabel" and result.status == "optimal"
+    solvers.names()
+    assert requested == ["convexnn.solvers"]  # loaded once
+
+
+# -- back-end specifics ----------------------------------------------------------------------------
+
+
+def test_cvxopt_declares_the_losses_it_cannot_solve(isolated_registry):
+    """cvxpy's CVXOPT interface has no exponential cone (logistic, cross-entropy)."""
+    if not solvers.info("cvxopt").usable:
+        pytest.skip("cvxopt is not installed")
+    t = planted_teacher(n=20, d=3)
+    logistic = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
+    assert "logistic" in solvers.get("cvxopt").unsupported_reason(logistic)
+    assert "cvxopt" not in [s.name for s in solvers.auto_candidates(logistic)]
+    with pytest.raises(convexnn.UnsupportedProblemError, match="cvxopt does not support the 'logistic' loss"):
+        solve(logistic, "cvxopt")
+
+
+def test_cvxopt_says_that_it_ignores_time_limit(problem, caplog):
+    if not solvers.info("cvxopt").usable:
+        pytest.skip("cvxopt is not installed")
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        result, _, _ = solve(problem, "cvxopt", {"time_limit": 5.0})
+    assert result.status == "optimal"
+    assert any("time_limit=5.0 is ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_clarabel_retries_a_numerical_failure_with_more_regularisation(problem, monkeypatch, caplog):
+    import cvxpy as cp
+
+    from solvers._cvxpy import CvxpySolver
+
+    original = CvxpySolver.solve
+    calls = []
+
+    def flaky(self, problem, *, warm_start=None, **options):
+        calls.append(dict(options))
+        if "static_regularization_constant" not in options:
+            error = BackendFailedError("clarabel failed: SolverError: InsufficientProgress")
+            raise error from cp.error.SolverError("Solver 'CLARABEL' failed.")
+        return original(self, problem, warm_start=warm_start, **options)
+
+    monkeypatch.setattr(CvxpySolver, "solve", flaky)
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        result, _, output = solve(problem, "clarabel", {"tol": 1e-7})
+    assert [c.get("static_regularization_constant") for c in calls] == [None, 1e-7]
+    assert calls[1]["tol"] == 1e-7  # the user's options are kept
+    assert result.status == "optimal" and result.relative_gap < 1e-6
+    assert "retried with static_regularization_constant=1e-07" in output.message
+    assert "InsufficientProgress" in output.stats["retried_after"]
+    assert any("retrying with static_regularization_constant" in r.getMessage() for r in caplog.records)
+    # A user who set the constant gets the failure, not a silent retry.
+    def always_failing(self, problem, *, warm_start=None, **options):
+        calls.append(dict(options))
+        raise BackendFailedError("InsufficientProgress") from cp.error.SolverError("failed")
+
+    calls.clear()
+    monkeypatch.setattr(CvxpySolver, "solve", always_failing)
+    with pytest.raises(convexnn.SolverFailedError, match="InsufficientProgress"):
+        solve(problem, "clarabel", {"static_regularization_constant": 1e-8})
+    assert len(calls) == 1
+    # ... and a failure that is not a numerical one (no cvxpy SolverError) is not retried.
+    def broken(self, problem, *, warm_start=None, **options):
+        calls.append(dict(options))
+        raise BackendFailedError("out of file handles")
+
+    calls.clear()
+    monkeypatch.setattr(CvxpySolver, "solve", broken)
+    with pytest.raises(convexnn.SolverFailedError, match="file handles"):
+        solve(problem, "clarabel")
+    assert len(calls) == 1
+
+
+def test_clarabel_solves_iris_cross_entropy_with_small_beta():
+    """Regression: Clarabel's defaults stop with InsufficientProgress here (cvxpy
+    SolverError); the retry with static regularisation 1e-7 solves it."""
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    problem = make_problem(X, np.eye(3)[y], beta=1e-3, loss="cross-entropy")
+    result, _, output = solve_checked(problem, "clarabel")
+    # (clarabel 0.11: the first attempt fails, output.message says "retried ...")
+    # SCS needs 200k iterations (~2 min) to certify 2.458048 +- 1e-4 here.
+    assert result.objective == pytest.approx(2.45805, rel=1e-4)
+    assert result.lower_bound <= 2.45805 <= result.objective + 1e-4
