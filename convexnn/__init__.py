@@ -36,10 +36,12 @@ from convexnn.estimators import (
     ConvexPolyConvRegressor,
     ConvexPolyRegressor,
 )
+from convexnn.compare import Comparison, compare
 from convexnn.formulations import PolySDP, make_conv_problem, make_problem, nuclear_norm_program
 from convexnn.losses import Loss, get_loss
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
+from convexnn.path import PathPoint, certify, fit_path
 from convexnn.solve import Certificate, SolveResult, certify_network, solve
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "BackpropPolyRegressor",
     "BackpropRun",
     "Certificate",
+    "Comparison",
     "ConvGeometry",
     "ConvexNNError",
     "ConvexPolyClassifier",
@@ -58,6 +61,7 @@ __all__ = [
     "IncompatibleVersionError",
     "InvalidSolverOptionError",
     "Loss",
+    "PathPoint",
     "PolySDP",
     "ProblemTooLargeError",
     "SolveResult",
@@ -71,8 +75,11 @@ __all__ = [
     "UnsupportedProblemError",
     "ValidationError",
     "__version__",
+    "certify",
     "certify_network",
+    "compare",
     "datasets",
+    "fit_path",
     "get_activation",
     "get_loss",
     "make_conv_problem",

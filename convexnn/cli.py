@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from convexnn.datasets import DATASETS
+
 logger = logging.getLogger("convexnn")
 
 
@@ -117,10 +119,6 @@ def _max_samples(text: str) -> int | str | None:
         ) from None
 
 
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def _compare_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -140,13 +138,12 @@ def _compare_command(args: argparse.Namespace) -> int:
         data = name = args.dataset
         if args.target is not None:
             raise ValueError("--target applies to --data files, not to --dataset")
-    solver_options = {"time_limit": args.time_limit} if args.time_limit is not None else None
-    if args.time_limit == 0:
-        solver_options = {"time_limit": None}
+    # --time-limit 0 removes the default limit (compare drops options set to None).
+    solver_options = None if args.time_limit is None else {"time_limit": args.time_limit or None}
     comparison = compare(
         data,
-        solvers=_names(args.solvers),
-        optimizers=_names(args.optimizers),
+        solvers=args.solvers,
+        optimizers=args.optimizers,
         seeds=args.seeds,
         loss=args.loss,
         beta=args.beta,
@@ -160,9 +157,8 @@ def _compare_command(args: argparse.Namespace) -> int:
         task=args.task,
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
         solver_options=solver_options,
+        name=name,
     )
-    if args.data is not None:
-        comparison.settings["data"] = name
     out = Path(args.out if args.out is not None else Path("compare-results") / name)
     paths = comparison.save(out)
     print(comparison.to_markdown())
@@ -192,10 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo = commands.add_parser("demo", help="fit an embedded data set and report the optimum")
     demo.add_argument("--solver", default="auto", help="back-end name or 'auto'")
-    demo.add_argument("--beta", type=float, default=1e-3, help="l1 penalty strength")
+    demo.add_argument("--beta", type=float, default=1.0, help="l1 penalty strength (default: 1.0)")
     demo.set_defaults(handler=_demo_command)
-
-    from convexnn.datasets import DATASETS
 
     compare = commands.add_parser(
         "compare",

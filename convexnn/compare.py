@@ -27,9 +27,11 @@ the error text, a warning is logged, and the next method runs. Bad
 Default sizes (``max_samples="auto"``)
 --------------------------------------
 Conic back-ends see an SDP with about ``n * (d + 1)^2 * C`` nonzeros
-(``C`` outputs: one per class for more than two classes); its time and
-memory grow with it. With ``max_samples="auto"`` the *training* set is
-capped (a stratified random subset; the test set is kept whole) at::
+(``C`` outputs: one per class for more than two classes); their time and
+memory grow with it, and so does backprop's work per epoch at the default
+width ``2 C (d + 1)``: ``n * width * (d + C)``. With ``max_samples="auto"``
+the *training* set is capped (a stratified random subset; the test set is
+kept whole) at::
 
     max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // ((d + 1)^2 * C))
 
@@ -53,8 +55,10 @@ unless ``solver_options`` says otherwise: a solve stopped by the limit is
 still certified (its row has status ``"time_limit"``, a lower bound and a
 gap). ``max_samples=None`` and ``solver_options={"time_limit": None}`` lift
 both. (On ``digits`` every conic back-end needs minutes whatever ``n``: 20
-PSD blocks of size 65; the structure-exploiting ``native`` solver does not
-have that problem.)
+PSD blocks of size 65 -- SCS stops at the time limit with a relative gap
+of about 5e-4, Clarabel takes over 4 minutes even for 50 samples -- while
+the structure-exploiting ``native`` solver, which ``"auto"`` prefers, takes
+seconds.)
 
 Threads
 -------
@@ -109,7 +113,11 @@ from convexnn.datasets import (
     train_test_split_data,
 )
 from convexnn.estimators import ConvexPolyClassifier, ConvexPolyRegressor
-from convexnn.exceptions import ValidationError, translate_solver_error
+from convexnn.exceptions import (
+    SolverStatusWarning,
+    ValidationError,
+    translate_solver_error,
+)
 from convexnn.losses import get_loss
 from solvers.base import COMMON_OPTIONS
 from solvers.errors import SolverError
@@ -207,32 +215,37 @@ class Comparison:
         ``error``           why the method failed or diverged, else ""
 
         Missing numbers are NaN.
-    histories : dict
-        ``{(optimizer, seed): TrainingHistory}`` of every backprop run that
-        produced one: objective, convex objective and metrics against epoch
-        and wall time.
-    lower_bound : float
-        The best certified lower bound on the optimum over the convex rows
-        (NaN when none succeeded).
-    best_objective : float
-        The lowest objective of a convex row (NaN when none succeeded).
     settings : dict
         What was compared: data, sizes, loss, beta, activation, width,
         epochs, learning rates, ...
     runs : list of BackpropRun
-        The backprop runs themselves (weights included).
+        The backprop runs themselves (weights and histories included).
     models : dict
         ``{solver name: fitted convex estimator}`` of the convex rows that
         succeeded.
     """
 
     records: list[dict[str, Any]]
-    histories: dict[tuple[str, int], TrainingHistory]
-    lower_bound: float
-    best_objective: float
     settings: dict[str, Any]
     runs: list[BackpropRun] = field(default_factory=list, repr=False)
     models: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- the reference and the curves ------------------------------------------------
+    @property
+    def lower_bound(self) -> float:
+        """The best certified lower bound on the optimum over the convex rows (NaN if none)."""
+        return _optimum(self.records)[0]
+
+    @property
+    def best_objective(self) -> float:
+        """The lowest objective of a convex row (NaN when none succeeded)."""
+        return _optimum(self.records)[1]
+
+    @property
+    def histories(self) -> dict[tuple[str, int], TrainingHistory]:
+        """``{(optimizer, seed): TrainingHistory}``: objective, convex objective and
+        metrics of every backprop run against epoch and wall time."""
+        return {(run.optimizer, run.seed): run.history for run in self.runs}
 
     # -- tables ----------------------------------------------------------------
     @property
@@ -256,11 +269,11 @@ class Comparison:
                     "runs": len(group),
                     "failed": int((group["status"] == _FAILED).sum()),
                     "diverged": int((group["status"] == "diverged").sum()),
-                    "best_objective": _nanmin(ok["objective"]),
-                    "median_objective": _nanmedian(ok["objective"]),
-                    "mean_test_metric": _nanmean(ok["test_metric"]),
-                    "std_test_metric": _nanstd(ok["test_metric"]),
-                    "mean_time": _nanmean(ok["time"]),
+                    "best_objective": ok["objective"].min(),
+                    "median_objective": ok["objective"].median(),
+                    "mean_test_metric": ok["test_metric"].mean(),
+                    "std_test_metric": ok["test_metric"].std(),  # NaN for a single run
+                    "mean_time": ok["time"].mean(),
                 }
             )
         return pd.DataFrame(rows)
@@ -537,6 +550,7 @@ def compare(
     solver_options: Mapping[str, Any] | None = None,
     backprop_options: Mapping[str, Any] | None = None,
     threads: int | Literal["auto"] | None = "auto",
+    name: str | None = None,
 ) -> Comparison:
     """Train by the convex program and by backprop on the same data; compare.
 
@@ -597,6 +611,9 @@ def compare(
     threads : int, "auto" or None, default "auto"
         Torch / BLAS threads for backprop: ``"auto"`` uses one thread on
         small problems (module notes), an int that many, None leaves them.
+    name : str, optional
+        What to call the data in the table and the figures; default the
+        data set's name (``"data"`` for arrays).
 
     Returns
     -------
@@ -608,51 +625,19 @@ def compare(
         An invalid argument (named in the message), before anything runs.
     """
     started = time.perf_counter()
-    solver_names = _names(solvers, "solvers")
-    optimizer_names = _names(optimizers, "optimizers")
-    for name in optimizer_names:
-        if name not in OPTIMIZERS:
-            raise ValidationError(
-                f"optimizers: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}"
-            )
-    if not solver_names and not optimizer_names:
-        raise ValidationError("solvers and optimizers are both empty; nothing to compare")
-    seed_list = _seed_list(seeds)
-    loss_object = get_loss("squared" if loss is None else loss)
-    beta = check_beta(beta)
-    activation_object = get_activation(activation)
-    objective = _choice(objective, "objective", OBJECTIVES)
-    width = check_positive(width, "width", integer=True, allow_none=True)
-    epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
-    cap = _check_max_samples(max_samples)
-    options = _solver_options(solver_options, solver_names)
-    extra = _backprop_options(backprop_options)
-    epochs_used = {}
-    for name in optimizer_names:  # the backprop options, checked as train_backprop checks them
-        settings = _check_settings(
-            width=width, activation=activation_object, loss=loss_object, beta=beta,
-            objective=objective, optimizer=name, epochs=epochs,
-            **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
-        )
-        epochs_used[name] = settings.epochs
-    for flag, value in (("progress", progress), ("standardize", standardize)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValidationError(f"{flag} must be True or False, got {value!r}")
-    if task not in ("auto", "classification", "regression"):
-        raise ValidationError(
-            f"task must be 'auto', 'classification' or 'regression', got {task!r}"
-        )
-    if threads not in ("auto", None):
-        threads = check_positive(threads, "threads", integer=True)
-
+    plan = _plan(
+        solvers=solvers, optimizers=optimizers, seeds=seeds, loss=loss, beta=beta,
+        activation=activation, width=width, epochs=epochs, objective=objective,
+        max_samples=max_samples, task=task, standardize=standardize, progress=progress,
+        solver_options=solver_options, backprop_options=backprop_options, threads=threads,
+    )
     split = _load(data, task=task, test_size=test_size, random_state=random_state)
-    prepared = _prepare(split, loss_object, cap, random_state, standardize)
+    prepared = _prepare(split, plan.loss, plan.max_samples, random_state, standardize)
     n, d = prepared.X_train.shape
     C = prepared.n_outputs
-    width_used = width if width is not None else 2 * C * (d + 1)
-
-    settings_record = {
-        "data": split.name,
+    width_used = plan.width if plan.width is not None else 2 * C * (d + 1)
+    settings = {
+        "data": split.name if name is None else str(name),
         "description": split.description,
         "task": prepared.task,
         "metric": prepared.metric,
@@ -662,88 +647,72 @@ def compare(
         "n_features": d,
         "n_outputs": C,
         "n_classes": None if prepared.classes is None else len(prepared.classes),
-        "max_samples": prepared.max_samples,
+        "max_samples": plan.max_samples,
         "standardize": bool(standardize),
         "test_size": test_size,
         "random_state": random_state,
-        "loss": loss_object.name,
-        "beta": beta,
-        "activation": str(activation_object),
-        "activation_coefficients": list(activation_object.coefficients),
-        "objective": objective,
+        "loss": plan.loss.name,
+        "beta": plan.beta,
+        "activation": str(plan.activation),
+        "activation_coefficients": list(plan.activation.coefficients),
+        "objective": plan.objective,
         "width": width_used,
-        "epochs": epochs_used,
-        "lr": {name: extra.get("lr", DEFAULT_LR[name]) for name in optimizer_names},
-        "seeds": seed_list,
-        "solvers": solver_names,
-        "optimizers": optimizer_names,
-        "solver_options": options,
-        "backprop_options": {k: str(v) for k, v in extra.items()},
+        "epochs": plan.epochs_used,
+        "lr": {name: plan.backprop_options.get("lr") or DEFAULT_LR[name]
+               for name in plan.optimizers},
+        "seeds": plan.seeds,
+        "solvers": plan.solvers,
+        "optimizers": plan.optimizers,
+        "solver_options": plan.solver_options,
+        "backprop_options": {k: str(v) for k, v in plan.backprop_options.items()},
     }
     logger.info(
         "compare on %s: %d training / %d test samples, %d features, %d output(s); solvers %s; "
-        "optimizers %s x %d seed(s)",
-        split.name, n, len(prepared.X_test), d, C, solver_names or "none",
-        optimizer_names or "none", len(seed_list),
+        "optimizers %s x %d seed(s)", split.name, n, len(prepared.X_test), d, C,
+        plan.solvers or "none", plan.optimizers or "none", len(plan.seeds),
     )
 
     records: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
-    histories: dict[tuple[str, int], TrainingHistory] = {}
     runs: list[BackpropRun] = []
-    total = len(solver_names) + len(optimizer_names) * len(seed_list)
-    bar = _progress(total, progress)
-    try:
-        for name in solver_names:
-            if bar is not None:
-                bar.set_description(f"convex {name}")
-            record, model = _run_convex(name, prepared, loss_object, beta, activation_object,
-                                        options)
+    threads_used = plan.threads
+    if threads_used == "auto":
+        threads_used = 1 if n * width_used * (d + C) <= SMALL_PROBLEM_WORK else None
+    with _progress(len(plan.solvers) + len(plan.optimizers) * len(plan.seeds), progress) as bar:
+        for name in plan.solvers:
+            bar.set_description(f"convex {name}")
+            record, model = _run_convex(name, prepared, plan)
             records.append(record)
             if model is not None:
                 models[name] = model
-            if bar is not None:
-                bar.update(1)
-        use_threads = threads
-        if threads == "auto":
-            small = n * width_used * (d + C) <= SMALL_PROBLEM_WORK
-            use_threads = 1 if small else None
-        with _thread_limit(use_threads):
-            for name in optimizer_names:
-                record_every = max(1, epochs_used[name] // RECORDS_PER_RUN)
-                for seed in seed_list:
-                    if bar is not None:
-                        bar.set_description(f"{name} seed {seed}")
-                    record, run = _run_backprop(
-                        name, seed, prepared, loss_object, beta, activation_object, width,
-                        epochs, objective, record_every, extra,
-                    )
+            bar.update(1)
+        with _thread_limit(threads_used):
+            for name in plan.optimizers:
+                for seed in plan.seeds:
+                    bar.set_description(f"{name} seed {seed}")
+                    record, run = _run_backprop(name, seed, prepared, plan)
                     records.append(record)
                     if run is not None:
                         runs.append(run)
-                        histories[(name, seed)] = run.history
-                    if bar is not None:
-                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+                    bar.update(1)
 
-    convex_ok = [r for r in records if r["kind"] == "convex" and r["status"] != _FAILED]
-    bounds = [r["lower_bound"] for r in convex_ok if math.isfinite(r["lower_bound"])]
-    objectives = [r["objective"] for r in convex_ok if math.isfinite(r["objective"])]
-    lower_bound = max(bounds) if bounds else math.nan
-    best_objective = min(objectives) if objectives else math.nan
+    lower_bound, _ = _optimum(records)
     for record in records:
         value = record["objective"]
         if math.isfinite(lower_bound) and math.isfinite(value):
             record["relative_excess"] = (value - lower_bound) / max(abs(value), 1e-12)
-    settings_record["total_time"] = time.perf_counter() - started
-    logger.info(
-        "compare on %s done in %.1f s; certified optimum >= %.8g",
-        split.name, settings_record["total_time"], lower_bound,
-    )
-    return Comparison(records, histories, lower_bound, best_objective, settings_record, runs,
-                      models)
+    settings["total_time"] = time.perf_counter() - started
+    logger.info("compare on %s done in %.1f s; certified optimum >= %.8g", split.name,
+                settings["total_time"], lower_bound)
+    return Comparison(records, settings, runs, models)
+
+
+def _optimum(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """The best certified lower bound and the best objective of the convex rows (or NaN)."""
+    convex = [r for r in records if r["kind"] == "convex" and r["status"] != _FAILED]
+    bounds = [r["lower_bound"] for r in convex if math.isfinite(r["lower_bound"])]
+    objectives = [r["objective"] for r in convex if math.isfinite(r["objective"])]
+    return (max(bounds) if bounds else math.nan, min(objectives) if objectives else math.nan)
 
 
 def default_max_samples(n_features: int, n_outputs: int) -> int:
@@ -759,9 +728,78 @@ _SETTING_DEFAULTS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The validated arguments of :func:`compare`."""
+
+    solvers: list[str]
+    optimizers: list[str]
+    seeds: list[int]
+    loss: Any
+    beta: float
+    activation: Any
+    objective: str
+    width: int | None
+    epochs: int | None
+    epochs_used: dict[str, int]
+    max_samples: int | str | None
+    solver_options: dict[str, Any]
+    backprop_options: dict[str, Any]
+    threads: int | str | None
+
+
+def _plan(
+    *, solvers: Any, optimizers: Any, seeds: Any, loss: Any, beta: Any, activation: Any,
+    width: Any, epochs: Any, objective: Any, max_samples: Any, task: Any, standardize: Any,
+    progress: Any, solver_options: Any, backprop_options: Any, threads: Any,
+) -> _Plan:
+    """Every argument checked before anything runs; messages name the argument."""
+    solver_names = _names(solvers, "solvers")
+    optimizer_names = _names(optimizers, "optimizers")
+    for name in optimizer_names:
+        if name not in OPTIMIZERS:
+            raise ValidationError(
+                f"optimizers: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}"
+            )
+    if not solver_names and not optimizer_names:
+        raise ValidationError("solvers and optimizers are both empty; nothing to compare")
+    for flag, value in (("progress", progress), ("standardize", standardize)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValidationError(f"{flag} must be True or False, got {value!r}")
+    if task not in ("auto", "classification", "regression"):
+        raise ValidationError(
+            f"task must be 'auto', 'classification' or 'regression', got {task!r}"
+        )
+    if threads not in ("auto", None):
+        threads = check_positive(threads, "threads", integer=True)
+    loss_object = get_loss("squared" if loss is None else loss)
+    activation_object = get_activation(activation)
+    beta = check_beta(beta)
+    objective = _choice(objective, "objective", OBJECTIVES)
+    width = check_positive(width, "width", integer=True, allow_none=True)
+    epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
+    extra = _backprop_options(backprop_options)
+    epochs_used = {}
+    for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
+        settings = _check_settings(
+            width=width, activation=activation_object, loss=loss_object, beta=beta,
+            objective=objective, optimizer=name, epochs=epochs,
+            **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
+        )
+        epochs_used[name] = settings.epochs
+    return _Plan(
+        solvers=solver_names, optimizers=optimizer_names, seeds=_seed_list(seeds),
+        loss=loss_object, beta=beta, activation=activation_object, objective=objective,
+        width=width, epochs=epochs, epochs_used=epochs_used,
+        max_samples=_check_max_samples(max_samples),
+        solver_options=_solver_options(solver_options, solver_names), backprop_options=extra,
+        threads=threads,
+    )
+
+
 def _names(value: Any, name: str) -> list[str]:
     """A list of distinct lower-case names from a sequence or a comma-separated string."""
-    items = value.split(",") if isinstance(value, str) else value
+    items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
     try:
         items = list(items)
     except TypeError:
@@ -872,7 +910,6 @@ class _Prepared:
     task: str
     classes: np.ndarray | None
     n_available: int
-    max_samples: int | str | None
 
     @property
     def metric(self) -> str:
@@ -985,7 +1022,7 @@ def _prepare(
     if standardize:
         X_train, X_test, _, _ = standardize_features(X_train, X_test)
     return _Prepared(X_train, X_test, y_train, T_train, T_test, split.task, classes,
-                     n_available, max_samples)
+                     n_available)
 
 
 def _encode(
@@ -1026,21 +1063,17 @@ def _record(kind: str, method: str, seed: int | None = None) -> dict[str, Any]:
     return record
 
 
-def _run_convex(
-    name: str, data: _Prepared, loss: Any, beta: float, activation: Any, options: dict[str, Any]
-) -> tuple[dict[str, Any], Any]:
+def _run_convex(name: str, data: _Prepared, plan: _Plan) -> tuple[dict[str, Any], Any]:
     record = _record("convex", name)
     estimator_class = ConvexPolyClassifier if data.task == "classification" else ConvexPolyRegressor
-    model = estimator_class(activation=activation, beta=beta, loss=loss, solver=name,
-                            solver_options=dict(options))
+    model = estimator_class(activation=plan.activation, beta=plan.beta, loss=plan.loss,
+                            solver=name, solver_options=dict(plan.solver_options))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", SolverStatusWarning)
             model.fit(data.X_train, data.y_train)
         record["time"] = time.perf_counter() - start
-        for warning in caught:
-            logger.warning("convex %s: %s", name, warning.message)
         result = model.result_
         score = _metric(data.metric)
         record.update(
@@ -1059,6 +1092,13 @@ def _run_convex(
         logger.warning("compare: convex solver %r failed (%s); recorded as failed", name,
                        record["error"])
         return record, None
+    finally:
+        for warning in caught:  # the status is in the row; other warnings go on as they came
+            if issubclass(warning.category, SolverStatusWarning):
+                logger.warning("convex %s: %s", name, warning.message)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
     logger.info(
         "convex %s (%s): %s, objective %.8g, certified lower bound %.8g (relative gap %.1e), "
         "%d neurons, %.2f s", name, record["solver"], record["status"], record["objective"],
@@ -1068,18 +1108,18 @@ def _run_convex(
 
 
 def _run_backprop(
-    optimizer: str, seed: int, data: _Prepared, loss: Any, beta: float, activation: Any,
-    width: int | None, epochs: int | None, objective: str, record_every: int,
-    extra: dict[str, Any],
+    optimizer: str, seed: int, data: _Prepared, plan: _Plan
 ) -> tuple[dict[str, Any], BackpropRun | None]:
     record = _record("backprop", optimizer, seed)
     start = time.perf_counter()
     try:
         run = train_backprop(
-            data.X_train, data.T_train, width=width, activation=activation, loss=loss,
-            beta=beta, objective=objective, optimizer=optimizer, epochs=epochs, seed=seed,
-            X_test=data.X_test, y_test=data.T_test, metric=_metric(data.metric),
-            record_every=record_every, **extra,
+            data.X_train, data.T_train, width=plan.width, activation=plan.activation,
+            loss=plan.loss, beta=plan.beta, objective=plan.objective, optimizer=optimizer,
+            epochs=plan.epochs, seed=seed, X_test=data.X_test, y_test=data.T_test,
+            metric=_metric(data.metric),
+            record_every=max(1, plan.epochs_used[optimizer] // RECORDS_PER_RUN),
+            **plan.backprop_options,
         )
     except Exception as error:  # a failing method never stops the comparison
         record["time"] = time.perf_counter() - start
@@ -1126,39 +1166,13 @@ def _thread_limit(threads: int | None):
 
 
 def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
+    """A tqdm bar over the methods (a no-op one when disabled)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="compare", unit="method")
+    return tqdm(total=total, desc="compare", unit="method", disable=not enabled)
 
 
 # -- formatting ------------------------------------------------------------------
-def _nan_values(values: Any) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]
-
-
-def _nanmin(values: Any) -> float:
-    array = _nan_values(values)
-    return float(array.min()) if len(array) else math.nan
-
-
-def _nanmedian(values: Any) -> float:
-    array = _nan_values(values)
-    return float(np.median(array)) if len(array) else math.nan
-
-
-def _nanmean(values: Any) -> float:
-    array = _nan_values(values)
-    return float(array.mean()) if len(array) else math.nan
-
-
-def _nanstd(values: Any) -> float:
-    array = _nan_values(values)
-    return float(array.std()) if len(array) > 1 else math.nan
-
-
 def _fmt(value: Any, spec: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
@@ -1180,10 +1194,12 @@ def _shorten(text: str, limit: int = 120) -> str:
 
 def _markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    return [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [
-        line(row) for row in rows
-    ]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return [line(headers), rule] + [line(row) for row in rows]
 
 
 def _plain(value: Any) -> Any:

@@ -66,7 +66,8 @@ table = pd.DataFrame(
 table.to_csv(args.out / "quickstart.csv", index=False)
 header = "| " + " | ".join(table.columns) + " |"
 rule = "|" + "|".join("---" for _ in table.columns) + "|"
-row = "| " + " | ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in table.iloc[0]) + " |"
+cells = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in table.iloc[0]]
+row = "| " + " | ".join(cells) + " |"
 (args.out / "quickstart.md").write_text(
     "## Quickstart: breast cancer, convex two-layer network\n\n" + "\n".join([header, rule, row])
     + "\n", encoding="utf-8"

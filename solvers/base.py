@@ -231,6 +231,10 @@ class Solver(ABC):
         """Bytes the solve is expected to need at its peak."""
         return 0
 
+    def auto_priority(self, problem: SDPProblem) -> int:
+        """Rank for ``solver="auto"``: lower goes first (ties keep the registry order)."""
+        return 1
+
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Raise :class:`InvalidSolverOptionError` for options not accepted."""
         unknown = set(options) - set(COMMON_OPTIONS) - set(self.native_options)

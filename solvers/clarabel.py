@@ -39,16 +39,19 @@ class ClarabelSolver(CvxpySolver):
 
     #: Clarabel's default static KKT regularisation (1e-8) makes it stop with
     #: "InsufficientProgress" (cvxpy: SolverError) on some ill-conditioned
-    #: problems: standardised breast cancer (426 x 30, squared loss, beta 1e-3
-    #: and 0.1), iris with cross-entropy and beta 1e-3. 1e-7 solved all of them
-    #: (breast cancer: certified relative gap 3e-9). As a *default* it is not
+    #: problems: standardised breast cancer (426 x 30, squared loss with beta
+    #: 1e-3 and 0.1, logistic with 1e-3), iris with cross-entropy and beta 1e-3.
+    #: With 1e-7 each returned a solution (breast cancer squared: certified
+    #: relative gap 3e-9; standardised iris: objective 6e-5 above SCS's; raw
+    #: iris only "optimal_inaccurate", certified gap 0.1). As a *default* it is not
     #: better: on 140 planted problems (every loss, n 40/100, d 5/10, beta
     #: 0.1/1e-3) it changed the share of "optimal_inaccurate" little (39 -> 37)
     #: and made some certified gaps worse (cross-entropy, beta 1e-3: 3e-6 ->
-    #: 2e-4); equilibration, presolve, step length, iterative refinement and the
-    #: KKT solver made no difference; tol 1e-7 cut "optimal_inaccurate" to 10 of
-    #: 140 but let objective errors grow to 8e-6. So the larger regularisation is
-    #: only a retry after a numerical failure (see ``solve``).
+    #: 2e-4). Turning equilibration off fixed breast cancer but not iris;
+    #: presolve, step length, iterative refinement, chordal decomposition and
+    #: the KKT solver made no difference; tol 1e-7 cut "optimal_inaccurate" to
+    #: 10 of 140 but let objective errors grow to 8e-6. So the larger
+    #: regularisation is only a retry after a numerical failure (see ``solve``).
     retry_static_regularization = 1e-7
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:

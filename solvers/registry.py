@@ -151,7 +151,8 @@ def require_usable(name: str, problem: SDPProblem | None = None) -> Solver:
 def auto_candidates(problem: SDPProblem) -> list[Solver]:
     """Usable back-ends that support ``problem``, best first.
 
-    Skipped back-ends are logged with the reason at DEBUG level.
+    Back-ends are ordered by :meth:`~solvers.base.Solver.auto_priority`, then
+    by :data:`AUTO_PREFERENCE`. Skipped back-ends are logged with the reason.
     """
     from solvers._cvxpy import problem_nonzeros
 
@@ -159,14 +160,17 @@ def auto_candidates(problem: SDPProblem) -> list[Solver]:
     if problem_nonzeros(ProblemShape.of(problem)) > CLARABEL_NONZERO_LIMIT and "scs" in order:
         order.remove("scs")
         order.insert(order.index("clarabel") if "clarabel" in order else len(order), "scs")
+    order.sort(key=lambda name: get(name).auto_priority(problem))
     candidates = []
     for name in order:
         state = info(name)
         solver = get(name)
-        reason = None if state.usable else state.note
-        reason = reason or solver.unsupported_reason(problem)
+        if not state.usable:
+            logger.debug("auto: skipping %s: %s", name, state.note)
+            continue
+        reason = solver.unsupported_reason(problem)
         if reason is None:
             candidates.append(solver)
-        else:
-            logger.debug("auto: skipping %s: %s", name, reason)
+        else:  # a usable back-end handing the problem over is worth saying
+            logger.info("auto: skipping %s: %s", name, reason)
     return candidates

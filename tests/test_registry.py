@@ -218,7 +218,7 @@ def test_auto_moves_on_when_a_back_end_fails_and_logs_why(
     failing, problem, isolated_registry, monkeypatch, caplog
 ):
     isolated_registry.register(failing)
-    monkeypatch.setattr(registry, "AUTO_PREFERENCE", (failing.name, *registry.AUTO_PREFERENCE))
+    monkeypatch.setattr(failing, "auto_priority", lambda self, problem: -1)
     assert solvers.auto_candidates(problem)[0].name == failing.name
     with caplog.at_level(logging.WARNING, logger="convexnn"):
         result, network, _ = solve(problem, "auto", {"tol": 1e-7})
@@ -253,14 +253,17 @@ def test_auto_fails_clearly_when_every_candidate_fails(problem, isolated_registr
 
 def test_auto_skips_back_ends_that_do_not_support_the_loss(isolated_registry, monkeypatch, caplog):
     isolated_registry.register(SquaredOnlySolver)
-    monkeypatch.setattr(registry, "AUTO_PREFERENCE", ("squaredonly", *registry.AUTO_PREFERENCE))
+    monkeypatch.setattr(SquaredOnlySolver, "auto_priority", lambda self, problem: -1)
     t = planted_teacher(n=20, d=3)
     hinge = make_problem(t.X, sign_targets(t), beta=0.1, loss="hinge")
     squared = make_problem(t.X, t.y, beta=0.1)
     assert solvers.auto_candidates(squared)[0].name == "squaredonly"
-    with caplog.at_level(logging.DEBUG, logger="convexnn"):
+    with caplog.at_level(logging.INFO, logger="convexnn"):
         assert "squaredonly" not in [s.name for s in solvers.auto_candidates(hinge)]
-    assert any("squaredonly does not support the 'hinge' loss" in r.getMessage() for r in caplog.records)
+    assert any(
+        "squaredonly does not support the 'hinge' loss" in r.getMessage() and r.levelno == logging.INFO
+        for r in caplog.records
+    )
     with pytest.raises(convexnn.UnsupportedProblemError, match="supported: squared"):
         solve(hinge, "squaredonly")
     assert solvers.info("squaredonly").losses == ("squared",)

@@ -45,6 +45,10 @@ logger = logging.getLogger("convexnn")
 SMOOTH_LOSSES = frozenset({"squared", "huber", "logistic", "cross-entropy"})
 ENGINES = ("auto", "ipm", "neurons")
 
+#: Above this many nonzeros of conic data ``auto`` prefers the native solver
+#: even where it needs the neurons engine (conic solves take minutes there).
+CONIC_NONZERO_LIMIT = 2_000_000
+
 
 class NativeSolver(Solver):
     """The structure-exploiting back-end (see the module docstring).
@@ -102,6 +106,16 @@ class NativeSolver(Solver):
         if reason is not None:
             return reason + "; non-smooth losses go to a conic back-end"
         return None
+
+    def auto_priority(self, problem: SDPProblem) -> int:
+        """First where it is at its best (the interior-point engine, or problems
+        too large for conic solvers); after the conic back-ends on small
+        problems it would solve with the slower neurons engine."""
+        from solvers._cvxpy import problem_nonzeros
+
+        if self.choose_engine(problem, "auto") == "ipm":
+            return 0
+        return 0 if problem_nonzeros(ProblemShape.of(problem)) > CONIC_NONZERO_LIMIT else 2
 
     def ipm_bytes(self, problem: SDPProblem) -> int:
         """Peak memory of the interior-point engine (``n x n`` matrices)."""

@@ -74,25 +74,28 @@ def _symmetric(W: torch.Tensor) -> torch.Tensor:
 def solve_output(
     operators: list,
     y: torch.Tensor,
-    beta: float,
+    cost: torch.Tensor,
+    G: torch.Tensor,
     *,
     tol: float,
     max_iter: int,
     deadline: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
 ) -> tuple[list[_Cone], torch.Tensor, int, Status, str]:
-    """Interior-point solve of one output; ``operators`` has one entry per region."""
+    """Interior-point solve of one output; ``operators`` has one entry per region.
+
+    ``cost`` is the objective's matrix (``beta/2 I`` unscaled) and ``G`` the
+    trace constraint's, both diagonal.
+    """
     n = y.shape[0]
     h = operators[0].h
     side = h + 1
     dtype, device = y.dtype, y.device
     eye = torch.eye(side, dtype=dtype, device=device)
-    G = eye.clone()
-    G[h, h] = -1.0
-    # Start: X = xi I (predictions of the order of y), S = beta/2 I + (dual feasible at lam = 0).
+    # Start: X = xi I (predictions of the order of y), S = eta I >= cost.
     unit = sum(float(op.apply(eye).norm()) for op in operators)
     xi = max(1.0, float(y.norm()) / max(unit, 1e-300))
-    eta = max(1.0, beta)
+    eta = max(1.0, float(cost.diagonal().max()))
     cones = [
         _Cone(r, sign, xi * eye.clone(), eta * eye.clone())
         for r in range(len(operators))
@@ -108,14 +111,15 @@ def solve_output(
         residual = predictions - y
         rp = residual - lam
         trace_res = [float(torch.trace(G @ c.X)) for c in cones]
-        Rd = [0.5 * beta * eye + c.sign * adjoints[c.region] + c.mu * G - c.S for c in cones]
+        Rd = [cost + c.sign * adjoints[c.region] + c.mu * G - c.S for c in cones]
         complementarity = sum(float((c.X * c.S).sum()) for c in cones)
         mu = complementarity / (len(cones) * side)
-        primal = 0.5 * float(residual @ residual) + 0.5 * beta * sum(float(torch.trace(c.X)) for c in cones)
+        primal = 0.5 * float(residual @ residual) + sum(float((cost * c.X).sum()) for c in cones)
         dual = -0.5 * float(lam @ lam) - float(lam @ y)
-        gap = abs(primal - dual) / (1.0 + abs(primal) + abs(dual))
-        p_inf = float(rp.norm()) / (1.0 + y_norm) + max(abs(t) for t in trace_res) / (1.0 + xi)
-        d_inf = max(float(R.norm()) for R in Rd) / (1.0 + beta)
+        # Relative measures: the objective may be tiny next to ||y|| (near interpolation).
+        gap = abs(primal - dual) / max(abs(primal), abs(dual), 1e-300)
+        p_inf = float(rp.norm()) / max(y_norm, 1e-300) + max(abs(t) for t in trace_res) / xi
+        d_inf = max(float(R.norm()) for R in Rd) / float(cost.norm())
         score = max(gap, p_inf, d_inf)
         if best is None or score < best[0]:
             best = (score, [(c.X.clone(), c.S.clone()) for c in cones], lam.clone())
@@ -223,9 +227,26 @@ def solve_squared(
     deadline: float,
     on_iteration: Callable[[int, int, float, float], None] | None = None,
 ) -> IPMOutput:
-    """Solve every output of the squared-loss SDP; see the module docstring."""
-    n, regions, _, _ = patches.shape
-    operators = [make_operator(patches[:, r], coefficients) for r in range(regions)]
+    """Solve every output of the squared-loss SDP; see the module docstring.
+
+    The solve runs on an equivalent, better scaled problem: with
+    ``D = diag(feature scales, 1)`` the blocks are ``D Z D / kappa`` (features
+    divided by their RMS, targets by ``kappa``), so the penalty and the trace
+    constraint become diagonal weightings; blocks and duals are mapped back.
+    """
+    n, regions, _, h = patches.shape
+    dtype, device = patches.dtype, patches.device
+    feature_scale = patches.pow(2).mean(dim=(0, 1, 2)).sqrt()
+    feature_scale = torch.where(feature_scale > 0, feature_scale, torch.ones_like(feature_scale))
+    kappa = float(targets.pow(2).mean().sqrt())
+    kappa = kappa if kappa > 0 else 1.0
+    scaled = patches / feature_scale
+    operators = [make_operator(scaled[:, r], coefficients) for r in range(regions)]
+    inverse_square = torch.cat([feature_scale.pow(-2), torch.ones(1, dtype=dtype, device=device)])
+    cost = torch.diag(0.5 * (beta / kappa) * inverse_square)
+    G = torch.diag(inverse_square * torch.cat([torch.ones(h, dtype=dtype, device=device),
+                                               -torch.ones(1, dtype=dtype, device=device)]))
+    unscale = torch.cat([1.0 / feature_scale, torch.ones(1, dtype=dtype, device=device)])
     outputs = targets.shape[1]
     blocks: list = [None] * (regions * outputs)
     duals = []
@@ -234,17 +255,17 @@ def solve_squared(
     for k in range(outputs):
         callback = None
         if on_iteration is not None:
-            callback = lambda it, primal, gap, k=k: on_iteration(k, it, primal, gap)  # noqa: E731
+            callback = lambda it, primal, gap, k=k: on_iteration(k, it, kappa * kappa * primal, gap)  # noqa: E731
         cones, lam, its, status, message = solve_output(
-            operators, targets[:, k], beta, tol=tol, max_iter=max_iter, deadline=deadline,
-            on_iteration=callback,
+            operators, targets[:, k] / kappa, cost, G, tol=tol, max_iter=max_iter,
+            deadline=deadline, on_iteration=callback,
         )
         for c in cones:
             index = c.region * outputs + k
             pair = blocks[index] or [None, None]
-            pair[0 if c.sign > 0 else 1] = c.X
+            pair[0 if c.sign > 0 else 1] = kappa * unscale[:, None] * c.X * unscale[None, :]
             blocks[index] = pair
-        duals.append(lam)
+        duals.append(kappa * lam)
         iterations += its
         statuses.append(status)
         messages.append(message)

@@ -1,0 +1,57 @@
+"""The example scripts run end to end (small sizes) and write their tables and figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+
+CASES = {
+    "quickstart.py": (
+        ["--solver", "clarabel"],
+        ["quickstart.md", "quickstart.csv", "decision_values.png"],
+    ),
+    "planted_convex_vs_backprop.py": (
+        ["--small", "--solvers", "clarabel,scs"],
+        ["comparison.md", "comparison.csv", "comparison.json", "objective_vs_time.png",
+         "test_metric.png"],
+    ),
+    "classification_convex_vs_backprop.py": (
+        ["--small", "--dataset", "iris"],
+        ["comparison.md", "comparison.csv", "comparison.json", "objective_vs_time.png",
+         "test_metric.png"],
+    ),
+    "cnn_pooling_digits.py": (
+        ["--small", "--solver", "clarabel"],
+        ["comparison.md", "comparison.csv", "objective_vs_time.png", "test_accuracy.png"],
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_example_runs_and_writes_its_outputs(script, tmp_path):
+    arguments, outputs = CASES[script]
+    out = tmp_path / Path(script).stem
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--out", str(out), *arguments],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert str(out) in completed.stdout
+    for name in outputs:
+        path = out / name
+        assert path.stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert path.read_bytes().startswith(PNG_HEADER), name
+        if name.endswith(".md"):
+            assert "|" in path.read_text(), name
+
+
+def test_every_example_is_covered():
+    assert {path.name for path in EXAMPLES.glob("*.py")} == set(CASES)
