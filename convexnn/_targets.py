@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from convexnn.exceptions import ValidationError
+from convexnn.exceptions import InputTypeError, ValidationError
 from convexnn.losses import Loss
 
 CLASSIFICATION_LOSSES = ("squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge")
@@ -29,26 +29,72 @@ def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.nd
         )
     if y is None:
         raise ValidationError("this estimator requires y to be passed, but the target y is None")
-    labels = column_or_1d(y, warn=True)
+    if hasattr(y, "to_numpy") and not hasattr(y, "columns"):  # a pandas Series
+        y = y.to_numpy()
+    try:
+        labels = column_or_1d(y, warn=True)
+    except ValueError as error:
+        shape = np.shape(y)
+        raise ValidationError(
+            f"y must hold one class label per sample (shape (n,)); got shape {shape}. "
+            "For several real-valued targets use a regressor."
+        ) from error
     if len(labels) != n_samples:
         raise ValidationError(
             f"y has {len(labels)} labels but X has {n_samples} samples; they must match"
         )
+    labels = _uniform_labels(labels)
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
         # Checked here: sklearn's target-type sniffing warns on casting NaN / inf.
         kind = "NaN" if np.isnan(labels).any() else "infinity"
-        raise ValidationError(f"y contains {kind}; class labels must be finite")
-    check_classification_targets(labels)
+        raise ValidationError(
+            f"y contains {kind}; class labels must be finite (drop the unlabelled samples)"
+        )
+    try:
+        check_classification_targets(labels)
+    except ValueError as error:
+        raise ValidationError(
+            f"{error} For real-valued targets use a regressor (ConvexPolyRegressor)."
+        ) from error
     classes, encoded = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
+        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
         raise ValidationError(
-            f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
+            f"y has a single class ({only!r}); a classifier needs at least 2 classes "
+            "(check the labels, or the split / subsample that produced them)"
         )
     if loss.row_wise:
         return classes, np.eye(len(classes))[encoded]
     if len(classes) == 2:
         return classes, np.where(encoded == 1, 1.0, -1.0)
     return classes, np.where(np.eye(len(classes))[encoded] == 1, 1.0, -1.0)
+
+
+def _uniform_labels(labels: np.ndarray) -> np.ndarray:
+    """Object labels as strings or numbers; mixed or missing labels are an error."""
+    if labels.dtype.kind != "O" or len(labels) == 0:
+        return labels
+    kinds = {type(value) for value in labels}
+    if any(value is None for value in labels) or any(
+        isinstance(value, float) and value != value for value in labels
+    ):
+        raise ValidationError(
+            "y contains missing labels (None or NaN); drop the unlabelled samples"
+        )
+    if all(issubclass(kind, str) for kind in kinds):
+        return labels
+    if not any(issubclass(kind, (str, bytes)) for kind in kinds):
+        try:
+            converted = np.asarray(labels.tolist())
+        except (TypeError, ValueError):
+            converted = labels
+        if converted.dtype.kind in "biuf":
+            return converted
+    names = ", ".join(sorted(kind.__name__ for kind in kinds))
+    raise InputTypeError(
+        f"y mixes label types ({names}); class labels must be all strings or all numbers. "
+        "Convert them, e.g. y.astype(str)."
+    )
 
 
 def decode_scores(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -7,11 +7,19 @@ shape / type / value, and what to do; all raise :class:`ValidationError`.
 from __future__ import annotations
 
 import numbers
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convexnn.exceptions import InputTypeError, ValidationError
+from convexnn.exceptions import FeatureScalingWarning, InputTypeError, ValidationError
+
+#: Column scales (root mean square) further apart than this trigger a
+#: :class:`FeatureScalingWarning` (raw breast-cancer data: about 4e5).
+SCALE_RATIO_LIMIT = 1e4
 
 
 def _is_sparse(array: Any) -> bool:
@@ -43,7 +51,10 @@ def as_float_array(
             f"semidefinite program needs dense features. Convert with {name}.toarray()."
         )
     if hasattr(array, "to_numpy"):  # pandas DataFrame / Series
-        array = array.to_numpy()
+        try:  # nullable dtypes: missing values become NaN (reported below)
+            array = array.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            array = array.to_numpy()
     try:
         raw = np.asarray(array)
     except Exception as error:  # ragged lists and the like
@@ -79,7 +90,7 @@ def as_float_array(
     if values.shape[0] < min_samples:
         raise ValidationError(
             f"{name} has {values.shape[0]} sample(s) (shape {values.shape}); at least "
-            f"{min_samples} required"
+            f"{min_samples} required{'' if values.shape[0] else ' (the array is empty)'}"
         )
     if values.ndim > 1 and 0 in values.shape[1:]:
         raise ValidationError(
@@ -135,3 +146,121 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_none: 
         what = "positive int" if integer else "positive finite number"
         raise ValidationError(f"{name} must be a {what}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``True`` or ``False`` (numpy booleans too), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValidationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
+    """One of ``options`` (case-insensitive, ``_`` for ``-``); the error lists them."""
+    if isinstance(value, str):
+        key = value.strip().lower().replace("_", "-")
+        if key in options:
+            return key
+    raise ValidationError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A non-negative int seed (numpy integers too, not bools)."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or seed < 0:
+        raise ValidationError(f"{name} must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def local_random_state(random_state: Any, name: str = "random_state") -> np.random.RandomState:
+    """A *local* ``RandomState``: from an int seed, passed through, or fresh for None.
+
+    Unlike scikit-learn's ``check_random_state``, ``None`` never means NumPy's
+    global generator: nothing here reads or advances global random state.
+    """
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if random_state is not None and (
+        not isinstance(random_state, numbers.Integral)
+        or isinstance(random_state, (bool, np.bool_))
+    ):
+        raise ValidationError(
+            f"{name} must be None, an int or a numpy RandomState, got {random_state!r}"
+        )
+    try:
+        return np.random.RandomState(random_state)
+    except ValueError as error:
+        raise ValidationError(
+            f"{name} must be an int in [0, 2**32 - 1], got {random_state!r}"
+        ) from error
+
+
+def check_path(path: Any, name: str = "path") -> Path:
+    """A ``str`` or path-like as a :class:`~pathlib.Path`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{name} must be a file path (str or os.PathLike), got {path!r}")
+    return Path(path)
+
+
+def feature_scales(X: np.ndarray) -> np.ndarray:
+    """Root mean square of every column of ``X`` (flattened per sample)."""
+    flat = X.reshape(len(X), -1)
+    return np.sqrt(np.einsum("ij,ij->j", flat, flat) / max(len(flat), 1))
+
+
+def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3) -> None:
+    """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
+    :data:`SCALE_RATIO_LIMIT`; all-zero columns are ignored."""
+    scales = feature_scales(X)
+    used = np.flatnonzero(scales > 0)
+    if len(used) < 2:
+        return
+    small, large = used[np.argmin(scales[used])], used[np.argmax(scales[used])]
+    ratio = scales[large] / scales[small]
+    if ratio > SCALE_RATIO_LIMIT:
+        warnings.warn(
+            f"{name} is badly scaled: column scales (root mean square) range from "
+            f"{scales[small]:.3g} (column {small}) to {scales[large]:.3g} (column {large}), "
+            f"a ratio of {ratio:.2g} > {SCALE_RATIO_LIMIT:g}. The convex program is then so "
+            "ill-conditioned that solvers stop at their limits or fail. Standardise the "
+            "features first, e.g. make_pipeline(StandardScaler(), estimator).",
+            FeatureScalingWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def estimator_features(
+    estimator: Any, X: Any, *, reset: bool, ndims: tuple[int, ...] = (2,)
+) -> np.ndarray:
+    """Validated features of a scikit-learn estimator's ``fit`` / ``predict``.
+
+    Records (``reset=True``) or checks ``n_features_in_`` and
+    ``feature_names_in_``; a fit warns about badly scaled columns
+    (:func:`warn_if_badly_scaled`).
+    """
+    from sklearn.utils.validation import validate_data
+
+    values = as_float_array(X, "X", ndims=ndims, min_samples=2 if reset else 1)
+    flat = values.reshape(len(values), -1)
+    try:
+        validate_data(estimator, X if values.ndim == 2 else flat, reset=reset,
+                      skip_check_array=True)
+    except ValueError as error:  # a different number of features than in fit
+        raise ValidationError(
+            f"{error} Pass data with the same columns as the training data."
+        ) from error
+    if reset:
+        warn_if_badly_scaled(values, stacklevel=5)  # the caller of fit
+    return values
+
+
+def check_fitted(estimator: Any, attribute: str) -> None:
+    """Raise :class:`~convexnn.exceptions.NotFittedError` unless ``fit`` has run."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from convexnn.exceptions import NotFittedError
+
+    try:
+        check_is_fitted(estimator, attribute)
+    except SklearnNotFittedError as error:
+        raise NotFittedError(str(error)) from None

@@ -38,9 +38,17 @@ Defaults (``lr=None``):
 =========  =======  ======================================================
 optimizer  lr       why
 =========  =======  ======================================================
-sgd        1e-2     measured on standardised features (planted Gaussian
-                    n=100 d=20, iris, 500 digits; 300 epochs): stable up to
-                    3e-2, diverges at 1e-1 on digits -- 1e-2 keeps a margin.
+sgd        min(1e-2, 3 / width)
+                    plain SGD's stable step shrinks like 1 / width (the
+                    curvature in the output weights grows with the number
+                    of neurons). Measured at the default width
+                    ``2 C (d + 1)``, standardised features, squared loss,
+                    full batch: iris (width 30) stable at 1e-2; digits
+                    (width 1300) diverges at 7e-3 (9 / width) and 1e-2,
+                    stable at 5e-3; mnist1d (width 820) stable at 7e-3 for
+                    300 epochs and at 3 / width for 1000. ``3 / width``
+                    keeps a factor of 2-3 from divergence; the cap 1e-2 is
+                    the old default (stable up to 3e-2 on narrow networks).
                     On heavy-tailed features (planted data ``X = N^4``,
                     n=100, d=20) SGD diverges for every lr >= 1e-5 and
                     crawls below; such runs stop with ``diverged=True``
@@ -77,12 +85,20 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from convexnn._targets import decode_scores, encode_labels, probabilities
-from convexnn._validation import as_float_array, check_beta, check_positive, check_targets
+from convexnn._validation import (
+    as_float_array,
+    check_beta,
+    check_choice,
+    check_positive,
+    check_seed,
+    check_fitted,
+    check_targets,
+    estimator_features,
+    local_random_state,
+)
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
@@ -96,12 +112,16 @@ __all__ = [
     "BackpropRun",
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
+    "SGD_LR_WIDTH_SCALE",
     "INITS",
     "OBJECTIVES",
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainingHistory",
+    "TrainingSettings",
     "accuracy",
+    "check_training_settings",
+    "default_lr",
     "mean_squared_error",
     "r2",
     "run_seeds",
@@ -113,7 +133,8 @@ SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "exponential")
 INITS: tuple[str, ...] = ("kaiming", "xavier", "normal")
 OBJECTIVES: tuple[str, ...] = ("convex", "weight-decay")
 
-#: Learning rates used when ``lr=None`` (see the module notes).
+#: Learning rates used when ``lr=None`` (see the module notes); for ``sgd`` the
+#: cap of ``min(DEFAULT_LR["sgd"], SGD_LR_WIDTH_SCALE / width)`` (:func:`default_lr`).
 DEFAULT_LR: dict[str, float] = {
     "sgd": 1e-2,
     "momentum": 1e-3,
@@ -123,6 +144,23 @@ DEFAULT_LR: dict[str, float] = {
     "adam": 1e-2,
     "lbfgs": 1.0,
 }
+#: Plain SGD's default step is at most this divided by the width.
+SGD_LR_WIDTH_SCALE = 3.0
+
+
+def default_lr(optimizer: str, width: int) -> float:
+    """The learning rate ``lr=None`` means for ``optimizer`` at ``width`` neurons.
+
+    :data:`DEFAULT_LR`, except plain ``sgd``: ``min(1e-2, 3 / width)``, since its
+    stable step shrinks like ``1 / width`` (see the module notes).
+    """
+    optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
+    width = check_positive(width, "width", integer=True)
+    if optimizer == "sgd":
+        return min(DEFAULT_LR["sgd"], SGD_LR_WIDTH_SCALE / width)
+    return DEFAULT_LR[optimizer]
+
+
 #: Epochs used when ``epochs=None``.
 DEFAULT_EPOCHS: dict[str, int] = {name: 1000 for name in OPTIMIZERS} | {"lbfgs": 200}
 
@@ -296,13 +334,20 @@ class BackpropRun:
 
 # -- validation ----------------------------------------------------------------
 @dataclass(frozen=True)
-class _Settings:
+class TrainingSettings:
+    """Validated backprop settings (see :func:`check_training_settings`).
+
+    ``lr`` is None when the default of :func:`default_lr` applies (it depends
+    on the width, known once the data are); ``width`` is None for the
+    default ``2 C (d + 1)``.
+    """
+
     activation: Activation
     loss: Loss
     beta: float
     objective: str
     optimizer: str
-    lr: float
+    lr: float | None
     epochs: int
     batch_size: int | None
     schedule: str
@@ -312,16 +357,12 @@ class _Settings:
     time_limit: float | None
     record_every: int
 
-
-def _choice(value: Any, name: str, options: Sequence[str]) -> str:
-    if isinstance(value, str):
-        key = value.lower().replace("_", "-")
-        if key in options:
-            return key
-    raise ValidationError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+    def lr_for(self, width: int) -> float:
+        """The learning rate used at ``width`` neurons."""
+        return self.lr if self.lr is not None else default_lr(self.optimizer, width)
 
 
-def _check_settings(
+def check_training_settings(
     *,
     width: Any,
     activation: Any,
@@ -337,9 +378,20 @@ def _check_settings(
     init_scale: Any,
     time_limit: Any = None,
     record_every: Any = 1,
-) -> _Settings:
-    """Validate the training settings; every message names its parameter."""
-    optimizer = _choice(optimizer, "optimizer", OPTIMIZERS)
+) -> TrainingSettings:
+    """Validate backprop training settings, as :func:`train_backprop` does.
+
+    Every argument is the :func:`train_backprop` argument of the same name;
+    ``None`` for ``width``, ``lr`` and ``epochs`` means the defaults.
+    Shared by the backprop estimators and :func:`convexnn.compare`, which
+    checks everything before anything runs.
+
+    Raises
+    ------
+    ValidationError
+        An invalid setting; the message names it.
+    """
+    optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
     batch_size = check_positive(batch_size, "batch_size", integer=True, allow_none=True)
     if optimizer == "lbfgs" and batch_size is not None:
         raise ValidationError(
@@ -348,17 +400,17 @@ def _check_settings(
         )
     lr = check_positive(lr, "lr", allow_none=True)
     epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
-    return _Settings(
+    return TrainingSettings(
         activation=get_activation(activation),
         loss=get_loss(loss),
         beta=check_beta(beta),
-        objective=_choice(objective, "objective", OBJECTIVES),
+        objective=check_choice(objective, "objective", OBJECTIVES),
         optimizer=optimizer,
-        lr=DEFAULT_LR[optimizer] if lr is None else lr,
+        lr=lr,
         epochs=DEFAULT_EPOCHS[optimizer] if epochs is None else epochs,
         batch_size=batch_size,
-        schedule=_choice(schedule, "schedule", SCHEDULES),
-        init=_choice(init, "init", INITS),
+        schedule=check_choice(schedule, "schedule", SCHEDULES),
+        init=check_choice(init, "init", INITS),
         init_scale=check_positive(init_scale, "init_scale"),
         width=check_positive(width, "width", integer=True, allow_none=True),
         time_limit=check_positive(time_limit, "time_limit", allow_none=True),
@@ -375,12 +427,6 @@ def _check_metric(metric: MetricLike) -> Metric | None:
         f"metric must be None, a callable metric(y, yhat) or one of {', '.join(_METRICS)}; "
         f"got {metric!r}"
     )
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int:
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or seed < 0:
-        raise ValidationError(f"{name} must be a non-negative int, got {seed!r}")
-    return int(seed)
 
 
 # -- the model -----------------------------------------------------------------
@@ -413,7 +459,7 @@ def _outputs(
 class _Objectives:
     """The training objective (scaled for the optimizer) and the recorded values."""
 
-    def __init__(self, settings: _Settings) -> None:
+    def __init__(self, settings: TrainingSettings) -> None:
         self.coefficients = settings.activation.coefficients
         self.loss = settings.loss
         self.beta = settings.beta
@@ -577,12 +623,12 @@ def train_backprop(
     The thread count is the caller's (``torch.set_num_threads``); a summary
     is logged at INFO level on the ``"convexnn"`` logger.
     """
-    settings = _check_settings(
+    settings = check_training_settings(
         width=width, activation=activation, loss=loss, beta=beta, objective=objective,
         optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, schedule=schedule,
         init=init, init_scale=init_scale, time_limit=time_limit, record_every=record_every,
     )
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     score = _check_metric(metric)
     if dtype not in (torch.float32, torch.float64):
         raise ValidationError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
@@ -619,7 +665,7 @@ def _train(
     targets: np.ndarray,
     single_output: bool,
     test: tuple[np.ndarray, np.ndarray] | None,
-    settings: _Settings,
+    settings: TrainingSettings,
     seed: int,
     score: Metric | None,
     dtype: torch.dtype,
@@ -634,13 +680,15 @@ def _train(
     W0, alpha0 = _initial_weights(m, d, C, settings.init, settings.init_scale, generator, dtype)
     W = W0.to(device).requires_grad_(True)
     alpha = alpha0.to(device).requires_grad_(True)
-    X_t = torch.as_tensor(features, dtype=dtype, device=device)
-    y_t = torch.as_tensor(targets, dtype=dtype, device=device)
+    # Read-only arrays (pandas' copy-on-write views, memory maps): torch warns on those.
+    X_t = torch.as_tensor(_writable(features), dtype=dtype, device=device)
+    y_t = torch.as_tensor(_writable(targets), dtype=dtype, device=device)
     if test is not None:
-        X_test_t = torch.as_tensor(test[0], dtype=dtype, device=device)
+        X_test_t = torch.as_tensor(_writable(test[0]), dtype=dtype, device=device)
         y_test_np = test[1]
+    lr = settings.lr_for(m)
     objectives = _Objectives(settings)
-    optimizer = _make_optimizer(settings.optimizer, [W, alpha], settings.lr)
+    optimizer = _make_optimizer(settings.optimizer, [W, alpha], lr)
     scheduler = _make_schedule(settings.schedule, optimizer, settings.epochs)
 
     records: dict[str, list[float]] = {name: [] for name in TrainingHistory.__dataclass_fields__}
@@ -748,7 +796,7 @@ def _train(
     if diverged:
         logger.warning(
             "backprop %s (seed %d, lr %g) diverged at epoch %d; returning the weights of epoch %d",
-            settings.optimizer, seed, settings.lr, epoch, snapshot["epoch"],
+            settings.optimizer, seed, lr, epoch, snapshot["epoch"],
         )
     history = TrainingHistory(**{name: np.asarray(values) for name, values in records.items()})
     history = TrainingHistory(
@@ -776,7 +824,7 @@ def _train(
         diverged=diverged,
         stop_reason=stop_reason,
         epochs_run=int(snapshot["epoch"]),
-        lr=settings.lr,
+        lr=lr,
         W=W_final,
         alpha=alpha_final,
         activation=settings.activation,
@@ -792,6 +840,10 @@ def _train(
         " (diverged)" if diverged else "",
     )
     return run
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    return array if array.flags.writeable else array.copy()
 
 
 def _progress_bar(total: int, enabled: bool, optimizer: str, seed: int):
@@ -813,7 +865,7 @@ def run_seeds(X: Any, y: Any, seeds: int | Iterable[int], **kwargs: Any) -> list
         seed_list = list(range(check_positive(seeds, "seeds", integer=True)))
     else:
         try:
-            seed_list = [_check_seed(s, "each seed") for s in seeds]  # type: ignore[union-attr]
+            seed_list = [check_seed(s, "each seed") for s in seeds]  # type: ignore[union-attr]
         except TypeError:
             raise ValidationError(
                 f"seeds must be an int or a list of ints, got {seeds!r}"
@@ -864,9 +916,9 @@ class _BackpropPolyBase(BaseEstimator):
     _metric: Metric = staticmethod(r2)  # type: ignore[assignment]
 
     # -- validation, in one place -------------------------------------------
-    def _check_params(self) -> tuple[_Settings, int]:
+    def _check_params(self) -> tuple[TrainingSettings, int]:
         """Validate every parameter (the error names it); returns the settings and the seed."""
-        settings = _check_settings(
+        settings = check_training_settings(
             width=self.width, activation=self.activation, loss=self.loss, beta=self.beta,
             objective=self.objective, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
             batch_size=self.batch_size, schedule=self.schedule, init=self.init,
@@ -877,27 +929,27 @@ class _BackpropPolyBase(BaseEstimator):
         return settings, self._seed()
 
     def _seed(self) -> int:
-        """A torch seed: the int itself, else drawn from the random state."""
+        """A torch seed: the int itself, else drawn from the random state.
+
+        ``None`` draws from fresh entropy, never from NumPy's global generator.
+        """
         state = self.random_state
         if isinstance(state, numbers.Integral) and not isinstance(state, (bool, np.bool_)):
-            return _check_seed(state, "random_state")
-        try:
-            generator = check_random_state(state)
-        except ValueError:
+            return check_seed(state, "random_state")
+        if state is not None and not isinstance(state, np.random.RandomState):
             raise ValidationError(
                 "random_state must be None, a non-negative int or a numpy RandomState; "
                 f"got {state!r}"
-            ) from None
+            )
+        generator = local_random_state(state)
         return int(generator.randint(np.iinfo(np.int32).max))
 
     def _features(self, X: Any, *, reset: bool) -> np.ndarray:
         """Validated features; records / checks ``n_features_in_`` and feature names."""
-        values = as_float_array(X, "X", min_samples=2 if reset else 1)
-        validate_data(self, X, reset=reset, skip_check_array=True)
-        return values
+        return estimator_features(self, X, reset=reset)
 
     def _fit(
-        self, features: np.ndarray, targets: np.ndarray, single_output: bool, settings: _Settings,
+        self, features: np.ndarray, targets: np.ndarray, single_output: bool, settings: TrainingSettings,
         seed: int,
     ) -> None:
         self.run_ = _train(
@@ -909,7 +961,7 @@ class _BackpropPolyBase(BaseEstimator):
         self.alpha_ = self.run_.alpha
 
     def _decision(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "run_")
+        check_fitted(self, "run_")
         return self.run_.predict(self._features(X, reset=False))
 
     def __sklearn_tags__(self):
@@ -942,8 +994,9 @@ _PARAMS_DOC = """
         Training seconds.
     random_state : int, RandomState or None
         An int is the torch seed itself (so ``run_`` equals
-        ``train_backprop(..., seed=random_state)``); otherwise a seed is drawn
-        with ``check_random_state(random_state).randint``.
+        ``train_backprop(..., seed=random_state)``); a RandomState gives a
+        seed drawn from it; None a seed from fresh entropy (NumPy's global
+        generator is never used).
     verbose : bool, default=False
         Show a progress bar.
 """

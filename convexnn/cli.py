@@ -6,13 +6,16 @@
                        CSV / JSON and figures (see :mod:`convexnn.compare`)
 
 Errors -- bad arguments included -- are reported as one line on stderr with
-exit code 2 (``--debug`` shows the traceback).
+exit code 2 (``--debug``, before or after the command, shows the traceback).
+Output piped into a program that stops reading early (``| head``) ends the
+command quietly (exit code 141, as for SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -182,17 +185,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    # The same flags after the command; SUPPRESS keeps the values given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("solvers", help="list solver back-ends and their state").set_defaults(
-        handler=_solvers_command
+    commands.add_parser(
+        "solvers", help="list solver back-ends and their state", parents=[common]
+    ).set_defaults(handler=_solvers_command)
+    demo = commands.add_parser(
+        "demo", help="fit an embedded data set and report the optimum", parents=[common]
     )
-    demo = commands.add_parser("demo", help="fit an embedded data set and report the optimum")
     demo.add_argument("--solver", default="auto", help="back-end name or 'auto'")
     demo.add_argument("--beta", type=float, default=1.0, help="l1 penalty strength (default: 1.0)")
     demo.set_defaults(handler=_demo_command)
 
     compare = commands.add_parser(
         "compare",
+        parents=[common],
         help="the convex optimum vs backprop on one data set",
         description=(
             "Train the same two-layer polynomial-activation network by the convex program "
@@ -261,8 +273,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` on one line (messages of back-ends can span several)."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: send what is left of stdout to /dev/null (no error at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convexnn`` console script."""
+    from convexnn.exceptions import ConvexNNError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -275,14 +304,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     np.set_printoptions(precision=4, suppress=True)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a broken pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
     except KeyboardInterrupt:
         print("convexnn: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one readable line unless --debug
         if args.debug:
             raise
-        print(f"convexnn: error: {type(error).__name__}: {error}", file=sys.stderr)
+        hint = "" if isinstance(error, (ConvexNNError, OSError)) else (
+            " (an unexpected error: run again with --debug for the traceback and report it)"
+        )
+        print(f"convexnn: error: {_one_line(error)}{hint}", file=sys.stderr)
         return 2
 
 

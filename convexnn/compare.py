@@ -90,18 +90,22 @@ import torch
 import solvers as solver_registry  # imported under another name: `solvers` is an argument
 
 from convexnn._targets import encode_labels
-from convexnn._validation import as_float_array, check_beta, check_positive
+from convexnn._validation import (
+    as_float_array,
+    check_beta,
+    check_choice,
+    check_positive,
+    check_seed,
+)
 from convexnn.activations import get_activation
 from convexnn.baselines import (
-    DEFAULT_LR,
     OBJECTIVES,
     OPTIMIZERS,
     BackpropRun,
     TrainingHistory,
-    _check_seed,
-    _check_settings,
-    _choice,
     accuracy,
+    check_training_settings,
+    default_lr,
     r2,
     train_backprop,
 )
@@ -658,7 +662,7 @@ def compare(
         "objective": plan.objective,
         "width": width_used,
         "epochs": plan.epochs_used,
-        "lr": {name: plan.backprop_options.get("lr") or DEFAULT_LR[name]
+        "lr": {name: plan.backprop_options.get("lr") or default_lr(name, width_used)
                for name in plan.optimizers},
         "seeds": plan.seeds,
         "solvers": plan.solvers,
@@ -775,13 +779,13 @@ def _plan(
     loss_object = get_loss("squared" if loss is None else loss)
     activation_object = get_activation(activation)
     beta = check_beta(beta)
-    objective = _choice(objective, "objective", OBJECTIVES)
+    objective = check_choice(objective, "objective", OBJECTIVES)
     width = check_positive(width, "width", integer=True, allow_none=True)
     epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
     extra = _backprop_options(backprop_options)
     epochs_used = {}
     for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
-        settings = _check_settings(
+        settings = check_training_settings(
             width=width, activation=activation_object, loss=loss_object, beta=beta,
             objective=objective, optimizer=name, epochs=epochs,
             **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
@@ -821,7 +825,7 @@ def _seed_list(seeds: Any) -> list[int]:
     if isinstance(seeds, (str, bytes)):
         raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}")
     try:
-        seed_list = [_check_seed(s, "each seed") for s in seeds]
+        seed_list = [check_seed(s, "each seed") for s in seeds]
     except TypeError:
         raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}") from None
     if not seed_list:

@@ -43,9 +43,15 @@ from typing import Any, Literal, NamedTuple, Union
 import numpy as np
 import pandas as pd
 
-from convexnn._validation import check_positive
+from convexnn._validation import (
+    as_float_array,
+    check_bool,
+    check_path,
+    check_positive,
+    local_random_state,
+)
 from convexnn.activations import Activation, ActivationLike, get_activation
-from convexnn.exceptions import DataFormatError, ValidationError
+from convexnn.exceptions import DataFormatError, MissingFileError, ValidationError
 from convexnn.network import TwoLayerPolyNet
 
 logger = logging.getLogger("convexnn")
@@ -104,20 +110,7 @@ class PlantedData:
 
 def _random_state(random_state: RandomStateLike) -> np.random.RandomState:
     """A local generator: never NumPy's global one, even for ``None``."""
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    if random_state is not None and (
-        not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool)
-    ):
-        raise ValidationError(
-            f"random_state must be None, an int or a numpy RandomState, got {random_state!r}"
-        )
-    try:
-        return np.random.RandomState(random_state)
-    except ValueError as error:
-        raise ValidationError(
-            f"random_state must be an int in [0, 2**32 - 1], got {random_state!r}"
-        ) from error
+    return local_random_state(random_state)
 
 
 def _check_noise(noise: Any) -> float:
@@ -231,14 +224,12 @@ def standardize(X_train: Any, X_test: Any = None) -> Standardized:
     """
     from sklearn.preprocessing import StandardScaler
 
-    train = np.asarray(X_train, dtype=np.float64)
-    if train.ndim != 2 or len(train) == 0:
-        raise ValidationError(f"X_train must be a non-empty 2-D array, got shape {train.shape}")
+    train = as_float_array(X_train, "X_train")
     scaler = StandardScaler().fit(train)
     test = None
     if X_test is not None:
-        test = np.asarray(X_test, dtype=np.float64)
-        if test.ndim != 2 or test.shape[1] != train.shape[1]:
+        test = as_float_array(X_test, "X_test", min_samples=0)
+        if test.shape[1] != train.shape[1]:
             raise ValidationError(
                 f"X_test must be 2-D with {train.shape[1]} features like X_train, "
                 f"got shape {test.shape}"
@@ -265,8 +256,9 @@ def train_test_split_data(
     X, y : array-like
     test_size : float in (0, 1) or int, default 0.25
         Fraction or number of test samples.
-    random_state : int or None, default 0
-        ``None`` is scikit-learn's convention: NumPy's global generator.
+    random_state : int, RandomState or None, default 0
+        ``None`` draws a fresh split from a local generator (NumPy's global
+        generator is never used).
     stratify : None, bool or array-like
         ``True`` stratifies by ``y``; an array stratifies by its values. When
         some class is too small to stratify, the split falls back to a plain
@@ -275,6 +267,10 @@ def train_test_split_data(
     from sklearn.model_selection import train_test_split
 
     _check_size(test_size, "test_size")
+    if random_state is None:  # fresh entropy, not NumPy's global generator
+        random_state = int(np.random.SeedSequence().generate_state(1)[0])
+    else:
+        local_random_state(random_state)  # the error names random_state
     labels = np.asarray(y) if stratify is True else (None if stratify is False else stratify)
     try:
         try:
@@ -400,7 +396,8 @@ def load_dataset(
         (targets are left as they are). ``planted`` with
         ``standardize=False`` is the authors' raw heavy-tailed data.
     random_state : int or None, default 0
-        Seeds the split, the subsample, and the ``planted`` generator.
+        Seeds the split, the subsample, and the ``planted`` generator
+        (``None``: fresh entropy; NumPy's global generator is never used).
     n_samples : int, optional
         Use a reproducible (stratified for classification) random subset of
         this many samples before splitting; for ``planted``, the number of
@@ -411,6 +408,7 @@ def load_dataset(
     Dataset
     """
     key = _dataset_key(name)
+    check_bool(standardize, "standardize")
     if n_samples is not None:
         n_samples = check_positive(n_samples, "n_samples", integer=True)
     _check_size(test_size, "test_size")
@@ -463,9 +461,9 @@ def load_dataset(
 # File loaders
 # ---------------------------------------------------------------------------
 def _existing_file(path: PathLike) -> Path:
-    file = Path(path)
+    file = check_path(path)
     if not file.exists():
-        raise FileNotFoundError(f"data file not found: {file}")
+        raise MissingFileError(f"data file not found: {file}")
     if not file.is_file():
         raise DataFormatError(f"{file} is not a file")
     return file
@@ -688,6 +686,11 @@ def load_numpy(
         raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataFormatError(
+            f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "
+            "value(s); expected a finite target per sample (drop those samples)"
+        )
     if y.ndim not in (1, 2) or len(y) != len(X):
         raise DataFormatError(
             f"{file}: y has shape {y.shape} but X has {len(X)} samples; expected one target "
@@ -879,7 +882,7 @@ def load_file(
     X : ndarray of shape (n_samples, n_features), float64
     y : ndarray of shape (n_samples,)
     """
-    file = Path(path)
+    file = check_path(path)
     name = file.name.lower()
     stem = name
     for suffix in (".gz", ".bz2"):

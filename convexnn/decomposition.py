@@ -16,8 +16,58 @@ from __future__ import annotations
 
 import numpy as np
 
-from convexnn.exceptions import ValidationError
+import numbers
+from typing import Any
+
+from convexnn._validation import _is_sparse
+from convexnn.exceptions import InputTypeError, ValidationError
 from solvers.base import Neurons
+
+#: ``Z`` and ``Z^T`` may differ by this much relative to ``max |Z|`` (solver rounding).
+SYMMETRY_RTOL = 1e-6
+
+
+def _check_block(Z: Any, name: str = "Z") -> np.ndarray:
+    """A finite, square, symmetric float matrix of side >= 2."""
+    if Z is None or _is_sparse(Z):
+        what = "None" if Z is None else "a sparse matrix"
+        raise ValidationError(
+            f"{name} is {what}; expected a dense square array (use .toarray() on sparse input)"
+        )
+    try:
+        values = np.asarray(Z)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {values.dtype}")
+        values = values.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputTypeError(
+            f"{name} must be a real numeric matrix, got {type(Z).__name__} ({error})"
+        ) from error
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 2:
+        raise ValidationError(
+            f"{name} must be a square matrix of side >= 2 (h + 1 for h features), got shape "
+            f"{values.shape}"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValidationError(f"{name} contains NaN or infinity; pass a solver's finite output")
+    scale = float(np.abs(values).max())
+    asymmetry = float(np.abs(values - values.T).max())
+    if asymmetry > SYMMETRY_RTOL * scale:
+        raise ValidationError(
+            f"{name} is not symmetric: max |Z - Z^T| = {asymmetry:.3g} vs max |Z| = "
+            f"{scale:.3g}; pass the symmetric PSD block of a solution"
+        )
+    return values
+
+
+def _check_rtol(rtol: Any) -> float:
+    if (
+        not isinstance(rtol, numbers.Real)
+        or isinstance(rtol, (bool, np.bool_))
+        or not 0 <= rtol < 1
+    ):
+        raise ValidationError(f"rtol must be a number in [0, 1), got {rtol!r}")
+    return float(rtol)
 
 
 def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
@@ -35,13 +85,8 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     P : ndarray of shape (h+1, r)
         ``r <= rank(Z)`` columns.
     """
-    Z = np.asarray(Z, dtype=np.float64)
-    if Z.ndim != 2 or Z.shape[0] != Z.shape[1] or Z.shape[0] < 2:
-        raise ValidationError(f"Z must be a square matrix of side >= 2, got shape {Z.shape}")
-    if not np.all(np.isfinite(Z)):
-        raise ValidationError("Z contains NaN or infinity")
-    if not (isinstance(rtol, (int, float)) and 0 <= rtol < 1):
-        raise ValidationError(f"rtol must be in [0, 1), got {rtol!r}")
+    Z = _check_block(Z)
+    rtol = _check_rtol(rtol)
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (Z + Z.T))
     top = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
     if top <= 0:
@@ -107,6 +152,8 @@ def decompose_blocks(
     blocks: list[tuple[np.ndarray, np.ndarray]], rtol: float = 1e-9
 ) -> Neurons:
     """Neurons of every ``(Z, Z')`` pair (block ``b`` feeds region/output ``b``)."""
+    blocks = _check_blocks(blocks)
+    rtol = _check_rtol(rtol)
     filters, weights, owners = [], [], []
     for index, (z_pos, z_neg) in enumerate(blocks):
         for matrix, sign in ((z_pos, 1.0), (z_neg, -1.0)):
@@ -122,3 +169,30 @@ def decompose_blocks(
         weights=np.concatenate(weights) if weights else np.zeros(0),
         blocks=np.concatenate(owners).astype(int) if owners else np.zeros(0, dtype=int),
     )
+
+
+def _check_blocks(blocks: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A list of ``(Z, Z')`` pairs of square matrices of one common side."""
+    if isinstance(blocks, np.ndarray) or not isinstance(blocks, (list, tuple)):
+        raise ValidationError(
+            "blocks must be a list of (Z, Z') pairs of square matrices, got "
+            f"{type(blocks).__name__}"
+        )
+    checked = []
+    for index, pair in enumerate(blocks):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValidationError(
+                f"blocks[{index}] must be a pair (Z, Z') of square matrices, got "
+                f"{type(pair).__name__}{' of length ' + str(len(pair)) if hasattr(pair, '__len__') else ''}"
+            )
+        z_pos = _check_block(pair[0], f"blocks[{index}][0]")
+        z_neg = _check_block(pair[1], f"blocks[{index}][1]")
+        sides = {z_pos.shape[0], z_neg.shape[0]} | ({checked[0][0].shape[0]} if checked else set())
+        if len(sides) != 1:
+            raise ValidationError(
+                f"blocks[{index}] has matrices of side {z_pos.shape[0]} and {z_neg.shape[0]}"
+                + (f"; earlier blocks have side {checked[0][0].shape[0]}" if checked else "")
+                + ": every Z and Z' must have the same side h + 1"
+            )
+        checked.append((z_pos, z_neg))
+    return checked

@@ -10,22 +10,35 @@ an underscore; they clone, pickle, and work in ``Pipeline`` and
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
 
+from convexnn import _persistence
 from convexnn._targets import decode_scores, encode_labels, probabilities
-from convexnn._validation import as_float_array, check_beta, check_positive, check_targets
+from convexnn._validation import (
+    as_float_array,
+    check_beta,
+    check_bool,
+    check_fitted,
+    check_targets,
+    estimator_features,
+)
 from convexnn.activations import get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import PolySDP, make_conv_problem, make_problem
 from convexnn.losses import Loss, get_loss
+from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn.solve import solve
+from convexnn.solve import SolveResult, certify_network, network_predictions, solve
+
+logger = logging.getLogger("convexnn")
 
 
 class _ConvexPolyBase(BaseEstimator):
@@ -68,8 +81,7 @@ class _ConvexPolyBase(BaseEstimator):
         rtol = self.decomposition_rtol
         if not isinstance(rtol, (int, float)) or isinstance(rtol, bool) or not 0 <= rtol < 1:
             raise ValidationError(f"decomposition_rtol must be a number in [0, 1), got {rtol!r}")
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            raise ValidationError(f"verbose must be True or False, got {self.verbose!r}")
+        check_bool(self.verbose, "verbose")
         return checked
 
     def _geometry(self, X: np.ndarray) -> ConvGeometry | None:
@@ -77,10 +89,7 @@ class _ConvexPolyBase(BaseEstimator):
 
     def _features(self, X: Any, *, reset: bool) -> np.ndarray:
         """Validated features; records / checks ``n_features_in_`` and feature names."""
-        values = as_float_array(X, "X", ndims=self._input_ndims, min_samples=2 if reset else 1)
-        flat = values.reshape(len(values), -1)
-        validate_data(self, X if values.ndim == 2 else flat, reset=reset, skip_check_array=True)
-        return values
+        return estimator_features(self, X, reset=reset, ndims=self._input_ndims)
 
     def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
         geometry = self._geometry(X)
@@ -96,20 +105,111 @@ class _ConvexPolyBase(BaseEstimator):
         result, network, _ = solve(
             problem, self.solver, options, decomposition_rtol=self.decomposition_rtol
         )
-        self.result_ = result
-        self.network_ = network
+        self.network_, self.result_ = _drop_idle_neurons(problem, network, result)
         self.geometry_ = geometry
 
     def _decision(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "network_")
+        check_fitted(self, "network_")
         features = self._features(X, reset=False)
         return self.network_.predict(features)
+
+    # -- persistence -----------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted estimator to a portable ``.npz`` file; returns its path.
+
+        The file holds the network's arrays, the class labels and JSON metadata
+        (the estimator's class and parameters, ``n_features_in_``, the solve's
+        result, the file format and the convexnn version) -- nothing is
+        pickled. ``.npz`` is appended to ``path`` unless it ends in it.
+        Load with ``<EstimatorClass>.load(path)``; predictions are reproduced
+        exactly.
+
+        Raises
+        ------
+        NotFittedError
+            The estimator has not been fitted.
+        ValidationError
+            A parameter cannot be stored as JSON (e.g. a custom loss object).
+        """
+        check_fitted(self, "network_")
+        return _persistence.save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read an estimator written by :meth:`save` (it must be of this class).
+
+        Raises
+        ------
+        MissingFileError
+            No such file.
+        ValidationError
+            Not a saved estimator of this class, or a damaged file.
+        IncompatibleVersionError
+            Written in a newer file format than this version of convexnn reads.
+        """
+        return _persistence.load_estimator(cls, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         tags.non_deterministic = False
         return tags
+
+
+def _drop_idle_neurons(
+    problem: PolySDP, network: TwoLayerPolyNet, result: SolveResult
+) -> tuple[TwoLayerPolyNet, SolveResult]:
+    """Remove neurons whose removal does not raise the objective; re-certify if any go.
+
+    A solver's output carries "idle" neurons with output weights at the level of
+    its tolerance (for a large ``beta``, where the optimum is the all-zero
+    network, every neuron is idle). Neurons are tried smallest first and
+    dropped while the objective ``loss + beta * sum |alpha|`` does not
+    increase; the search stops after three neurons in a row are kept. The
+    objective never rises, so the certified lower bound stays valid.
+    """
+    m = network.n_neurons
+    if m == 0:
+        return network, result
+    pooled = network.activation(problem.patches @ network.U.T).mean(axis=2)  # (n, R, m)
+    alpha = network._alpha_full()  # (m, R, C)
+    yhat = np.einsum("nrm,mrk->nk", pooled, alpha)
+    weight = np.abs(alpha).sum(axis=(1, 2))
+    penalty = float(weight.sum())
+    objective = problem.objective(yhat, penalty)
+    size = weight * np.abs(pooled).max(axis=(0, 1))
+    keep = np.ones(m, dtype=bool)
+    kept_in_a_row = 0
+    for j in np.argsort(size, kind="stable"):
+        trial = yhat - pooled[:, :, j] @ alpha[j]
+        trial_objective = problem.objective(trial, penalty - weight[j])
+        if trial_objective <= objective + 4 * np.finfo(float).eps * abs(objective):
+            keep[j] = False
+            yhat, penalty, objective = trial, penalty - weight[j], trial_objective
+            kept_in_a_row = 0
+        else:
+            kept_in_a_row += 1
+            if kept_in_a_row >= 3:
+                break
+    if keep.all():
+        return network, result
+    pruned = TwoLayerPolyNet(network.U[keep], network.alpha[keep], network.activation,
+                             network.geometry)
+    certificate = certify_network(problem, pruned)
+    objective = problem.objective(network_predictions(problem, pruned), pruned.penalty())
+    lower = max(result.lower_bound, certificate.lower_bound)
+    logger.info("dropped %d idle neuron(s) of %d (objective %.10g -> %.10g)",
+                int((~keep).sum()), m, result.objective, objective)
+    stats = dict(result.stats, idle_neurons_dropped=int((~keep).sum()))
+    return pruned, dataclasses.replace(
+        result,
+        objective=objective,
+        lower_bound=lower,
+        duality_gap=objective - lower,
+        relative_gap=(objective - lower) / max(abs(objective), 1e-12),
+        n_neurons=pruned.n_neurons,
+        stats=stats,
+    )
 
 
 class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):

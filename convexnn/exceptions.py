@@ -12,6 +12,10 @@ class                          raised when
 ``ValidationError``            an array or parameter is invalid (ValueError)
 ``InputTypeError``             an input of the wrong type / dtype (also TypeError)
 ``DataFormatError``            a data file is malformed (ValidationError)
+``MissingFileError``           a data or model file does not exist
+                               (FileNotFoundError)
+``NotFittedError``             an estimator is used before ``fit`` (also
+                               scikit-learn's ``NotFittedError``)
 ``UnknownSolverError``         no back-end has that name
 ``SolverNotInstalledError``    the back-end's package is missing
 ``SolverNotLicensedError``     the back-end needs a license it cannot find
@@ -21,6 +25,11 @@ class                          raised when
 ``SolverFailedError``          the back-end crashed or returned no solution
 ``IncompatibleVersionError``   a saved model is from an incompatible version
 =============================  ===============================================
+
+Warnings: :class:`SolverStatusWarning` (a solve stopped without proving
+optimality; also scikit-learn's ``ConvergenceWarning``) and
+:class:`FeatureScalingWarning` (feature columns whose scales differ so much
+that every solver struggles), both :class:`ConvexNNWarning`.
 """
 
 from __future__ import annotations
@@ -42,6 +51,10 @@ class InputTypeError(ValidationError, TypeError):
 
 class DataFormatError(ValidationError):
     """A data file could not be parsed."""
+
+
+class MissingFileError(ConvexNNError, FileNotFoundError):
+    """A data or model file does not exist (also ``FileNotFoundError``)."""
 
 
 class IncompatibleVersionError(ConvexNNError, ValueError):
@@ -106,11 +119,30 @@ def translate_solver_error(error: _solver_errors.SolverError) -> SolverError:
 
 
 from sklearn.exceptions import ConvergenceWarning as _ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError  # noqa: E402
 
 
-class SolverStatusWarning(_ConvergenceWarning):
+class NotFittedError(ConvexNNError, _SklearnNotFittedError):
+    """An estimator was used before ``fit`` (also scikit-learn's ``NotFittedError``,
+    itself a ``ValueError`` and an ``AttributeError``)."""
+
+
+class ConvexNNWarning(UserWarning):
+    """Base class of the warnings convexnn issues."""
+
+
+class SolverStatusWarning(_ConvergenceWarning, ConvexNNWarning):
     """A solver stopped without proving optimality (limit reached, inaccurate).
 
     A subclass of scikit-learn's ``ConvergenceWarning``, so the usual
     warning filters apply.
+    """
+
+
+class FeatureScalingWarning(ConvexNNWarning):
+    """Feature columns differ in scale by orders of magnitude.
+
+    The semidefinite program (and backprop) then becomes so ill-conditioned
+    that solvers stop at their limits or fail; standardise the features
+    (``sklearn.preprocessing.StandardScaler``) first.
     """

@@ -189,6 +189,11 @@ def make_conv_problem(
     ``X`` holds images as ``(n, C, H, W)``, ``(n, H, W)`` or flat rows
     matching ``geometry.image_shape``.
     """
+    if not isinstance(geometry, ConvGeometry):
+        raise ValidationError(
+            "geometry must be a convexnn.ConvGeometry(image_shape, filter_size, stride, "
+            f"pool_size), got {type(geometry).__name__}"
+        )
     images = as_float_array(X, "X", ndims=(2, 3, 4))
     return _assemble(geometry.patches(images), y, activation, beta, loss, geometry)
 

@@ -14,9 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from convexnn._validation import as_float_array, check_beta, check_targets
+from convexnn._validation import as_float_array, check_beta, check_path, check_targets
 from convexnn.activations import Activation, ActivationLike, get_activation
-from convexnn.exceptions import IncompatibleVersionError, ValidationError
+from convexnn.exceptions import (
+    IncompatibleVersionError,
+    InputTypeError,
+    MissingFileError,
+    ValidationError,
+)
 from convexnn.losses import LossLike, get_loss
 from convexnn.patches import ConvGeometry
 from solvers.base import Neurons
@@ -53,8 +58,20 @@ class TwoLayerPolyNet:
         activation: ActivationLike,
         geometry: ConvGeometry | None = None,
     ) -> None:
+        if geometry is not None and not isinstance(geometry, ConvGeometry):
+            raise ValidationError(
+                f"geometry must be a ConvGeometry or None, got {type(geometry).__name__}"
+            )
         U = as_float_array(U, "U", min_samples=0) if np.size(U) else np.zeros(np.shape(U) or (0, 0))
-        alpha = np.asarray(alpha, dtype=np.float64)
+        try:
+            alpha = np.asarray(alpha)
+            if alpha.dtype.kind not in "biuf":
+                raise TypeError(f"dtype {alpha.dtype}")
+            alpha = alpha.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputTypeError(
+                f"alpha must be a real numeric array (output weights), got {error}"
+            ) from error
         if U.ndim != 2:
             raise ValidationError(f"U must be 2-D (neurons x features), got shape {U.shape}")
         if alpha.ndim == 0 or alpha.shape[0] != U.shape[0]:
@@ -62,7 +79,7 @@ class TwoLayerPolyNet:
                 f"alpha must have one row per neuron ({U.shape[0]}), got shape {alpha.shape}"
             )
         if not np.all(np.isfinite(alpha)):
-            raise ValidationError("alpha contains NaN or infinity")
+            raise ValidationError("alpha contains NaN or infinity; output weights must be finite")
         regions = geometry.n_regions if geometry is not None else 1
         if geometry is not None:
             if U.shape[1] != geometry.patch_size:
@@ -79,7 +96,10 @@ class TwoLayerPolyNet:
             raise ValidationError(f"alpha must be (m,) or (m, C), got shape {alpha.shape}")
         norms = np.linalg.norm(U, axis=1)
         if np.any(norms == 0):
-            raise ValidationError("U has an all-zero row; every neuron needs a direction")
+            raise ValidationError(
+                f"U has an all-zero row (row {int(np.flatnonzero(norms == 0)[0])}); every "
+                "neuron needs a direction -- drop that neuron"
+            )
         self.U = U / norms[:, None]
         self.alpha = alpha
         self.activation = get_activation(activation)
@@ -140,10 +160,18 @@ class TwoLayerPolyNet:
 
         ``y`` is loss-encoded (-1/+1, one-hot) as for :func:`make_problem`.
         """
+        beta = check_beta(beta)
+        loss_object = get_loss(loss)
         yhat = self.predict(X)
         targets = check_targets(y, len(yhat))
-        loss_object = get_loss(loss)
-        return loss_object(yhat.reshape(len(yhat), -1), targets) + check_beta(beta) * self.penalty()
+        if targets.shape[1] != self.n_outputs:
+            expected = "(n,)" if self.single_output else f"(n, {self.n_outputs})"
+            raise ValidationError(
+                f"y has {targets.shape[1]} column(s) but the network has {self.n_outputs} "
+                f"output(s); pass loss-encoded targets of shape {expected}"
+            )
+        loss_object.check_targets(targets)
+        return loss_object(yhat.reshape(len(yhat), -1), targets) + beta * self.penalty()
 
     @classmethod
     def from_neurons(
@@ -189,37 +217,60 @@ class TwoLayerPolyNet:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write a portable ``.npz`` (arrays plus JSON metadata); returns the path."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-        np.savez(path, U=self.U, alpha=self.alpha, metadata=np.array(json.dumps(self.to_dict())))
+        """Write a portable ``.npz`` (arrays plus JSON metadata); returns the path.
+
+        ``.npz`` is appended unless the name already ends in it; nothing is
+        pickled, and :meth:`load` reproduces the predictions exactly.
+        """
+        path = npz_path(path)
+        with open(path, "wb") as handle:
+            np.savez(handle, U=self.U, alpha=self.alpha,
+                     metadata=np.array(json.dumps(self.to_dict())))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> TwoLayerPolyNet:
-        """Read a network written by :meth:`save`."""
-        try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                metadata = json.loads(str(data["metadata"]))
-                U, alpha = data["U"], data["alpha"]
-        except (OSError, KeyError, ValueError) as error:
-            raise ValidationError(f"{path} is not a saved TwoLayerPolyNet: {error}") from error
-        return cls.from_saved(U, alpha, metadata, path)
+        """Read a network written by :meth:`save`.
+
+        Raises
+        ------
+        MissingFileError
+            No such file.
+        ValidationError
+            The file is not a saved network (or is damaged).
+        IncompatibleVersionError
+            It was written in a newer file format than this version reads.
+        """
+        arrays, metadata = read_npz(path, ("U", "alpha"), "a saved TwoLayerPolyNet")
+        return cls.from_saved(arrays["U"], arrays["alpha"], metadata, path)
 
     @classmethod
     def from_saved(cls, U: np.ndarray, alpha: np.ndarray, metadata: dict, source: Any) -> TwoLayerPolyNet:
-        if metadata.get("format") != "convexnn.TwoLayerPolyNet":
-            raise ValidationError(f"{source} does not hold a TwoLayerPolyNet")
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise IncompatibleVersionError(
-                f"{source} uses file format {metadata.get('format_version')} "
-                f"(written by convexnn {metadata.get('convexnn_version')}); this version "
-                f"reads format {FORMAT_VERSION}"
-            )
-        geometry = metadata.get("geometry")
-        activation = Activation(*metadata["activation"], name=metadata.get("activation_name"))
-        return cls(U, alpha, activation, None if geometry is None else ConvGeometry.from_dict(geometry))
+        """The network of saved arrays and :meth:`to_dict` metadata (``U`` kept bit for bit)."""
+        if not isinstance(metadata, dict) or metadata.get("format") != "convexnn.TwoLayerPolyNet":
+            hint = ""
+            if isinstance(metadata, dict) and metadata.get("format") == "convexnn.estimator":
+                hint = f"; it holds a fitted {metadata.get('class')}: use {metadata.get('class')}.load"
+            raise ValidationError(f"{source} does not hold a TwoLayerPolyNet{hint}")
+        check_format_version(metadata, FORMAT_VERSION, source)
+        try:
+            geometry = metadata.get("geometry")
+            activation = Activation(*metadata["activation"], name=metadata.get("activation_name"))
+            net = cls(U, alpha, activation,
+                      None if geometry is None else ConvGeometry.from_dict(geometry))
+        except ValidationError as error:
+            raise ValidationError(f"{source} holds an invalid TwoLayerPolyNet: {error}") from error
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValidationError(
+                f"{source} holds damaged TwoLayerPolyNet metadata ({type(error).__name__}: "
+                f"{error})"
+            ) from error
+        stored = np.asarray(U, dtype=np.float64)
+        if stored.shape == net.U.shape and np.allclose(
+            np.linalg.norm(stored, axis=1), 1.0, rtol=0, atol=1e-12
+        ):
+            net.U = stored  # saved rows are unit already; renormalising could move a bit
+        return net
 
     def __repr__(self) -> str:
         kind = "conv " if self.geometry is not None else ""
@@ -227,6 +278,49 @@ class TwoLayerPolyNet:
             f"TwoLayerPolyNet({kind}neurons={self.n_neurons}, features={self.n_features}, "
             f"outputs={self.n_outputs}, activation={self.activation})"
         )
+
+
+def npz_path(path: Any) -> Path:
+    """``path`` with ``.npz`` appended unless it already ends in it."""
+    path = check_path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dict]:
+    """Arrays ``required`` (and any others) and the JSON ``metadata`` of a saved file."""
+    file = check_path(path)
+    if not file.exists():
+        raise MissingFileError(f"no such file: {file} (expected {what}, written by .save)")
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            missing = [key for key in ("metadata", *required) if key not in data.files]
+            if missing:
+                raise ValueError(f"no {missing[0]!r} entry (entries: {data.files})")
+            arrays = {key: data[key] for key in data.files if key != "metadata"}
+            metadata = json.loads(str(data["metadata"]))
+    except (OSError, ValueError, EOFError) as error:  # JSONDecodeError, BadZipFile too
+        raise ValidationError(f"{file} is not {what}: {error}") from error
+    except Exception as error:  # zipfile.BadZipFile and other damage
+        raise ValidationError(f"{file} is not {what}: {type(error).__name__}: {error}") from error
+    if not isinstance(metadata, dict):
+        raise ValidationError(f"{file} is not {what}: its metadata is not a JSON object")
+    return arrays, metadata
+
+
+def check_format_version(metadata: dict, supported: int, source: Any) -> int:
+    """The file's ``format_version``; newer than ``supported`` is an IncompatibleVersionError."""
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValidationError(f"{source} has no valid format_version (got {version!r})")
+    if version > supported:
+        raise IncompatibleVersionError(
+            f"{source} uses file format {version} (written by convexnn "
+            f"{metadata.get('convexnn_version')}); this version reads format {supported}. "
+            "Upgrade convexnn to load it."
+        )
+    return version
 
 
 class _TorchPolyNet(torch.nn.Module):

@@ -22,13 +22,18 @@ from convexnn.exceptions import ValidationError
 IntPair = Union[int, tuple[int, int]]
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if (
-        len(pair) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
-        or min(pair) < 1
-    ):
+    if _is_int(value):
+        pair: tuple = (value, value)
+    elif isinstance(value, (tuple, list, np.ndarray)):
+        pair = tuple(value)
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(_is_int(v) for v in pair) or min(pair) < 1:
         raise ValidationError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
 
@@ -52,14 +57,16 @@ class ConvGeometry:
     pool_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        shape = tuple(int(s) for s in self.image_shape)
-        if len(shape) == 2:
-            shape = (1, *shape)
-        if len(shape) != 3 or min(shape) < 1:
+        raw = self.image_shape
+        values = tuple(raw) if isinstance(raw, (tuple, list, np.ndarray)) else ()
+        if len(values) not in (2, 3) or not all(_is_int(v) and v >= 1 for v in values):
             raise ValidationError(
                 "image_shape must be (height, width) or (channels, height, width) of "
-                f"positive ints, got {self.image_shape!r}"
+                f"positive ints, got {raw!r}"
             )
+        shape = tuple(int(v) for v in values)
+        if len(shape) == 2:
+            shape = (1, *shape)
         object.__setattr__(self, "image_shape", shape)
         object.__setattr__(self, "filter_size", _pair(self.filter_size, "filter_size"))
         object.__setattr__(self, "stride", _pair(self.stride, "stride"))

@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from convexnn._validation import check_beta
+from convexnn._validation import as_float_array, check_beta
 from convexnn.activations import ActivationLike
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import PolySDP, make_conv_problem, make_problem
@@ -81,6 +79,11 @@ def fit_path(
     list of PathPoint
         In decreasing ``beta``; each with its certified result.
     """
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise ValidationError(
+            f"betas must be a list of regularisation strengths, got {betas!r}; for a single "
+            "value pass [beta]"
+        )
     values = sorted((check_beta(beta) for beta in betas), reverse=True)
     if not values:
         raise ValidationError("betas must contain at least one value")
@@ -118,7 +121,7 @@ def certify(
             f"network must be a TwoLayerPolyNet (see TwoLayerPolyNet.from_neurons or "
             f"BackpropRun.network), got {type(network).__name__}"
         )
-    targets = np.asarray(y, dtype=float) if not hasattr(y, "to_numpy") else y.to_numpy(dtype=float)
+    targets = as_float_array(y, "y", ndims=(1, 2))
     if network.single_output and targets.ndim == 2 and targets.shape[1] != 1:
         raise ValidationError(
             f"the network has one output but y has {targets.shape[1]} columns"

@@ -23,6 +23,7 @@ import torch
 import solvers
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
+    ProblemTooLargeError,
     SolverFailedError,
     SolverStatusWarning,
     ValidationError,
@@ -181,9 +182,26 @@ def solve(
     UnsupportedProblemError, InvalidSolverOptionError, ProblemTooLargeError,
     SolverFailedError
     """
+    if not isinstance(problem, PolySDP):
+        raise ValidationError(
+            "problem must be a PolySDP from convexnn.make_problem / make_conv_problem, got "
+            f"{type(problem).__name__}"
+        )
+    if options is not None and not isinstance(options, Mapping):
+        raise ValidationError(
+            f"options must be a dict of solver options or None, got {type(options).__name__}"
+        )
     options = dict(options or {})
     if not isinstance(solver, str):
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
+    if (
+        not isinstance(decomposition_rtol, (int, float, np.floating))
+        or isinstance(decomposition_rtol, bool)
+        or not 0 <= decomposition_rtol < 1
+    ):
+        raise ValidationError(
+            f"decomposition_rtol must be a number in [0, 1), got {decomposition_rtol!r}"
+        )
     try:
         if solver.lower() == "auto":
             candidates = solvers.auto_candidates(problem)
@@ -203,14 +221,24 @@ def solve(
             output = candidate.solve(problem, warm_start=warm_start, **options)
         except InvalidSolverOptionError as error:
             raise translate_solver_error(error) from error
-        except SolverError as error:
+        except Exception as error:  # a back-end's own exception types, wrapped with context
+            failure = (
+                translate_solver_error(error)
+                if isinstance(error, SolverError)
+                else _wrap_backend_error(candidate.name, problem, error)
+            )
             if len(candidates) == 1:
-                raise translate_solver_error(error) from error
-            logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, error)
-            failures.append(f"{candidate.name}: {error}")
+                if failure is error:
+                    raise
+                raise failure from error
+            logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, failure)
+            failures.append(f"{candidate.name}: {failure}")
             continue
         if not output.status.has_solution:
-            message = f"{candidate.name} returned status {output.status.value!r}. {output.message}"
+            message = (
+                f"{candidate.name} returned status {output.status.value!r} and no solution. "
+                f"{output.message}"
+            ).strip()
             if len(candidates) == 1:
                 raise SolverFailedError(message)
             logger.warning("auto: %s; trying the next solver", message)
@@ -218,6 +246,25 @@ def solve(
             continue
         return _finish(problem, candidate.name, output, decomposition_rtol)
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
+
+
+def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> SolverError:
+    """A back-end's unexpected exception as a solver error naming the back-end and problem."""
+    shape = problem.shape
+    where = (
+        f"{name} failed on the {shape.variant} problem (n={shape.n_samples}, "
+        f"h={shape.n_features}, {problem.loss.name} loss, beta={problem.beta:g})"
+    )
+    if isinstance(error, MemoryError):
+        wrapped: SolverError = ProblemTooLargeError(
+            f"{where}: out of memory. Subsample the data or use solver='native'."
+        )
+    else:
+        wrapped = SolverFailedError(
+            f"{where}: {type(error).__name__}: {error}. Try another solver (solver='auto' "
+            "tries each usable one)."
+        )
+    return wrapped
 
 
 def _finish(

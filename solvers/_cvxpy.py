@@ -8,16 +8,17 @@ and how much memory it needs per nonzero of the problem data.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from solvers._memory import ensure_fits
 from solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
-from solvers.errors import SolverFailedError
+from solvers.errors import InvalidSolverOptionError, SolverFailedError
 
 logger = logging.getLogger("convexnn")
 
@@ -33,6 +34,51 @@ _CVXPY_STATUS: Mapping[str, Status] = {
     "user_limit": Status.ITERATION_LIMIT,
     "solver_error": Status.FAILED,
 }
+
+
+#: Messages of back-end exceptions that mean an option value was refused.
+_BAD_SETTING = re.compile(
+    r"bad settings|bad value for field|incorrect type for setting|must be (a )?(bool|"
+    r"nonnegative|positive|in \(|an int)|cannot be interpreted as an integer|argument \d+ "
+    r"must be|unexpected keyword",
+    re.IGNORECASE,
+)
+
+OptionCheck = tuple[str, Callable[[Any], bool]]
+
+
+def _real(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
+        and bool(np.isfinite(value))
+    )
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+#: Reusable value checks for back-end options: (what is expected, test).
+BOOL: OptionCheck = ("a bool", lambda v: isinstance(v, (bool, np.bool_)))
+POSITIVE: OptionCheck = ("a positive number", lambda v: _real(v) and v > 0)
+NON_NEGATIVE: OptionCheck = ("a non-negative number", lambda v: _real(v) and v >= 0)
+POSITIVE_INT: OptionCheck = ("a positive int", lambda v: _integer(v) and v > 0)
+NON_NEGATIVE_INT: OptionCheck = ("a non-negative int", lambda v: _integer(v) and v >= 0)
+STRING: OptionCheck = ("a string", lambda v: isinstance(v, str))
+MAPPING: OptionCheck = ("a dict", lambda v: isinstance(v, Mapping))
+
+
+def one_of(*choices: Any) -> OptionCheck:
+    return (f"one of {', '.join(map(repr, choices))}", lambda v: v in choices)
+
+
+def in_interval(low: float, high: float, *, closed_high: bool = False) -> OptionCheck:
+    bracket = "]" if closed_high else ")"
+    return (
+        f"a number in ({low:g}, {high:g}{bracket}",
+        lambda v: _real(v) and low < v and (v <= high if closed_high else v < high),
+    )
 
 
 def problem_nonzeros(shape: ProblemShape) -> int:
@@ -53,6 +99,17 @@ class CvxpySolver(Solver):
     cvxpy_name: ClassVar[str]
     #: Peak bytes per nonzero of the conic data (measured, see benchmarks/).
     bytes_per_nonzero: ClassVar[int] = 400
+    #: Value checks of back-end specific options (name -> (expected, test)).
+    native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """The common checks, then the back-end's own option values."""
+        super().check_options(options)
+        for key, (expected, test) in self.native_option_checks.items():
+            if key in options and not test(options[key]):
+                raise InvalidSolverOptionError(
+                    f"{self.name} option {key!r} must be {expected}, got {options[key]!r}"
+                )
 
     def is_installed(self) -> bool:
         if not super().is_installed():
@@ -109,6 +166,11 @@ class CvxpySolver(Solver):
                     **solver_kwargs,
                 )
         except Exception as error:  # every back-end raises its own types
+            if _BAD_SETTING.search(str(error)):
+                raise InvalidSolverOptionError(
+                    f"{self.name} refused its options {solver_kwargs}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
             raise SolverFailedError(
                 f"{self.name} failed on the {shape.variant} SDP "
                 f"(n={shape.n_samples}, h={shape.n_features}): "

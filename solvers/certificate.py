@@ -226,7 +226,7 @@ def dual_bound(
     """Scale ``v`` into the dual feasible set and return the best bound on that ray.
 
     ``v`` is first projected onto the conjugate's domain; then ``t * v`` is
-    feasible for ``0 <= t <= beta / max_u |v^T sigma(X u)|``; the
+    feasible for ``|t| <= beta / max_u |v^T sigma(X u)|``; the
     dual objective ``-loss.conjugate(t v)`` is concave in ``t`` and is
     maximised on that interval by golden-section search.
     """
@@ -243,7 +243,8 @@ def dual_bound(
         value = -float(loss.conjugate(t * v_t, y_t))
         return value if np.isfinite(value) else -np.inf
 
-    scale, best = _golden_max(dual_value, 0.0, t_max)
+    # The constraint is symmetric in v, so the whole segment [-t_max, t_max] is feasible.
+    scale, best = _golden_max(dual_value, -t_max, t_max)
     return DualBound(lower_bound=best, scale=scale, constraint=constraint, oracle=oracle)
 
 

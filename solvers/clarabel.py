@@ -6,7 +6,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import CvxpySolver
+from solvers._cvxpy import (
+    BOOL,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    STRING,
+    CvxpySolver,
+    in_interval,
+)
 from solvers.base import SDPProblem, SolverOutput
 from solvers.errors import SolverFailedError
 
@@ -36,6 +44,22 @@ class ClarabelSolver(CvxpySolver):
             "max_step_fraction",
         }
     )
+
+    native_option_checks = {
+        "tol_gap_abs": POSITIVE,
+        "tol_gap_rel": POSITIVE,
+        "tol_feas": POSITIVE,
+        "tol_ktratio": POSITIVE,
+        "max_iter": POSITIVE_INT,
+        "time_limit": POSITIVE,
+        "equilibrate_enable": BOOL,
+        "equilibrate_max_iter": NON_NEGATIVE_INT,
+        "direct_solve_method": STRING,
+        "presolve_enable": BOOL,
+        "static_regularization_enable": BOOL,
+        "static_regularization_constant": POSITIVE,
+        "max_step_fraction": in_interval(0.0, 1.0, closed_high=True),
+    }
 
     #: Clarabel's default static KKT regularisation (1e-8) makes it stop with
     #: "InsufficientProgress" (cvxpy: SolverError) on some ill-conditioned

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import CvxpySolver
+from solvers._cvxpy import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, CvxpySolver, one_of
 
 logger = logging.getLogger("convexnn")
 
@@ -23,6 +23,15 @@ class CVXOPTSolver(CvxpySolver):
     native_options = frozenset(
         {"abstol", "reltol", "feastol", "max_iters", "refinement", "kktsolver"}
     )
+
+    native_option_checks = {
+        "abstol": POSITIVE,
+        "reltol": POSITIVE,
+        "feastol": POSITIVE,
+        "max_iters": POSITIVE_INT,
+        "refinement": NON_NEGATIVE_INT,
+        "kktsolver": one_of("chol", "robust"),
+    }
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in options.items() if k in self.native_options}

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import CvxpySolver
+from solvers._cvxpy import BOOL, MAPPING, STRING, CvxpySolver
 
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "
@@ -39,6 +39,12 @@ class MosekSolver(CvxpySolver):
     cvxpy_name = "MOSEK"
     bytes_per_nonzero = 400
     native_options = frozenset({"mosek_params", "save_file", "bfs", "accept_unknown"})
+    native_option_checks = {
+        "mosek_params": MAPPING,
+        "save_file": STRING,
+        "bfs": BOOL,
+        "accept_unknown": BOOL,
+    }
 
     def license_problem(self) -> str | None:
         return _probe_license()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import CvxpySolver
+from solvers._cvxpy import (
+    BOOL,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    CvxpySolver,
+    in_interval,
+)
 from solvers.base import Status
 
 
@@ -32,6 +39,22 @@ class SCSSolver(CvxpySolver):
             "use_indirect",
         }
     )
+
+    native_option_checks = {
+        "eps_abs": NON_NEGATIVE,
+        "eps_rel": NON_NEGATIVE,
+        "eps_infeas": NON_NEGATIVE,
+        "max_iters": POSITIVE_INT,
+        "time_limit_secs": NON_NEGATIVE,
+        "normalize": BOOL,
+        "scale": POSITIVE,
+        "adaptive_scale": BOOL,
+        "rho_x": POSITIVE,
+        "alpha": in_interval(0.0, 2.0),
+        "acceleration_lookback": ("an int", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "acceleration_interval": POSITIVE_INT,
+        "use_indirect": BOOL,
+    }
 
     #: SCS's own default (1e-4) leaves decomposed networks visibly suboptimal
     #: (4% above the optimum on the 100 x 20 planted problem); 1e-6 does not.

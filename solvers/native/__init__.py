@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from solvers._memory import available_memory, ensure_fits
+from solvers import _memory
 from solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
 from solvers.certificate import dual_bound
 from solvers.errors import InvalidSolverOptionError
@@ -105,6 +105,10 @@ class NativeSolver(Solver):
         reason = super().unsupported_reason(problem)
         if reason is not None:
             return reason + "; non-smooth losses go to a conic back-end"
+        if problem.beta <= 0:
+            # The certificate scales the dual point by beta / max|v^T sigma(Xu)|: at
+            # beta = 0 it is the vacuous bound 0, so nothing could be certified.
+            return "native needs beta > 0 (at beta = 0 no duality gap can be certified)"
         return None
 
     def auto_priority(self, problem: SDPProblem) -> int:
@@ -129,7 +133,7 @@ class NativeSolver(Solver):
         """``ipm`` for the squared loss while its matrices fit in memory, else ``neurons``."""
         if requested != "auto":
             return requested
-        if problem.loss.name == "squared" and self.ipm_bytes(problem) < 0.5 * available_memory():
+        if problem.loss.name == "squared" and self.ipm_bytes(problem) < 0.5 * _memory.available_memory():
             return "ipm"
         return "neurons"
 
@@ -159,7 +163,7 @@ class NativeSolver(Solver):
             )
         shape = ProblemShape.of(problem)
         required = self.ipm_bytes(problem) if engine == "ipm" else self.estimate_memory(problem)
-        ensure_fits(
+        _memory.ensure_fits(
             required,
             f"the native {engine} engine on this problem (n={shape.n_samples}, h={shape.n_features})",
             "Use engine='neurons' (memory linear in n), subsample, or use float32."
@@ -167,7 +171,8 @@ class NativeSolver(Solver):
             else "Subsample the data or use dtype='float32'.",
         )
         device = torch.device(options.get("device", "cpu"))
-        tol = float(options.get("tol", 1e-6))
+        # float32 certificates level off near 1e-5; ask for what it can prove.
+        tol = float(options.get("tol", 1e-4 if options.get("dtype") == "float32" else 1e-6))
         time_limit = options.get("time_limit")
         deadline = time.monotonic() + (float(time_limit) if time_limit is not None else math.inf)
         start = time.perf_counter()

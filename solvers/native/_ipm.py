@@ -105,53 +105,56 @@ def solve_output(
     best = None
     status, message = Status.ITERATION_LIMIT, "iteration limit reached"
     y_norm = float(y.norm())
-    for iteration in range(max_iter + 1):
-        adjoints = [op.adjoint(lam) for op in operators]
-        predictions = sum(c.sign * operators[c.region].apply(c.X) for c in cones)
-        residual = predictions - y
-        rp = residual - lam
-        trace_res = [float(torch.trace(G @ c.X)) for c in cones]
-        Rd = [cost + c.sign * adjoints[c.region] + c.mu * G - c.S for c in cones]
-        complementarity = sum(float((c.X * c.S).sum()) for c in cones)
-        mu = complementarity / (len(cones) * side)
-        primal = 0.5 * float(residual @ residual) + sum(float((cost * c.X).sum()) for c in cones)
-        dual = -0.5 * float(lam @ lam) - float(lam @ y)
-        # Relative measures: the objective may be tiny next to ||y|| (near interpolation).
-        gap = abs(primal - dual) / max(abs(primal), abs(dual), 1e-300)
-        p_inf = float(rp.norm()) / max(y_norm, 1e-300) + max(abs(t) for t in trace_res) / xi
-        d_inf = max(float(R.norm()) for R in Rd) / float(cost.norm())
-        score = max(gap, p_inf, d_inf)
-        if best is None or score < best[0]:
-            best = (score, [(c.X.clone(), c.S.clone()) for c in cones], lam.clone())
-        logger.debug(
-            "ipm %d: primal %.10g dual %.10g gap %.2e p_inf %.2e d_inf %.2e mu %.2e",
-            iteration, primal, dual, gap, p_inf, d_inf, mu,
-        )
-        if on_iteration is not None:
-            on_iteration(iteration, primal, gap)
-        if score <= tol:
-            status, message = Status.OPTIMAL, f"converged in {iteration} iterations"
-            break
-        if iteration == max_iter:
-            break
-        if time.monotonic() > deadline:
-            status, message = Status.TIME_LIMIT, "time limit reached"
-            break
-        try:
-            step = _newton_step(operators, cones, lam, rp, trace_res, Rd, mu, G, n)
-        except torch.linalg.LinAlgError:
-            status = Status.OPTIMAL_INACCURATE if best[0] <= math.sqrt(tol) else Status.FAILED
-            message = "the Newton system became numerically singular"
-            break
-        except KeyboardInterrupt:
-            status, message = Status.INTERRUPTED, "interrupted; returning the best iterate"
-            break
-        d_lam, d_mu, d_X, d_S, step_p, step_d = step
-        for c, dX, dS, dm in zip(cones, d_X, d_S, d_mu):
-            c.X = _symmetric(c.X + step_p * dX)
-            c.S = _symmetric(c.S + step_d * dS)
-            c.mu += step_d * dm
-        lam = lam + step_d * d_lam
+    iteration = 0
+    try:
+        for iteration in range(max_iter + 1):
+            adjoints = [op.adjoint(lam) for op in operators]
+            predictions = sum(c.sign * operators[c.region].apply(c.X) for c in cones)
+            residual = predictions - y
+            rp = residual - lam
+            trace_res = [float(torch.trace(G @ c.X)) for c in cones]
+            Rd = [cost + c.sign * adjoints[c.region] + c.mu * G - c.S for c in cones]
+            complementarity = sum(float((c.X * c.S).sum()) for c in cones)
+            mu = complementarity / (len(cones) * side)
+            primal = 0.5 * float(residual @ residual) + sum(float((cost * c.X).sum()) for c in cones)
+            dual = -0.5 * float(lam @ lam) - float(lam @ y)
+            # Relative measures: the objective may be tiny next to ||y|| (near interpolation).
+            gap = abs(primal - dual) / max(abs(primal), abs(dual), 1e-300)
+            p_inf = float(rp.norm()) / max(y_norm, 1e-300) + max(abs(t) for t in trace_res) / xi
+            d_inf = max(float(R.norm()) for R in Rd) / max(float(cost.norm()), 1.0)
+            score = max(gap, p_inf, d_inf)
+            if best is None or score < best[0]:
+                best = (score, [(c.X.clone(), c.S.clone()) for c in cones], lam.clone())
+            logger.debug(
+                "ipm %d: primal %.10g dual %.10g gap %.2e p_inf %.2e d_inf %.2e mu %.2e",
+                iteration, primal, dual, gap, p_inf, d_inf, mu,
+            )
+            if on_iteration is not None:
+                on_iteration(iteration, primal, gap)
+            if score <= tol:
+                status, message = Status.OPTIMAL, f"converged in {iteration} iterations"
+                break
+            if iteration == max_iter:
+                break
+            if time.monotonic() > deadline:
+                status, message = Status.TIME_LIMIT, "time limit reached"
+                break
+            try:
+                step = _newton_step(operators, cones, lam, rp, trace_res, Rd, mu, G, n)
+            except torch.linalg.LinAlgError:
+                status = Status.OPTIMAL_INACCURATE if best[0] <= math.sqrt(tol) else Status.FAILED
+                message = "the Newton system became numerically singular"
+                break
+            d_lam, d_mu, d_X, d_S, step_p, step_d = step
+            for c, dX, dS, dm in zip(cones, d_X, d_S, d_mu):
+                c.X = _symmetric(c.X + step_p * dX)
+                c.S = _symmetric(c.S + step_d * dS)
+                c.mu += step_d * dm
+            lam = lam + step_d * d_lam
+    except KeyboardInterrupt:
+        if best is None:
+            raise
+        status, message = Status.INTERRUPTED, "interrupted; returning the best iterate"
     _, pairs, best_lam = best
     for c, (X, S) in zip(cones, pairs):
         c.X, c.S = X, S
@@ -253,6 +256,15 @@ def solve_squared(
     iterations = 0
     statuses, messages = [], []
     for k in range(outputs):
+        if statuses and statuses[-1] is Status.INTERRUPTED:
+            # Ctrl-C stops everything: the outputs not reached keep zero blocks.
+            zero = torch.zeros((h + 1, h + 1), dtype=dtype, device=device)
+            for r in range(regions):
+                blocks[r * outputs + k] = [zero, zero]
+            duals.append(torch.zeros(n, dtype=dtype, device=device))
+            statuses.append(Status.INTERRUPTED)
+            messages.append(messages[-1])
+            continue
         callback = None
         if on_iteration is not None:
             callback = lambda it, primal, gap, k=k: on_iteration(k, it, kappa * kappa * primal, gap)  # noqa: E731

@@ -54,27 +54,35 @@ class GramOperator:
     def add_schur(self, M: torch.Tensor, Xm: torch.Tensor, S_inv: torch.Tensor) -> None:
         """``M += [tr(A_i Xm A_j S_inv)]_ij`` (Xm, S_inv symmetric).
 
-        With ``Phi_ij = B_i^T Xm B_j`` and ``Psi_ij = B_i^T S_inv B_j`` (2x2),
-        the entry is ``<Phi_ij, K Psi_ij K>``; expanded, it is a Hadamard
-        product of two Gram matrices plus rank-one corrections.
+        With ``Phi_ij = B_i^T Xm B_j`` and ``Psi_ij = B_i^T S_inv B_j`` (2x2) the
+        entry is ``<Phi_ij, K Psi_ij K>``. For ``a != 0`` this collapses to
+        ``a^2 (Xt Xm Xt^T) o (Xt S_inv Xt^T) + w 1^T + 1 w^T`` with augmented
+        rows ``xt_i = [x_i; b/(2a)]`` (one Hadamard product, few passes over
+        the ``n x n`` matrix); ``a = 0`` (no quadratic term) uses the expanded form.
         """
         X, h = self.X, self.h
         k00, k01, k11 = self.a, 0.5 * self.b, self.c
+        if k00 != 0.0:
+            rho = k01 / k00
+            augmented = torch.cat([X, torch.full((self.n, 1), rho, dtype=X.dtype, device=X.device)], dim=1)
+            P = (augmented @ Xm) @ augmented.T
+            Q = (augmented @ S_inv) @ augmented.T
+            M.addcmul_(P, Q, value=k00 * k00)
+            p, p22 = X @ Xm[:h, h], float(Xm[h, h])
+            q, q22 = X @ S_inv[:h, h], float(S_inv[h, h])
+            det = k00 * k11 - k01 * k01
+            w = det * (p * q + rho * (q22 * p + p22 * q)) + 0.5 * det / k00 * (k11 + k01 * rho) * p22 * q22
+            M.add_(w[:, None]).add_(w[None, :])
+            return
         P = (X @ Xm[:h, :h]) @ X.T
         Q = (X @ S_inv[:h, :h]) @ X.T
         p, p22 = X @ Xm[:h, h], float(Xm[h, h])
         q, q22 = X @ S_inv[:h, h], float(S_inv[h, h])
-        if k01 == 0.0:
-            P.mul_(Q).mul_(k00 * k00)
-        else:
-            pq_weight = Q.clone().mul_(k00 * k00)
-            scaled_q = (k00 * k01) * q
-            pq_weight.add_(scaled_q[:, None]).add_(scaled_q[None, :]).add_(k01 * k01 * q22)
-            scaled_p = (k00 * k01) * p
-            Q.mul_(scaled_p[:, None] + (scaled_p[None, :] + k01 * k01 * p22))
-            P.mul_(pq_weight).add_(Q)
-            P.addr_(p, q, alpha=k01 * k01).addr_(q, p, alpha=k01 * k01)
-        z = k00 * k11 * (p * q) + k01 * k11 * (q22 * p + p22 * q) + 0.5 * k11 * k11 * p22 * q22
+        # a = 0: <Phi, K Psi K> with K = [[0, b/2], [b/2, c]]
+        Q.mul_((k01 * k01) * p22)
+        P.mul_((k01 * k01) * q22).add_(Q)
+        P.addr_(p, q, alpha=k01 * k01).addr_(q, p, alpha=k01 * k01)
+        z = k01 * k11 * (q22 * p + p22 * q) + 0.5 * k11 * k11 * p22 * q22
         P.add_(z[:, None]).add_(z[None, :])
         M.add_(P)
 

@@ -44,6 +44,9 @@ logger = logging.getLogger("convexnn")
 #: Direct Gauss-Newton solves while the dense Jacobian has at most this many entries.
 DIRECT_JACOBIAN_ENTRIES = 40_000_000
 
+#: Rounds without a 1% improvement of the certified gap before giving up.
+STALL_ROUNDS = 30
+
 
 @dataclass
 class NeuronState:
@@ -179,6 +182,7 @@ def _gauss_newton(model: NeuronModel, state: NeuronState, *, max_steps: int, rto
     f = model.objective(state, yhat)
     damping = 1e-6
     steps = 0
+    negligible = 0
     mu = 2 * model.beta
     for _ in range(max_steps):
         if time.monotonic() > deadline:
@@ -210,7 +214,10 @@ def _gauss_newton(model: NeuronModel, state: NeuronState, *, max_steps: int, rto
         state, yhat, cache, f = candidate, new_yhat, new_cache, new_f
         damping = damping * (0.2 if ratio > 0.75 else 1.0 if ratio > 0.25 else 5.0)
         damping = max(damping, 1e-15)
-        if decrease <= rtol * max(abs(f), 1e-300):
+        # Stationarity, not the objective, decides the certificate: keep stepping
+        # through a few negligible decreases (Gauss-Newton still moves the gradient).
+        negligible = negligible + 1 if decrease <= rtol * max(abs(f), 1e-300) else 0
+        if negligible >= 3:
             break
     return state, yhat, cache, f, steps
 
@@ -369,8 +376,11 @@ def _initial_state(problem_shape: ProblemShape, warm_start: SolverOutput | None,
                 top = values.max() if len(values) else 0.0
                 for value, vector in zip(values, vectors.T):
                     if top > 0 and value > 1e-8 * top:
+                        # p = [v; t]: neuron sign(t) v / ||v|| with weight ||v|| |t|
                         p = vector * math.sqrt(value)
-                        rows.append(p[:-1] * math.sqrt(abs(p[-1]) / max(np.linalg.norm(p[:-1]), 1e-300)))
+                        norm = max(float(np.linalg.norm(p[:-1])), 1e-300)
+                        direction = math.copysign(1.0, p[-1]) * p[:-1] / norm
+                        rows.append(direction * math.sqrt(norm * abs(p[-1])))
                         signs_list.append(sign)
                         blocks_list.append(index)
         if not rows:
@@ -408,7 +418,8 @@ def solve_neurons(
     model = NeuronModel(patches, targets, problem.coefficients, problem.beta, problem.loss)
     state = _initial_state(shape, warm_start, dtype, device)
     cap = max_neurons or 4 * shape.n_blocks * (shape.n_features + 1)
-    best: tuple[float, NeuronState, DualBound, float] | None = None
+    best: tuple[float, float, NeuronState, DualBound] | None = None
+    best_round = 0
     status, message = Status.ITERATION_LIMIT, "iteration limit reached"
     rounds = 0
     local_steps = 0
@@ -424,10 +435,16 @@ def solve_neurons(
             yhat, cache = model.forward(state)
             f = model.objective(state, yhat)
             v = problem.loss.gradient(yhat, targets)
-            bound = dual_bound(patches.double(), targets.double(), v.double(), problem.coefficients, problem.beta, problem.loss)
+            bound = dual_bound(
+                patches.double(), targets.double(), v.double(),
+                problem.coefficients, problem.beta, problem.loss,
+            )
             gap = (f - bound.lower_bound) / max(abs(f), 1e-12)
-            if best is None or gap < best[0]:
-                best = (gap, state, bound, f)
+            # Best certified point; on a tie (e.g. beta = 0, where every bound is 0) the lower objective.
+            if best is None or (gap, f) < (best[0] * (1 - 1e-3), best[1]) or (gap <= best[0] and f < best[1]):
+                if best is None or gap < 0.99 * best[0]:
+                    best_round = rounds
+                best = (gap, f, state, bound)
             violation = bound.constraint / problem.beta - 1 if problem.beta > 0 else math.inf
             logger.info(
                 "native neurons round %d: objective %.10g, certified gap %.2e, violation %.2e, "
@@ -435,9 +452,7 @@ def solve_neurons(
                 rounds, f, gap, violation, state.width, local_steps, time.monotonic() - start,
             )
             if progress is not None:
-                progress.set_postfix_str(
-                    f"objective {f:.8g} gap {gap:.1e} neurons {state.width}"
-                )
+                progress.set_postfix_str(f"objective {f:.8g} gap {gap:.1e} neurons {state.width}")
                 progress.update(1)
             if gap <= tol:
                 status, message = Status.OPTIMAL, f"certified gap {gap:.2e} after {rounds} rounds"
@@ -447,11 +462,16 @@ def solve_neurons(
             if time.monotonic() > deadline:
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
-            if violation > 1e-3 and state.width < cap:
+            if rounds - best_round >= STALL_ROUNDS:
+                message = f"stalled: no certified progress in {STALL_ROUNDS} rounds"
+                break
+            if state.width < cap:
                 state = _add_neurons(model, state, yhat, bound)
     except KeyboardInterrupt:
+        if best is None:
+            raise
         status, message = Status.INTERRUPTED, "interrupted; returning the best point"
-    gap, state, bound, f = best
+    gap, f, state, bound = best
     if status is Status.OPTIMAL and gap > tol:
         status = Status.OPTIMAL_INACCURATE
     nu = state.V.norm(dim=1)

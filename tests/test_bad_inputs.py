@@ -1,0 +1,535 @@
+"""Every bad input at every public entry point: the error class and what it says.
+
+One table (:data:`CASES`): each row is an entry point, a bad input, the
+exception expected (``None``: accepted) and key words its message must
+contain -- the argument's name, what was received and what to do. Each row is
+its own test id (``entry-point: input``). The CLI has its own small table
+(:data:`CLI_CASES`): exit code 2 and one line on stderr, never a traceback.
+
+The README's "Troubleshooting" table summarises these rows; the last test
+checks that every exception it names is one this table expects.
+
+Nothing here solves more than a 12 x 3 problem, so the file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from conftest import planted_conv_teacher
+
+import convexnn as cnn
+from convexnn import datasets as ds
+from convexnn.cli import main
+from convexnn.decomposition import decompose_blocks, neural_decomposition
+from convexnn.exceptions import (
+    ConvexNNError,
+    DataFormatError,
+    IncompatibleVersionError,
+    InputTypeError,
+    InvalidSolverOptionError,
+    MissingFileError,
+    NotFittedError,
+    UnknownSolverError,
+    UnsupportedProblemError,
+    ValidationError,
+)
+from convexnn.solve import solve
+
+# -- data ------------------------------------------------------------------------------
+_rng = np.random.default_rng(123)
+X = _rng.standard_normal((12, 3))
+Y = X[:, 0] ** 2 - X[:, 1]
+LABELS = np.where(Y > np.median(Y), "yes", "no")
+SIGNS = np.where(Y > np.median(Y), 1.0, -1.0)
+FAST = dict(solver="clarabel")
+
+
+def with_value(array: np.ndarray, value: float) -> np.ndarray:
+    out = np.array(array, dtype=float)
+    out.flat[0] = value
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def fitted_regressor() -> cnn.ConvexPolyRegressor:
+    return cnn.ConvexPolyRegressor(beta=0.1, **FAST).fit(X, Y)
+
+
+@functools.lru_cache(maxsize=None)
+def problem() -> cnn.PolySDP:
+    return cnn.make_problem(X, Y, beta=0.1)
+
+
+NET = cnn.TwoLayerPolyNet(np.eye(3), np.array([1.0, -0.5, 0.25]), "quadratic")
+IMAGES, IMAGE_Y, GEOMETRY, _ = planted_conv_teacher(n=8, image=(1, 4, 4), filter_size=2, seed=5)
+
+
+def _npz(path: Path, **arrays: Any) -> Path:
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# -- the table ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    entry: str  # the entry point
+    bad: str  # what is wrong with the input
+    call: Callable[[Path], Any]  # runs the entry point (gets a temporary folder)
+    error: type[BaseException] | None  # None: the input is accepted
+    words: tuple[str, ...] = ()  # each must occur in the message
+
+    @property
+    def id(self) -> str:
+        return f"{self.entry}: {self.bad}"
+
+
+R = cnn.ConvexPolyRegressor
+C = cnn.ConvexPolyClassifier
+BR = cnn.BackpropPolyRegressor
+BC = cnn.BackpropPolyClassifier
+
+CASES: list[Case] = [
+    # -- convex estimators: data -------------------------------------------------------
+    Case("ConvexPolyRegressor.fit", "1-D X", lambda t: R(**FAST).fit(X[:, 0], Y),
+         ValidationError, ("X must be 2-D", "shape (12,)", "reshape(-1, 1)")),
+    Case("ConvexPolyRegressor.fit", "3-D X", lambda t: R(**FAST).fit(X[:, :, None], Y),
+         ValidationError, ("X must be 2-D", "(12, 3, 1)")),
+    Case("ConvexPolyRegressor.fit", "mismatched lengths", lambda t: R(**FAST).fit(X, Y[:-1]),
+         ValidationError, ("y has 11 rows", "X has 12 samples")),
+    Case("ConvexPolyRegressor.fit", "NaN in X", lambda t: R(**FAST).fit(with_value(X, np.nan), Y),
+         ValidationError, ("X contains 1 non-finite", "NaN", "impute")),
+    Case("ConvexPolyRegressor.fit", "inf in X", lambda t: R(**FAST).fit(with_value(X, np.inf), Y),
+         ValidationError, ("X contains", "infinity")),
+    Case("ConvexPolyRegressor.fit", "NaN in y", lambda t: R(**FAST).fit(X, with_value(Y, np.nan)),
+         ValidationError, ("y contains", "NaN")),
+    Case("ConvexPolyRegressor.fit", "empty data",
+         lambda t: R(**FAST).fit(np.zeros((0, 3)), np.zeros(0)),
+         ValidationError, ("X has 0 sample(s)", "at least 2", "empty")),
+    Case("ConvexPolyRegressor.fit", "a single sample", lambda t: R(**FAST).fit(X[:1], Y[:1]),
+         ValidationError, ("X has 1 sample(s)", "at least 2")),
+    Case("ConvexPolyRegressor.fit", "no features",
+         lambda t: R(**FAST).fit(np.zeros((12, 0)), Y),
+         ValidationError, ("no features", "0 feature(s)")),
+    Case("ConvexPolyRegressor.fit", "string X",
+         lambda t: R(**FAST).fit(np.array([["a", "b", "c"]] * 12), Y),
+         InputTypeError, ("X must be numeric", "<U1", "Encode categorical")),
+    Case("ConvexPolyRegressor.fit", "object X with a string",
+         lambda t: R(**FAST).fit(np.column_stack([X[:, :2], ["x"] * 12]).astype(object), Y),
+         InputTypeError, ("X must be numeric", "object")),
+    Case("ConvexPolyRegressor.fit", "complex X", lambda t: R(**FAST).fit(X + 1j, Y),
+         InputTypeError, ("Complex data not supported", "X")),
+    Case("ConvexPolyRegressor.fit", "string y", lambda t: R(**FAST).fit(X, LABELS),
+         InputTypeError, ("y must be numeric",)),
+    Case("ConvexPolyRegressor.fit", "y is None", lambda t: R(**FAST).fit(X, None),
+         ValidationError, ("requires y to be passed",)),
+    Case("ConvexPolyRegressor.fit", "sparse X", lambda t: R(**FAST).fit(sp.csr_matrix(X), Y),
+         ValidationError, ("X is a sparse matrix", "X.toarray()")),
+    Case("ConvexPolyRegressor.fit", "pandas X and y (accepted)",
+         lambda t: R(**FAST).fit(pd.DataFrame(X, columns=list("abc")), pd.Series(Y)), None),
+    Case("ConvexPolyRegressor.fit", "pandas X with a missing value",
+         lambda t: R(**FAST).fit(pd.DataFrame(X).astype("Float64").mask(X > 1.5), Y),
+         ValidationError, ("X contains", "NaN")),
+    Case("ConvexPolyRegressor.fit", "constant targets (accepted)",
+         lambda t: R(**FAST).fit(X, np.ones(12)), None),
+    Case("ConvexPolyRegressor.fit", "real targets with the hinge loss",
+         lambda t: R(loss="hinge", **FAST).fit(X, Y),
+         ValidationError, ("hinge loss needs targets in {-1, +1}", "Use a classifier")),
+    # -- convex estimators: parameters ---------------------------------------------------
+    Case("ConvexPolyRegressor.fit", "negative beta", lambda t: R(beta=-1.0, **FAST).fit(X, Y),
+         ValidationError, ("beta must be a finite non-negative number", "-1.0")),
+    Case("ConvexPolyRegressor.fit", "NaN beta", lambda t: R(beta=float("nan"), **FAST).fit(X, Y),
+         ValidationError, ("beta", "nan")),
+    Case("ConvexPolyRegressor.fit", "infinite beta",
+         lambda t: R(beta=float("inf"), **FAST).fit(X, Y), ValidationError, ("beta", "inf")),
+    Case("ConvexPolyRegressor.fit", "string beta", lambda t: R(beta="0.1", **FAST).fit(X, Y),
+         ValidationError, ("beta", "'0.1'")),
+    Case("ConvexPolyRegressor.fit", "unknown activation",
+         lambda t: R(activation="relu", **FAST).fit(X, Y),
+         ValidationError, ("unknown activation 'relu'", "relu-approx", "(a, b, c)")),
+    Case("ConvexPolyRegressor.fit", "activation of 2 numbers",
+         lambda t: R(activation=(1.0, 2.0), **FAST).fit(X, Y),
+         ValidationError, ("activation must be", "(a, b, c)")),
+    Case("ConvexPolyRegressor.fit", "all-zero activation",
+         lambda t: R(activation=(0, 0, 0), **FAST).fit(X, Y),
+         ValidationError, ("activation coefficients", "must not all be zero")),
+    Case("ConvexPolyRegressor.fit", "NaN activation",
+         lambda t: R(activation=(np.nan, 0.5, 0.0), **FAST).fit(X, Y),
+         ValidationError, ("activation coefficients", "finite")),
+    Case("ConvexPolyRegressor.fit", "unknown loss", lambda t: R(loss="kl", **FAST).fit(X, Y),
+         ValidationError, ("unknown loss 'kl'", "squared", "huber")),
+    Case("ConvexPolyRegressor.fit", "unknown solver", lambda t: R(solver="gurobi").fit(X, Y),
+         UnknownSolverError, ("unknown solver 'gurobi'", "clarabel", "auto")),
+    Case("ConvexPolyRegressor.fit", "solver not a string", lambda t: R(solver=3).fit(X, Y),
+         ValidationError, ("solver must be", "3")),
+    Case("ConvexPolyRegressor.fit", "unknown solver option",
+         lambda t: R(solver_options={"bogus": 1}, **FAST).fit(X, Y),
+         InvalidSolverOptionError, ("does not accept option(s) bogus", "accepted:", "tol")),
+    Case("ConvexPolyRegressor.fit", "negative tol",
+         lambda t: R(solver_options={"tol": -1e-6}, **FAST).fit(X, Y),
+         InvalidSolverOptionError, ("'tol'", "positive float")),
+    Case("ConvexPolyRegressor.fit", "back-end option of the wrong type",
+         lambda t: R(solver="scs", solver_options={"max_iters": "many"}).fit(X, Y),
+         InvalidSolverOptionError, ("scs option 'max_iters'", "positive int", "'many'")),
+    Case("ConvexPolyRegressor.fit", "back-end option value refused by the back-end",
+         lambda t: R(solver_options={"direct_solve_method": "nope"}, **FAST).fit(X, Y),
+         InvalidSolverOptionError, ("clarabel refused its options", "direct_solve_method")),
+    Case("ConvexPolyRegressor.fit", "native option out of range",
+         lambda t: R(solver="native", solver_options={"engine": "simplex"}).fit(X, Y),
+         InvalidSolverOptionError, ("'engine'", "ipm", "neurons")),
+    Case("ConvexPolyRegressor.fit", "solver_options not a dict",
+         lambda t: R(solver_options=[("tol", 1e-3)], **FAST).fit(X, Y),
+         ValidationError, ("solver_options must be a dict",)),
+    Case("ConvexPolyRegressor.fit", "decomposition_rtol of 2",
+         lambda t: R(decomposition_rtol=2.0, **FAST).fit(X, Y),
+         ValidationError, ("decomposition_rtol", "[0, 1)")),
+    Case("ConvexPolyRegressor.fit", "verbose not a bool",
+         lambda t: R(verbose="loud", **FAST).fit(X, Y),
+         ValidationError, ("verbose must be True or False",)),
+    Case("ConvexPolyRegressor.predict", "before fit", lambda t: R().predict(X),
+         NotFittedError, ("not fitted yet", "fit")),
+    Case("ConvexPolyRegressor.predict", "wrong number of features",
+         lambda t: fitted_regressor().predict(X[:, :2]),
+         ValidationError, ("X has 2 features", "expecting 3", "same columns")),
+    Case("ConvexPolyRegressor.predict", "NaN in X",
+         lambda t: fitted_regressor().predict(with_value(X, np.nan)),
+         ValidationError, ("X contains", "NaN")),
+    Case("ConvexPolyRegressor.save", "before fit", lambda t: R().save(t / "m"),
+         NotFittedError, ("not fitted yet",)),
+    Case("ConvexPolyRegressor.load", "missing file", lambda t: R.load(t / "none.npz"),
+         MissingFileError, ("no such file", "none.npz")),
+    Case("ConvexPolyRegressor.load", "a saved network, not an estimator",
+         lambda t: R.load(NET.save(t / "net")),
+         ValidationError, ("not a saved convexnn estimator", "TwoLayerPolyNet.load")),
+    Case("ConvexPolyClassifier.load", "a saved regressor",
+         lambda t: C.load(fitted_regressor().save(t / "reg")),
+         ValidationError, ("holds a ConvexPolyRegressor", "ConvexPolyRegressor.load")),
+    Case("ConvexPolyRegressor.load", "a file from a newer format",
+         lambda t: R.load(_npz(t / "future.npz", U=np.eye(2), alpha=np.ones(2),
+                               metadata=np.array(json.dumps({
+                                   "format": "convexnn.estimator", "format_version": 99,
+                                   "convexnn_version": "9.0", "class": "ConvexPolyRegressor"})))),
+         IncompatibleVersionError, ("file format 99", "convexnn 9.0", "Upgrade convexnn")),
+    # -- classifiers ---------------------------------------------------------------------
+    Case("ConvexPolyClassifier.fit", "a single class",
+         lambda t: C(**FAST).fit(X, np.zeros(12, dtype=int)),
+         ValidationError, ("single class (0)", "at least 2 classes")),
+    Case("ConvexPolyClassifier.fit", "continuous labels", lambda t: C(**FAST).fit(X, Y),
+         ValidationError, ("Unknown label type", "continuous", "regressor")),
+    Case("ConvexPolyClassifier.fit", "2-D labels",
+         lambda t: C(**FAST).fit(X, np.column_stack([LABELS, LABELS])),
+         ValidationError, ("one class label per sample", "(12, 2)")),
+    Case("ConvexPolyClassifier.fit", "NaN label",
+         lambda t: C(**FAST).fit(X, with_value(SIGNS, np.nan)),
+         ValidationError, ("y contains NaN", "drop the unlabelled samples")),
+    Case("ConvexPolyClassifier.fit", "mixed label types",
+         lambda t: C(**FAST).fit(X, np.array([1, "a"] * 6, dtype=object)),
+         InputTypeError, ("mixes label types", "int", "str")),
+    Case("ConvexPolyClassifier.fit", "missing label",
+         lambda t: C(**FAST).fit(X, np.array(["a", None] * 6, dtype=object)),
+         ValidationError, ("missing labels",)),
+    Case("ConvexPolyClassifier.fit", "integer labels as objects (accepted)",
+         lambda t: C(**FAST).fit(X, (Y > 0).astype(int).astype(object)), None),
+    Case("ConvexPolyClassifier.fit", "pandas labels (accepted)",
+         lambda t: C(**FAST).fit(pd.DataFrame(X), pd.Series(LABELS)), None),
+    Case("ConvexPolyClassifier.fit", "regression loss", lambda t: C(loss="l1", **FAST).fit(X, LABELS),
+         ValidationError, ("not a classification loss", "hinge")),
+    Case("ConvexPolyClassifier.fit", "sparse X", lambda t: C(**FAST).fit(sp.csc_matrix(X), LABELS),
+         ValidationError, ("sparse matrix",)),
+    # -- convolutional estimators ----------------------------------------------------------
+    Case("ConvexPolyConvRegressor.fit", "stride None",
+         lambda t: cnn.ConvexPolyConvRegressor(filter_size=2, stride=None, **FAST).fit(IMAGES, IMAGE_Y),
+         ValidationError, ("stride must be a positive int or a pair", "None")),
+    Case("ConvexPolyConvRegressor.fit", "fractional filter size",
+         lambda t: cnn.ConvexPolyConvRegressor(filter_size=1.5, **FAST).fit(IMAGES, IMAGE_Y),
+         ValidationError, ("filter_size", "1.5")),
+    Case("ConvexPolyConvRegressor.fit", "filter larger than the image",
+         lambda t: cnn.ConvexPolyConvRegressor(filter_size=9, **FAST).fit(IMAGES, IMAGE_Y),
+         ValidationError, ("filter_size (9, 9) is larger than the images",)),
+    Case("ConvexPolyConvRegressor.fit", "image_shape not a shape",
+         lambda t: cnn.ConvexPolyConvRegressor(image_shape="x", **FAST).fit(IMAGES, IMAGE_Y),
+         ValidationError, ("image_shape must be", "'x'")),
+    Case("ConvexPolyConvRegressor.fit", "fractional image_shape",
+         lambda t: cnn.ConvexPolyConvRegressor(image_shape=(1.5, 4), **FAST).fit(IMAGES, IMAGE_Y),
+         ValidationError, ("image_shape must be", "positive ints")),
+    Case("ConvexPolyConvRegressor.fit", "images of another shape",
+         lambda t: cnn.ConvexPolyConvRegressor(image_shape=(3, 3), filter_size=2, **FAST)
+         .fit(IMAGES, IMAGE_Y), ValidationError, ("images of shape (1, 3, 3)", "(8, 1, 4, 4)")),
+    Case("ConvexPolyConvClassifier.fit", "pool larger than the output",
+         lambda t: cnn.ConvexPolyConvClassifier(filter_size=2, pool_size=9, **FAST)
+         .fit(IMAGES, IMAGE_Y > np.median(IMAGE_Y)), ValidationError, ("pool_size", "smaller pool")),
+    # -- backprop estimators -----------------------------------------------------------------
+    Case("BackpropPolyRegressor.fit", "sparse X", lambda t: BR(epochs=2).fit(sp.csr_matrix(X), Y),
+         ValidationError, ("sparse matrix", "toarray")),
+    Case("BackpropPolyRegressor.fit", "NaN in X",
+         lambda t: BR(epochs=2).fit(with_value(X, np.nan), Y), ValidationError, ("NaN",)),
+    Case("BackpropPolyRegressor.fit", "a single sample", lambda t: BR(epochs=2).fit(X[:1], Y[:1]),
+         ValidationError, ("1 sample(s)",)),
+    Case("BackpropPolyRegressor.fit", "unknown optimizer",
+         lambda t: BR(optimizer="adamw").fit(X, Y),
+         ValidationError, ("optimizer must be one of", "sgd", "'adamw'")),
+    Case("BackpropPolyRegressor.fit", "negative lr", lambda t: BR(lr=-1.0).fit(X, Y),
+         ValidationError, ("lr must be a positive finite number", "-1.0")),
+    Case("BackpropPolyRegressor.fit", "batch_size with L-BFGS",
+         lambda t: BR(optimizer="lbfgs", batch_size=4).fit(X, Y),
+         ValidationError, ("batch_size must be None for optimizer='lbfgs'",)),
+    Case("BackpropPolyRegressor.fit", "random_state not a seed",
+         lambda t: BR(random_state="seed").fit(X, Y),
+         ValidationError, ("random_state must be", "'seed'")),
+    Case("BackpropPolyRegressor.fit", "negative beta", lambda t: BR(beta=-0.1).fit(X, Y),
+         ValidationError, ("beta",)),
+    Case("BackpropPolyRegressor.predict", "before fit", lambda t: BR().predict(X),
+         NotFittedError, ("not fitted yet",)),
+    Case("BackpropPolyClassifier.fit", "a single class",
+         lambda t: BC(epochs=2).fit(X, np.full(12, "a")), ValidationError, ("single class",)),
+    Case("BackpropPolyClassifier.fit", "pandas input (accepted)",
+         lambda t: BC(epochs=2, random_state=0).fit(pd.DataFrame(X), pd.Series(LABELS)), None),
+    # -- formulations -----------------------------------------------------------------------
+    Case("make_problem", "X is None", lambda t: cnn.make_problem(None, Y),
+         ValidationError, ("X is None",)),
+    Case("make_problem", "3-D y", lambda t: cnn.make_problem(X, Y[:, None, None]),
+         ValidationError, ("y must be 1-D or 2-D", "(12, 1, 1)")),
+    Case("make_problem", "cross-entropy with one output",
+         lambda t: cnn.make_problem(X, SIGNS, loss="cross-entropy"),
+         ValidationError, ("cross-entropy loss needs at least 2 outputs",)),
+    Case("make_problem", "boolean beta", lambda t: cnn.make_problem(X, Y, beta=True),
+         ValidationError, ("beta", "True")),
+    Case("make_problem", "loss of the wrong type", lambda t: cnn.make_problem(X, Y, loss=3),
+         ValidationError, ("unknown loss 3",)),
+    Case("make_conv_problem", "no geometry", lambda t: cnn.make_conv_problem(IMAGES, IMAGE_Y, None),
+         ValidationError, ("geometry must be a convexnn.ConvGeometry", "NoneType")),
+    Case("make_conv_problem", "images that do not match the geometry",
+         lambda t: cnn.make_conv_problem(X, Y, GEOMETRY),
+         ValidationError, ("images of shape (1, 4, 4)", "(12, 3)")),
+    # -- decomposition -----------------------------------------------------------------------
+    Case("neural_decomposition", "non-square Z", lambda t: neural_decomposition(np.ones((2, 3))),
+         ValidationError, ("square matrix", "(2, 3)")),
+    Case("neural_decomposition", "non-symmetric Z",
+         lambda t: neural_decomposition(np.array([[1.0, 2.0], [0.0, 1.0]])),
+         ValidationError, ("not symmetric", "max |Z - Z^T|")),
+    Case("neural_decomposition", "NaN in Z", lambda t: neural_decomposition(np.full((3, 3), np.nan)),
+         ValidationError, ("NaN",)),
+    Case("neural_decomposition", "string Z",
+         lambda t: neural_decomposition(np.array([["a", "b"], ["c", "d"]])),
+         InputTypeError, ("real numeric matrix",)),
+    Case("neural_decomposition", "sparse Z", lambda t: neural_decomposition(sp.eye(3)),
+         ValidationError, ("sparse matrix", "toarray")),
+    Case("neural_decomposition", "rtol of 2", lambda t: neural_decomposition(np.eye(3), rtol=2.0),
+         ValidationError, ("rtol must be a number in [0, 1)",)),
+    Case("decompose_blocks", "matrices instead of pairs", lambda t: decompose_blocks([np.eye(3)]),
+         ValidationError, ("blocks[0] must be a pair (Z, Z')",)),
+    Case("decompose_blocks", "Z and Z' of different sides",
+         lambda t: decompose_blocks([(np.eye(3), np.eye(4))]),
+         ValidationError, ("side 3 and 4", "same side")),
+    # -- the network ----------------------------------------------------------------------------
+    Case("TwoLayerPolyNet", "an all-zero neuron",
+         lambda t: cnn.TwoLayerPolyNet(np.zeros((2, 2)), np.ones(2), "quadratic"),
+         ValidationError, ("all-zero row (row 0)",)),
+    Case("TwoLayerPolyNet", "alpha of the wrong length",
+         lambda t: cnn.TwoLayerPolyNet(np.eye(2), np.ones(3), "quadratic"),
+         ValidationError, ("alpha must have one row per neuron (2)", "(3,)")),
+    Case("TwoLayerPolyNet", "string alpha",
+         lambda t: cnn.TwoLayerPolyNet(np.eye(2), np.array(["a", "b"]), "quadratic"),
+         InputTypeError, ("alpha must be a real numeric array",)),
+    Case("TwoLayerPolyNet", "NaN in U",
+         lambda t: cnn.TwoLayerPolyNet(with_value(np.eye(2), np.nan), np.ones(2), "quadratic"),
+         ValidationError, ("U contains", "NaN")),
+    Case("TwoLayerPolyNet", "geometry of the wrong type",
+         lambda t: cnn.TwoLayerPolyNet(np.eye(2), np.ones(2), "quadratic", geometry="conv"),
+         ValidationError, ("geometry must be a ConvGeometry or None",)),
+    Case("TwoLayerPolyNet.predict", "wrong number of features", lambda t: NET.predict(X[:, :2]),
+         ValidationError, ("X has 2 features", "expects 3")),
+    Case("TwoLayerPolyNet.predict", "sparse X", lambda t: NET.predict(sp.csr_matrix(X)),
+         ValidationError, ("sparse matrix",)),
+    Case("TwoLayerPolyNet.objective", "y with more columns than outputs",
+         lambda t: NET.objective(X, np.column_stack([Y, Y])),
+         ValidationError, ("y has 2 column(s)", "1 output(s)", "shape (n,)")),
+    Case("TwoLayerPolyNet.objective", "real targets with the hinge loss",
+         lambda t: NET.objective(X, Y, loss="hinge"), ValidationError, ("{-1, +1}",)),
+    Case("TwoLayerPolyNet.objective", "negative beta", lambda t: NET.objective(X, Y, beta=-1),
+         ValidationError, ("beta",)),
+    Case("TwoLayerPolyNet.save", "path of the wrong type", lambda t: NET.save(3),
+         InputTypeError, ("path must be a file path",)),
+    Case("TwoLayerPolyNet.load", "missing file", lambda t: cnn.TwoLayerPolyNet.load(t / "no.npz"),
+         MissingFileError, ("no such file", "no.npz")),
+    Case("TwoLayerPolyNet.load", "not an npz file",
+         lambda t: cnn.TwoLayerPolyNet.load(_text(t / "text.npz", "hello")),
+         ValidationError, ("is not a saved TwoLayerPolyNet",)),
+    Case("TwoLayerPolyNet.load", "metadata without the activation",
+         lambda t: cnn.TwoLayerPolyNet.load(_npz(
+             t / "partial.npz", U=np.eye(2), alpha=np.ones(2), metadata=np.array(json.dumps(
+                 {"format": "convexnn.TwoLayerPolyNet", "format_version": 1})))),
+         ValidationError, ("damaged TwoLayerPolyNet metadata", "activation")),
+    Case("TwoLayerPolyNet.load", "a file from a newer format",
+         lambda t: cnn.TwoLayerPolyNet.load(_npz(
+             t / "future.npz", U=np.eye(2), alpha=np.ones(2),
+             metadata=np.array(json.dumps(NET.to_dict() | {"format_version": 99})))),
+         IncompatibleVersionError, ("file format 99", "Upgrade convexnn")),
+    # -- solve -------------------------------------------------------------------------------------
+    Case("solve", "an array instead of a problem", lambda t: solve(X),
+         ValidationError, ("problem must be a PolySDP", "make_problem", "ndarray")),
+    Case("solve", "options not a dict", lambda t: solve(problem(), "clarabel", [("tol", 1)]),
+         ValidationError, ("options must be a dict",)),
+    Case("solve", "solver name None", lambda t: solve(problem(), None),
+         ValidationError, ("solver must be a back-end name or 'auto'",)),
+    Case("solve", "a loss the back-end cannot solve",
+         lambda t: solve(cnn.make_problem(X, SIGNS, loss="hinge"), "native"),
+         UnsupportedProblemError, ("native does not support the 'hinge' loss", "Usable instead")),
+    Case("solve", "decomposition_rtol of 5",
+         lambda t: solve(problem(), "clarabel", decomposition_rtol=5),
+         ValidationError, ("decomposition_rtol must be a number in [0, 1)",)),
+    # -- paths and certificates ----------------------------------------------------------------------
+    Case("fit_path", "a single beta instead of a list", lambda t: cnn.fit_path(X, Y, 0.1),
+         ValidationError, ("betas must be a list", "[beta]")),
+    Case("fit_path", "no betas", lambda t: cnn.fit_path(X, Y, []),
+         ValidationError, ("betas must contain at least one value",)),
+    Case("fit_path", "a negative beta", lambda t: cnn.fit_path(X, Y, [0.1, -1.0]),
+         ValidationError, ("beta must be a finite non-negative number",)),
+    Case("certify", "not a network", lambda t: cnn.certify("net", X, Y),
+         ValidationError, ("network must be a TwoLayerPolyNet", "str")),
+    Case("certify", "wrong number of features", lambda t: cnn.certify(NET, X[:, :2], Y),
+         ValidationError, ("X has 2 features", "neurons have 3")),
+    Case("certify", "string targets", lambda t: cnn.certify(NET, X, LABELS),
+         InputTypeError, ("y must be numeric",)),
+    # -- data sets and loaders -------------------------------------------------------------------------
+    Case("load_dataset", "unknown name", lambda t: ds.load_dataset("mnist"),
+         ValidationError, ("unknown data set 'mnist'", "digits")),
+    Case("load_dataset", "test_size of 1.5", lambda t: ds.load_dataset("iris", test_size=1.5),
+         ValidationError, ("test_size must be a fraction in (0, 1)", "1.5")),
+    Case("load_dataset", "negative random_state", lambda t: ds.load_dataset("iris", random_state=-1),
+         ValidationError, ("random_state must be an int in [0, 2**32 - 1]", "-1")),
+    Case("load_dataset", "standardize not a bool",
+         lambda t: ds.load_dataset("iris", standardize="yes"),
+         ValidationError, ("standardize must be True or False",)),
+    Case("make_planted", "no samples", lambda t: ds.make_planted(0, 3),
+         ValidationError, ("n_samples must be a positive int", "0")),
+    Case("make_planted", "negative noise", lambda t: ds.make_planted(10, 3, noise=-1.0),
+         ValidationError, ("noise must be a finite non-negative number",)),
+    Case("standardize", "NaN features", lambda t: ds.standardize(with_value(X, np.nan)),
+         ValidationError, ("X_train contains", "NaN")),
+    Case("standardize", "string features", lambda t: ds.standardize(np.array([["a"]])),
+         InputTypeError, ("X_train must be numeric",)),
+    Case("load_csv", "missing file", lambda t: ds.load_csv(t / "none.csv"),
+         MissingFileError, ("data file not found", "none.csv")),
+    Case("load_csv", "non-numeric feature",
+         lambda t: ds.load_csv(_text(t / "s.csv", "1,2,3\nx,5,6\n")),
+         DataFormatError, ("non-numeric feature column 0", "'x' at line 2", "encode categorical")),
+    Case("load_csv", "missing value", lambda t: ds.load_csv(_text(t / "m.csv", "1,2,3\n4,,6\n")),
+         DataFormatError, ("missing value in column 1 at line 2",)),
+    Case("load_csv", "empty file", lambda t: ds.load_csv(_text(t / "e.csv", "")),
+         DataFormatError, ("is empty",)),
+    Case("load_numpy", "NaN targets",
+         lambda t: ds.load_numpy(_npz(t / "y.npz", X=np.ones((3, 2)), y=np.array([1, np.nan, 2]))),
+         DataFormatError, ("y contains 1 NaN or infinite value(s)",)),
+    Case("load_numpy", "string features",
+         lambda t: ds.load_numpy(_npz(t / "x.npz", X=np.array([["a", "b"]] * 3), y=np.ones(3))),
+         DataFormatError, ("X has dtype <U1", "expected numbers")),
+    Case("load_file", "unknown extension", lambda t: ds.load_file(_text(t / "d.xyz", "1")),
+         ValidationError, ("cannot tell the format of d.xyz", ".csv")),
+    Case("load_file", "path None", lambda t: ds.load_file(None),
+         InputTypeError, ("path must be a file path", "None")),
+    # -- compare -------------------------------------------------------------------------------------------
+    Case("compare", "unknown optimizer",
+         lambda t: cnn.compare((X, Y), solvers=[], optimizers=["adamw"], progress=False),
+         ValidationError, ("optimizers: unknown optimizer 'adamw'", "sgd")),
+    Case("compare", "data of the wrong type", lambda t: cnn.compare(42, progress=False),
+         ValidationError, ("data must be a data set name", "int")),
+    Case("compare", "negative beta", lambda t: cnn.compare((X, Y), beta=-1, progress=False),
+         ValidationError, ("beta",)),
+    Case("compare", "unknown solver option",
+         lambda t: cnn.compare((X, Y), solvers=["clarabel"], optimizers=[],
+                               solver_options={"bogus": 1}, progress=False),
+         InvalidSolverOptionError, ("bogus",)),
+    Case("compare", "classification loss on real targets",
+         lambda t: cnn.compare((X, Y), loss="hinge", progress=False),
+         ValidationError, ("needs class labels", "task='classification'")),
+    Case("compare", "NaN in X", lambda t: cnn.compare((with_value(X, np.nan), Y), progress=False),
+         ValidationError, ("X contains", "NaN")),
+    Case("compare", "a single class",
+         lambda t: cnn.compare((X, np.zeros(12, dtype=int)), task="classification", progress=False),
+         ValidationError, ("single class",)),
+    Case("compare", "negative seed",
+         lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], seeds=[-1], progress=False),
+         ValidationError, ("each seed must be a non-negative int",)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(case: Case, tmp_path: Path) -> None:
+    if case.error is None:
+        case.call(tmp_path)  # accepted: no exception
+        return
+    with pytest.raises(case.error) as caught:
+        case.call(tmp_path)
+    error = caught.value
+    assert isinstance(error, ConvexNNError), f"{type(error).__name__} is not a ConvexNNError"
+    if isinstance(error, ValidationError):
+        assert isinstance(error, ValueError)
+    message = str(error)
+    for word in case.words:
+        assert word in message, f"{word!r} not in: {message}"
+
+
+def test_every_row_has_a_distinct_id():
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids))
+
+
+# -- the command line ------------------------------------------------------------------------------
+CLI_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
+    ("unknown command", ["frobnicate"], ("invalid choice: 'frobnicate'", "--help")),
+    ("unknown data set", ["compare", "--dataset", "mnist"], ("invalid choice: 'mnist'",)),
+    ("missing data file", ["compare", "--data", "/nonexistent/d.csv"],
+     ("MissingFileError", "data file not found")),
+    ("negative beta", ["compare", "--dataset", "iris", "--beta", "-1"],
+     ("ValidationError", "beta must be a finite non-negative number")),
+    ("NaN beta", ["demo", "--beta", "nan"], ("ValidationError", "beta", "nan")),
+    ("bad seeds", ["compare", "--dataset", "iris", "--seeds", "x"],
+     ("argument --seeds", "comma-separated")),
+    ("unknown solver", ["demo", "--solver", "gurobi"], ("UnknownSolverError", "gurobi")),
+    ("bad activation", ["compare", "--dataset", "iris", "--activation", "1,2"],
+     ("three numbers a,b,c",)),
+    ("target without a file", ["compare", "--dataset", "iris", "--target", "3"],
+     ("--target applies to --data files",)),
+]
+
+
+@pytest.mark.parametrize("argv, words", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_reports_one_line_and_exit_code_2(argv, words, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("convexnn: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err
+
+
+# -- the README table matches this one ------------------------------------------------------------------
+def test_readme_troubleshooting_names_exceptions_this_table_expects():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Troubleshooting")
+    section = readme[start: readme.index("\n## ", start + 1)]
+    expected = {case.error.__name__ for case in CASES if case.error is not None}
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    named = set(re.findall(r"`(\w+Error)`", "\n".join(rows)))
+    assert named, "no exceptions in the README's troubleshooting tables"
+    hierarchy = {name for name in dir(cnn.exceptions) if name.endswith("Error")}
+    assert named <= hierarchy, named - hierarchy
+    # Every error class of the bad-input table is explained in the README ...
+    assert expected <= named, expected - named

@@ -1,0 +1,598 @@
+"""The native solver against issue 4's requirements, with numbers.
+
+* every variant and loss it supports (scalar: squared, Huber, logistic;
+  vector: squared, cross-entropy; convolutional with global and 2x2
+  pooling: squared, logistic), with both engines where they apply, matches
+  Clarabel (tol 1e-9) to 1e-5 relative, and its certificate brackets the
+  conic optimum: ``objective - gap <= conic optimum <= objective``;
+* the certificate is a real bound on deliberately suboptimal networks;
+* iteration / time limits and ``KeyboardInterrupt`` return the best point
+  with a valid certificate; bad options raise errors naming the option;
+* non-smooth losses are refused (``solver="native"``) or handed to a conic
+  back-end with a log line (``solver="auto"``); ``auto``'s ordering;
+* float32, threads, warm starts, and the memory-based engine choice.
+
+The generic back-end contract (``test_solver_contract.py``) is not repeated.
+Problems are tiny with Gaussian features: the neurons engine is slow on the
+heavy-tailed planted data of the benchmarks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import (
+    onehot_targets,
+    planted_conv_teacher,
+    planted_teacher,
+    relative_difference,
+    sign_targets,
+    solve_checked,
+    unit_rows,
+)
+
+import convexnn
+import solvers
+import solvers._memory
+import solvers.native
+import solvers.native._ipm
+import solvers.native._neurons
+from convexnn import make_conv_problem, make_problem
+from convexnn.solve import solve
+from solvers.base import SolverOutput, Status
+
+#: Relative slack on comparisons between two certified numbers (rounding only).
+SLACK = 1e-9
+#: Issue 4: the native optimum matches the conic one to this relative accuracy.
+MATCH = 1e-5
+
+
+# -- the problems ------------------------------------------------------------
+def _scalar(loss: str):
+    t = planted_teacher(n=50, d=5, seed=6)
+    y = t.y
+    if loss == "huber":  # outliers put some residuals in Huber's linear part
+        y = y.copy()
+        y[:5] += 4.0 * np.sign(y[:5])
+    elif loss == "logistic":
+        y = sign_targets(t)
+    return t.X, y, make_problem(t.X, y, beta=0.1, loss=loss)
+
+
+def _vector(loss: str):
+    t = planted_teacher(n=40, d=4, n_outputs=3, seed=0)
+    y = t.y if loss == "squared" else onehot_targets(t)
+    return t.X, y, make_problem(t.X, y, beta=0.1, loss=loss)
+
+
+def _conv(loss: str, pool):
+    seed = 2 if pool is None else 7
+    images, y, geometry, _ = planted_conv_teacher(n=30, filter_size=2, pool_size=pool, seed=seed)
+    if loss == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    return images, y, make_conv_problem(images, y, geometry, beta=0.1, loss=loss)
+
+
+BUILDERS = {
+    "scalar-squared": lambda: _scalar("squared"),
+    "scalar-huber": lambda: _scalar("huber"),
+    "scalar-logistic": lambda: _scalar("logistic"),
+    "vector-squared": lambda: _vector("squared"),
+    "vector-cross-entropy": lambda: _vector("cross-entropy"),
+    "conv-global-squared": lambda: _conv("squared", None),
+    "conv-global-logistic": lambda: _conv("logistic", None),
+    "conv-2x2-squared": lambda: _conv("squared", 2),
+    "conv-2x2-logistic": lambda: _conv("logistic", 2),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def case(name: str):
+    """``(X, y, problem)`` of a named problem (built once)."""
+    return BUILDERS[name]()
+
+
+@functools.lru_cache(maxsize=None)
+def reference(name: str):
+    """Clarabel at tol 1e-9: ``(result, network, output)``; its status is checked."""
+    return solve_checked(case(name)[2], "clarabel", {"tol": 1e-9})
+
+
+@functools.lru_cache(maxsize=None)
+def native_solution(name: str, engine: str = "neurons"):
+    """The native solver's ``(result, network, output)`` at its defaults (no warning allowed)."""
+    return solve(case(name)[2], "native", {"engine": engine})
+
+
+def engines(name: str) -> list[str]:
+    return ["ipm", "neurons"] if name.endswith("-squared") else ["neurons"]
+
+
+ENGINE_CASES = [(name, engine) for name in BUILDERS for engine in engines(name)]
+
+
+def assert_brackets_optimum(result, name: str) -> None:
+    """``lower_bound <= conic optimum <= objective`` (both certified by the conic run)."""
+    conic, _, _ = reference(name)
+    scale = max(abs(conic.objective), 1.0)
+    assert math.isfinite(result.objective) and math.isfinite(result.lower_bound)
+    assert result.lower_bound == pytest.approx(result.objective - result.duality_gap, abs=1e-12)
+    # The native lower bound is below the conic network's objective (a feasible point) ...
+    assert result.lower_bound <= conic.objective + SLACK * scale
+    # ... and the native objective above the conic certified lower bound.
+    assert result.objective >= conic.lower_bound - SLACK * scale
+
+
+def solve_interruptible(*args, **kwargs):
+    """``solve`` that turns an escaping KeyboardInterrupt into a test failure
+    (pytest would otherwise abort the whole session)."""
+    try:
+        return solve(*args, **kwargs)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped from the native solver")
+
+
+def fail_on_call(original, call: int):
+    """A wrapper of ``original`` that raises KeyboardInterrupt on its ``call``-th call."""
+    calls = {"count": 0}
+
+    def wrapped(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    wrapped.calls = calls
+    return wrapped
+
+
+# -- optimum and certificate on every variant and loss -------------------------
+@pytest.mark.parametrize("name, engine", ENGINE_CASES, ids=[f"{n}-{e}" for n, e in ENGINE_CASES])
+def test_native_matches_clarabel_with_consistent_certificate(name, engine):
+    X, y, problem = case(name)
+    conic, _, _ = reference(name)
+    result, network, output = native_solution(name, engine)
+    assert result.status == "optimal" and result.solver == "native"
+    assert result.stats["engine"] == engine
+    assert relative_difference(result.objective, conic.objective) <= MATCH
+    assert relative_difference(result.solver_objective, result.objective) <= 1e-8
+    assert_brackets_optimum(result, name)
+    assert 0 <= result.relative_gap <= 2e-6  # default tol 1e-6, recomputed on the network
+    # The solver's own bound is also below the conic optimum.
+    assert output.lower_bound <= conic.objective * (1 + SLACK)
+    # An independent certificate of the returned network agrees.
+    check = convexnn.certify(network, X, y, loss=problem.loss, beta=problem.beta)
+    assert check.objective == pytest.approx(result.objective, rel=1e-10)
+    assert check.lower_bound <= conic.objective * (1 + SLACK)
+    assert check.relative_gap <= 1e-4
+    assert network.n_neurons == result.n_neurons > 0
+    assert np.allclose(np.linalg.norm(network.U, axis=1), 1.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: on this logistic problem the neurons engine crawls (gap 3.1e-4 after "
+    "30 rounds, optimum needs 12 neurons); auto sends small logistic problems to a conic solver",
+)
+def test_neurons_engine_does_not_stall_below_the_fixed_violation_threshold():
+    t = planted_teacher(n=50, d=5, seed=0)
+    problem = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        result, _, _ = solve(problem, "native", {"engine": "neurons", "max_iter": 30})
+    assert result.status == "optimal", (result.status, result.relative_gap, result.n_neurons)
+    assert result.relative_gap <= 1e-6
+
+
+def test_zero_beta_is_refused_by_native_and_solved_by_auto():
+    X, y, _ = case("scalar-squared")
+    problem = make_problem(X, y, beta=0.0)
+    with pytest.raises(convexnn.UnsupportedProblemError, match="beta > 0"):
+        solve(problem, "native", {"engine": "neurons"})
+    result, network, _ = solve(problem, "auto", {"tol": 1e-8})
+    assert result.solver != "native"
+    assert result.objective < 0.5 * 0.5 * float(np.sum(y**2))
+    assert network.n_neurons > 0
+
+
+def test_ipm_engine_at_zero_beta_solves_or_refuses_clearly():
+    X, y, _ = case("scalar-squared")
+    problem = make_problem(X, y, beta=0.0)
+    try:
+        result, _, _ = solve(problem, "native", {"engine": "ipm"})
+    except (convexnn.ValidationError, convexnn.UnsupportedProblemError) as error:
+        assert "beta" in str(error)
+        return
+    except Exception as error:
+        raise AssertionError(f"{type(error).__name__}: {error}") from error
+    conic, _, _ = solve_checked(problem, "clarabel", {"tol": 1e-9})
+    assert relative_difference(result.objective, conic.objective) <= MATCH
+
+
+# -- the certificate is a real bound -------------------------------------------
+@pytest.mark.parametrize(
+    "name", ["scalar-squared", "scalar-logistic", "vector-cross-entropy", "conv-2x2-squared"]
+)
+def test_certificate_bounds_a_perturbed_network(name):
+    X, y, problem = case(name)
+    conic, _, _ = reference(name)
+    _, network, _ = native_solution(name)
+    rng = np.random.default_rng(7)
+    perturbed = convexnn.TwoLayerPolyNet(
+        network.U + 0.3 * rng.standard_normal(network.U.shape),
+        1.3 * network.alpha,
+        network.activation,
+        network.geometry,
+    )
+    certificate = convexnn.certify(perturbed, X, y, loss=problem.loss, beta=problem.beta)
+    optimal = convexnn.certify(network, X, y, loss=problem.loss, beta=problem.beta)
+    assert certificate.objective > conic.objective * (1 + 1e-3)
+    assert certificate.duality_gap > 1e-3 * abs(conic.objective)
+    assert certificate.relative_gap > 1e-3
+    assert math.isfinite(certificate.lower_bound)
+    assert certificate.lower_bound <= conic.objective * (1 + SLACK)
+    # The optimal network's certificate is tight where the perturbed one is loose.
+    assert optimal.relative_gap <= 2e-6 < 1e-3 < certificate.relative_gap
+
+
+def test_certificate_bounds_a_short_backprop_run():
+    X, y, problem = case("scalar-squared")
+    conic, _, _ = reference("scalar-squared")
+    run = convexnn.train_backprop(X, y, width=4, beta=0.1, epochs=20, seed=0)
+    certificate = convexnn.certify(run.network, X, y, beta=0.1)
+    assert certificate.objective == pytest.approx(run.final_convex_objective, rel=1e-9)
+    assert certificate.objective > conic.objective * (1 + 1e-2)
+    assert certificate.duality_gap > 0 and certificate.relative_gap > 1e-2
+    assert math.isfinite(certificate.lower_bound) and certificate.lower_bound > -np.inf
+    assert certificate.lower_bound <= conic.objective * (1 + SLACK)
+
+
+# -- limits and interrupts -----------------------------------------------------
+def assert_usable_best_point(result, network, name: str) -> None:
+    X, y, problem = case(name)
+    assert_brackets_optimum(result, name)
+    prediction = network.predict(X)
+    assert prediction.shape == np.shape(y) and np.all(np.isfinite(prediction))
+    # The reported objective is that of the returned network.
+    check = convexnn.certify(network, X, y, loss=problem.loss, beta=problem.beta)
+    assert check.objective == pytest.approx(result.objective, rel=1e-9)
+
+
+LIMIT_CASES = [
+    ("scalar-squared", "ipm"),
+    ("scalar-squared", "neurons"),
+    ("scalar-logistic", "neurons"),
+    ("conv-2x2-squared", "ipm"),
+    ("vector-cross-entropy", "neurons"),
+]
+LIMIT_IDS = [f"{n}-{e}" for n, e in LIMIT_CASES]
+
+
+@pytest.mark.parametrize("name, engine", LIMIT_CASES, ids=LIMIT_IDS)
+def test_iteration_limit_returns_best_point_with_certificate(name, engine):
+    problem = case(name)[2]
+    with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"):
+        result, network, output = solve(problem, "native", {"engine": engine, "max_iter": 2})
+    assert result.status == "iteration_limit" and not result.optimal
+    assert output.status is Status.ITERATION_LIMIT
+    assert result.iterations <= 2 * problem.shape.n_outputs  # ipm: per output
+    assert result.relative_gap > 1e-6  # honest: not optimal yet
+    assert_usable_best_point(result, network, name)
+
+
+@pytest.mark.parametrize("name, engine", LIMIT_CASES, ids=LIMIT_IDS)
+def test_time_limit_returns_best_point_with_certificate(name, engine):
+    problem = case(name)[2]
+    with pytest.warns(convexnn.SolverStatusWarning, match="'time_limit'"):
+        result, network, _ = solve(problem, "native", {"engine": engine, "time_limit": 1e-9})
+    assert result.status == "time_limit"
+    assert result.solve_time < 5.0
+    assert_usable_best_point(result, network, name)
+
+
+@pytest.mark.parametrize(
+    "engine, module, function",
+    [
+        ("neurons", solvers.native._neurons, "_gauss_newton"),
+        ("neurons", solvers.native._neurons, "dual_bound"),
+        ("ipm", solvers.native._ipm, "_newton_step"),
+    ],
+)
+def test_keyboard_interrupt_returns_best_point_with_certificate(
+    monkeypatch, engine, module, function
+):
+    name = "scalar-squared"
+    problem = case(name)[2]
+    wrapped = fail_on_call(getattr(module, function), 3)
+    monkeypatch.setattr(module, function, wrapped)
+    with pytest.warns(convexnn.SolverStatusWarning, match="'interrupted'"):
+        result, network, output = solve_interruptible(problem, "native", {"engine": engine})
+    assert wrapped.calls["count"] == 3  # interrupted mid-solve, and nothing ran after it
+    assert result.status == "interrupted" and output.status is Status.INTERRUPTED
+    assert "interrupted" in result.message
+    assert result.relative_gap > 1e-6
+    assert network.n_neurons > 0
+    assert_usable_best_point(result, network, name)
+
+
+def test_keyboard_interrupt_before_any_point_is_not_a_crash(monkeypatch):
+    """Interrupted before any certified point exists: re-raising KeyboardInterrupt or
+    returning status 'interrupted' are both fine; any other exception is not."""
+    problem = case("scalar-squared")[2]
+    monkeypatch.setattr(
+        solvers.native._neurons, "dual_bound", fail_on_call(solvers.native._neurons.dual_bound, 1)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        try:
+            result, _, _ = solve(problem, "native", {"engine": "neurons"})
+        except KeyboardInterrupt:
+            return
+        except Exception as error:
+            raise AssertionError(f"{type(error).__name__}: {error}") from error
+    assert result.status == "interrupted"
+
+
+# -- options -------------------------------------------------------------------
+BAD_OPTIONS = [
+    ("scalar-squared", {"no_such_option": 1}, "no_such_option"),
+    ("scalar-squared", {"engine": "bogus"}, "engine"),
+    ("scalar-logistic", {"engine": "ipm"}, "engine"),
+    ("scalar-squared", {"device": "cuda"}, "device"),
+    ("scalar-squared", {"device": "tpu-nonsense"}, "device"),
+    ("scalar-squared", {"dtype": "float16"}, "dtype"),
+    ("scalar-squared", {"threads": 0}, "threads"),
+    ("scalar-squared", {"threads": 1.5}, "threads"),
+    ("scalar-squared", {"max_neurons": -1}, "max_neurons"),
+    ("scalar-squared", {"max_neurons": True}, "max_neurons"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, options, option",
+    BAD_OPTIONS,
+    ids=[f"{name}-{options}" for name, options, _ in BAD_OPTIONS],
+)
+def test_bad_options_raise_errors_naming_the_option(name, options, option):
+    if options.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here, so device='cuda' is valid")
+    with pytest.raises(convexnn.InvalidSolverOptionError, match=re.escape(option)) as caught:
+        solve(case(name)[2], "native", options)
+    assert isinstance(caught.value, solvers.errors.InvalidSolverOptionError)
+    if option == "engine" and "ipm" in options.values():
+        assert "logistic" in str(caught.value)
+
+
+@pytest.mark.parametrize("loss", ["l1", "hinge"])
+def test_native_refuses_non_smooth_losses_by_name(loss):
+    t = planted_teacher(n=30, d=3, seed=4)
+    y = t.y if loss == "l1" else sign_targets(t)
+    problem = make_problem(t.X, y, beta=0.1, loss=loss)
+    with pytest.raises(convexnn.UnsupportedProblemError, match=f"'{loss}'") as caught:
+        solve(problem, "native")
+    assert "native" in str(caught.value)
+
+
+def test_auto_hands_non_smooth_losses_to_a_conic_solver_and_says_so(caplog):
+    t = planted_teacher(n=30, d=3, seed=4)
+    problem = make_problem(t.X, t.y, beta=0.1, loss="l1")
+    with caplog.at_level(logging.INFO, logger="convexnn"):
+        result, _, _ = solve_checked(problem, "auto")
+    assert result.solver in {"clarabel", "scs", "cvxopt", "mosek"}
+    skipped = [
+        r for r in caplog.records
+        if r.levelno == logging.INFO and "skipping native" in r.getMessage()
+    ]
+    assert skipped, [r.getMessage() for r in caplog.records]
+    assert "'l1'" in skipped[0].getMessage()
+
+
+def test_auto_picks_native_for_the_squared_loss():
+    X, y, problem = case("scalar-squared")
+    assert solvers.auto_candidates(problem)[0].name == "native"
+    result, _, _ = solve(problem, "auto")
+    assert result.solver == "native" and result.stats["engine"] == "ipm"
+    estimator = convexnn.ConvexPolyRegressor(beta=0.1).fit(X, y)
+    assert estimator.result_.solver == "native"
+    assert estimator.result_.relative_gap <= 1e-6
+
+
+def test_auto_prefers_conic_solvers_for_small_smooth_non_squared_problems():
+    problem = case("scalar-logistic")[2]
+    order = [s.name for s in solvers.auto_candidates(problem)]
+    assert "native" in order
+    assert order.index("clarabel") < order.index("native")
+    assert order[0] != "native"
+    # ... but native first where the conic data would be too large.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((25_000, 9))
+    large = make_problem(X, np.sign(X[:, 0]) + (X[:, 0] == 0), beta=0.1, loss="logistic")
+    assert solvers.auto_candidates(large)[0].name == "native"
+
+
+def test_float32_gives_a_certified_small_gap():
+    # tol=1e-4: at the default 1e-6 float32 cannot get there (the gap levels off
+    # at ~5e-5) and the engine runs all 200 rounds before reporting iteration_limit.
+    name = "scalar-squared"
+    conic, _, _ = reference(name)
+    result, _, _ = solve(
+        case(name)[2], "native", {"engine": "neurons", "dtype": "float32", "tol": 1e-4}
+    )
+    assert result.status == "optimal"
+    # Objective and gap as convexnn.solve recomputes them in float64 on the data.
+    assert result.relative_gap <= 1e-4
+    assert relative_difference(result.objective, conic.objective) <= 1e-6
+    assert result.lower_bound <= conic.objective * (1 + SLACK)
+
+
+@pytest.mark.parametrize("engine", ["ipm", "neurons"])
+def test_threads_option_gives_the_same_result_and_restores_torch_threads(engine):
+    # (threads=2 is not run: on 2 shared cores it is ~7x slower on a problem this small.)
+    name = "scalar-squared"
+    before = torch.get_num_threads()
+    default, _, _ = native_solution(name, engine)
+    one, _, _ = solve(case(name)[2], "native", {"engine": engine, "threads": 1})
+    assert torch.get_num_threads() == before
+    assert one.status == "optimal"
+    assert one.objective == pytest.approx(default.objective, rel=1e-10)
+    assert one.lower_bound == pytest.approx(default.lower_bound, rel=1e-8)
+    assert one.iterations == default.iterations
+
+
+@pytest.mark.parametrize("engine", ["ipm", "neurons"])
+def test_verbose_shows_progress_and_the_log_has_it(engine, capfd, caplog):
+    with caplog.at_level(logging.INFO, logger="convexnn"):
+        result, _, _ = solve(
+            case("scalar-squared")[2], "native", {"engine": engine, "verbose": True}
+        )
+    assert result.status == "optimal"
+    _, err = capfd.readouterr()
+    assert "native" in err and "objective" in err and "gap" in err
+    messages = [r.getMessage() for r in caplog.records]
+    if engine == "neurons":  # objective, gap, neurons and elapsed time every round
+        rounds = [m for m in messages if m.startswith("native neurons round")]
+        assert len(rounds) == result.iterations + 1
+        assert all(re.search(r"objective .*gap .*neurons.*\d+\.\ds", m) for m in rounds)
+    assert any("certified relative gap" in m for m in messages)
+
+
+def test_max_neurons_caps_the_width():
+    name = "scalar-squared"
+    with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"):
+        result, network, _ = solve(
+            case(name)[2], "native", {"engine": "neurons", "max_neurons": 2, "max_iter": 5}
+        )
+    assert network.n_neurons <= 2 and result.status == "iteration_limit"
+    assert_usable_best_point(result, network, name)
+
+
+# -- warm starts -----------------------------------------------------------------
+def test_warm_start_at_a_nearby_beta_needs_fewer_rounds():
+    X, y, _ = case("scalar-logistic")
+    first = make_problem(X, y, beta=0.1, loss="logistic")
+    nearby = make_problem(X, y, beta=0.08, loss="logistic")
+    options = {"engine": "neurons"}
+    _, _, previous = solve(first, "native", options)
+    cold, _, _ = solve(nearby, "native", options)
+    warm, _, _ = solve(nearby, "native", options, warm_start=previous)
+    assert cold.status == warm.status == "optimal"
+    assert warm.iterations < cold.iterations
+    assert relative_difference(warm.objective, cold.objective) <= 1e-7
+    assert warm.lower_bound <= cold.objective * (1 + SLACK)
+    assert cold.lower_bound <= warm.objective * (1 + SLACK)
+
+
+def test_warm_start_from_conic_blocks():
+    name = "scalar-squared"
+    conic, _, conic_output = reference(name)
+    assert conic_output.blocks is not None
+    result, _, _ = solve(case(name)[2], "native", {"engine": "neurons"}, warm_start=conic_output)
+    assert result.status == "optimal"
+    assert relative_difference(result.objective, conic.objective) <= MATCH
+    assert_brackets_optimum(result, name)
+
+
+def test_warm_start_of_the_wrong_shape_starts_cold(caplog):
+    _, _, other = solve(case("vector-squared")[2], "native", {"engine": "neurons"})
+    name = "scalar-squared"
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        result, _, _ = solve(case(name)[2], "native", {"engine": "neurons"}, warm_start=other)
+    assert any("starting cold" in r.getMessage() for r in caplog.records)
+    assert result.status == "optimal"
+    assert relative_difference(result.objective, reference(name)[0].objective) <= MATCH
+
+
+def _rank_one_output(seed_start: int = 0):
+    """A conic-style output for a one-neuron network whose block's top eigenvector
+    (as numpy's eigh returns it) has a negative last entry, with its data."""
+    for seed in range(seed_start, seed_start + 200):
+        rng = np.random.default_rng(seed)
+        u = unit_rows(rng, 1, 4)[0]
+        p = np.append(u, 1.0)  # ||v|| = |t|: the trace constraint holds
+        block = 2.0 * np.outer(p, p)
+        _, vectors = np.linalg.eigh(block)
+        if vectors[-1, -1] < 0:
+            break
+    else:  # pragma: no cover - the sign is near random
+        pytest.skip("no eigenvector with a negative last entry found")
+    X = rng.standard_normal((30, 4))
+    network = convexnn.TwoLayerPolyNet(u[None], np.array([2.0]), "relu-approx")
+    zero = np.zeros_like(block)
+    output = SolverOutput(
+        status=Status.OPTIMAL, objective=0.0, iterations=1, solve_time=0.0, blocks=[(block, zero)]
+    )
+    return X, network, output
+
+
+def test_warm_start_from_rank_one_blocks_reproduces_the_network():
+    X, network, output = _rank_one_output()
+    y = network.predict(X)
+    problem = make_problem(X, y, beta=0.1)
+    # A time limit that has already passed returns the warm start as it is.
+    with pytest.warns(convexnn.SolverStatusWarning, match="'time_limit'"):
+        _, warm, _ = solve(problem, "native", {"engine": "neurons", "time_limit": 1e-9},
+                           warm_start=output)
+    np.testing.assert_allclose(warm.predict(X), y, rtol=1e-9, atol=1e-9)
+
+
+# -- memory ----------------------------------------------------------------------
+def _squeeze_memory(monkeypatch, problem):
+    """Memory for the neurons engine but not for the interior-point engine."""
+    native = solvers.get("native")
+    ipm = native.ipm_bytes(problem)
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 10**12)
+    monkeypatch.setattr(solvers.native, "available_memory", lambda: 10**12, raising=False)
+    assert native.choose_engine(problem, "auto") == "ipm"
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 0)
+    monkeypatch.setattr(solvers.native, "available_memory", lambda: 0, raising=False)
+    assert native.choose_engine(problem, "auto") == "neurons"
+    neurons = native.estimate_memory(problem)
+    assert neurons < ipm, (neurons, ipm)
+    free = (neurons + ipm) // 2
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: free)
+    # Workaround: solvers.native binds its own name for available_memory, so patching
+    # solvers._memory alone does not reach its engine choice (see the xfail below).
+    monkeypatch.setattr(solvers.native, "available_memory", lambda: free, raising=False)
+    return ipm, free
+
+
+def _memory_problem():
+    t = planted_teacher(n=80, d=4, seed=4)
+    return make_problem(t.X, t.y, beta=0.1)
+
+
+def test_auto_engine_falls_back_to_neurons_when_ipm_does_not_fit(monkeypatch):
+    problem = _memory_problem()
+    _squeeze_memory(monkeypatch, problem)
+    result, _, _ = solve(problem, "native")
+    assert result.status == "optimal" and result.stats["engine"] == "neurons"
+    # solver="auto": the conic back-ends do not fit either, native's neurons engine does.
+    result, _, _ = solve(problem, "auto")
+    assert result.solver == "native" and result.stats["engine"] == "neurons"
+    assert result.relative_gap <= 2e-6
+
+
+def test_explicit_ipm_engine_that_does_not_fit_names_the_size(monkeypatch):
+    problem = _memory_problem()
+    ipm, free = _squeeze_memory(monkeypatch, problem)
+    with pytest.raises(convexnn.ProblemTooLargeError, match="ipm") as caught:
+        solve(problem, "native", {"engine": "ipm"})
+    message = str(caught.value)
+    assert solvers._memory.format_bytes(ipm) in message
+    assert solvers._memory.format_bytes(free) in message
+    assert "n=80" in message and "neurons" in message
+
+
+def test_patching_solvers_memory_alone_steers_the_engine_choice(monkeypatch):
+    problem = _memory_problem()
+    native = solvers.get("native")
+    # Half of what the ipm engine needs: it does not fit, ensure_fits would refuse it.
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: native.ipm_bytes(problem) // 2)
+    assert native.choose_engine(problem, "auto") == "neurons"
