@@ -50,6 +50,9 @@ CASES = {
 }
 SOLVERS = ("native", "scs", "clarabel", "mosek", "cvxopt")
 
+#: The issue's target for the MNIST-sized case is "under 5 minutes".
+CASE_TIME_LIMIT = {"60000x784": 300.0}
+
 
 @dataclass
 class Row:
@@ -150,11 +153,16 @@ def _peak_rss_gb() -> float:
 
 def run_in_subprocess(case: str, solver: str, device: str, time_limit: float) -> Row:
     command = [sys.executable, __file__, "--one", case, solver, device, str(time_limit)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=time_limit * 3 + 600)
+    kind, n, d, _ = CASES[case]
+    try:
+        # Back-ends without a time limit of their own (CVXOPT) are stopped here.
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=time_limit + 300)
+    except subprocess.TimeoutExpired:
+        return Row(case, kind, n, d, solver, "killed", None, None, None, None, None, None, None,
+                   f"still running {time_limit + 300:.0f}s after the start (no time limit of its own)")
     for line in completed.stdout.splitlines():
         if line.startswith("ROW "):
             return Row(**json.loads(line[4:]))
-    kind, n, d, _ = CASES[case]
     tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
     return Row(case, kind, n, d, solver, "crashed", None, None, None, None, None, None, None,
                f"exit {completed.returncode}: {tail[0][:200]}")
@@ -193,7 +201,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS))
     parser.add_argument("--device", action="append", default=None, help="native device(s): cpu, cuda")
-    parser.add_argument("--time-limit", type=float, default=1800.0, help="per solve, seconds")
+    parser.add_argument("--time-limit", type=float, default=1200.0, help="per solve, seconds")
     parser.add_argument("--output", default=str(RESULTS / "solvers"), help="path stem of the .json/.md")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -210,7 +218,8 @@ def main(argv=None) -> int:
     for case in args.cases:
         for solver in args.solvers:
             for device in devices if solver == "native" else ["cpu"]:
-                row = run_in_subprocess(case, solver, device, args.time_limit)
+                limit = min(args.time_limit, CASE_TIME_LIMIT.get(case, args.time_limit))
+                row = run_in_subprocess(case, solver, device, limit)
                 rows.append(row)
                 print(
                     f"{case:>16s} {row.solver:>12s} {row.status:>18s} "

@@ -195,12 +195,17 @@ def load_estimator(cls: type, path: Any) -> Any:
             if isinstance(params.get(name), list):  # JSON has no tuples
                 params[name] = tuple(params[name])
         estimator = cls(**params)
+        if hasattr(estimator, "_check_params"):
+            estimator._check_params()  # a hand-edited file gets the usual messages
         network = TwoLayerPolyNet.from_saved(arrays["U"], arrays["alpha"], metadata["network"],
                                              path)
         geometry = metadata.get("geometry")
         estimator.network_ = network
         estimator.geometry_ = None if geometry is None else ConvGeometry.from_dict(geometry)
-        estimator.n_features_in_ = int(metadata["n_features_in_"])
+        n_features = metadata.get("n_features_in_")
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
+            raise KeyError(f"n_features_in_ (got {n_features!r})")
+        estimator.n_features_in_ = n_features
         if "feature_names" in arrays:
             estimator.feature_names_in_ = arrays["feature_names"].astype(object)
         saved = metadata["result"]

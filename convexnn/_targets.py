@@ -105,12 +105,16 @@ def decode_scores(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def probabilities(scores: np.ndarray, loss: Loss) -> np.ndarray:
-    """Class probabilities of a logistic or cross-entropy model's outputs."""
+    """Class probabilities of a logistic or cross-entropy model's outputs.
+
+    Computed in log space, so extreme scores give 0 / 1, never NaN or overflow
+    warnings.
+    """
+    from scipy.special import expit, log_expit, softmax
+
     if scores.ndim == 1:
-        positive = 1.0 / (1.0 + np.exp(-scores))
+        positive = expit(scores)
         return np.column_stack([1 - positive, positive])
     if loss.name == "logistic":  # one-vs-rest sigmoids, renormalised
-        positive = 1.0 / (1.0 + np.exp(-scores))
-        return positive / positive.sum(axis=1, keepdims=True)
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+        return softmax(log_expit(scores), axis=1)
+    return softmax(scores, axis=1)

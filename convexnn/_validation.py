@@ -85,6 +85,11 @@ def as_float_array(
                 ". Reshape your data either using array.reshape(-1, 1) if it has a "
                 "single feature or array.reshape(1, -1) if it contains a single sample"
             )
+        elif raw.ndim > max(ndims):
+            hint = (
+                f". Flatten each sample ({name}.reshape(len({name}), -1))"
+                + (" or use a convolutional estimator for images" if name == "X" else "")
+            )
         raise ValidationError(f"{name} must be {expected}; got shape {raw.shape}{hint}")
     values = raw.astype(np.float64, copy=False)
     if values.shape[0] < min_samples:

@@ -38,8 +38,8 @@ Defaults (``lr=None``):
 =========  =======  ======================================================
 optimizer  lr       why
 =========  =======  ======================================================
-sgd        min(1e-2, 3 / width)
-                    plain SGD's stable step shrinks like 1 / width (the
+sgd        see      ``min(1e-2, 3 / width)`` (:func:`default_lr`): plain
+           right    SGD's stable step shrinks like 1 / width (the
                     curvature in the output weights grows with the number
                     of neurons). Measured at the default width
                     ``2 C (d + 1)``, standardised features, squared loss,
@@ -77,7 +77,7 @@ import logging
 import math
 import numbers
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -578,7 +578,7 @@ def train_backprop(
         with a strong-Wolfe line search, one iteration per epoch.
     lr : float, optional
         Initial learning rate on the objective divided by ``n``; default
-        :data:`DEFAULT_LR` for the optimizer.
+        :func:`default_lr` of the optimizer and width.
     epochs : int, optional
         Passes over the data; default :data:`DEFAULT_EPOCHS`.
     batch_size : int, optional
@@ -982,7 +982,7 @@ _PARAMS_DOC = """
         reparametrisation) or ``(beta / 2) (||W||^2 + ||alpha||^2)``.
     optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}, default="adam"
     lr : float, optional
-        Default :data:`convexnn.baselines.DEFAULT_LR` for the optimizer.
+        Default :func:`convexnn.baselines.default_lr` of the optimizer and width.
     epochs : int, optional
         Default :data:`convexnn.baselines.DEFAULT_EPOCHS`.
     batch_size : int, optional

@@ -1,11 +1,18 @@
 """scikit-learn estimators that train by solving the exact convex program.
 
 ``fit`` builds the SDP (:mod:`convexnn.formulations`), solves it
-(:func:`convexnn.solve.solve`) and keeps the decomposed, certified network.
-The estimators follow scikit-learn's contract: parameters are stored
-untouched by ``__init__`` and validated in ``fit``; fitted attributes end in
-an underscore; they clone, pickle, and work in ``Pipeline`` and
-``GridSearchCV``.
+(:func:`convexnn.solve.solve`) and keeps the decomposed, certified network;
+neurons whose removal does not raise the objective (output weights at the
+solver's noise level -- every neuron when ``beta`` is so large that the
+optimum is the all-zero network) are dropped and ``result_`` is re-certified
+for the network kept. The estimators follow scikit-learn's contract:
+parameters are stored untouched by ``__init__`` and validated in ``fit``;
+fitted attributes end in an underscore; they clone, pickle, and work in
+``Pipeline`` and ``GridSearchCV``.
+
+``fit`` warns (:class:`~convexnn.exceptions.FeatureScalingWarning`) when
+feature scales differ by more than 1e4; ``save`` / ``load`` write and read a
+portable ``.npz`` file (see :mod:`convexnn._persistence`).
 """
 
 from __future__ import annotations
@@ -256,6 +263,8 @@ class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):
     >>> reg = ConvexPolyRegressor(beta=1e-3, solver="clarabel").fit(X, y)
     >>> reg.result_.relative_gap < 1e-5
     True
+    >>> path = reg.save("model")  # doctest: +SKIP
+    >>> ConvexPolyRegressor.load(path).predict(X)  # doctest: +SKIP
     """
 
     def fit(self, X: Any, y: Any) -> ConvexPolyRegressor:

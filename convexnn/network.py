@@ -283,7 +283,12 @@ class TwoLayerPolyNet:
 def npz_path(path: Any) -> Path:
     """``path`` with ``.npz`` appended unless it already ends in it."""
     path = check_path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if not path.parent.is_dir():
+        raise MissingFileError(
+            f"cannot save to {path}: the folder {path.parent} does not exist; create it first"
+        )
+    return path
 
 
 def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dict]:

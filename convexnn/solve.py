@@ -211,14 +211,13 @@ def solve(
                 )
         else:
             candidates = [solvers.require_usable(solver, problem)]
-        for candidate in candidates:
-            candidate.check_options(options)
+        per_candidate = _options_per_candidate(candidates, options)
     except SolverError as error:
         raise translate_solver_error(error) from error
     failures = []
     for candidate in candidates:
         try:
-            output = candidate.solve(problem, warm_start=warm_start, **options)
+            output = candidate.solve(problem, warm_start=warm_start, **per_candidate[candidate.name])
         except InvalidSolverOptionError as error:
             raise translate_solver_error(error) from error
         except Exception as error:  # a back-end's own exception types, wrapped with context
@@ -246,6 +245,36 @@ def solve(
             continue
         return _finish(problem, candidate.name, output, decomposition_rtol)
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
+
+
+def _options_per_candidate(
+    candidates: list[solvers.Solver], options: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The options each candidate receives, validated.
+
+    A named back-end gets every option (and rejects those it does not
+    accept). Under ``auto`` a back-end-specific option (e.g. the native
+    solver's ``engine``) goes only to the back-ends that accept it; an option
+    no candidate accepts is an error.
+    """
+    if len(candidates) == 1:
+        candidates[0].check_options(options)
+        return {candidates[0].name: dict(options)}
+    accepted = {
+        c.name: set(solvers.COMMON_OPTIONS) | set(c.native_options) for c in candidates
+    }
+    unknown = set(options) - set().union(*accepted.values())
+    if unknown:
+        raise InvalidSolverOptionError(
+            f"no candidate solver accepts option(s) {', '.join(sorted(unknown))}; "
+            f"candidates: {', '.join(accepted)}"
+        )
+    per_candidate = {}
+    for candidate in candidates:
+        own = {key: value for key, value in options.items() if key in accepted[candidate.name]}
+        candidate.check_options(own)
+        per_candidate[candidate.name] = own
+    return per_candidate
 
 
 def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> SolverError:

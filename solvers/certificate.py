@@ -243,9 +243,29 @@ def dual_bound(
         value = -float(loss.conjugate(t * v_t, y_t))
         return value if np.isfinite(value) else -np.inf
 
-    # The constraint is symmetric in v, so the whole segment [-t_max, t_max] is feasible.
-    scale, best = _golden_max(dual_value, -t_max, t_max)
+    # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
+    # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
+    # [0, 1] too). Golden-section search needs finite probes: find that interval.
+    high = _domain_edge(dual_value, t_max, sign=1.0)
+    low = -_domain_edge(dual_value, t_max, sign=-1.0)
+    scale, best = _golden_max(dual_value, low, high)
     return DualBound(lower_bound=best, scale=scale, constraint=constraint, oracle=oracle)
+
+
+def _domain_edge(function, limit: float, sign: float) -> float:
+    """Largest ``s in [0, limit]`` with ``function(sign * s)`` finite (``function(0)`` is)."""
+    if np.isfinite(function(sign * limit)):
+        return limit
+    inside, outside = 0.0, limit
+    if limit > 1.0 and np.isfinite(function(sign * 1.0)):
+        inside = 1.0
+    for _ in range(60):
+        middle = 0.5 * (inside + outside)
+        if np.isfinite(function(sign * middle)):
+            inside = middle
+        else:
+            outside = middle
+    return inside
 
 
 def _golden_max(function, low: float, high: float, iterations: int = 80) -> tuple[float, float]:

@@ -299,7 +299,15 @@ CASES: list[Case] = [
     Case("BackpropPolyClassifier.fit", "a single class",
          lambda t: BC(epochs=2).fit(X, np.full(12, "a")), ValidationError, ("single class",)),
     Case("BackpropPolyClassifier.fit", "pandas input (accepted)",
-         lambda t: BC(epochs=2, random_state=0).fit(pd.DataFrame(X), pd.Series(LABELS)), None),
+         lambda t: BC(epochs=5, random_state=0).fit(pd.DataFrame(X), pd.Series(LABELS)), None),
+    Case("train_backprop", "X_test without y_test",
+         lambda t: cnn.train_backprop(X, Y, epochs=1, X_test=X),
+         ValidationError, ("X_test and y_test must be given together",)),
+    Case("train_backprop", "X_test with other features",
+         lambda t: cnn.train_backprop(X, Y, epochs=1, X_test=X[:, :2], y_test=Y),
+         ValidationError, ("X_test has 2 features but X has 3",)),
+    Case("run_seeds", "no seeds", lambda t: cnn.run_seeds(X, Y, [], epochs=1),
+         ValidationError, ("seeds is empty",)),
     # -- formulations -----------------------------------------------------------------------
     Case("make_problem", "X is None", lambda t: cnn.make_problem(None, Y),
          ValidationError, ("X is None",)),
@@ -366,6 +374,8 @@ CASES: list[Case] = [
          ValidationError, ("beta",)),
     Case("TwoLayerPolyNet.save", "path of the wrong type", lambda t: NET.save(3),
          InputTypeError, ("path must be a file path",)),
+    Case("TwoLayerPolyNet.save", "a folder that does not exist",
+         lambda t: NET.save(t / "no" / "net"), MissingFileError, ("folder", "does not exist")),
     Case("TwoLayerPolyNet.load", "missing file", lambda t: cnn.TwoLayerPolyNet.load(t / "no.npz"),
          MissingFileError, ("no such file", "no.npz")),
     Case("TwoLayerPolyNet.load", "not an npz file",
@@ -521,15 +531,69 @@ def test_cli_reports_one_line_and_exit_code_2(argv, words, capsys):
 
 
 # -- the README table matches this one ------------------------------------------------------------------
-def test_readme_troubleshooting_names_exceptions_this_table_expects():
+def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """``{first header cell: rows of cells}`` of the markdown tables in ``text``."""
+    tables: dict[str, list[list[str]]] = {}
+    block: list[list[str]] = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif block:
+            tables[block[0][0]] = [row for row in block[2:]]
+            block = []
+    return tables
+
+
+def test_readme_troubleshooting_matches_the_hierarchy_and_this_table():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     start = readme.index("## Troubleshooting")
-    section = readme[start: readme.index("\n## ", start + 1)]
+    tables = _markdown_tables(readme[start: readme.index("\n## ", start + 1)])
+    # The hierarchy table lists exactly the library's error classes.
+    documented = {re.sub(r"`", "", row[0]) for row in tables["class"]}
+    classes = {
+        name for name, value in vars(cnn.exceptions).items()
+        if isinstance(value, type) and issubclass(value, ConvexNNError)
+    }
+    assert documented == classes, documented ^ classes
+    # The bad-input table names only those, and every one this file expects.
+    named = {name for row in tables["input"] for name in re.findall(r"`(\w+)`", row[1])}
+    assert named <= classes, named - classes
     expected = {case.error.__name__ for case in CASES if case.error is not None}
-    rows = [line for line in section.splitlines() if line.startswith("| ")]
-    named = set(re.findall(r"`(\w+Error)`", "\n".join(rows)))
-    assert named, "no exceptions in the README's troubleshooting tables"
-    hierarchy = {name for name in dir(cnn.exceptions) if name.endswith("Error")}
-    assert named <= hierarchy, named - hierarchy
-    # Every error class of the bad-input table is explained in the README ...
     assert expected <= named, expected - named
+
+
+@pytest.mark.parametrize("argv", [["--debug", "demo", "--beta", "-1"],
+                                  ["demo", "--debug", "--beta", "-1"]])
+def test_cli_debug_shows_the_traceback_before_or_after_the_command(argv):
+    with pytest.raises(ValidationError, match="beta"):
+        main(argv)
+
+
+def test_cli_unexpected_errors_say_how_to_see_the_traceback(monkeypatch, capsys):
+    import convexnn.cli
+
+    def crash(args):
+        raise RuntimeError("something\ninternal")
+
+    monkeypatch.setattr(convexnn.cli, "_solvers_command", crash)
+    assert main(["solvers"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: something internal" in err
+    assert "--debug" in err
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    """``convexnn solvers | head -0``: exit code 141 (SIGPIPE), nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "convexnn.cli", "solvers"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert done.stderr == ""

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from solvers import _memory
-from solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
+from solvers.base import Neurons, ProblemShape, SDPProblem, Solver, SolverOutput, Status
 from solvers.certificate import dual_bound
 from solvers.errors import InvalidSolverOptionError
 
@@ -180,7 +180,10 @@ class NativeSolver(Solver):
         if threads is None and _small(shape):
             threads = 1  # thread start-up costs more than these small products gain
         with _threads(threads), _progress(bool(options.get("verbose"))) as bar:
-            if engine == "ipm":
+            zero = _zero_network_if_optimal(problem)
+            if zero is not None:
+                output = zero
+            elif engine == "ipm":
                 output = self._solve_ipm(problem, tol, options, deadline, device, bar)
             else:
                 from solvers.native._neurons import solve_neurons
@@ -216,7 +219,7 @@ class NativeSolver(Solver):
             targets,
             problem.coefficients,
             problem.beta,
-            tol=min(1e-8, 0.1 * tol),
+            tol=0.1 * tol,
             max_iter=int(options.get("max_iter", 100)),
             deadline=deadline,
             on_iteration=on_iteration,
@@ -250,6 +253,36 @@ class NativeSolver(Solver):
             message=result.message,
             stats={"relative_gap": gap, "dual_scale": bound.scale},
         )
+
+
+def _zero_network_if_optimal(problem: SDPProblem) -> SolverOutput | None:
+    """The empty network, certified, when it is already optimal (else None).
+
+    At ``yhat = 0`` the dual point ``v = grad loss(0)`` is feasible exactly when
+    ``max_u |v^T sigma(X u)| <= beta``; its bound then equals ``loss(0)``
+    (Fenchel-Young), so the zero network is optimal with a zero gap. This
+    catches large ``beta`` and all-zero targets, where an interior or
+    neuron-adding method would only approach zero.
+    """
+    targets = torch.as_tensor(problem.targets, dtype=torch.float64)
+    zero = torch.zeros_like(targets)
+    v = problem.loss.gradient(zero, targets)
+    bound = dual_bound(problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss)
+    if bound.constraint > problem.beta:
+        return None
+    objective = float(problem.loss.value(zero, targets))
+    h = problem.patches.shape[3]
+    logger.info("native: the zero network is optimal (objective %.10g)", objective)
+    return SolverOutput(
+        status=Status.OPTIMAL,
+        objective=objective,
+        iterations=0,
+        solve_time=0.0,
+        neurons=Neurons(np.zeros((0, h)), np.zeros(0), np.zeros(0, dtype=int)),
+        lower_bound=bound.lower_bound,
+        message="the zero network is optimal (beta exceeds every neuron's gain)",
+        stats={"relative_gap": 0.0},
+    )
 
 
 def _block_predictions(

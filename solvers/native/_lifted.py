@@ -60,7 +60,7 @@ class GramOperator:
         rows ``xt_i = [x_i; b/(2a)]`` (one Hadamard product, few passes over
         the ``n x n`` matrix); ``a = 0`` (no quadratic term) uses the expanded form.
         """
-        X, h = self.X, self.h
+        X, h = self.X.to(M.dtype), self.h
         k00, k01, k11 = self.a, 0.5 * self.b, self.c
         if k00 != 0.0:
             rho = k01 / k00
@@ -113,8 +113,9 @@ class LiftedOperator:
         return torch.einsum("n,nij->ij", lam, self.matrices)
 
     def add_schur(self, M: torch.Tensor, Xm: torch.Tensor, S_inv: torch.Tensor) -> None:
-        transformed = Xm @ self.matrices @ S_inv  # (n, N, N)
-        M.add_(self.matrices.reshape(self.n, -1) @ transformed.reshape(self.n, -1).T)
+        matrices = self.matrices.to(M.dtype)
+        transformed = Xm @ matrices @ S_inv  # (n, N, N)
+        M.add_(matrices.reshape(self.n, -1) @ transformed.reshape(self.n, -1).T)
 
     def schur_bytes(self) -> int:
         side = self.h + 1

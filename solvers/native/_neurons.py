@@ -208,7 +208,7 @@ def _gauss_newton(model: NeuronModel, state: NeuronState, *, max_steps: int, rto
                 accepted = True
             else:
                 damping = max(damping * 10.0, 1e-12)
-                if damping > 1e12:
+                if damping > 1e12 or time.monotonic() > deadline:
                     return state, yhat, cache, f, steps
         decrease = f - new_f
         state, yhat, cache, f = candidate, new_yhat, new_cache, new_f
@@ -280,7 +280,7 @@ class _IterativeSystem:
         HJD = self.model.loss.hessian_vector(self.yhat, self.model.targets, JD)
         return self.model.vjp(self.state, self.cache, HJD) + self.mu * D
 
-    def solve(self, gradient: torch.Tensor, damping: float, max_iter: int = 100) -> torch.Tensor:
+    def solve(self, gradient: torch.Tensor, damping: float, max_iter: int = 30) -> torch.Tensor:
         precond = self.diagonal + damping
         x = torch.zeros_like(gradient)
         r = -gradient
@@ -427,8 +427,11 @@ def solve_neurons(
     try:
         for rounds in range(max_iter + 1):
             if state.width:
+                # Far from optimal a few Gauss-Newton steps per round suffice (the next
+                # neuron changes the landscape anyway); near it, polish for the certificate.
+                effort = 50 if best is None or best[0] < 1e-3 else 10
                 state, yhat, cache, f, steps = _gauss_newton(
-                    model, state, max_steps=50, rtol=1e-12, deadline=deadline
+                    model, state, max_steps=effort, rtol=1e-12, deadline=deadline
                 )
                 local_steps += steps
                 state = _prune(state)

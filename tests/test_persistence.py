@@ -1,0 +1,231 @@
+"""Saving and loading fitted estimators: portable files, exact round trips.
+
+``estimator.save(path)`` writes one ``.npz`` file (the network's arrays, the
+class labels, JSON metadata with the class, the parameters, the solve's result,
+the file format and the convexnn version) and ``EstimatorClass.load(path)``
+reads it back; the loaded estimator predicts *exactly* what the saved one did.
+Files are read with ``allow_pickle=False``. (``TwoLayerPolyNet.save`` / ``load``
+are tested in test_estimators.py; bad files are rows of test_bad_inputs.py.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import planted_conv_teacher, planted_teacher
+from sklearn.base import clone
+
+import convexnn as cnn
+from convexnn import _persistence
+from convexnn.activations import Activation
+from convexnn.exceptions import IncompatibleVersionError, ValidationError
+from convexnn.losses import HuberLoss, SquaredLoss
+
+FAST = dict(solver="clarabel", solver_options={"tol": 1e-7})
+
+
+def regression(n=30, d=3, outputs=None, seed=0):
+    t = planted_teacher(n=n, d=d, n_outputs=outputs, seed=seed)
+    return t.X, t.y
+
+
+def labels(kind: str, n=36, seed=1):
+    t = planted_teacher(n=n, d=3, seed=seed, noise=0.0)
+    bins = np.digitize(t.clean, np.quantile(t.clean, [1 / 3, 2 / 3]))
+    values = {
+        "str3": np.array(["ant", "bee", "cat"])[bins],
+        "int2": (bins > 0).astype(np.int64) * 5 - 2,
+        "bool": bins > 0,
+        "float3": bins.astype(float) * 2.0,
+        "object-str": np.array(["ant", "bee", "cat"], dtype=object)[bins],
+    }[kind]
+    return t.X, values
+
+
+def round_trip(estimator, X, tmp_path, name="model"):
+    path = estimator.save(tmp_path / name)
+    loaded = type(estimator).load(path)
+    assert type(loaded) is type(estimator)
+    return path, loaded
+
+
+def assert_same_fitted(a, b) -> None:
+    assert a.get_params() == b.get_params()
+    assert a.n_features_in_ == b.n_features_in_
+    assert dataclasses.asdict(a.result_).keys() == dataclasses.asdict(b.result_).keys()
+    for field in ("status", "objective", "lower_bound", "duality_gap", "relative_gap",
+                  "iterations", "solver", "solver_objective", "n_neurons", "message"):
+        assert getattr(a.result_, field) == getattr(b.result_, field), field
+    np.testing.assert_array_equal(a.network_.U, b.network_.U)
+    np.testing.assert_array_equal(a.network_.alpha, b.network_.alpha)
+    assert a.network_.activation == b.network_.activation
+    assert a.geometry_ == b.geometry_
+
+
+# -- exact round trips ---------------------------------------------------------------------
+@pytest.mark.parametrize("outputs", [None, 2])
+def test_regressor_round_trip_is_exact(outputs, tmp_path):
+    X, y = regression(outputs=outputs)
+    reg = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y)
+    path, loaded = round_trip(reg, X, tmp_path)
+    assert path == tmp_path / "model.npz"
+    assert_same_fitted(reg, loaded)
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    assert loaded.score(X, y) == reg.score(X, y)
+
+
+@pytest.mark.parametrize(
+    "kind, loss",
+    [("str3", "squared"), ("int2", "hinge"), ("bool", "logistic"), ("float3", "cross-entropy"),
+     ("object-str", "multiclass-hinge")],
+)
+def test_classifier_round_trip_is_exact(kind, loss, tmp_path):
+    X, y = labels(kind)
+    clf = cnn.ConvexPolyClassifier(beta=0.05, loss=loss, **FAST).fit(X, y)
+    _, loaded = round_trip(clf, X, tmp_path, "clf.npz")
+    assert_same_fitted(clf, loaded)
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    predicted = loaded.predict(X)
+    np.testing.assert_array_equal(predicted, clf.predict(X))
+    assert predicted.dtype == clf.predict(X).dtype
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+    if loss in ("logistic", "cross-entropy"):
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_conv_regressor_round_trip_is_exact(tmp_path):
+    images, y, _, _ = planted_conv_teacher(n=24, image=(2, 5, 5), filter_size=2, pool_size=2,
+                                           seed=2)
+    reg = cnn.ConvexPolyConvRegressor(image_shape=(2, 5, 5), filter_size=2, pool_size=(2, 2),
+                                      beta=0.05, **FAST).fit(images, y)
+    _, loaded = round_trip(reg, images, tmp_path)
+    assert_same_fitted(reg, loaded)
+    assert loaded.pool_size == (2, 2) and loaded.image_shape == (2, 5, 5)
+    np.testing.assert_array_equal(loaded.predict(images), reg.predict(images))
+    np.testing.assert_array_equal(loaded.predict(images.reshape(24, -1)), reg.predict(images))
+
+
+def test_conv_classifier_round_trip_is_exact(tmp_path):
+    images, y, _, _ = planted_conv_teacher(n=24, filter_size=2, seed=3)
+    classes = np.array(["lo", "hi"])[(y > np.median(y)).astype(int)]
+    clf = cnn.ConvexPolyConvClassifier(filter_size=2, beta=0.05, **FAST).fit(images, classes)
+    _, loaded = round_trip(clf, images, tmp_path)
+    assert_same_fitted(clf, loaded)
+    np.testing.assert_array_equal(loaded.predict(images), clf.predict(images))
+
+
+def test_feature_names_survive_and_are_checked(tmp_path):
+    X, y = regression()
+    frame = pd.DataFrame(X, columns=["height", "weight", "age"])
+    reg = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(frame, y)
+    _, loaded = round_trip(reg, X, tmp_path)
+    np.testing.assert_array_equal(loaded.feature_names_in_, reg.feature_names_in_)
+    np.testing.assert_array_equal(loaded.predict(frame), reg.predict(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict(frame.rename(columns={"age": "years"}))
+
+
+def test_parameters_of_every_kind_round_trip(tmp_path):
+    X, y = regression()
+    reg = cnn.ConvexPolyRegressor(
+        activation=Activation(0.3, -0.2, 0.1, name="mine"), beta=np.float64(0.05),
+        loss=HuberLoss(delta=0.5), solver="clarabel",
+        solver_options={"tol": 1e-7, "max_iter": np.int64(200), "verbose": False},
+        decomposition_rtol=1e-10,
+    ).fit(X, y)
+    _, loaded = round_trip(reg, X, tmp_path)
+    params = loaded.get_params()
+    assert params["activation"] == reg.activation and params["activation"].name == "mine"
+    assert params["loss"] == HuberLoss(delta=0.5)
+    assert params["solver_options"] == {"tol": 1e-7, "max_iter": 200, "verbose": False}
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+
+
+def test_a_loaded_estimator_clones_refits_pickles_and_saves_again(tmp_path):
+    X, y = regression()
+    reg = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y)
+    _, loaded = round_trip(reg, X, tmp_path)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(loaded)).predict(X), reg.predict(X))
+    refit = clone(loaded).fit(X, y)
+    np.testing.assert_allclose(refit.predict(X), reg.predict(X), rtol=1e-12, atol=1e-12)
+    _, again = round_trip(loaded, X, tmp_path, "again")
+    np.testing.assert_array_equal(again.predict(X), reg.predict(X))
+
+
+def test_the_all_zero_network_round_trips(tmp_path):
+    X, y = regression()
+    reg = cnn.ConvexPolyRegressor(beta=1e6, **FAST).fit(X, y)
+    assert reg.network_.n_neurons == 0
+    _, loaded = round_trip(reg, X, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(X), np.zeros(len(X)))
+
+
+# -- the file ---------------------------------------------------------------------------------
+def test_the_file_is_npz_with_json_metadata_and_no_pickle(tmp_path):
+    X, y = labels("str3")
+    clf = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, y)
+    path = clf.save(tmp_path / "clf")
+    with np.load(path, allow_pickle=False) as data:
+        assert set(data.files) == {"metadata", "U", "alpha", "classes"}
+        metadata = json.loads(str(data["metadata"]))
+        np.testing.assert_array_equal(data["classes"], ["ant", "bee", "cat"])
+    assert metadata["format"] == "convexnn.estimator"
+    assert metadata["format_version"] == _persistence.FORMAT_VERSION
+    assert metadata["convexnn_version"] == cnn.__version__
+    assert metadata["class"] == "ConvexPolyClassifier"
+    assert metadata["params"]["beta"] == 0.05
+    assert metadata["result"]["status"] == clf.result_.status
+    assert metadata["n_features_in_"] == 3
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    metadata = json.loads(str(arrays.pop("metadata"))) | changes
+    with open(path, "wb") as handle:
+        np.savez(handle, metadata=np.array(json.dumps(metadata)), **arrays)
+    return path
+
+
+def test_versions_are_checked(tmp_path):
+    X, y = regression()
+    path = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).save(tmp_path / "m")
+    older_library = _rewrite(path, convexnn_version="0.0.1")  # same format: read
+    assert cnn.ConvexPolyRegressor.load(older_library).n_features_in_ == 3
+    future = _rewrite(path, format_version=_persistence.FORMAT_VERSION + 1,
+                      convexnn_version="99.0")
+    with pytest.raises(IncompatibleVersionError, match="written by convexnn 99.0"):
+        cnn.ConvexPolyRegressor.load(future)
+    with pytest.raises(ValidationError, match="format_version"):
+        cnn.ConvexPolyRegressor.load(_rewrite(path, format_version="one"))
+
+
+def test_damaged_files_give_a_validation_error(tmp_path):
+    X, y = regression()
+    path = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).save(tmp_path / "m")
+    with np.load(path, allow_pickle=False) as data:
+        metadata = json.loads(str(data["metadata"]))
+    del metadata["n_features_in_"]
+    with pytest.raises(ValidationError, match="damaged.*n_features_in_"):
+        cnn.ConvexPolyRegressor.load(_rewrite(path, **{"n_features_in_": None}))
+    path = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).save(tmp_path / "m")
+    with pytest.raises(ValidationError, match="invalid ConvexPolyRegressor.*beta must be"):
+        cnn.ConvexPolyRegressor.load(_rewrite(path, params=metadata["params"] | {"beta": -1}))
+    with pytest.raises(ValidationError, match="damaged.*nope"):
+        cnn.ConvexPolyRegressor.load(_rewrite(path, params=metadata["params"] | {"nope": 1}))
+
+
+def test_parameters_without_a_portable_form_are_refused(tmp_path):
+    class MyLoss(SquaredLoss):
+        name = "squared"
+
+    X, y = regression()
+    reg = cnn.ConvexPolyRegressor(beta=0.05, loss=MyLoss(), **FAST).fit(X, y)
+    with pytest.raises(ValidationError, match="cannot save parameter loss.*not a built-in"):
+        reg.save(tmp_path / "m")
