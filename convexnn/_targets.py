@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from convexnn.exceptions import InputTypeError, ValidationError
-from convexnn.losses import Loss
+from convexnn.losses import Loss, get_loss
 
 CLASSIFICATION_LOSSES = ("squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge")
 
@@ -118,3 +119,30 @@ def probabilities(scores: np.ndarray, loss: Loss) -> np.ndarray:
     if loss.name == "logistic":  # one-vs-rest sigmoids, renormalised
         return softmax(log_expit(scores), axis=1)
     return softmax(scores, axis=1)
+
+
+class EncodedLabelsMixin:
+    """Prediction methods of a classifier whose outputs encode labels as above.
+
+    The classifier provides ``classes_``, ``loss`` and ``_decision(X)`` (the
+    network's outputs).
+    """
+
+    classes_: np.ndarray
+    loss: Any
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Network outputs: ``(n,)`` for a single-output binary model, else ``(n, n_classes)``."""
+        return self._decision(X)  # type: ignore[attr-defined]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        return decode_scores(self.decision_function(X), self.classes_)
+
+    def _has_probabilities(self) -> bool:
+        return get_loss(self.loss).name in ("logistic", "cross-entropy")
+
+    @available_if(_has_probabilities)
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (logistic and cross-entropy losses only)."""
+        return probabilities(self.decision_function(X), get_loss(self.loss))

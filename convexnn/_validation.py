@@ -122,19 +122,32 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
+def check_nonnegative(value: Any, name: str, meaning: str) -> float:
+    """A finite number ``>= 0``; ``meaning`` goes into the error message."""
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, (bool, np.bool_))
+        or not np.isfinite(float(value))
+        or value < 0
+    ):
+        raise ValidationError(f"{name} must be a finite non-negative number ({meaning}); got {value!r}")
+    return float(value)
+
+
 def check_beta(beta: Any) -> float:
     """A finite, non-negative regularisation strength."""
-    if (
-        not isinstance(beta, numbers.Real)
-        or isinstance(beta, (bool, np.bool_))
-        or not np.isfinite(float(beta))
-        or beta < 0
-    ):
-        raise ValidationError(
-            f"beta must be a finite non-negative number (the l1 penalty on output "
-            f"weights); got {beta!r}"
-        )
-    return float(beta)
+    return check_nonnegative(beta, "beta", "the l1 penalty on output weights")
+
+
+def as_real_array(value: Any, name: str, what: str) -> np.ndarray:
+    """``value`` as a float64 array of real numbers (no finiteness or shape check)."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {array.dtype}")
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputTypeError(f"{name} must be a real numeric {what}, got {error}") from error
 
 
 def check_positive(value: Any, name: str, *, integer: bool = False, allow_none: bool = False) -> Any:

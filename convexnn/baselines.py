@@ -85,9 +85,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils.metaestimators import available_if
 
-from convexnn._targets import decode_scores, encode_labels, probabilities
+from convexnn._targets import EncodedLabelsMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
     check_beta,
@@ -1037,7 +1036,7 @@ class BackpropPolyRegressor(RegressorMixin, _BackpropPolyBase):
         return tags
 
 
-class BackpropPolyClassifier(ClassifierMixin, _BackpropPolyBase):
+class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyBase):
     __doc__ = (
         "Classifier from a two-layer polynomial-activation network trained by backprop.\n\n"
         "    The baseline for :class:`convexnn.ConvexPolyClassifier`, with the same label\n"
@@ -1063,19 +1062,3 @@ class BackpropPolyClassifier(ClassifierMixin, _BackpropPolyBase):
         self.classes_, targets = encode_labels(y, len(features), settings.loss)
         self._fit(features, targets, targets.ndim == 1, settings, seed)
         return self
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Network outputs: ``(n,)`` for a single-output binary model, else ``(n, n_classes)``."""
-        return self._decision(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
-        return decode_scores(self.decision_function(X), self.classes_)
-
-    def _has_probabilities(self) -> bool:
-        return get_loss(self.loss).name in ("logistic", "cross-entropy")
-
-    @available_if(_has_probabilities)
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (logistic and cross-entropy losses only)."""
-        return probabilities(self.decision_function(X), get_loss(self.loss))

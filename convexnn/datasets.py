@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from convexnn._validation import (
+    check_nonnegative,
     as_float_array,
     check_bool,
     check_path,
@@ -108,25 +109,6 @@ class PlantedData:
     teacher: TwoLayerPolyNet | None = None
 
 
-def _random_state(random_state: RandomStateLike) -> np.random.RandomState:
-    """A local generator: never NumPy's global one, even for ``None``."""
-    return local_random_state(random_state)
-
-
-def _check_noise(noise: Any) -> float:
-    if (
-        not isinstance(noise, numbers.Real)
-        or isinstance(noise, (bool, np.bool_))
-        or not np.isfinite(float(noise))
-        or noise < 0
-    ):
-        raise ValidationError(
-            f"noise must be a finite non-negative number (the noise standard deviation), "
-            f"got {noise!r}"
-        )
-    return float(noise)
-
-
 def make_planted(
     n_samples: int,
     n_features: int,
@@ -175,12 +157,12 @@ def make_planted(
     n_samples = check_positive(n_samples, "n_samples", integer=True)
     n_features = check_positive(n_features, "n_features", integer=True)
     n_neurons = check_positive(n_neurons, "n_neurons", integer=True)
-    noise_std = _check_noise(noise)
+    noise_std = check_nonnegative(noise, "noise", "the noise standard deviation")
     sigma = get_activation(activation)
     kind = features.lower().replace("_", "-") if isinstance(features, str) else features
     if kind not in FEATURE_KINDS:
         raise ValidationError(f"features must be one of {list(FEATURE_KINDS)}, got {features!r}")
-    rs = _random_state(random_state)
+    rs = local_random_state(random_state)
 
     X = rs.normal(0, 1, (n_samples, n_features))
     if kind == "heavy-tailed":

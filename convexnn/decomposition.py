@@ -19,8 +19,8 @@ import numpy as np
 import numbers
 from typing import Any
 
-from convexnn._validation import _is_sparse
-from convexnn.exceptions import InputTypeError, ValidationError
+from convexnn._validation import _is_sparse, as_real_array
+from convexnn.exceptions import ValidationError
 from solvers.base import Neurons
 
 #: ``Z`` and ``Z^T`` may differ by this much relative to ``max |Z|`` (solver rounding).
@@ -34,15 +34,7 @@ def _check_block(Z: Any, name: str = "Z") -> np.ndarray:
         raise ValidationError(
             f"{name} is {what}; expected a dense square array (use .toarray() on sparse input)"
         )
-    try:
-        values = np.asarray(Z)
-        if values.dtype.kind not in "biuf":
-            raise TypeError(f"dtype {values.dtype}")
-        values = values.astype(np.float64)
-    except (TypeError, ValueError) as error:
-        raise InputTypeError(
-            f"{name} must be a real numeric matrix, got {type(Z).__name__} ({error})"
-        ) from error
+    values = as_real_array(Z, name, "matrix")
     if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 2:
         raise ValidationError(
             f"{name} must be a square matrix of side >= 2 (h + 1 for h features), got shape "

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.metaestimators import available_if
 
 from convexnn import _persistence
-from convexnn._targets import decode_scores, encode_labels, probabilities
+from convexnn._targets import EncodedLabelsMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
     check_beta,
@@ -286,7 +285,7 @@ class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):
         return tags
 
 
-class ConvexPolyClassifier(ClassifierMixin, _ConvexPolyBase):
+class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase):
     """Classifier from a globally optimal two-layer polynomial-activation network.
 
     Labels of any type are encoded for the loss: with two classes, a single
@@ -317,47 +316,49 @@ class ConvexPolyClassifier(ClassifierMixin, _ConvexPolyBase):
         self._solve(features, targets, params)
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Network outputs: ``(n,)`` for a single-output binary model, else ``(n, n_classes)``."""
-        return self._decision(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
-        return decode_scores(self.decision_function(X), self.classes_)
-
-    def _has_probabilities(self) -> bool:
-        return get_loss(self.loss).name in ("logistic", "cross-entropy")
-
-    @available_if(_has_probabilities)
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (logistic and cross-entropy losses only)."""
-        return probabilities(self.decision_function(X), get_loss(self.loss))
-
 
 class _ConvMixin:
     """Convolution + average pooling parameters shared by the conv estimators."""
 
     _input_ndims = (2, 3, 4)
 
-    image_shape: Any
-    filter_size: Any
-    stride: Any
-    pool_size: Any
+    def __init__(
+        self,
+        image_shape: Any = None,
+        filter_size: Any = 3,
+        stride: Any = 1,
+        pool_size: Any = None,
+        activation: Any = "relu-approx",
+        beta: float = 0.1,
+        loss: str | Loss = "squared",
+        solver: str = "auto",
+        solver_options: Mapping[str, Any] | None = None,
+        decomposition_rtol: float = 1e-9,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
+        self.image_shape = image_shape
+        self.filter_size = filter_size
+        self.stride = stride
+        self.pool_size = pool_size
 
     def _geometry(self, X: np.ndarray) -> ConvGeometry:
-        shape = self.image_shape
-        if shape is None:
-            # 2-D X without image_shape: one-dimensional signals of one channel.
-            shape = (1, 1, X.shape[1]) if X.ndim == 2 else X.shape[1:]
-        filter_size = self.filter_size
-        if X.ndim == 2 and self.image_shape is None and isinstance(filter_size, (int, np.integer)):
-            filter_size = (1, min(int(filter_size), X.shape[1]))
-        pool = self.pool_size
-        if pool is not None and X.ndim == 2 and self.image_shape is None and isinstance(pool, (int, np.integer)):
-            pool = (1, int(pool))
-        if self.pool_size is not None and not isinstance(self.pool_size, (int, np.integer, tuple, list)):
-            raise ValidationError(f"pool_size must be an int, a pair or None, got {self.pool_size!r}")
-        return ConvGeometry(tuple(shape), filter_size, self.stride, pool)
+        if self.image_shape is not None or X.ndim > 2:
+            shape = self.image_shape if self.image_shape is not None else X.shape[1:]
+            return ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size)
+        # 2-D X without image_shape: one-channel 1-D signals; an int size acts along
+        # the signal (a filter longer than the signal is cut to its length).
+        def along(value: Any, cap: int | None = None) -> Any:
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                return (1, int(value) if cap is None else min(int(value), cap))
+            return value
+
+        return ConvGeometry(
+            (1, 1, X.shape[1]),
+            along(self.filter_size, cap=X.shape[1]),
+            self.stride,
+            None if self.pool_size is None else along(self.pool_size),
+        )
 
 
 _CONV_DOC = """
@@ -380,26 +381,6 @@ class ConvexPolyConvClassifier(_ConvMixin, ConvexPolyClassifier):
         + "    Other parameters as for :class:`ConvexPolyClassifier`.\n"
     )
 
-    def __init__(
-        self,
-        image_shape: Any = None,
-        filter_size: Any = 3,
-        stride: Any = 1,
-        pool_size: Any = None,
-        activation: Any = "relu-approx",
-        beta: float = 0.1,
-        loss: str | Loss = "squared",
-        solver: str = "auto",
-        solver_options: Mapping[str, Any] | None = None,
-        decomposition_rtol: float = 1e-9,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
-        self.image_shape = image_shape
-        self.filter_size = filter_size
-        self.stride = stride
-        self.pool_size = pool_size
-
 
 class ConvexPolyConvRegressor(_ConvMixin, ConvexPolyRegressor):
     __doc__ = (
@@ -408,26 +389,6 @@ class ConvexPolyConvRegressor(_ConvMixin, ConvexPolyRegressor):
         + _CONV_DOC
         + "    Other parameters as for :class:`ConvexPolyRegressor`.\n"
     )
-
-    def __init__(
-        self,
-        image_shape: Any = None,
-        filter_size: Any = 3,
-        stride: Any = 1,
-        pool_size: Any = None,
-        activation: Any = "relu-approx",
-        beta: float = 0.1,
-        loss: str | Loss = "squared",
-        solver: str = "auto",
-        solver_options: Mapping[str, Any] | None = None,
-        decomposition_rtol: float = 1e-9,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
-        self.image_shape = image_shape
-        self.filter_size = filter_size
-        self.stride = stride
-        self.pool_size = pool_size
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from convexnn._validation import as_float_array, check_beta, check_path, check_targets
+from convexnn._validation import as_float_array, as_real_array, check_beta, check_path, check_targets
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import (
     IncompatibleVersionError,
-    InputTypeError,
     MissingFileError,
     ValidationError,
 )
@@ -63,15 +62,7 @@ class TwoLayerPolyNet:
                 f"geometry must be a ConvGeometry or None, got {type(geometry).__name__}"
             )
         U = as_float_array(U, "U", min_samples=0) if np.size(U) else np.zeros(np.shape(U) or (0, 0))
-        try:
-            alpha = np.asarray(alpha)
-            if alpha.dtype.kind not in "biuf":
-                raise TypeError(f"dtype {alpha.dtype}")
-            alpha = alpha.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise InputTypeError(
-                f"alpha must be a real numeric array (output weights), got {error}"
-            ) from error
+        alpha = as_real_array(alpha, "alpha", "array (output weights)")
         if U.ndim != 2:
             raise ValidationError(f"U must be 2-D (neurons x features), got shape {U.shape}")
         if alpha.ndim == 0 or alpha.shape[0] != U.shape[0]:
