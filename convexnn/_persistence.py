@@ -109,14 +109,14 @@ def decode_value(value: Any) -> Any:
     raise ValueError(f"unknown encoded value {value!r}")
 
 
-def _plain(value: Any) -> Any:
-    """Statistics as JSON values: non-finite floats become None, others strings."""
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON: NaN/inf become None, numpy values plain Python, others strings."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return json_ready(value.tolist())
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.bool_):
@@ -150,7 +150,7 @@ def save_estimator(estimator: Any, path: Any) -> Path:
         "n_features_in_": int(estimator.n_features_in_),
         "network": network.to_dict(),
         "geometry": None if estimator.geometry_ is None else estimator.geometry_.to_dict(),
-        "result": _plain({f.name: getattr(result, f.name) for f in dataclasses.fields(result)}),
+        "result": json_ready({f.name: getattr(result, f.name) for f in dataclasses.fields(result)}),
     }
     arrays: dict[str, np.ndarray] = {"U": network.U, "alpha": network.alpha}
     if hasattr(estimator, "classes_"):

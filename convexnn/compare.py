@@ -89,6 +89,7 @@ import torch
 
 import solvers as solver_registry  # imported under another name: `solvers` is an argument
 
+from convexnn._persistence import json_ready
 from convexnn._targets import encode_labels
 from convexnn._validation import (
     as_float_array,
@@ -363,7 +364,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-ready values (NaN becomes None)."""
-        return _plain(
+        return json_ready(
             {
                 "settings": self.settings,
                 "optimum": {"lower_bound": self.lower_bound,
@@ -1204,22 +1205,3 @@ def _markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return [line(headers), rule] + [line(row) for row in rows]
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: NaN/inf to None, numpy scalars and arrays to Python values."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value) if math.isfinite(float(value)) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
