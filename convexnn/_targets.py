@@ -1,6 +1,6 @@
-"""Label encoding shared by every classifier (convex and backprop).
+"""Target handling shared by the convex and backprop estimators.
 
-With two classes and an elementwise loss the model has one output and
+Classifiers: with two classes and an elementwise loss the model has one output and
 targets -1/+1; with more classes, one output per class and -1/+1
 one-vs-rest targets; row-wise losses (cross-entropy, multiclass-hinge)
 always get one output per class and one-hot targets.
@@ -119,6 +119,22 @@ def probabilities(scores: np.ndarray, loss: Loss) -> np.ndarray:
     if loss.name == "logistic":  # one-vs-rest sigmoids, renormalised
         return softmax(log_expit(scores), axis=1)
     return softmax(scores, axis=1)
+
+
+class MultiOutputRegressorMixin:
+    """``predict`` and tags of a regressor with one output per target column.
+
+    The regressor provides ``_decision(X)`` (the network's outputs).
+    """
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Network outputs, ``(n,)`` or ``(n, n_targets)``."""
+        return self._decision(X)  # type: ignore[attr-defined]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.target_tags.multi_output = True
+        return tags
 
 
 class EncodedLabelsMixin:

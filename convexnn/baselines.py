@@ -86,7 +86,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 
-from convexnn._targets import EncodedLabelsMixin, encode_labels
+from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
     check_beta,
@@ -1001,7 +1001,7 @@ _PARAMS_DOC = """
 """
 
 
-class BackpropPolyRegressor(RegressorMixin, _BackpropPolyBase):
+class BackpropPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _BackpropPolyBase):
     __doc__ = (
         "Two-layer polynomial-activation network trained by backprop (a local method).\n\n"
         "    The baseline for :class:`convexnn.ConvexPolyRegressor`: the same model and, with\n"
@@ -1025,15 +1025,6 @@ class BackpropPolyRegressor(RegressorMixin, _BackpropPolyBase):
         settings.loss.check_targets(targets)
         self._fit(features, targets, values.ndim == 1, settings, seed)
         return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Network outputs, ``(n,)`` or ``(n, n_targets)``."""
-        return self._decision(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyBase):

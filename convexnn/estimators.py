@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from convexnn import _persistence
-from convexnn._targets import EncodedLabelsMixin, encode_labels
+from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
     check_beta,
@@ -218,7 +218,7 @@ def _drop_idle_neurons(
     )
 
 
-class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):
+class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPolyBase):
     """Two-layer polynomial-activation network trained to its global optimum.
 
     Solves ``min loss(f(X), y) + beta * sum_j |alpha_j|`` over networks
@@ -274,15 +274,6 @@ class ConvexPolyRegressor(RegressorMixin, _ConvexPolyBase):
         targets = check_targets(values, len(features))
         self._solve(features, targets[:, 0] if values.ndim == 1 else targets, params)
         return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Network outputs, ``(n,)`` or ``(n, n_targets)``."""
-        return self._decision(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase):

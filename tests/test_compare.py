@@ -21,6 +21,7 @@ from convexnn import ValidationError
 from convexnn.baselines import BackpropPolyClassifier
 from convexnn.cli import main
 from convexnn.compare import COLUMNS, Comparison, compare, default_max_samples
+from convexnn.datasets import DATASETS
 from convexnn.estimators import ConvexPolyClassifier
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
@@ -297,6 +298,24 @@ def test_cli_compare_on_a_data_file(iris_csv, tmp_path, capsys):
     table = pd.read_csv(out / "comparison.csv")
     assert len(table) == 2 + 2 * 2
     assert table.loc[table["method"] == "clarabel", "status"].item() == "optimal"
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_cli_compare_runs_on_every_embedded_data_set(name, tmp_path, capsys):
+    """The issue's acceptance check: ``convexnn compare`` on each embedded data set."""
+    code = main([
+        "compare", "--dataset", name, "--solvers", "native", "--optimizers", "adam",
+        "--seeds", "1", "--epochs", "5", "--max-samples", "60", "--out", str(tmp_path),
+        "--no-progress",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert list(table["method"]) == ["native", "adam"]
+    assert table.loc[table["method"] == "native", "status"].item() == "optimal"
+    assert table["objective"].notna().all() and table["test_metric"].notna().all()
+    convex, backprop = table["objective"]
+    assert convex <= backprop
 
 
 def test_cli_compare_on_an_embedded_data_set(tmp_path, capsys):
