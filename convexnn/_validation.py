@@ -18,7 +18,7 @@ import numpy as np
 from convexnn.exceptions import FeatureScalingWarning, InputTypeError, ValidationError
 
 #: Column scales (root mean square) further apart than this trigger a
-#: :class:`FeatureScalingWarning` (raw breast-cancer data: about 4e5).
+#: :class:`FeatureScalingWarning` (raw breast-cancer data: about 2e5).
 SCALE_RATIO_LIMIT = 1e4
 
 

@@ -7,7 +7,7 @@ Generic conic solvers see the SDP as ``n`` dense affine maps of size
     A primal-dual interior-point method for the squared loss whose Newton
     systems are ``n x n`` and assembled from Gram matrices
     (:mod:`._ipm`); memory ``O(n^2 + n h)``. Accurate (relative gaps of
-    1e-9 and below) and robust to badly scaled data; used while the
+    1e-7 and below) and robust to badly scaled data; used while the
     ``n x n`` matrices fit in memory.
 ``neurons``
     A Burer-Monteiro method over the network's neurons (:mod:`._neurons`):
