@@ -111,7 +111,6 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     import convexnn
     import solvers
     from convexnn.exceptions import ProblemTooLargeError, SolverError
-    from solvers._memory import format_bytes
 
     kind, n, d, _ = CASES[case]
     problem = make_case(case)
@@ -119,7 +118,7 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     row = Row(case, kind, n, d, name, "", None, None, None, None, None, None, None, "")
     state = solvers.info(solver)
     if not state.usable:
-        row.status, row.note = "unusable", state.note.split(".")[0]
+        row.status, row.note = "unusable", _first_sentence(state.note)
         return row
     options: dict = {"time_limit": time_limit}
     if solver == "native":
@@ -130,8 +129,7 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
             warnings.simplefilter("ignore")
             result, network, _ = convexnn.solve(problem, solver, options)
     except ProblemTooLargeError as error:
-        estimate = solvers.get(solver).estimate_memory(problem)
-        row.status, row.note = "refused", f"needs ~{format_bytes(estimate)}: {str(error).split('.')[0]}"
+        row.status, row.note = "refused", _first_sentence(str(error))
         return row
     except SolverError as error:
         row.status, row.note = "failed", str(error)[:200]
@@ -145,6 +143,10 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     row.neurons = result.n_neurons
     row.engine = result.stats.get("engine")
     return row
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".")
 
 
 def _peak_rss_gb() -> float:
