@@ -145,6 +145,14 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     return row
 
 
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def _first_sentence(text: str) -> str:
     return text.split(". ")[0].rstrip(".")
 
@@ -182,7 +190,8 @@ def markdown(rows: list[Row], meta: dict) -> str:
         return "" if value is None else format(value, spec)
 
     lines = [
-        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, {meta['threads']} torch threads).",
+        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, {meta['threads']} torch threads), "
+        f"commit {(meta.get('commit') or 'unknown')[:10]}.",
         "Peak memory is the solving process's max RSS (Python and libraries included).",
         "",
         "| case | n | d | solver | status | time (s) | time / SCS | peak memory (GB) | objective | certified rel. gap | neurons | note |",
@@ -239,6 +248,7 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "commit": _git_commit(),
     }
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,43 @@
+"""The benchmark script runs end to end on its smallest case and writes its tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_solvers.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_solvers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_smallest_case_writes_json_and_markdown(bench, tmp_path, capsys):
+    stem = tmp_path / "solvers"
+    assert bench.main(["--cases", "100x20", "--solvers", "native", "scs", "mosek",
+                       "--output", str(stem)]) == 0
+    document = json.loads(stem.with_suffix(".json").read_text())
+    rows = {row["solver"]: row for row in document["rows"]}
+    assert set(rows) == {"native", "scs", "mosek"}
+    native, scs = rows["native"], rows["scs"]
+    assert native["status"] == scs["status"] == "optimal"
+    assert scs["time_ratio_to_scs"] == 1
+    assert native["time_ratio_to_scs"] == pytest.approx(native["time"] / scs["time"])
+    # both certified by the same oracle: each objective lies above the other's bound
+    assert native["relative_gap"] <= 1e-6
+    assert native["lower_bound"] <= scs["objective"] and scs["lower_bound"] <= native["objective"]
+    assert native["peak_memory_gb"] > 0
+    assert rows["mosek"]["status"] in ("unusable", "optimal")
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| 100x20 | 100 | 20 | native (ipm) | optimal |" in markdown
+    assert "time / SCS" in markdown and markdown in capsys.readouterr().out
