@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from convexnn.decomposition import decompose_blocks, neural_decomposition, neurons_from_factor
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn.network import TwoLayerPolyNet
+from convexnn.solve import network_from_output
 
 
 def feasible_psd(rng: np.random.Generator, h: int, rank: int, scales=None) -> np.ndarray:
@@ -244,17 +244,8 @@ def test_neurons_have_unit_norm_and_bounded_width(solved):
 
 def test_zero_rtol_gives_a_finite_network(solved):
     problem, inputs, _, _, output = solved
-    neurons = decompose_blocks(output.blocks, rtol=0.0)
-    assert np.all(np.isfinite(neurons.filters)) and np.all(np.isfinite(neurons.weights))
-    shape = problem.shape
-    network = TwoLayerPolyNet.from_neurons(
-        neurons,
-        n_regions=shape.n_regions,
-        n_outputs=shape.n_outputs,
-        single_output=shape.n_outputs == 1,
-        activation=problem.activation,
-        geometry=problem.geometry,
-    )
+    network = network_from_output(problem, output, rtol=0.0)
+    assert np.all(np.isfinite(network.U)) and np.all(np.isfinite(network.alpha))
     sdp = problem.predict_blocks(output.blocks)
     assert np.abs(network.predict(inputs).reshape(sdp.shape) - sdp).max() <= 1e-5 * max(
         np.abs(sdp).max(), 1.0
