@@ -109,7 +109,7 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     import warnings
 
     import convexnn
-    import solvers
+    from convexnn import solvers
     from convexnn.exceptions import ProblemTooLargeError, SolverError
 
     kind, n, d, _ = CASES[case]

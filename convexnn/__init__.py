@@ -5,49 +5,126 @@ Pilanci, "Neural Spectrahedra and Semidefinite Lifts", recovers the weights
 by Neural Decomposition, and certifies every result with a duality gap.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from convexnn._version import __version__
-from convexnn import datasets
-from convexnn.activations import Activation, get_activation
-from convexnn.baselines import (
-    BackpropPolyClassifier,
-    BackpropPolyRegressor,
-    BackpropRun,
-    run_seeds,
-    train_backprop,
-)
-from convexnn.exceptions import (
-    ConvexNNError,
-    ConvexNNWarning,
-    DataFormatError,
-    FeatureScalingWarning,
-    IncompatibleVersionError,
-    InputTypeError,
-    InvalidSolverOptionError,
-    MissingFileError,
-    NotFittedError,
-    ProblemTooLargeError,
-    SolverError,
-    SolverFailedError,
-    SolverNotInstalledError,
-    SolverNotLicensedError,
-    SolverStatusWarning,
-    UnknownSolverError,
-    UnsupportedProblemError,
-    ValidationError,
-)
-from convexnn.estimators import (
-    ConvexPolyClassifier,
-    ConvexPolyConvClassifier,
-    ConvexPolyConvRegressor,
-    ConvexPolyRegressor,
-)
-from convexnn.compare import Comparison, compare
-from convexnn.formulations import PolySDP, make_conv_problem, make_problem, nuclear_norm_program
-from convexnn.losses import Loss, get_loss
-from convexnn.network import TwoLayerPolyNet
-from convexnn.patches import ConvGeometry
-from convexnn.path import PathPoint, certify, fit_path
-from convexnn.solve import Certificate, SolveResult, certify_network, solve
+
+# Public names are imported on first use (PEP 562): ``import convexnn`` and
+# ``convexnn --help`` stay fast, and torch, cvxpy, pandas and matplotlib load
+# only when something needs them.
+_LAZY: dict[str, str] = {
+    "datasets": "convexnn.datasets",
+    "solvers": "convexnn.solvers",
+    "Activation": "convexnn.activations",
+    "get_activation": "convexnn.activations",
+    "BackpropPolyClassifier": "convexnn.baselines",
+    "BackpropPolyRegressor": "convexnn.baselines",
+    "BackpropRun": "convexnn.baselines",
+    "run_seeds": "convexnn.baselines",
+    "train_backprop": "convexnn.baselines",
+    "ConvexNNError": "convexnn.exceptions",
+    "ConvexNNWarning": "convexnn.exceptions",
+    "DataFormatError": "convexnn.exceptions",
+    "FeatureScalingWarning": "convexnn.exceptions",
+    "IncompatibleVersionError": "convexnn.exceptions",
+    "InputTypeError": "convexnn.exceptions",
+    "InvalidSolverOptionError": "convexnn.exceptions",
+    "MissingFileError": "convexnn.exceptions",
+    "NotFittedError": "convexnn.exceptions",
+    "ProblemTooLargeError": "convexnn.exceptions",
+    "SolverError": "convexnn.exceptions",
+    "SolverFailedError": "convexnn.exceptions",
+    "SolverNotInstalledError": "convexnn.exceptions",
+    "SolverNotLicensedError": "convexnn.exceptions",
+    "SolverStatusWarning": "convexnn.exceptions",
+    "UnknownSolverError": "convexnn.exceptions",
+    "UnsupportedProblemError": "convexnn.exceptions",
+    "ValidationError": "convexnn.exceptions",
+    "ConvexPolyClassifier": "convexnn.estimators",
+    "ConvexPolyConvClassifier": "convexnn.estimators",
+    "ConvexPolyConvRegressor": "convexnn.estimators",
+    "ConvexPolyRegressor": "convexnn.estimators",
+    "Comparison": "convexnn.comparison",
+    "compare": "convexnn.comparison",
+    "PolySDP": "convexnn.formulations",
+    "make_conv_problem": "convexnn.formulations",
+    "make_problem": "convexnn.formulations",
+    "nuclear_norm_program": "convexnn.formulations",
+    "Loss": "convexnn.losses",
+    "get_loss": "convexnn.losses",
+    "TwoLayerPolyNet": "convexnn.network",
+    "ConvGeometry": "convexnn.patches",
+    "PathPoint": "convexnn.path",
+    "certify": "convexnn.path",
+    "fit_path": "convexnn.path",
+    "Certificate": "convexnn._solve",
+    "SolveResult": "convexnn._solve",
+    "certify_network": "convexnn._solve",
+    "solve": "convexnn._solve",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from convexnn import solvers
+    from convexnn import datasets
+    from convexnn.activations import Activation, get_activation
+    from convexnn.baselines import (
+        BackpropPolyClassifier,
+        BackpropPolyRegressor,
+        BackpropRun,
+        run_seeds,
+        train_backprop,
+    )
+    from convexnn.exceptions import (
+        ConvexNNError,
+        ConvexNNWarning,
+        DataFormatError,
+        FeatureScalingWarning,
+        IncompatibleVersionError,
+        InputTypeError,
+        InvalidSolverOptionError,
+        MissingFileError,
+        NotFittedError,
+        ProblemTooLargeError,
+        SolverError,
+        SolverFailedError,
+        SolverNotInstalledError,
+        SolverNotLicensedError,
+        SolverStatusWarning,
+        UnknownSolverError,
+        UnsupportedProblemError,
+        ValidationError,
+    )
+    from convexnn.estimators import (
+        ConvexPolyClassifier,
+        ConvexPolyConvClassifier,
+        ConvexPolyConvRegressor,
+        ConvexPolyRegressor,
+    )
+    from convexnn.comparison import Comparison, compare
+    from convexnn.formulations import PolySDP, make_conv_problem, make_problem, nuclear_norm_program
+    from convexnn.losses import Loss, get_loss
+    from convexnn.network import TwoLayerPolyNet
+    from convexnn.patches import ConvGeometry
+    from convexnn.path import PathPoint, certify, fit_path
+    from convexnn._solve import Certificate, SolveResult, certify_network, solve
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'convexnn' has no attribute {name!r}")
+    target = _LAZY[name]
+    module = importlib.import_module(target)
+    value = module if target == f"convexnn.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Activation",
@@ -89,6 +166,7 @@ __all__ = [
     "certify_network",
     "compare",
     "datasets",
+    "solvers",
     "fit_path",
     "get_activation",
     "get_loss",

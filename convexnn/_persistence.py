@@ -13,7 +13,7 @@ entry               content
                     ``params`` (``get_params()``), ``n_features_in_``,
                     ``network`` (:meth:`TwoLayerPolyNet.to_dict`),
                     ``geometry`` (conv variants), ``result`` (the
-                    :class:`~convexnn.solve.SolveResult`, back-end statistics
+                    :class:`~convexnn.SolveResult`, back-end statistics
                     reduced to JSON values), ``classes_dtype``
 ``U``, ``alpha``    the network's weights, float64, stored bit for bit
 ``classes``         ``classes_`` (classifiers)
@@ -44,7 +44,7 @@ from convexnn.exceptions import ValidationError
 from convexnn.losses import LOSSES, Loss
 from convexnn.network import TwoLayerPolyNet, check_format_version, npz_path, read_npz
 from convexnn.patches import ConvGeometry
-from convexnn.solve import SolveResult
+from convexnn._solve import SolveResult
 
 FORMAT = "convexnn.estimator"
 #: The file format this version writes (and the newest it reads).

@@ -3,7 +3,7 @@
 ``convexnn solvers``   table of back-ends and their state
 ``convexnn demo``      fit an embedded data set and report the certified optimum
 ``convexnn compare``   the convex optimum vs backprop on one data set: a table,
-                       CSV / JSON and figures (see :mod:`convexnn.compare`)
+                       CSV / JSON and figures (see :mod:`convexnn.comparison`)
 
 Errors -- bad arguments included -- are reported as one line on stderr with
 exit code 2 (``--debug``, before or after the command, shows the traceback).
@@ -28,7 +28,7 @@ logger = logging.getLogger("convexnn")
 
 
 def _solvers_command(args: argparse.Namespace) -> int:
-    import solvers
+    from convexnn import solvers
 
     rows = [("solver", "installed", "licensed", "usable", "note")]
     for state in solvers.available():
@@ -125,7 +125,7 @@ def _max_samples(text: str) -> int | str | None:
 def _compare_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from convexnn.compare import compare
+    from convexnn.comparison import compare
     from convexnn.datasets import load_file
 
     if args.data is not None:
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--max-samples", type=_max_samples, default="auto",
         help="cap on training samples: a number, 'auto' (default; keeps conic solvers "
-        "tractable, see convexnn.compare) or 'all'",
+        "tractable, see convexnn.comparison) or 'all'",
     )
     compare.add_argument("--test-size", type=float, default=0.25,
                          help="test fraction (default: 0.25)")

@@ -21,7 +21,7 @@ from typing import Any
 
 from convexnn._validation import _is_sparse, as_real_array
 from convexnn.exceptions import ValidationError
-from solvers.base import Neurons
+from convexnn.solvers.base import Neurons
 
 #: ``Z`` and ``Z^T`` may differ by this much relative to ``max |Z|`` (solver rounding).
 SYMMETRY_RTOL = 1e-6

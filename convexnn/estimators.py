@@ -1,7 +1,7 @@
 """scikit-learn estimators that train by solving the exact convex program.
 
 ``fit`` builds the SDP (:mod:`convexnn.formulations`), solves it
-(:func:`convexnn.solve.solve`) and keeps the decomposed, certified network;
+(:func:`convexnn.solve`) and keeps the decomposed, certified network;
 neurons whose removal does not raise the objective (output weights at the
 solver's noise level -- every neuron when ``beta`` is so large that the
 optimum is the all-zero network) are dropped and ``result_`` is re-certified
@@ -42,7 +42,7 @@ from convexnn.formulations import PolySDP, make_conv_problem, make_problem
 from convexnn.losses import Loss, get_loss
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn.solve import SolveResult, certify_network, network_predictions, solve
+from convexnn._solve import SolveResult, certify_network, network_predictions, solve
 
 logger = logging.getLogger("convexnn")
 

@@ -3,7 +3,7 @@
 Every error the library raises on purpose is a :class:`ConvexNNError`.
 Errors about the caller's input are also ``ValueError`` (or ``TypeError``),
 so generic handlers keep working; solver errors are also the matching
-:mod:`solvers.errors` class, so code written against :mod:`solvers` alone
+:mod:`convexnn.solvers.errors` class, so code written against :mod:`solvers` alone
 catches them too.
 
 =============================  ===============================================
@@ -34,7 +34,7 @@ that every solver struggles), both :class:`ConvexNNWarning`.
 
 from __future__ import annotations
 
-import solvers.errors as _solver_errors
+import convexnn.solvers.errors as _solver_errors
 
 
 class ConvexNNError(Exception):

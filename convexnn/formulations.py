@@ -1,7 +1,7 @@
 """The exact convex programs (design notes, sections 2 and 4) as data and as cvxpy.
 
 :class:`PolySDP` describes one problem by its patches, targets, activation,
-beta and loss, and satisfies :class:`solvers.base.SDPProblem`: the native
+beta and loss, and satisfies :class:`convexnn.solvers.base.SDPProblem`: the native
 solver reads its arrays, conic back-ends ask it for :meth:`PolySDP.to_cvxpy`.
 Build one with :func:`make_problem` (fully connected, scalar or vector
 output) or :func:`make_conv_problem` (convolution with average pooling).
@@ -29,12 +29,12 @@ from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
 from convexnn.patches import ConvGeometry
-from solvers.base import CvxpyProgram, ProblemShape
+from convexnn.solvers.base import CvxpyProgram, ProblemShape
 
 
 @dataclass(eq=False)
 class PolySDP:
-    """The SDP of one training problem (see :mod:`solvers.base` for the math).
+    """The SDP of one training problem (see :mod:`convexnn.solvers.base` for the math).
 
     Attributes
     ----------

@@ -23,7 +23,7 @@ from convexnn.exceptions import (
 )
 from convexnn.losses import LossLike, get_loss
 from convexnn.patches import ConvGeometry
-from solvers.base import Neurons
+from convexnn.solvers.base import Neurons
 
 FORMAT_VERSION = 1
 

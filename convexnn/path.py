@@ -22,7 +22,7 @@ from convexnn.formulations import PolySDP, make_conv_problem, make_problem
 from convexnn.losses import LossLike
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn.solve import Certificate, SolveResult, certify_network, solve
+from convexnn._solve import Certificate, SolveResult, certify_network, solve
 
 logger = logging.getLogger("convexnn")
 

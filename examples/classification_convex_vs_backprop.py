@@ -19,7 +19,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from convexnn.compare import compare
+from convexnn.comparison import compare
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dataset", default="wine", help="wine, breast-cancer, iris or digits")

@@ -21,7 +21,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from convexnn.compare import compare
+from convexnn.comparison import compare
 from convexnn.datasets import make_planted
 
 ACTIVATION = (0.09, 0.5, 0.47)  # the paper's rounded least-squares fit of ReLU

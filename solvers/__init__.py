@@ -1,6 +1,6 @@
 """Solver back-ends for the semidefinite programs of convexnn.
 
-One small interface (:class:`~solvers.base.Solver`), a registry and the
+One small interface (:class:`~convexnn.solvers.base.Solver`), a registry and the
 built-in back-ends: SCS, Clarabel, MOSEK and CVXOPT through cvxpy, and the
 native structure-exploiting solver. This package never imports ``convexnn``.
 
@@ -9,7 +9,7 @@ native structure-exploiting solver. This package never imports ``convexnn``.
 ['native', 'mosek', 'clarabel', 'scs', 'cvxopt']
 """
 
-from solvers.base import (
+from convexnn.solvers.base import (
     COMMON_OPTIONS,
     CvxpyProgram,
     Loss,
@@ -20,11 +20,7 @@ from solvers.base import (
     SolverOutput,
     Status,
 )
-from solvers.clarabel import ClarabelSolver
-from solvers.cvxopt import CVXOPTSolver
-from solvers.mosek import MosekSolver
-from solvers.native import NativeSolver
-from solvers.registry import (
+from convexnn.solvers.registry import (
     SolverInfo,
     auto_candidates,
     available,
@@ -34,10 +30,6 @@ from solvers.registry import (
     register,
     require_usable,
 )
-from solvers.scs import SCSSolver
-
-for _solver in (NativeSolver, MosekSolver, ClarabelSolver, SCSSolver, CVXOPTSolver):
-    register(_solver)
 
 __all__ = [
     "COMMON_OPTIONS",

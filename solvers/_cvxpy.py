@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from solvers._memory import ensure_fits
-from solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
-from solvers.errors import InvalidSolverOptionError, SolverFailedError
+from convexnn.solvers._memory import ensure_fits
+from convexnn.solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
+from convexnn.solvers.errors import InvalidSolverOptionError, SolverFailedError
 
 logger = logging.getLogger("convexnn")
 
@@ -127,7 +127,7 @@ class CvxpySolver(Solver):
         )
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        """Map :data:`solvers.base.COMMON_OPTIONS` to this back-end's names."""
+        """Map :data:`convexnn.solvers.base.COMMON_OPTIONS` to this back-end's names."""
         return {key: value for key, value in options.items() if key != "verbose"}
 
     def solve(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from solvers.errors import ProblemTooLargeError
+from convexnn.solvers.errors import ProblemTooLargeError
 
 
 def available_memory() -> int:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from solvers.errors import InvalidSolverOptionError
+from convexnn.solvers.errors import InvalidSolverOptionError
 
 if TYPE_CHECKING:  # pragma: no cover
     import cvxpy as cp

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from solvers.base import Loss
+from convexnn.solvers.base import Loss
 
 _EPS = float(np.finfo(np.float64).eps)
 

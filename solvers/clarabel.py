@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import (
+from convexnn.solvers._cvxpy import (
     BOOL,
     NON_NEGATIVE_INT,
     POSITIVE,
@@ -15,8 +15,8 @@ from solvers._cvxpy import (
     CvxpySolver,
     in_interval,
 )
-from solvers.base import SDPProblem, SolverOutput
-from solvers.errors import SolverFailedError
+from convexnn.solvers.base import SDPProblem, SolverOutput
+from convexnn.solvers.errors import SolverFailedError
 
 logger = logging.getLogger("convexnn")
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, CvxpySolver, one_of
+from convexnn.solvers._cvxpy import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, CvxpySolver, one_of
 
 logger = logging.getLogger("convexnn")
 

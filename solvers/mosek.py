@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import BOOL, MAPPING, STRING, CvxpySolver
+from convexnn.solvers._cvxpy import BOOL, MAPPING, STRING, CvxpySolver
 
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "

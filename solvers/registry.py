@@ -1,8 +1,8 @@
 """The registry of back-ends: lookup by name, state of each, and ``auto``.
 
-Built-in back-ends are registered on import. Third-party back-ends register
+Built-in back-ends are registered on first use. Third-party back-ends register
 through the entry-point group ``convexnn.solvers``; each entry point names a
-:class:`~solvers.base.Solver` subclass (or instance), loaded on first use::
+:class:`~convexnn.solvers.base.Solver` subclass (or instance), loaded on first use::
 
     [project.entry-points."convexnn.solvers"]
     mysolver = "mypackage.module:MySolver"
@@ -10,12 +10,13 @@ through the entry-point group ``convexnn.solvers``; each entry point names a
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from solvers.base import ProblemShape, SDPProblem, Solver
-from solvers.errors import (
+from convexnn.solvers.base import ProblemShape, SDPProblem, Solver
+from convexnn.solvers.errors import (
     SolverNotInstalledError,
     SolverNotLicensedError,
     UnknownSolverError,
@@ -33,8 +34,17 @@ AUTO_PREFERENCE = ("native", "mosek", "clarabel", "scs", "cvxopt")
 #: in benchmarks/bench_solvers.py), so ``auto`` moves SCS ahead of it.
 CLARABEL_NONZERO_LIMIT = 2_000_000
 
+#: The built-in back-ends, imported on first use (the native one pulls in torch).
+BUILTIN_SOLVERS = (
+    "convexnn.solvers.native:NativeSolver",
+    "convexnn.solvers.mosek:MosekSolver",
+    "convexnn.solvers.clarabel:ClarabelSolver",
+    "convexnn.solvers.scs:SCSSolver",
+    "convexnn.solvers.cvxopt:CVXOPTSolver",
+)
+
 _registry: dict[str, Solver] = {}
-_entry_points_loaded = False
+_loaded = False
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,10 @@ class SolverInfo:
 
 def register(solver: Solver | type[Solver], *, replace: bool = False) -> Solver:
     """Add a back-end under ``solver.name``; returns the registered instance."""
+    _load()
     instance = solver() if isinstance(solver, type) else solver
     if not isinstance(instance, Solver):
-        raise TypeError(f"expected a solvers.base.Solver, got {type(instance).__name__}")
+        raise TypeError(f"expected a convexnn.solvers.Solver, got {type(instance).__name__}")
     name = instance.name
     if name in _registry and not replace and type(_registry[name]) is not type(instance):
         raise ValueError(f"a solver named {name!r} is already registered")
@@ -66,11 +77,15 @@ def register(solver: Solver | type[Solver], *, replace: bool = False) -> Solver:
     return instance
 
 
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
+def _load() -> None:
+    """Register the built-in back-ends, then the plug-ins, once."""
+    global _loaded
+    if _loaded:
         return
-    _entry_points_loaded = True
+    _loaded = True
+    for spec in BUILTIN_SOLVERS:
+        module, _, cls = spec.partition(":")
+        register(getattr(importlib.import_module(module), cls))
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             register(entry.load())
@@ -80,14 +95,14 @@ def _load_entry_points() -> None:
 
 def names() -> list[str]:
     """Names of every registered back-end, in ``auto``'s preference order."""
-    _load_entry_points()
+    _load()
     known = [name for name in AUTO_PREFERENCE if name in _registry]
     return known + sorted(set(_registry) - set(known))
 
 
 def get(name: str) -> Solver:
     """The back-end registered as ``name`` (case-insensitive)."""
-    _load_entry_points()
+    _load()
     key = name.lower() if isinstance(name, str) else name
     if key not in _registry:
         raise UnknownSolverError(
@@ -151,10 +166,10 @@ def require_usable(name: str, problem: SDPProblem | None = None) -> Solver:
 def auto_candidates(problem: SDPProblem) -> list[Solver]:
     """Usable back-ends that support ``problem``, best first.
 
-    Back-ends are ordered by :meth:`~solvers.base.Solver.auto_priority`, then
+    Back-ends are ordered by :meth:`~convexnn.solvers.base.Solver.auto_priority`, then
     by :data:`AUTO_PREFERENCE`. Skipped back-ends are logged with the reason.
     """
-    from solvers._cvxpy import problem_nonzeros
+    from convexnn.solvers._cvxpy import problem_nonzeros
 
     order = names()
     if problem_nonzeros(ProblemShape.of(problem)) > CLARABEL_NONZERO_LIMIT and "scs" in order:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from solvers._cvxpy import (
+from convexnn.solvers._cvxpy import (
     BOOL,
     NON_NEGATIVE,
     POSITIVE,
@@ -13,7 +13,7 @@ from solvers._cvxpy import (
     CvxpySolver,
     in_interval,
 )
-from solvers.base import Status
+from convexnn.solvers.base import Status
 
 
 class SCSSolver(CvxpySolver):

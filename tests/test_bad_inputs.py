@@ -44,7 +44,7 @@ from convexnn.exceptions import (
     UnsupportedProblemError,
     ValidationError,
 )
-from convexnn.solve import solve
+from convexnn._solve import solve
 
 # -- data ------------------------------------------------------------------------------
 _rng = np.random.default_rng(123)

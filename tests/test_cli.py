@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-import solvers
+from convexnn import solvers
 from convexnn.cli import main
 
 

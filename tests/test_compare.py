@@ -1,4 +1,4 @@
-"""convexnn.compare and ``convexnn compare``: the convex optimum vs backprop, side by side.
+"""convexnn.comparison and ``convexnn compare``: the convex optimum vs backprop, side by side.
 
 Tiny problems only (planted n=40, d=4; iris subsets), tight conic tolerances,
 2 seeds and a few dozen epochs, so the whole module runs in seconds.
@@ -15,12 +15,12 @@ import pytest
 import torch
 from sklearn.datasets import load_iris
 
-import solvers
+from convexnn import solvers
 from conftest import planted_teacher, tight_options
 from convexnn import ValidationError
 from convexnn.baselines import BackpropPolyClassifier
 from convexnn.cli import main
-from convexnn.compare import COLUMNS, Comparison, compare, default_max_samples
+from convexnn.comparison import COLUMNS, Comparison, compare, default_max_samples
 from convexnn.datasets import DATASETS
 from convexnn.estimators import ConvexPolyClassifier
 

@@ -24,7 +24,7 @@ from conftest import (
 )
 
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn.solve import network_predictions
+from convexnn._solve import network_predictions
 
 BETA = 0.1
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from convexnn.decomposition import decompose_blocks, neural_decomposition, neurons_from_factor
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn.solve import network_from_output
+from convexnn._solve import network_from_output
 
 
 def feasible_psd(rng: np.random.Generator, h: int, rank: int, scales=None) -> np.ndarray:

@@ -34,9 +34,9 @@ import convexnn as cnn
 import convexnn.estimators
 from convexnn.decomposition import neural_decomposition
 from convexnn.exceptions import FeatureScalingWarning, SolverStatusWarning
-from convexnn.solve import solve
-from solvers import registry
-from solvers.base import Solver, Status
+from convexnn._solve import solve
+from convexnn.solvers import registry
+from convexnn.solvers.base import Solver, Status
 
 
 def assert_finite(*arrays) -> None:
@@ -99,15 +99,25 @@ def test_scales_below_the_limit_and_zero_columns_do_not_warn(no_solve):
 
 
 def test_badly_scaled_fit_reports_its_status_and_returns_no_nan():
-    """Columns scaled 1e-4 .. 1e4: warned, solved as far as the solver can, finite."""
+    """Columns scaled 1e-4 .. 1e4: warned, solved as far as the solver can, finite.
+
+    Whether SCS gets there within 2000 iterations depends on its release; what
+    must hold is that the status warning fires exactly when the status is not
+    optimal, and that the certificate is consistent either way.
+    """
     t = planted_teacher(n=30, d=4, seed=3)
     X = t.X * np.array([1e-4, 1.0, 1e4, 1.0])
-    with pytest.warns(FeatureScalingWarning), pytest.warns(SolverStatusWarning):
-        reg = cnn.ConvexPolyRegressor(beta=0.1, solver="scs", solver_options={"max_iter": 2000})
+    reg = cnn.ConvexPolyRegressor(beta=0.1, solver="scs", solver_options={"max_iter": 2000})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         reg.fit(X, t.y)
-    assert reg.result_.status == "iteration_limit"
+    categories = [w.category for w in caught]
+    assert FeatureScalingWarning in categories
+    assert (SolverStatusWarning in categories) == (reg.result_.status != "optimal")
+    assert reg.result_.status in ("optimal", "optimal_inaccurate", "iteration_limit")
     assert_finite(reg.predict(X), reg.network_.U, reg.network_.alpha)
     assert reg.result_.lower_bound <= reg.result_.objective
+    assert np.isfinite(reg.result_.relative_gap)
 
 
 # -- duplicated columns, d = 1, n < d, rank-deficient data -------------------------------------

@@ -39,14 +39,14 @@ from conftest import (
 )
 
 import convexnn
-import solvers
-import solvers._memory
-import solvers.native
-import solvers.native._ipm
-import solvers.native._neurons
+from convexnn import solvers
+import convexnn.solvers._memory
+import convexnn.solvers.native
+import convexnn.solvers.native._ipm
+import convexnn.solvers.native._neurons
 from convexnn import make_conv_problem, make_problem
-from convexnn.solve import solve
-from solvers.base import SolverOutput, Status
+from convexnn._solve import solve
+from convexnn.solvers.base import SolverOutput, Status
 
 #: Relative slack on comparisons between two certified numbers (rounding only).
 SLACK = 1e-9

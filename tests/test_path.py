@@ -18,7 +18,7 @@ from conftest import planted_conv_teacher, planted_teacher, relative_difference,
 import convexnn
 import convexnn.path
 from convexnn import ValidationError, certify, fit_path, make_conv_problem, make_problem
-from convexnn.solve import solve
+from convexnn._solve import solve
 
 #: Given unsorted on purpose; fit_path returns them in decreasing order.
 BETAS = [0.05, 0.2, 0.1]

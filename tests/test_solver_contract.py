@@ -25,11 +25,11 @@ from conftest import (
 )
 
 import convexnn
-import solvers
-import solvers._memory
+from convexnn import solvers
+import convexnn.solvers._memory
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn.solve import solve
-from solvers.base import ProblemShape, SolverOutput, Status
+from convexnn._solve import solve
+from convexnn.solvers.base import ProblemShape, SolverOutput, Status
 
 BACKENDS = usable_solvers()
 REFERENCE_SOLVER = "clarabel" if "clarabel" in BACKENDS else "scs"

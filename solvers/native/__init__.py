@@ -17,7 +17,7 @@ Generic conic solvers see the SDP as ``n`` dense affine maps of size
     Every smooth loss; the choice for large ``n``.
 
 Whatever the engine, the returned solution carries a lower bound on the
-optimum from the exact dual oracle (:mod:`solvers.certificate`), so the
+optimum from the exact dual oracle (:mod:`convexnn.solvers.certificate`), so the
 reported gap is certified, and the solver stops on a relative gap
 tolerance, an iteration limit, a time limit or ``KeyboardInterrupt``,
 always returning its best point with its certificate.
@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from solvers import _memory
-from solvers.base import Neurons, ProblemShape, SDPProblem, Solver, SolverOutput, Status
-from solvers.certificate import dual_bound
-from solvers.errors import InvalidSolverOptionError
+from convexnn.solvers import _memory
+from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, Solver, SolverOutput, Status
+from convexnn.solvers.certificate import dual_bound
+from convexnn.solvers.errors import InvalidSolverOptionError
 
 logger = logging.getLogger("convexnn")
 
@@ -115,7 +115,7 @@ class NativeSolver(Solver):
         """First where it is at its best (the interior-point engine, or problems
         too large for conic solvers); after the conic back-ends on small
         problems it would solve with the slower neurons engine."""
-        from solvers._cvxpy import problem_nonzeros
+        from convexnn.solvers._cvxpy import problem_nonzeros
 
         if self.choose_engine(problem, "auto") == "ipm":
             return 0
@@ -186,7 +186,7 @@ class NativeSolver(Solver):
             elif engine == "ipm":
                 output = self._solve_ipm(problem, tol, options, deadline, device, bar)
             else:
-                from solvers.native._neurons import solve_neurons
+                from convexnn.solvers.native._neurons import solve_neurons
 
                 output = solve_neurons(
                     problem,
@@ -204,7 +204,7 @@ class NativeSolver(Solver):
         return output
 
     def _solve_ipm(self, problem, tol, options, deadline, device, bar) -> SolverOutput:
-        from solvers.native._ipm import solve_squared
+        from convexnn.solvers.native._ipm import solve_squared
 
         patches = torch.as_tensor(problem.patches, dtype=torch.float64, device=device)
         targets = torch.as_tensor(problem.targets, dtype=torch.float64, device=device)
@@ -289,7 +289,7 @@ def _block_predictions(
     patches: torch.Tensor, blocks: list[tuple[np.ndarray, np.ndarray]], coefficients
 ) -> torch.Tensor:
     """``(n, C)`` predictions of ``(Z, Z')`` pairs (block order ``r * C + k``)."""
-    from solvers.native._lifted import make_operator
+    from convexnn.solvers.native._lifted import make_operator
 
     n, regions = patches.shape[:2]
     outputs = len(blocks) // regions

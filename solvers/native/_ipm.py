@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from solvers.base import Status
-from solvers.native._lifted import make_operator
+from convexnn.solvers.base import Status
+from convexnn.solvers.native._lifted import make_operator
 
 logger = logging.getLogger("convexnn")
 

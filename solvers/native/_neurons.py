@@ -12,7 +12,7 @@ and equals the SDP objective at the corresponding blocks.
 One round:
 
 1. the exact dual oracle at ``v = grad loss`` certifies the current point
-   (:func:`solvers.certificate.dual_bound`) and names the most violating
+   (:func:`convexnn.solvers.certificate.dual_bound`) and names the most violating
    neuron of every block;
 2. if the certified gap is below ``tol``: stop; else add those neurons (with
    weights from an exact line search) when the violation is large, and
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
-from solvers.certificate import DualBound, dual_bound
+from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
+from convexnn.solvers.certificate import DualBound, dual_bound
 
 logger = logging.getLogger("convexnn")
 

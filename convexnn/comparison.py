@@ -87,7 +87,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-import solvers as solver_registry  # imported under another name: `solvers` is an argument
+from convexnn import solvers as solver_registry  # imported under another name: `solvers` is an argument
 
 from convexnn._persistence import json_ready
 from convexnn._targets import encode_labels
@@ -124,8 +124,8 @@ from convexnn.exceptions import (
     translate_solver_error,
 )
 from convexnn.losses import get_loss
-from solvers.base import COMMON_OPTIONS
-from solvers.errors import SolverError
+from convexnn.solvers.base import COMMON_OPTIONS
+from convexnn.solvers.errors import SolverError
 
 logger = logging.getLogger("convexnn")
 

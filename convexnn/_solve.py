@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import solvers
+from convexnn import solvers
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
     ProblemTooLargeError,
@@ -31,9 +31,9 @@ from convexnn.exceptions import (
 )
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
-from solvers.base import SolverOutput, Status
-from solvers.certificate import best_dual_bound
-from solvers.errors import InvalidSolverOptionError, SolverError
+from convexnn.solvers.base import SolverOutput, Status
+from convexnn.solvers.certificate import best_dual_bound
+from convexnn.solvers.errors import InvalidSolverOptionError, SolverError
 
 logger = logging.getLogger("convexnn")
 
@@ -45,7 +45,7 @@ class SolveResult:
     Attributes
     ----------
     status : str
-        One of :class:`solvers.base.Status`' values.
+        One of :class:`convexnn.solvers.base.Status`' values.
     objective : float
         Objective of the returned network (loss + beta * sum |alpha|).
     lower_bound : float
@@ -170,7 +170,7 @@ def solve(
     solver : str
         A registered back-end name or ``"auto"``.
     options : mapping, optional
-        :data:`solvers.base.COMMON_OPTIONS` or back-end specific options.
+        :data:`convexnn.solvers.base.COMMON_OPTIONS` or back-end specific options.
     warm_start : SolverOutput, optional
         A previous output to start from (back-ends that cannot use it ignore it).
     decomposition_rtol : float
