@@ -58,11 +58,11 @@ _LAZY: dict[str, str] = {
     "TwoLayerPolyNet": "convexnn.network",
     "ConvGeometry": "convexnn.patches",
     "PathPoint": "convexnn.path",
-    "certify": "convexnn.path",
+    "certify": "convexnn.certificates",
     "fit_path": "convexnn.path",
-    "Certificate": "convexnn._solve",
+    "Certificate": "convexnn.certificates",
     "SolveResult": "convexnn._solve",
-    "certify_network": "convexnn._solve",
+    "certify_network": "convexnn.certificates",
     "solve": "convexnn._solve",
 }
 
@@ -108,8 +108,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.losses import Loss, get_loss
     from convexnn.network import TwoLayerPolyNet
     from convexnn.patches import ConvGeometry
-    from convexnn.path import PathPoint, certify, fit_path
-    from convexnn._solve import Certificate, SolveResult, certify_network, solve
+    from convexnn._solve import SolveResult, solve
+    from convexnn.certificates import Certificate, certify, certify_network
+    from convexnn.path import PathPoint, fit_path
 
 
 def __getattr__(name: str) -> Any:

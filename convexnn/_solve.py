@@ -1,11 +1,16 @@
 """Solve a :class:`~convexnn.formulations.PolySDP` with a chosen back-end.
 
 :func:`solve` picks the back-end (``"auto"`` walks the usable ones in order
-and moves on when one fails), turns its output into a
+and moves on when one fails) and turns its output into a
 :class:`~convexnn.network.TwoLayerPolyNet` (Neural Decomposition of the
-blocks, or the solver's own neurons), and certifies the network with the
-exact dual oracle: every :class:`SolveResult` carries a lower bound on the
-optimum that does not depend on the back-end's own claims.
+blocks, or the solver's own neurons). Every :class:`SolveResult` carries a
+certified lower bound from the exact dual oracle
+(:mod:`convexnn.solvers.certificate`): the native back-end certifies its
+own point with that oracle and reports the bound; for the other back-ends the
+bound is the best of two dual candidates, the loss gradient at the
+network's predictions and the back-end's dual point when it returns one,
+each scaled to feasibility by the oracle. The objective is always the
+returned network's, recomputed here.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 import torch
 
 from convexnn import solvers
+from convexnn.certificates import Certificate, certify_network
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
     ProblemTooLargeError,
@@ -32,7 +38,6 @@ from convexnn.exceptions import (
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
 from convexnn.solvers.base import SolverOutput, Status
-from convexnn.solvers.certificate import best_dual_bound
 from convexnn.solvers.errors import InvalidSolverOptionError, SolverError
 
 logger = logging.getLogger("convexnn")
@@ -100,57 +105,6 @@ def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> 
         single_output=shape.n_outputs == 1,
         activation=problem.activation,
         geometry=problem.geometry,
-    )
-
-
-def network_predictions(problem: PolySDP, network: TwoLayerPolyNet) -> np.ndarray:
-    """``(n, C)`` predictions of ``network`` on the problem's own patches."""
-    pooled = network.activation(problem.patches @ network.U.T).mean(axis=2)  # (n, R, m)
-    return np.einsum("nrm,mrk->nk", pooled, network._alpha_full())
-
-
-@dataclass(frozen=True)
-class Certificate:
-    """A certified bound for a network on a problem (see :func:`certify_network`)."""
-
-    objective: float
-    lower_bound: float
-    duality_gap: float
-    relative_gap: float
-    dual_scale: float
-    dual_constraint: float
-
-
-def certify_network(
-    problem: PolySDP,
-    network: TwoLayerPolyNet,
-    extra_dual_points: tuple[np.ndarray, ...] = (),
-) -> Certificate:
-    """Objective of ``network`` and the best certified lower bound on the optimum.
-
-    The dual candidates are the loss gradient at the network's predictions
-    (the optimal dual point when the network is optimal) and any
-    ``extra_dual_points`` (e.g. a conic solver's dual variables).
-    """
-    yhat = network_predictions(problem, network)
-    objective = problem.objective(yhat, network.penalty())
-    gradient = problem.loss.gradient(torch.from_numpy(yhat), torch.from_numpy(problem.targets))
-    candidates = [gradient.numpy()] + [v for v in extra_dual_points if v is not None]
-    bound = best_dual_bound(
-        problem.patches, problem.targets, candidates, problem.coefficients, problem.beta, problem.loss
-    )
-    return _certificate(objective, bound.lower_bound, bound.scale, bound.constraint)
-
-
-def _certificate(objective: float, lower: float, scale: float, constraint: float) -> Certificate:
-    gap = objective - lower
-    return Certificate(
-        objective=objective,
-        lower_bound=lower,
-        duality_gap=gap,
-        relative_gap=gap / max(abs(objective), 1e-12),
-        dual_scale=scale,
-        dual_constraint=constraint,
     )
 
 
@@ -302,8 +256,8 @@ def _finish(
     start = time.perf_counter()
     network = network_from_output(problem, output, rtol)
     if output.lower_bound is not None:
-        objective = problem.objective(network_predictions(problem, network), network.penalty())
-        certificate = _certificate(objective, output.lower_bound, float("nan"), float("nan"))
+        objective = problem.objective(network.outputs(problem.patches), network.penalty())
+        certificate = Certificate.of(objective, output.lower_bound)
     else:
         certificate = certify_network(problem, network, (output.dual_point,))
     logger.info(

@@ -53,11 +53,6 @@ class Activation:
     def coefficients(self) -> tuple[float, float, float]:
         return (self.a, self.b, self.c)
 
-    @property
-    def is_quadratic(self) -> bool:
-        """Whether this is ``a t^2`` alone (the nuclear-norm special case)."""
-        return self.b == 0.0 and self.c == 0.0
-
     def __call__(self, t: ArrayT) -> ArrayT:
         return self.a * t * t + self.b * t + self.c  # type: ignore[operator]
 

@@ -38,11 +38,13 @@ from convexnn._validation import (
 )
 from convexnn.activations import get_activation
 from convexnn.exceptions import ValidationError
-from convexnn.formulations import PolySDP, make_conv_problem, make_problem
+from convexnn.formulations import PolySDP, problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn._solve import SolveResult, certify_network, network_predictions, solve
+from convexnn._solve import SolveResult, solve
+from convexnn.certificates import certify_network
+from convexnn.solvers.certificate import relative_gap
 
 logger = logging.getLogger("convexnn")
 
@@ -99,12 +101,8 @@ class _ConvexPolyBase(BaseEstimator):
 
     def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
         geometry = self._geometry(X)
-        common = dict(activation=params["activation"], beta=params["beta"], loss=params["loss"])
-        problem: PolySDP = (
-            make_problem(X, targets, **common)
-            if geometry is None
-            else make_conv_problem(X, targets, geometry, **common)
-        )
+        problem = problem_for(X, targets, activation=params["activation"], beta=params["beta"],
+                              loss=params["loss"], geometry=geometry)
         options = dict(self.solver_options or {})
         if self.verbose:
             options.setdefault("verbose", True)
@@ -177,8 +175,8 @@ def _drop_idle_neurons(
     m = network.n_neurons
     if m == 0:
         return network, result
-    pooled = network.activation(problem.patches @ network.U.T).mean(axis=2)  # (n, R, m)
-    alpha = network._alpha_full()  # (m, R, C)
+    pooled = network.pooled_activations(problem.patches)  # (n, R, m)
+    alpha = network.output_weights  # (m, R, C)
     yhat = np.einsum("nrm,mrk->nk", pooled, alpha)
     weight = np.abs(alpha).sum(axis=(1, 2))
     penalty = float(weight.sum())
@@ -202,8 +200,8 @@ def _drop_idle_neurons(
     pruned = TwoLayerPolyNet(network.U[keep], network.alpha[keep], network.activation,
                              network.geometry)
     certificate = certify_network(problem, pruned)
-    objective = problem.objective(network_predictions(problem, pruned), pruned.penalty())
     lower = max(result.lower_bound, certificate.lower_bound)
+    objective = certificate.objective
     logger.info("dropped %d idle neuron(s) of %d (objective %.10g -> %.10g)",
                 int((~keep).sum()), m, result.objective, objective)
     stats = dict(result.stats, idle_neurons_dropped=int((~keep).sum()))
@@ -212,7 +210,7 @@ def _drop_idle_neurons(
         objective=objective,
         lower_bound=lower,
         duality_gap=objective - lower,
-        relative_gap=(objective - lower) / max(abs(objective), 1e-12),
+        relative_gap=relative_gap(objective, lower),
         n_neurons=pruned.n_neurons,
         stats=stats,
     )

@@ -20,6 +20,7 @@ and one coefficient row per sample in the conic data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -241,3 +242,18 @@ def nuclear_norm_program(
     yhat = cp.reshape(cp.sum(cp.multiply(features @ weights, features), axis=1), (len(features), 1), order="C")
     objective = get_loss(loss).cvxpy(yhat, targets) + check_beta(beta) * cp.normNuc(weights)
     return cp.Problem(cp.Minimize(objective)), weights
+
+
+def problem_for(
+    X: Any,
+    y: Any,
+    *,
+    activation: ActivationLike,
+    beta: float,
+    loss: LossLike,
+    geometry: ConvGeometry | None,
+) -> PolySDP:
+    """:func:`make_problem`, or :func:`make_conv_problem` when ``geometry`` is given."""
+    if geometry is None:
+        return make_problem(X, y, activation=activation, beta=beta, loss=loss)
+    return make_conv_problem(X, y, geometry, activation=activation, beta=beta, loss=loss)

@@ -114,8 +114,9 @@ class TwoLayerPolyNet:
     def n_outputs(self) -> int:
         return 1 if self.single_output else self.alpha.shape[-1]
 
-    def _alpha_full(self) -> np.ndarray:
-        """Output weights as ``(m, R, C)``."""
+    @property
+    def output_weights(self) -> np.ndarray:
+        """Output weights as ``(m, R, C)`` (regions ``R = 1`` when fully connected)."""
         alpha = self.alpha if self.geometry is not None else self.alpha[:, None]
         return alpha[..., None] if self.single_output else alpha
 
@@ -131,15 +132,26 @@ class TwoLayerPolyNet:
             )
         return features[:, None, None, :]
 
+    def pooled_activations(self, patches: np.ndarray) -> np.ndarray:
+        """``(n, R, m)``: each neuron's activation averaged over the patches of each region.
+
+        ``patches`` has shape ``(n, R, P, h)`` (a fully connected network's
+        samples are ``X[:, None, None, :]``), as in :class:`~convexnn.PolySDP`.
+        """
+        return self.activation(patches @ self.U.T).mean(axis=2)
+
+    def outputs(self, patches: np.ndarray) -> np.ndarray:
+        """``(n, C)`` outputs of the network on ``(n, R, P, h)`` patches: the one forward pass."""
+        return np.einsum("nrm,mrk->nk", self.pooled_activations(patches), self.output_weights)
+
     def hidden(self, X: Any) -> np.ndarray:
         """Pooled hidden activations, ``(n, m)`` (``(n, R, m)`` if convolutional)."""
-        pooled = self.activation(self._patches(X) @ self.U.T).mean(axis=2)
+        pooled = self.pooled_activations(self._patches(X))
         return pooled if self.geometry is not None else pooled[:, 0]
 
     def predict(self, X: Any) -> np.ndarray:
         """Network outputs: ``(n,)`` for a single output, else ``(n, C)``."""
-        pooled = self.activation(self._patches(X) @ self.U.T).mean(axis=2)  # (n, R, m)
-        outputs = np.einsum("nrm,mrk->nk", pooled, self._alpha_full())
+        outputs = self.outputs(self._patches(X))
         return outputs[:, 0] if self.single_output else outputs
 
     def penalty(self) -> float:
@@ -328,7 +340,7 @@ class _TorchPolyNet(torch.nn.Module):
         self.geometry = net.geometry
         self.single_output = net.single_output
         weight = torch.as_tensor(net.U, dtype=dtype)
-        self.alpha = torch.nn.Parameter(torch.as_tensor(net._alpha_full(), dtype=dtype))
+        self.alpha = torch.nn.Parameter(torch.as_tensor(net.output_weights, dtype=dtype))
         if net.geometry is None:
             self.first = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, dtype=dtype)
             self.first.weight.data.copy_(weight)

@@ -27,6 +27,11 @@ from convexnn.solvers.base import Loss
 _EPS = float(np.finfo(np.float64).eps)
 
 
+def relative_gap(objective: float, lower_bound: float) -> float:
+    """``(objective - lower_bound) / max(|objective|, 1e-12)``: the gap every result reports."""
+    return (objective - lower_bound) / max(abs(objective), 1e-12)
+
+
 @dataclass(frozen=True)
 class SphereMax:
     """``max_{||u||=1} u^T Q u + q^T u``.

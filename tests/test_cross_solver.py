@@ -24,7 +24,6 @@ from conftest import (
 )
 
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn._solve import network_predictions
 
 BETA = 0.1
 
@@ -75,7 +74,7 @@ def test_scs_and_clarabel_agree(case):
         assert name == "clarabel" or result.status == "optimal"
         # The decomposed network is the solver's point: same predictions and objective.
         sdp = problem.predict_blocks(output.blocks)
-        assert np.abs(network_predictions(problem, network) - sdp).max() <= 1e-5 * max(
+        assert np.abs(network.outputs(problem.patches) - sdp).max() <= 1e-5 * max(
             np.abs(sdp).max(), 1.0
         )
         assert relative_difference(result.objective, output.objective) <= 1e-5

@@ -29,7 +29,7 @@ from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem, nuclear_norm_program
 from convexnn.losses import get_loss
 from convexnn.patches import ConvGeometry
-from convexnn._solve import certify_network
+from convexnn import certify_network
 
 
 def random_psd(rng, side):

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 import convexnn as cnn
 from convexnn.decomposition import neural_decomposition
 from convexnn.exceptions import SolverStatusWarning
-from convexnn._solve import certify_network, solve
+from convexnn import certify_network, solve
 
 SETTINGS = settings(
     max_examples=20,

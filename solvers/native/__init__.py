@@ -37,7 +37,7 @@ import torch
 
 from convexnn.solvers import _memory
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, Solver, SolverOutput, Status
-from convexnn.solvers.certificate import dual_bound
+from convexnn.solvers.certificate import dual_bound, relative_gap
 from convexnn.solvers.errors import InvalidSolverOptionError
 
 logger = logging.getLogger("convexnn")
@@ -232,7 +232,7 @@ class NativeSolver(Solver):
             problem.loss.value(yhat, targets).item() + problem.beta * penalty
         )
         bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta, problem.loss)
-        gap = (objective - bound.lower_bound) / max(abs(objective), 1e-12)
+        gap = relative_gap(objective, bound.lower_bound)
         status = result.status
         if status is Status.OPTIMAL and gap > tol:
             status = Status.OPTIMAL_INACCURATE

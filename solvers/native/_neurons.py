@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
-from convexnn.solvers.certificate import DualBound, dual_bound
+from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
 
 logger = logging.getLogger("convexnn")
 
@@ -442,7 +442,7 @@ def solve_neurons(
                 patches.double(), targets.double(), v.double(),
                 problem.coefficients, problem.beta, problem.loss,
             )
-            gap = (f - bound.lower_bound) / max(abs(f), 1e-12)
+            gap = relative_gap(f, bound.lower_bound)
             # Best certified point; on a tie (e.g. beta = 0, where every bound is 0) the lower objective.
             if best is None or (gap, f) < (best[0] * (1 - 1e-3), best[1]) or (gap <= best[0] and f < best[1]):
                 if best is None or gap < 0.99 * best[0]:
