@@ -22,10 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-
 from convexnn import solvers
+from convexnn._validation import check_interval
 from convexnn.certificates import Certificate, certify_network
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
@@ -148,14 +146,7 @@ def solve(
     options = dict(options or {})
     if not isinstance(solver, str):
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
-    if (
-        not isinstance(decomposition_rtol, (int, float, np.floating))
-        or isinstance(decomposition_rtol, bool)
-        or not 0 <= decomposition_rtol < 1
-    ):
-        raise ValidationError(
-            f"decomposition_rtol must be a number in [0, 1), got {decomposition_rtol!r}"
-        )
+    check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
     try:
         if solver.lower() == "auto":
             candidates = solvers.auto_candidates(problem)

@@ -24,7 +24,7 @@ SCALE_RATIO_LIMIT = 1e4
 
 def _is_sparse(array: Any) -> bool:
     try:
-        import scipy.sparse as sparse
+        from scipy import sparse
     except ImportError:  # pragma: no cover - scipy is a dependency
         return False
     return sparse.issparse(array)
@@ -122,14 +122,23 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
+def is_int(value: Any) -> bool:
+    """An integer (numpy integers too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """A finite real number (numpy scalars too), not a bool."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and bool(np.isfinite(float(value)))
+    )
+
+
 def check_nonnegative(value: Any, name: str, meaning: str) -> float:
     """A finite number ``>= 0``; ``meaning`` goes into the error message."""
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, (bool, np.bool_))
-        or not np.isfinite(float(value))
-        or value < 0
-    ):
+    if not is_real(value) or value < 0:
         raise ValidationError(f"{name} must be a finite non-negative number ({meaning}); got {value!r}")
     return float(value)
 
@@ -154,13 +163,7 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_none: 
     """A positive (int or float) parameter."""
     if value is None and allow_none:
         return None
-    kind = numbers.Integral if integer else numbers.Real
-    if (
-        not isinstance(value, kind)
-        or isinstance(value, (bool, np.bool_))
-        or not np.isfinite(float(value))
-        or value <= 0
-    ):
+    if not (is_int(value) if integer else is_real(value)) or value <= 0:
         what = "positive int" if integer else "positive finite number"
         raise ValidationError(f"{name} must be a {what}, got {value!r}")
     return int(value) if integer else float(value)
@@ -171,6 +174,20 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValidationError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_instance(value: Any, types: type | tuple[type, ...], name: str, what: str) -> Any:
+    """``value`` if it is an instance of ``types``; the error says ``name must be what``."""
+    if not isinstance(value, types):
+        raise ValidationError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def check_interval(value: Any, name: str, *, low: float, high: float) -> float:
+    """A real number in ``[low, high)``."""
+    if not is_real(value) or not low <= value < high:
+        raise ValidationError(f"{name} must be a number in [{low:g}, {high:g}), got {value!r}")
+    return float(value)
 
 
 def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
@@ -184,7 +201,7 @@ def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
 
 def check_seed(seed: Any, name: str = "seed") -> int:
     """A non-negative int seed (numpy integers too, not bools)."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValidationError(f"{name} must be a non-negative int, got {seed!r}")
     return int(seed)
 
@@ -197,10 +214,7 @@ def local_random_state(random_state: Any, name: str = "random_state") -> np.rand
     """
     if isinstance(random_state, np.random.RandomState):
         return random_state
-    if random_state is not None and (
-        not isinstance(random_state, numbers.Integral)
-        or isinstance(random_state, (bool, np.bool_))
-    ):
+    if random_state is not None and not is_int(random_state):
         raise ValidationError(
             f"{name} must be None, an int or a numpy RandomState, got {random_state!r}"
         )

@@ -19,31 +19,32 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from convexnn import _persistence
+from convexnn._solve import SolveResult, solve
 from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
     check_beta,
     check_bool,
     check_fitted,
+    check_instance,
+    check_interval,
     check_targets,
     estimator_features,
 )
 from convexnn.activations import get_activation
-from convexnn.exceptions import ValidationError
+from convexnn.certificates import certify_network
 from convexnn.formulations import PolySDP, problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn._solve import SolveResult, solve
-from convexnn.certificates import certify_network
 from convexnn.solvers.certificate import relative_gap
 
 logger = logging.getLogger("convexnn")
@@ -73,24 +74,29 @@ class _ConvexPolyBase(BaseEstimator):
         self.verbose = verbose
 
     # -- validation, in one place -------------------------------------------
+    #: Each parameter's check: takes the raw value, returns it validated or raises
+    #: a ValidationError that names the parameter (scikit-learn's
+    #: ``_parameter_constraints``, as functions). Checked in ``fit``, never in
+    #: ``__init__``, as scikit-learn's contract requires.
+    _parameter_constraints: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "activation": get_activation,
+        "beta": check_beta,
+        "loss": get_loss,
+        "solver": lambda value: check_instance(value, str, "solver", "a solver name or 'auto'"),
+        "solver_options": lambda value: check_instance(
+            value, (Mapping, type(None)), "solver_options", "a dict of solver options or None"
+        ),
+        "decomposition_rtol": lambda value: check_interval(
+            value, "decomposition_rtol", low=0.0, high=1.0
+        ),
+        "verbose": lambda value: check_bool(value, "verbose"),
+    }
+
     def _check_params(self) -> dict[str, Any]:
-        """Validate every parameter; the error names the parameter."""
-        checked = {
-            "activation": get_activation(self.activation),
-            "beta": check_beta(self.beta),
-            "loss": get_loss(self.loss),
+        """Every parameter validated by :attr:`_parameter_constraints`."""
+        return {
+            name: check(getattr(self, name)) for name, check in self._parameter_constraints.items()
         }
-        if not isinstance(self.solver, str):
-            raise ValidationError(f"solver must be a solver name or 'auto', got {self.solver!r}")
-        if self.solver_options is not None and not isinstance(self.solver_options, Mapping):
-            raise ValidationError(
-                f"solver_options must be a dict of solver options or None, got {self.solver_options!r}"
-            )
-        rtol = self.decomposition_rtol
-        if not isinstance(rtol, (int, float)) or isinstance(rtol, bool) or not 0 <= rtol < 1:
-            raise ValidationError(f"decomposition_rtol must be a number in [0, 1), got {rtol!r}")
-        check_bool(self.verbose, "verbose")
-        return checked
 
     def _geometry(self, X: np.ndarray) -> ConvGeometry | None:
         return None

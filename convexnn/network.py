@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from convexnn._validation import as_float_array, as_real_array, check_beta, check_path, check_targets
+from convexnn._validation import (
+    as_float_array,
+    as_real_array,
+    check_beta,
+    check_path,
+    check_targets,
+)
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import (
     IncompatibleVersionError,

@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convexnn._validation import as_float_array, check_beta
+from convexnn._solve import SolveResult, solve
+from convexnn._validation import check_beta
 from convexnn.activations import ActivationLike
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import problem_for
 from convexnn.losses import LossLike
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn._solve import SolveResult, solve
 
 logger = logging.getLogger("convexnn")
 
