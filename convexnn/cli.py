@@ -290,8 +290,6 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convexnn`` console script."""
-    from convexnn.exceptions import ConvexNNError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -316,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one readable line unless --debug
         if args.debug:
             raise
+        # Imported only here: convexnn.exceptions loads scikit-learn, which --help must not.
+        from convexnn.exceptions import ConvexNNError
+
         hint = "" if isinstance(error, (ConvexNNError, OSError)) else (
             " (an unexpected error: run again with --debug for the traceback and report it)"
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -79,3 +81,35 @@ def test_demo_with_a_fixed_solver_and_large_beta(capsys):
     assert float(fields["lower bound"]) <= float(fields["objective"])
     convex = float(re.findall(r"\d\.\d{4}", fields["test accuracy"])[0])
     assert convex > 0.9
+
+
+HEAVY = ("torch", "cvxpy", "sklearn", "pandas", "matplotlib", "scipy")
+
+
+def _heavy_modules_loaded_by(code: str) -> str:
+    """The heavy packages in ``sys.modules`` after ``code`` runs in a fresh interpreter.
+
+    Printed last, after whatever ``code`` prints (help text).
+    """
+    check = f"{code}\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", f"import sys\n{check}"], cwd="/",
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    return out.strip().splitlines()[-1]
+
+
+def test_building_the_parser_imports_no_heavy_package():
+    """The data-set choices of ``compare`` come without scikit-learn, torch or pandas."""
+    code = "from convexnn.cli import build_parser; build_parser()"
+    assert _heavy_modules_loaded_by(code) == "[]"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["compare", "--help"]])
+def test_help_imports_no_heavy_package(argv):
+    code = (
+        "from convexnn.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass"
+    )
+    assert _heavy_modules_loaded_by(code) == "[]"

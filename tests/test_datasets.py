@@ -140,7 +140,7 @@ def mnist1d_generation():
     """
     import mnist1d.data
 
-    import convexnn.datasets as datasets
+    import convexnn.datasets._embedded as embedded
 
     def small_args(as_dict=False):
         args = original(as_dict=True)
@@ -150,14 +150,14 @@ def mnist1d_generation():
     original = mnist1d.data.get_dataset_args
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mnist1d.data, "get_dataset_args", small_args)
-        datasets._mnist1d_arrays.cache_clear()
+        embedded._mnist1d_arrays.cache_clear()
         np.random.seed(123)
         random.seed(123)
         before = np.random.get_state(), random.getstate()
-        datasets._mnist1d_arrays()
+        embedded._mnist1d_arrays()
         after = np.random.get_state(), random.getstate()
         yield before, after
-    datasets._mnist1d_arrays.cache_clear()
+    embedded._mnist1d_arrays.cache_clear()
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -371,3 +371,16 @@ def test_missing_file_and_unknown_extension(tmp_path):
         load_csv(tmp_path / "nowhere.csv")
     with pytest.raises(ValidationError, match=r"supported: .*\.npz"):
         load_file(tmp_path / "data.xlsx")
+
+
+def test_every_public_name_resolves_and_is_listed():
+    """``__all__`` and the lazy table name the same objects, each where it is defined."""
+    from convexnn import datasets
+
+    assert set(datasets.__all__) == {"DATASETS", *datasets._LAZY}
+    for name in datasets.__all__:
+        value = getattr(datasets, name)
+        if callable(value):
+            assert value.__module__ == datasets._LAZY[name]
+    with pytest.raises(AttributeError, match="no attribute 'load_everything'"):
+        datasets.load_everything  # noqa: B018 - the attribute access is the test

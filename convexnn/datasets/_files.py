@@ -1,0 +1,83 @@
+"""Reading a data file whose format is told by its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convexnn._validation import check_path
+from convexnn.datasets._idx import load_idx
+from convexnn.datasets._npy import load_numpy
+from convexnn.datasets._paths import PathLike
+from convexnn.datasets._svmlight import load_svmlight
+from convexnn.datasets._text import load_csv
+from convexnn.exceptions import ValidationError
+
+_SUPPORTED = (
+    "CSV/TSV/text (.csv, .tsv, .txt, optionally .gz/.bz2), NumPy (.npy, .npz), "
+    "svmlight (.svm, .svmlight, .libsvm), MNIST IDX (names with 'idx' or ending in -ubyte)"
+)
+
+
+def load_file(
+    path: PathLike, target: int | str | None = None, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a data file, choosing the loader from its name.
+
+    ============================================  ================================
+    file name                                     loader
+    ============================================  ================================
+    ``.csv`` / ``.tsv`` / ``.txt`` (+ ``.gz``)    :func:`load_csv` (``,``, tab,
+                                                  whitespace)
+    ``.npy`` / ``.npz``                           :func:`load_numpy`
+    ``.svm`` / ``.svmlight`` / ``.libsvm``        :func:`load_svmlight`
+    contains ``idx`` or ends in ``-ubyte[.gz]``   :func:`load_idx`
+    ============================================  ================================
+
+    Parameters
+    ----------
+    path : str or path-like
+    target : int or str, optional
+        Target column for CSV (default the last) and ``.npy`` files.
+    **kwargs
+        Passed to the loader. For IDX images, ``labels_path`` names the
+        labels; without it, ``...images-idx3...`` looks for the matching
+        ``...labels-idx1...`` file next to it.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,)
+    """
+    file = check_path(path)
+    name = file.name.lower()
+    stem = name
+    for suffix in (".gz", ".bz2"):
+        stem = stem.removesuffix(suffix)
+    extension = Path(stem).suffix
+
+    if extension in (".csv", ".tsv", ".txt"):
+        kwargs.setdefault("delimiter", {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}[extension])
+        return load_csv(file, -1 if target is None else target, **kwargs)
+    if extension in (".npy", ".npz") and stem == name:
+        return load_numpy(file, target=target, **kwargs)
+    if target is not None:
+        raise ValidationError(f"target applies to CSV and .npy files, not to {file.name}")
+    if extension in (".svm", ".svmlight", ".libsvm"):
+        return load_svmlight(file, **kwargs)
+    if "idx" in name or stem.endswith("-ubyte"):
+        labels = kwargs.pop("labels_path", None)
+        if labels is None and "images-idx3" in name:
+            candidate = file.with_name(file.name.replace("images-idx3", "labels-idx1"))
+            labels = candidate if candidate.exists() else None
+        if labels is None:
+            raise ValidationError(
+                f"no labels for the IDX file {file.name}: pass labels_path= (or read the "
+                f"images alone with load_idx / read_idx)"
+            )
+        if kwargs:
+            raise ValidationError(f"unexpected options for an IDX file: {sorted(kwargs)}")
+        return load_idx(file, labels)
+    raise ValidationError(f"cannot tell the format of {file.name}; supported: {_SUPPORTED}")

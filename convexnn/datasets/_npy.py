@@ -1,0 +1,105 @@
+"""NumPy files: an ``.npz`` archive of ``X`` and ``y``, or one ``.npy`` table."""
+
+from __future__ import annotations
+
+import numbers
+import zipfile
+
+import numpy as np
+
+from convexnn.datasets._paths import PathLike, existing_file
+from convexnn.exceptions import DataFormatError, ValidationError
+
+
+def load_numpy(
+    path: PathLike,
+    *,
+    x_key: str = "X",
+    y_key: str = "y",
+    target: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a NumPy ``.npz`` archive or ``.npy`` array.
+
+    Parameters
+    ----------
+    path : str or path-like
+    x_key, y_key : str, default "X", "y"
+        Arrays to read from an ``.npz`` archive.
+    target : int, optional
+        For a ``.npy`` file (one 2-D array, samples in rows): the column
+        holding the target; ``None`` means the last column. Not used for
+        ``.npz``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        Arrays with more than two dimensions (image stacks) are flattened to
+        one row per sample.
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+
+    Raises
+    ------
+    DataFormatError
+        Unreadable file, missing keys (the message lists those present),
+        non-numeric or non-finite features, or mismatched lengths.
+    """
+    file = existing_file(path)
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataFormatError(f"{file} is not a readable NumPy .npy/.npz file: {error}") from error
+
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        if target is not None:
+            raise ValidationError(
+                "target selects a column of a .npy array; for .npz use x_key and y_key"
+            )
+        with loaded:
+            missing = [key for key in (x_key, y_key) if key not in loaded.files]
+            if missing:
+                raise DataFormatError(
+                    f"{file} has no array {missing[0]!r}; arrays present: {loaded.files}. "
+                    f"Choose them with x_key= and y_key="
+                )
+            try:
+                X, y = loaded[x_key], loaded[y_key]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+                raise DataFormatError(f"{file}: could not read arrays: {error}") from error
+    else:
+        if loaded.ndim != 2 or loaded.shape[1] < 2:
+            raise DataFormatError(
+                f"{file} holds an array of shape {loaded.shape}; expected a 2-D array with "
+                f"feature columns and a target column (or save X and y with np.savez)"
+            )
+        column = -1 if target is None else target
+        if (
+            not isinstance(column, numbers.Integral) or isinstance(column, bool)
+            or not -loaded.shape[1] <= column < loaded.shape[1]
+        ):
+            raise ValidationError(
+                f"target must be a column index of the {loaded.shape[1]} columns in {file}, "
+                f"got {target!r}"
+            )
+        y = loaded[:, column]
+        X = np.delete(loaded, int(column) % loaded.shape[1], axis=1)
+
+    if X.dtype.kind not in "biuf":
+        raise DataFormatError(f"{file}: X has dtype {X.dtype}; expected numbers")
+    if X.ndim < 2:
+        raise DataFormatError(f"{file}: X has shape {X.shape}; expected (n_samples, n_features)")
+    X = X.reshape(len(X), -1).astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataFormatError(
+            f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "
+            "value(s); expected a finite target per sample (drop those samples)"
+        )
+    if y.ndim not in (1, 2) or len(y) != len(X):
+        raise DataFormatError(
+            f"{file}: y has shape {y.shape} but X has {len(X)} samples; expected one target "
+            f"row per sample"
+        )
+    return X, y

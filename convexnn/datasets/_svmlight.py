@@ -1,0 +1,51 @@
+"""LIBSVM / svmlight files, read with scikit-learn."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from convexnn._validation import check_positive
+from convexnn.datasets._paths import PathLike, existing_file
+from convexnn.exceptions import DataFormatError
+
+
+def load_svmlight(
+    path: PathLike,
+    *,
+    n_features: int | None = None,
+    zero_based: bool | Literal["auto"] = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a LIBSVM / svmlight file (``label index:value ...`` per line).
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.gz`` and ``.bz2`` files are decompressed.
+    n_features : int, optional
+        Number of features; by default the largest index in the file (so
+        trailing all-zero features are lost unless given).
+    zero_based : bool or "auto", default "auto"
+        Whether indices start at 0; ``"auto"`` assumes 1 unless an index 0
+        occurs (scikit-learn's rule).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64, dense
+    y : ndarray of shape (n_samples,), float64
+    """
+    from sklearn.datasets import load_svmlight_file
+
+    file = existing_file(path)
+    n_features = check_positive(n_features, "n_features", integer=True, allow_none=True)
+    try:
+        X, y = load_svmlight_file(str(file), n_features=n_features, zero_based=zero_based)
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataFormatError(
+            f"{file} is not a valid svmlight/LIBSVM file ({error}); expected lines of "
+            f"'label index:value index:value ...' with increasing indices"
+        ) from error
+    if X.shape[0] == 0:
+        raise DataFormatError(f"{file} contains no samples")
+    return X.toarray().astype(np.float64), y

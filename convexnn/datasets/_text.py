@@ -1,0 +1,149 @@
+"""Delimited text files (CSV, TSV, whitespace-separated), read with pandas."""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from convexnn.datasets._paths import PathLike, existing_file
+from convexnn.exceptions import DataFormatError, ValidationError
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def load_csv(
+    path: PathLike,
+    target: int | str = -1,
+    *,
+    delimiter: str | None = ",",
+    header: Literal["infer"] | bool | None = "infer",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a delimited text file with one sample per row.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Compressed files (``.gz``, ``.bz2``, ``.zip``, ``.xz``) are read too.
+    target : int or str, default -1
+        The target column, by position (negative counts from the end) or by
+        header name. Every other column is a feature.
+    delimiter : str or None, default ","
+        Field separator (a regular expression such as ``r"\\s+"`` works);
+        ``None`` sniffs it.
+    header : "infer", bool or None, default "infer"
+        Whether the first row holds column names; ``"infer"`` says yes when
+        none of its cells is a number. ``None`` means no header.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,)
+        Numbers if every target cell is one (integers stay integers),
+        otherwise the labels as strings.
+
+    Raises
+    ------
+    DataFormatError
+        Rows of different lengths, a feature cell that is not a finite
+        number, or a missing value; the message names the file, the column
+        and the line.
+    ValidationError
+        ``target`` names no column.
+    """
+    file = existing_file(path)
+    python_engine = delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
+    try:
+        table = pd.read_csv(
+            file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False,
+            skipinitialspace=True, engine="python" if python_engine else "c",
+        )
+    except pd.errors.EmptyDataError as error:
+        raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DataFormatError(f"{file} could not be parsed as delimited text: {error}") from error
+    # Line numbers: row i of the raw table is line i + 1; blank lines are dropped now.
+    table = table.dropna(how="all")
+    if table.empty:
+        raise DataFormatError(f"{file} has no data rows")
+
+    if header == "infer":
+        has_header = not any(_is_number(cell) for cell in table.iloc[0] if isinstance(cell, str))
+    elif header is None or isinstance(header, bool):
+        has_header = bool(header)
+    else:
+        raise ValidationError(f"header must be 'infer', True, False or None, got {header!r}")
+    if has_header:
+        names = [str(cell).strip() if isinstance(cell, str) else f"column {i}"
+                 for i, cell in enumerate(table.iloc[0])]
+        table = table.iloc[1:]
+    else:
+        names = [f"column {i}" for i in range(table.shape[1])]
+    if table.empty:
+        raise DataFormatError(f"{file} has a header row but no data rows")
+    if table.shape[1] < 2:
+        raise DataFormatError(
+            f"{file} has a single column; expected feature columns and a target column "
+            f"(is the delimiter {delimiter!r} right?)"
+        )
+
+    target_index = _target_column(target, names, has_header, file)
+    columns = [
+        _numeric_column(table.iloc[:, index], name, file, feature=index != target_index)
+        for index, name in enumerate(names)
+    ]
+    y = columns.pop(target_index)
+    return np.column_stack(columns).astype(np.float64), y
+
+
+def _target_column(target: Any, names: list[str], has_header: bool, file: Path) -> int:
+    if isinstance(target, str):
+        if not has_header:
+            raise ValidationError(
+                f"target {target!r} is a column name but {file} has no header row; give "
+                f"the target column's index (0 to {len(names) - 1}) instead"
+            )
+        if target not in names:
+            raise ValidationError(f"target {target!r} is not a column of {file}; columns: {names}")
+        return names.index(target)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        if not -len(names) <= target < len(names):
+            raise ValidationError(
+                f"target column {target} is out of range; {file} has {len(names)} columns"
+            )
+        return int(target) % len(names)
+    raise ValidationError(f"target must be a column index or name, got {target!r}")
+
+
+def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -> np.ndarray:
+    """A column as numbers; features must be finite, targets may be labels."""
+    what = f"column {name!r}" if not name.startswith("column ") else name
+    missing = cells.isna()
+    if missing.any():
+        line = int(missing.idxmax()) + 1
+        raise DataFormatError(
+            f"{file}: missing value in {what} at line {line}; expected a "
+            f"{'number' if feature else 'target'} in every row (drop or impute missing values)"
+        )
+    stripped = cells.str.strip()
+    values = pd.to_numeric(stripped, errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.astype(np.float64))
+    if not bad.any():
+        return values.to_numpy()
+    if not feature:
+        return stripped.to_numpy(dtype=str)
+    line = int(bad.idxmax()) + 1
+    raise DataFormatError(
+        f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
+        f"expected a finite number (encode categorical columns first, or choose this column "
+        f"as the target)"
+    )
