@@ -7,9 +7,9 @@ by Neural Decomposition, and certifies every result with a duality gap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from convexnn._lazy import attach
 from convexnn._version import __version__
 
 # Public names are imported on first use (PEP 562): ``import convexnn`` and
@@ -67,8 +67,8 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from convexnn import solvers
-    from convexnn import datasets
+    from convexnn import datasets, solvers
+    from convexnn._solve import SolveResult, solve
     from convexnn.activations import Activation, get_activation
     from convexnn.baselines import (
         BackpropPolyClassifier,
@@ -76,6 +76,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         BackpropRun,
         run_seeds,
         train_backprop,
+    )
+    from convexnn.certificates import Certificate, certify, certify_network
+    from convexnn.comparison import Comparison, compare
+    from convexnn.estimators import (
+        ConvexPolyClassifier,
+        ConvexPolyConvClassifier,
+        ConvexPolyConvRegressor,
+        ConvexPolyRegressor,
     )
     from convexnn.exceptions import (
         ConvexNNError,
@@ -97,35 +105,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         UnsupportedProblemError,
         ValidationError,
     )
-    from convexnn.estimators import (
-        ConvexPolyClassifier,
-        ConvexPolyConvClassifier,
-        ConvexPolyConvRegressor,
-        ConvexPolyRegressor,
-    )
-    from convexnn.comparison import Comparison, compare
     from convexnn.formulations import PolySDP, make_conv_problem, make_problem, nuclear_norm_program
     from convexnn.losses import Loss, get_loss
     from convexnn.network import TwoLayerPolyNet
     from convexnn.patches import ConvGeometry
-    from convexnn._solve import SolveResult, solve
-    from convexnn.certificates import Certificate, certify, certify_network
     from convexnn.path import PathPoint, fit_path
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'convexnn' has no attribute {name!r}")
-    target = _LAZY[name]
-    module = importlib.import_module(target)
-    value = module if target == f"convexnn.{name}" else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = attach("convexnn", globals(), _LAZY)
 
 __all__ = [
     "Activation",
@@ -167,7 +154,6 @@ __all__ = [
     "certify_network",
     "compare",
     "datasets",
-    "solvers",
     "fit_path",
     "get_activation",
     "get_loss",
@@ -176,5 +162,6 @@ __all__ = [
     "nuclear_norm_program",
     "run_seeds",
     "solve",
+    "solvers",
     "train_backprop",
 ]

@@ -34,8 +34,9 @@ and ``_files`` (:func:`load_file`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from convexnn._lazy import attach
 
 #: Names accepted by :func:`load_dataset` (underscores work too: ``breast_cancer``).
 #: Defined here, not in ``_embedded``, so that the command line can offer them
@@ -81,35 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.datasets._text import load_csv
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining a public name on first access, then cache the name.
-
-    Parameters
-    ----------
-    name : str
-        A public name of this package.
-
-    Returns
-    -------
-    object
-        The function, class or constant of that name.
-
-    Raises
-    ------
-    AttributeError
-        ``name`` is not public here.
-    """
-    if name not in _LAZY:
-        raise AttributeError(f"module 'convexnn.datasets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """Public and already-imported names, lazy ones included (for completion)."""
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = attach("convexnn.datasets", globals(), _LAZY)
 
 __all__ = [
     "DATASETS",
