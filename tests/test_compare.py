@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -266,6 +268,32 @@ def test_bad_data_raises(data, words):
 def test_regression_with_a_classification_loss_is_refused(planted):
     with pytest.raises(ValidationError, match="loss 'hinge' needs class labels"):
         compare(planted, task="regression", loss="hinge", progress=False)
+
+
+# -- the package ------------------------------------------------------------------------
+def test_import_loads_neither_matplotlib_nor_pandas():
+    """The namespace is lazy: scikit-learn (which imports pandas) loads on first use."""
+    code = ("import convexnn.comparison, sys; "
+            "print('matplotlib' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_running_a_comparison_and_its_tables_do_not_load_matplotlib():
+    """Only the figures need matplotlib."""
+    code = (
+        "import sys, numpy as np\n"
+        "from convexnn.comparison import compare\n"
+        "X = np.random.default_rng(0).normal(size=(20, 3))\n"
+        "result = compare((X, X[:, 0]), task='regression', solvers=(), optimizers=('adam',),\n"
+        "                 seeds=1, epochs=2, progress=False)\n"
+        "result.summary(), result.to_markdown(), result.to_dict()\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    assert out == ["False"]
 
 
 # -- the command line ----------------------------------------------------------------------

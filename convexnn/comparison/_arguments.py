@@ -1,0 +1,222 @@
+"""The arguments of :func:`~convexnn.comparison.compare`, all checked before anything runs.
+
+Backprop settings are checked as :func:`~convexnn.baselines.train_backprop`
+checks them and solver options by the back-ends that will receive them, so
+that a bad value raises :class:`~convexnn.exceptions.ValidationError`
+(naming the argument) instead of turning into ``"failed"`` rows after the
+other methods have run.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from convexnn import (
+    solvers as solver_registry,  # imported under another name: `solvers` is an argument
+)
+from convexnn._validation import check_beta, check_choice, check_positive, check_seed
+from convexnn.activations import Activation, get_activation
+from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
+from convexnn.exceptions import ValidationError, translate_solver_error
+from convexnn.losses import Loss, get_loss
+from convexnn.solvers.base import COMMON_OPTIONS
+from convexnn.solvers.errors import SolverError
+
+#: Seconds each convex solve may take unless ``solver_options`` says otherwise.
+DEFAULT_SOLVER_TIME_LIMIT = 60.0
+
+_BACKPROP_OPTIONS = ("lr", "batch_size", "schedule", "init", "init_scale", "time_limit", "dtype",
+                     "device")
+_SETTING_DEFAULTS: dict[str, Any] = {
+    "lr": None, "batch_size": None, "schedule": "constant", "init": "kaiming",
+    "init_scale": 1.0, "time_limit": None,
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The validated arguments of :func:`~convexnn.comparison.compare`.
+
+    Names are lower-case and distinct, ``loss`` and ``activation`` are
+    objects, ``epochs_used`` holds each optimizer's epochs after defaults,
+    ``max_samples`` is ``"auto"``, None or an int, ``solver_options`` has
+    the default time limit merged in and the None values dropped.
+    """
+
+    solvers: list[str]
+    optimizers: list[str]
+    seeds: list[int]
+    loss: Loss
+    beta: float
+    activation: Activation
+    objective: str
+    width: int | None
+    epochs: int | None
+    epochs_used: dict[str, int]
+    max_samples: int | str | None
+    solver_options: dict[str, Any]
+    backprop_options: dict[str, Any]
+    threads: int | str | None
+
+
+def check_arguments(
+    *, solvers: Any, optimizers: Any, seeds: Any, loss: Any, beta: Any, activation: Any,
+    width: Any, epochs: Any, objective: Any, max_samples: Any, task: Any, standardize: Any,
+    progress: Any, solver_options: Any, backprop_options: Any, threads: Any,
+) -> Plan:
+    """Every argument of :func:`~convexnn.comparison.compare` checked before anything runs.
+
+    Parameters
+    ----------
+    solvers, optimizers, seeds, loss, beta, activation, width, epochs, objective, \
+max_samples, task, standardize, progress, solver_options, backprop_options, threads
+        As given to :func:`~convexnn.comparison.compare`.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValidationError
+        The first invalid argument, named in the message.
+    """
+    solver_names = _names(solvers, "solvers")
+    optimizer_names = _names(optimizers, "optimizers")
+    for name in optimizer_names:
+        if name not in OPTIMIZERS:
+            raise ValidationError(
+                f"optimizers: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}"
+            )
+    if not solver_names and not optimizer_names:
+        raise ValidationError("solvers and optimizers are both empty; nothing to compare")
+    for flag, value in (("progress", progress), ("standardize", standardize)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValidationError(f"{flag} must be True or False, got {value!r}")
+    if task not in ("auto", "classification", "regression"):
+        raise ValidationError(
+            f"task must be 'auto', 'classification' or 'regression', got {task!r}"
+        )
+    if threads not in ("auto", None):
+        threads = check_positive(threads, "threads", integer=True)
+    loss_object = get_loss("squared" if loss is None else loss)
+    activation_object = get_activation(activation)
+    beta = check_beta(beta)
+    objective = check_choice(objective, "objective", OBJECTIVES)
+    width = check_positive(width, "width", integer=True, allow_none=True)
+    epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
+    extra = _backprop_options(backprop_options)
+    epochs_used: dict[str, int] = {}
+    for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
+        settings = check_training_settings(
+            width=width, activation=activation_object, loss=loss_object, beta=beta,
+            objective=objective, optimizer=name, epochs=epochs,
+            **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
+        )
+        epochs_used[name] = settings.epochs
+    return Plan(
+        solvers=solver_names, optimizers=optimizer_names, seeds=_seed_list(seeds),
+        loss=loss_object, beta=beta, activation=activation_object, objective=objective,
+        width=width, epochs=epochs, epochs_used=epochs_used,
+        max_samples=_check_max_samples(max_samples),
+        solver_options=_solver_options(solver_options, solver_names), backprop_options=extra,
+        threads=threads,
+    )
+
+
+def _names(value: Any, name: str) -> list[str]:
+    """A list of distinct lower-case names from a sequence or a comma-separated string."""
+    items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+    try:
+        items = list(items)
+    except TypeError:
+        raise ValidationError(f"{name} must be a list of names, got {value!r}") from None
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError(f"{name} must be a list of non-empty names, got {value!r}")
+        key = item.strip().lower()
+        key = key.replace("_", "-") if name == "optimizers" else key
+        if key not in names:
+            names.append(key)
+    return names
+
+
+def _seed_list(seeds: Any) -> list[int]:
+    """``k`` as seeds ``0..k-1``, or the distinct seeds of an iterable, in order."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, (bool, np.bool_)):
+        return list(range(check_positive(seeds, "seeds", integer=True)))
+    if isinstance(seeds, (str, bytes)):
+        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}")
+    try:
+        seed_list = [check_seed(s, "each seed") for s in seeds]
+    except TypeError:
+        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}") from None
+    if not seed_list:
+        raise ValidationError("seeds is empty; give at least one seed")
+    return list(dict.fromkeys(seed_list))
+
+
+def _solver_options(options: Any, solver_names: list[str]) -> dict[str, Any]:
+    """The options of every convex solve: the default time limit merged in, None values dropped."""
+    if options is not None and not isinstance(options, Mapping):
+        raise ValidationError(f"solver_options must be a dict or None, got {options!r}")
+    merged = {"time_limit": DEFAULT_SOLVER_TIME_LIMIT, **(options or {})}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    registered = solver_registry.names()
+    common = {key: value for key, value in merged.items() if key in COMMON_OPTIONS}
+    try:  # options are checked up front: by a known back-end, else the common ones by all
+        for name in solver_names:
+            if name in registered:
+                solver_registry.get(name).check_options(merged)
+            elif name == "auto":
+                for known in registered:
+                    solver_registry.get(known).check_options(common)
+    except SolverError as error:
+        raise translate_solver_error(error) from error
+    return merged
+
+
+def _check_max_samples(value: Any) -> int | str | None:
+    """``"auto"``, None (also ``"all"``) or a positive int."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "all"):
+        return "auto" if value.strip().lower() == "auto" else None
+    if value is None:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or value < 1:
+        raise ValidationError(
+            f"max_samples must be a positive int, 'auto' or None (all samples), got {value!r}"
+        )
+    return int(value)
+
+
+def _backprop_options(options: Any) -> dict[str, Any]:
+    """The extra keyword arguments of train_backprop that compare accepts."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValidationError(f"backprop_options must be a dict or None, got {options!r}")
+    unknown = sorted(set(options) - set(_BACKPROP_OPTIONS))
+    if unknown:
+        raise ValidationError(
+            f"backprop_options: unknown option(s) {', '.join(map(str, unknown))}; accepted: "
+            f"{', '.join(_BACKPROP_OPTIONS)} (width, epochs, objective, loss, beta and "
+            "activation are arguments of compare)"
+        )
+    if "dtype" in options and options["dtype"] not in (torch.float32, torch.float64):
+        raise ValidationError(
+            f"backprop_options['dtype'] must be torch.float32 or torch.float64, "
+            f"got {options['dtype']!r}"
+        )
+    if options.get("device") is not None:
+        try:
+            torch.device(options["device"])
+        except (RuntimeError, TypeError) as error:
+            raise ValidationError(f"backprop_options['device']: {error}") from error
+    return dict(options)

@@ -1,0 +1,202 @@
+""":func:`compare`: the convex optimum and backprop on the same data, one row per run."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from convexnn.baselines import BackpropRun, default_lr
+from convexnn.comparison._arguments import check_arguments
+from convexnn.comparison._data import DataLike, load_split, prepare_data
+from convexnn.comparison._records import certified_optimum
+from convexnn.comparison._report import Comparison
+from convexnn.comparison._runners import (
+    backprop_threads,
+    progress_bar,
+    run_backprop,
+    run_convex,
+    thread_limit,
+)
+
+logger = logging.getLogger("convexnn")
+
+
+def compare(
+    data: DataLike,
+    *,
+    solvers: Sequence[str] | str = ("auto",),
+    optimizers: Sequence[str] | str = ("sgd", "adam", "lbfgs"),
+    seeds: int | Iterable[int] = 3,
+    loss: Any = None,
+    beta: float = 0.1,
+    activation: Any = "relu-approx",
+    width: int | None = None,
+    epochs: int | None = None,
+    objective: str = "convex",
+    max_samples: int | Literal["auto"] | None = "auto",
+    test_size: float = 0.25,
+    random_state: int = 0,
+    task: Literal["auto", "classification", "regression"] = "auto",
+    standardize: bool = True,
+    progress: bool = True,
+    solver_options: Mapping[str, Any] | None = None,
+    backprop_options: Mapping[str, Any] | None = None,
+    threads: int | Literal["auto"] | None = "auto",
+    name: str | None = None,
+) -> Comparison:
+    """Train by the convex program and by backprop on the same data; compare.
+
+    Parameters
+    ----------
+    data : str, Dataset, (X, y) or (X_train, y_train, X_test, y_test)
+        An embedded data set name (:data:`convexnn.datasets.DATASETS`), a
+        :class:`~convexnn.datasets.Dataset`, or arrays; ``(X, y)`` is split
+        with ``test_size`` (stratified for classification).
+    solvers : sequence of str, default ("auto",)
+        Convex back-ends (see ``convexnn solvers``) or ``"auto"``; each is
+        run once. A name that is unknown or unusable here gives a
+        ``"failed"`` row. May be empty (backprop only).
+    optimizers : sequence of str, default ("sgd", "adam", "lbfgs")
+        Any of :data:`convexnn.baselines.OPTIMIZERS`; each runs once per
+        seed. May be empty (convex only).
+    seeds : int or iterable of int, default 3
+        ``k`` means seeds ``0..k-1``.
+    loss : str or Loss, optional
+        Default ``"squared"``. Classification: squared, hinge, logistic,
+        cross-entropy, multiclass-hinge; regression: squared, huber, l1.
+    beta : float, default 0.1
+        The l1 penalty on the output weights (weight decay for
+        ``objective="weight-decay"``).
+    activation : {"relu-approx", "quadratic"} or (a, b, c), default "relu-approx"
+    width : int, optional
+        Backprop width; default ``2 * C * (d + 1)``, at which the convex
+        optimum is attainable.
+    epochs : int, optional
+        Backprop epochs for every optimizer; default
+        :data:`convexnn.baselines.DEFAULT_EPOCHS` (1000, L-BFGS 200).
+    objective : {"convex", "weight-decay"}, default "convex"
+        What backprop minimises. Rows always report the convex objective.
+    max_samples : int, "auto" or None, default "auto"
+        Cap on the number of *training* samples (a stratified random
+        subset; the test set stays whole). ``"auto"``: see the notes of
+        :mod:`convexnn.comparison`; None: no cap.
+    test_size : float or int, default 0.25
+        For a data set name and ``(X, y)``.
+    random_state : int, default 0
+        Seeds the split and the subsample (and the ``planted`` generator).
+    task : {"auto", "classification", "regression"}, default "auto"
+        For arrays: ``"auto"`` takes string, boolean and integer-valued
+        targets with at most 20 distinct values as class labels.
+    standardize : bool, default True
+        Centre and scale the features with the training part's statistics.
+    progress : bool, default True
+        A tqdm bar over the methods.
+    solver_options : mapping, optional
+        Options of every convex solve (``tol``, ``max_iter``,
+        ``time_limit``, ``verbose`` or a back-end's own). ``time_limit``
+        defaults to :data:`DEFAULT_SOLVER_TIME_LIMIT`; a None value removes
+        an option.
+    backprop_options : mapping, optional
+        Passed to :func:`~convexnn.baselines.train_backprop`: ``lr``,
+        ``batch_size``, ``schedule``, ``init``, ``init_scale``,
+        ``time_limit``, ``dtype``, ``device``.
+    threads : int, "auto" or None, default "auto"
+        Torch / BLAS threads for backprop: ``"auto"`` uses one thread on
+        small problems (:mod:`convexnn.comparison` notes), an int that many,
+        None leaves them.
+    name : str, optional
+        What to call the data in the table and the figures; default the
+        data set's name (``"data"`` for arrays).
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValidationError
+        An invalid argument (named in the message), before anything runs.
+    """
+    started = time.perf_counter()
+    plan = check_arguments(
+        solvers=solvers, optimizers=optimizers, seeds=seeds, loss=loss, beta=beta,
+        activation=activation, width=width, epochs=epochs, objective=objective,
+        max_samples=max_samples, task=task, standardize=standardize, progress=progress,
+        solver_options=solver_options, backprop_options=backprop_options, threads=threads,
+    )
+    split = load_split(data, task=task, test_size=test_size, random_state=random_state)
+    prepared = prepare_data(split, plan.loss, plan.max_samples, random_state, standardize)
+    n, d = prepared.X_train.shape
+    C = prepared.n_outputs
+    width_used = plan.width if plan.width is not None else 2 * C * (d + 1)
+    settings = {
+        "data": split.name if name is None else str(name),
+        "description": split.description,
+        "task": prepared.task,
+        "metric": prepared.metric,
+        "n_train": n,
+        "n_train_available": prepared.n_available,
+        "n_test": len(prepared.X_test),
+        "n_features": d,
+        "n_outputs": C,
+        "n_classes": None if prepared.classes is None else len(prepared.classes),
+        "max_samples": plan.max_samples,
+        "standardize": bool(standardize),
+        "test_size": test_size,
+        "random_state": random_state,
+        "loss": plan.loss.name,
+        "beta": plan.beta,
+        "activation": str(plan.activation),
+        "activation_coefficients": list(plan.activation.coefficients),
+        "objective": plan.objective,
+        "width": width_used,
+        "epochs": plan.epochs_used,
+        "lr": {optimizer: plan.backprop_options.get("lr") or default_lr(optimizer, width_used)
+               for optimizer in plan.optimizers},
+        "seeds": plan.seeds,
+        "solvers": plan.solvers,
+        "optimizers": plan.optimizers,
+        "solver_options": plan.solver_options,
+        "backprop_options": {k: str(v) for k, v in plan.backprop_options.items()},
+    }
+    logger.info(
+        "compare on %s: %d training / %d test samples, %d features, %d output(s); solvers %s; "
+        "optimizers %s x %d seed(s)", split.name, n, len(prepared.X_test), d, C,
+        plan.solvers or "none", plan.optimizers or "none", len(plan.seeds),
+    )
+
+    records: list[dict[str, Any]] = []
+    models: dict[str, Any] = {}
+    runs: list[BackpropRun] = []
+    threads_used = backprop_threads(plan.threads, n * width_used * (d + C))
+    n_runs = len(plan.solvers) + len(plan.optimizers) * len(plan.seeds)
+    with progress_bar(n_runs, progress) as bar:
+        for solver in plan.solvers:
+            bar.set_description(f"convex {solver}")
+            record, model = run_convex(solver, prepared, plan)
+            records.append(record)
+            if model is not None:
+                models[solver] = model
+            bar.update(1)
+        with thread_limit(threads_used):
+            for optimizer in plan.optimizers:
+                for seed in plan.seeds:
+                    bar.set_description(f"{optimizer} seed {seed}")
+                    record, run = run_backprop(optimizer, seed, prepared, plan)
+                    records.append(record)
+                    if run is not None:
+                        runs.append(run)
+                    bar.update(1)
+
+    lower_bound, _ = certified_optimum(records)
+    for record in records:
+        value = record["objective"]
+        if math.isfinite(lower_bound) and math.isfinite(value):
+            record["relative_excess"] = (value - lower_bound) / max(abs(value), 1e-12)
+    settings["total_time"] = time.perf_counter() - started
+    logger.info("compare on %s done in %.1f s; certified optimum >= %.8g", split.name,
+                settings["total_time"], lower_bound)
+    return Comparison(records, settings, runs, models)

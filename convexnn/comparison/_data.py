@@ -1,0 +1,282 @@
+"""The data of a comparison: loaded, split, subsampled, encoded and scaled once for every method."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from convexnn._targets import encode_labels
+from convexnn._validation import as_float_array
+from convexnn.datasets import (
+    DATASETS,
+    Dataset,
+    load_dataset,
+    train_test_split_data,
+)
+from convexnn.datasets import (
+    standardize as standardize_features,
+)
+from convexnn.exceptions import ValidationError
+from convexnn.losses import Loss
+
+logger = logging.getLogger("convexnn")
+
+#: Conic nonzeros ``n * (d + 1)^2 * C`` that ``max_samples="auto"`` allows.
+AUTO_NONZERO_BUDGET = 4_000_000
+#: ``max_samples="auto"`` never caps below this many training samples.
+AUTO_MIN_SAMPLES = 100
+#: ``task="auto"``: integer-valued targets with at most this many values are class labels.
+MAX_AUTO_CLASSES = 20
+
+#: What :func:`~convexnn.comparison.compare` takes as data.
+DataLike = str | Dataset | Sequence[Any]
+
+
+def default_max_samples(n_features: int, n_outputs: int) -> int:
+    """The training-set cap of ``max_samples="auto"`` (see :mod:`convexnn.comparison`).
+
+    Parameters
+    ----------
+    n_features : int
+        ``d``.
+    n_outputs : int
+        ``C``: one per class for more than two classes, else one.
+
+    Returns
+    -------
+    int
+        ``max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // ((d + 1)^2 * C))``.
+    """
+    per_sample = (n_features + 1) ** 2 * n_outputs
+    return max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // per_sample)
+
+
+@dataclass
+class Split:
+    """The training and test parts as loaded: neither subsampled, encoded nor scaled."""
+
+    name: str
+    description: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+
+
+@dataclass
+class PreparedData:
+    """Features and loss-encoded targets, as every method sees them."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray  # labels (classification) or targets, as given to the estimators
+    T_train: np.ndarray  # loss-encoded targets, as given to backprop
+    T_test: np.ndarray
+    task: str
+    classes: np.ndarray | None
+    n_available: int
+
+    @property
+    def metric(self) -> str:
+        """``"accuracy"`` or ``"r2"``."""
+        return "accuracy" if self.task == "classification" else "r2"
+
+    @property
+    def n_outputs(self) -> int:
+        """``C``: the columns of the encoded targets."""
+        return 1 if self.T_train.ndim == 1 else self.T_train.shape[1]
+
+
+def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Split:
+    """The training and test parts of ``data``, checked.
+
+    Parameters
+    ----------
+    data : str, Dataset, (X, y) or (X_train, y_train, X_test, y_test)
+        As given to :func:`~convexnn.comparison.compare`.
+    task : {"auto", "classification", "regression"}
+        ``"auto"`` takes a data set's own task, or infers it from the targets.
+    test_size : float or int
+        For a data set name and ``(X, y)``.
+    random_state : int
+        Seeds the split (and the ``planted`` generator).
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    ValidationError
+        Data of another form, or arrays whose shapes do not match.
+    """
+    if isinstance(data, str):
+        dataset = load_dataset(data, test_size=test_size, standardize=False,
+                               random_state=random_state)
+        return _from_dataset(dataset, task)
+    if isinstance(data, Dataset):
+        return _from_dataset(data, task)
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        if len(data) == 2:
+            X, y = as_float_array(data[0], "X"), _target_array(data[1], "y")
+            _check_same_length(X, y, "X", "y")
+            kind = _resolve_task(y, task)
+            X_train, X_test, y_train, y_test = train_test_split_data(
+                X, y, test_size=test_size, random_state=random_state,
+                stratify=kind == "classification",
+            )
+        else:
+            X_train, y_train = as_float_array(data[0], "X_train"), _target_array(data[1], "y_train")
+            X_test, y_test = as_float_array(data[2], "X_test"), _target_array(data[3], "y_test")
+            _check_same_length(X_train, y_train, "X_train", "y_train")
+            _check_same_length(X_test, y_test, "X_test", "y_test")
+            if X_test.shape[1] != X_train.shape[1]:
+                raise ValidationError(
+                    f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}"
+                )
+            kind = _resolve_task(y_train, task)
+        return Split("data", "user data", X_train, y_train, X_test, y_test, kind)
+    raise ValidationError(
+        f"data must be a data set name (one of {', '.join(DATASETS)}), a Dataset, (X, y) or "
+        f"(X_train, y_train, X_test, y_test); got {type(data).__name__}"
+    )
+
+
+def _from_dataset(dataset: Dataset, task: str) -> Split:
+    """A loaded :class:`~convexnn.datasets.Dataset` as a Split, its features as floats."""
+    kind = dataset.task if task == "auto" else task
+    return Split(dataset.name, dataset.description, as_float_array(dataset.X_train, "X_train"),
+                 np.asarray(dataset.y_train), as_float_array(dataset.X_test, "X_test"),
+                 np.asarray(dataset.y_test), kind)
+
+
+def _target_array(y: Any, name: str) -> np.ndarray:
+    """``y`` as a 1-D array (a single column flattened) or a 2-D one for several outputs."""
+    if y is None:
+        raise ValidationError(f"{name} is None; expected targets")
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim not in (1, 2):
+        raise ValidationError(f"{name} must be 1-D (or 2-D for several outputs), got shape "
+                              f"{values.shape}")
+    return values
+
+
+def _check_same_length(X: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
+    """Raise a ValidationError naming both arrays unless they have as many rows."""
+    if len(X) != len(y):
+        raise ValidationError(
+            f"{y_name} has {len(y)} rows but {x_name} has {len(X)} samples; they must match"
+        )
+
+
+def _resolve_task(y: np.ndarray, task: str) -> str:
+    """``task``, or for ``"auto"`` what the targets look like (logged, so it can be overridden)."""
+    if task != "auto":
+        return task
+    if y.ndim == 2:
+        kind = "regression"
+    elif y.dtype.kind in "OUSb":
+        kind = "classification"
+    else:
+        values = y.astype(np.float64)
+        integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+        kind = (
+            "classification"
+            if integral and len(np.unique(values)) <= MAX_AUTO_CLASSES
+            else "regression"
+        )
+    logger.info("task='auto': treating the targets as %s (pass task= to override)", kind)
+    return kind
+
+
+def prepare_data(
+    split: Split, loss: Loss, max_samples: int | str | None, random_state: Any, standardize: bool
+) -> PreparedData:
+    """Subsample the training part, encode the targets for ``loss`` and scale the features.
+
+    Parameters
+    ----------
+    split : Split
+        The data as loaded.
+    loss : Loss
+        Decides how class labels are encoded.
+    max_samples : int, "auto" or None
+        The cap on the training samples (:func:`default_max_samples` for
+        ``"auto"``): a random subset, stratified for classification. The
+        test part stays whole.
+    random_state : int
+        Seeds the subsample.
+    standardize : bool
+        Centre and scale the features with the training part's statistics.
+
+    Returns
+    -------
+    PreparedData
+
+    Raises
+    ------
+    ValidationError
+        Fewer than 2 training samples, a test class unseen in training, or
+        a classification loss on a regression task.
+    """
+    classification = split.task == "classification"
+    X_train, y_train = split.X_train, split.y_train
+    n_available = len(X_train)
+    # The cap depends on the number of outputs, known once the labels are encoded.
+    T_train, T_test, classes = _encode_targets(y_train, split.y_test, loss, classification)
+    C = 1 if T_train.ndim == 1 else T_train.shape[1]
+    cap = default_max_samples(X_train.shape[1], C) if max_samples == "auto" else max_samples
+    if cap is not None and cap < n_available:
+        X_train, _, y_train, _ = train_test_split_data(
+            X_train, y_train, test_size=n_available - cap, random_state=random_state,
+            stratify=classification,
+        )
+        T_train, T_test, classes = _encode_targets(y_train, split.y_test, loss, classification)
+        logger.info("max_samples=%s: using %d of %d training samples", max_samples, cap,
+                    n_available)
+    if len(X_train) < 2:
+        raise ValidationError(f"the training set has {len(X_train)} sample(s); at least 2 needed")
+    X_test = split.X_test
+    if standardize:
+        X_train, X_test, _, _ = standardize_features(X_train, X_test)
+    return PreparedData(X_train, X_test, y_train, T_train, T_test, split.task, classes,
+                        n_available)
+
+
+def _encode_targets(
+    y_train: np.ndarray, y_test: np.ndarray, loss: Loss, classification: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Loss-encoded training and test targets (and the classes), as the estimators encode."""
+    if classification:
+        if y_train.ndim != 1:
+            raise ValidationError(
+                f"class labels must be 1-D, got shape {y_train.shape}; pass task='regression' "
+                "for several real targets"
+            )
+        classes, T_train = encode_labels(y_train, len(y_train), loss)
+        both = np.concatenate([y_train, y_test])
+        all_classes, T_both = encode_labels(both, len(both), loss)
+        if len(all_classes) != len(classes) or not np.all(all_classes == classes):
+            unseen = sorted(set(all_classes.tolist()) - set(classes.tolist()))
+            raise ValidationError(
+                f"y_test has label(s) {unseen[:5]} that the training set lacks; every test "
+                "class must occur in training"
+            )
+        return T_train, T_both[len(y_train):], classes
+    if loss.targets != "real":
+        raise ValidationError(
+            f"loss {loss.name!r} needs class labels, but the task is regression; use a "
+            "regression loss (squared, huber, l1) or task='classification'"
+        )
+    T_train = as_float_array(y_train, "y_train", ndims=(1, 2))
+    T_test = as_float_array(y_test, "y_test", ndims=(1, 2))
+    loss.check_targets(T_train.reshape(len(T_train), -1))
+    return T_train, T_test, None
+

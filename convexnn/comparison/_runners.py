@@ -1,0 +1,209 @@
+"""Running one method of a comparison: a convex solve or a backprop run, into one row.
+
+A method that raises never stops the comparison: its row says ``"failed"``
+with the error text and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from convexnn.baselines import BackpropRun, accuracy, r2, train_backprop
+from convexnn.comparison._records import new_record
+from convexnn.estimators import ConvexPolyClassifier, ConvexPolyRegressor
+from convexnn.exceptions import SolverStatusWarning
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+    from convexnn.comparison._arguments import Plan
+    from convexnn.comparison._data import PreparedData
+
+logger = logging.getLogger("convexnn")
+
+#: ``threads="auto"``: backprop single-threaded when ``n * width * (d + C)`` is at most this.
+SMALL_PROBLEM_WORK = 2e8
+#: About this many records per backprop run (objective curves, metrics).
+RECORDS_PER_RUN = 100
+
+_STOP_STATUS = {"epochs": "completed", "time_limit": "time_limit", "diverged": "diverged"}
+
+
+def run_convex(name: str, data: PreparedData, plan: Plan) -> tuple[dict[str, Any], Any]:
+    """Fit the convex estimator with one solver.
+
+    Parameters
+    ----------
+    name : str
+        The solver, as requested (``"auto"`` included).
+    data : PreparedData
+        The training and test data of every method.
+    plan : Plan
+        The checked arguments of the comparison.
+
+    Returns
+    -------
+    record : dict
+        The row; ``"failed"`` with the error text when the fit raised.
+    model : ConvexPolyClassifier, ConvexPolyRegressor or None
+        The fitted estimator; None when the fit raised.
+    """
+    record = new_record("convex", name)
+    estimator_class = ConvexPolyClassifier if data.task == "classification" else ConvexPolyRegressor
+    model = estimator_class(activation=plan.activation, beta=plan.beta, loss=plan.loss,
+                            solver=name, solver_options=dict(plan.solver_options))
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SolverStatusWarning)
+            model.fit(data.X_train, data.y_train)
+        record["time"] = time.perf_counter() - start
+        result = model.result_
+        score = _metric_function(data.metric)
+        record.update(
+            solver=result.solver,
+            status=result.status,
+            objective=result.objective,
+            lower_bound=result.lower_bound,
+            relative_gap=result.relative_gap,
+            train_metric=score(data.T_train, model.network_.predict(data.X_train)),
+            test_metric=score(data.T_test, model.network_.predict(data.X_test)),
+            neurons=result.n_neurons,
+        )
+    except Exception as error:  # noqa: BLE001 - a failing method never stops the comparison
+        record["time"] = time.perf_counter() - start
+        record["error"] = f"{type(error).__name__}: {error}"
+        logger.warning("compare: convex solver %r failed (%s); recorded as failed", name,
+                       record["error"])
+        return record, None
+    finally:
+        for warning in caught:  # the status is in the row; other warnings go on as they came
+            if issubclass(warning.category, SolverStatusWarning):
+                logger.warning("convex %s: %s", name, warning.message)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+    logger.info(
+        "convex %s (%s): %s, objective %.8g, certified lower bound %.8g (relative gap %.1e), "
+        "%d neurons, %.2f s", name, record["solver"], record["status"], record["objective"],
+        record["lower_bound"], record["relative_gap"], record["neurons"], record["time"],
+    )
+    return record, model
+
+
+def run_backprop(
+    optimizer: str, seed: int, data: PreparedData, plan: Plan
+) -> tuple[dict[str, Any], BackpropRun | None]:
+    """Train by backprop with one optimizer and one seed.
+
+    Parameters
+    ----------
+    optimizer : str
+        One of :data:`convexnn.baselines.OPTIMIZERS`.
+    seed : int
+        Seeds the initial weights and the batches.
+    data : PreparedData
+        The training and test data of every method.
+    plan : Plan
+        The checked arguments of the comparison.
+
+    Returns
+    -------
+    record : dict
+        The row; ``"diverged"`` with the last finite record's numbers, or
+        ``"failed"`` with the error text when training raised.
+    run : BackpropRun or None
+        The run (weights and history); None when training raised.
+    """
+    record = new_record("backprop", optimizer, seed)
+    start = time.perf_counter()
+    try:
+        run = train_backprop(
+            data.X_train, data.T_train, width=plan.width, activation=plan.activation,
+            loss=plan.loss, beta=plan.beta, objective=plan.objective, optimizer=optimizer,
+            epochs=plan.epochs, seed=seed, X_test=data.X_test, y_test=data.T_test,
+            metric=_metric_function(data.metric),
+            record_every=max(1, plan.epochs_used[optimizer] // RECORDS_PER_RUN),
+            **plan.backprop_options,
+        )
+    except Exception as error:  # noqa: BLE001 - a failing method never stops the comparison
+        record["time"] = time.perf_counter() - start
+        record["error"] = f"{type(error).__name__}: {error}"
+        logger.warning("compare: %s (seed %d) failed (%s); recorded as failed", optimizer, seed,
+                       record["error"])
+        return record, None
+    record.update(
+        status=_STOP_STATUS.get(run.stop_reason, run.stop_reason),
+        objective=run.final_convex_objective,
+        train_metric=run.final_train_metric,
+        test_metric=run.final_test_metric,
+        time=run.train_time,
+        neurons=run.width,
+        epochs=run.epochs_run,
+    )
+    if run.diverged:
+        record["error"] = (
+            f"diverged (lr {run.lr:g}); the weights of epoch {run.epochs_run}, the last finite "
+            "record, are reported"
+        )
+    return record, run
+
+
+def _metric_function(name: str) -> Callable[[Any, Any], float]:
+    """The score of ``"accuracy"`` or ``"r2"`` on encoded targets and network outputs."""
+    return accuracy if name == "accuracy" else r2
+
+
+def backprop_threads(threads: int | Literal["auto"] | None, work: float) -> int | None:
+    """How many threads backprop gets: ``threads``, or for ``"auto"`` one on a small problem.
+
+    Parameters
+    ----------
+    threads : int, "auto" or None
+        As given to :func:`~convexnn.comparison.compare`.
+    work : float
+        ``n * width * (d + C)``, the work of one epoch.
+
+    Returns
+    -------
+    int or None
+        None leaves the thread pools as they are.
+    """
+    if threads == "auto":
+        return 1 if work <= SMALL_PROBLEM_WORK else None
+    return threads
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Torch and BLAS / OpenMP thread pools limited to ``threads`` (None: untouched).
+
+    The previous torch setting is restored on exit.
+    """
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def progress_bar(total: int, enabled: bool) -> tqdm:
+    """A tqdm bar over the methods (a no-op one when disabled)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="compare", unit="method", disable=not enabled)
+
