@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import (
     as_float_array,
     as_real_array,
@@ -209,9 +210,19 @@ class TwoLayerPolyNet:
         return cls(filters, alpha, activation, geometry)
 
     # -- export --------------------------------------------------------------
-    def to_torch(self, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
-        """An equivalent ``torch.nn.Module`` (``Linear`` or ``Conv2d`` + ``AvgPool2d``)."""
-        return _TorchPolyNet(self, dtype)
+    def to_torch(self, dtype: torch.dtype = torch.float64) -> TorchPolyNet:
+        """An equivalent ``torch.nn.Module`` (``Linear``, or ``Conv2d`` and average pooling).
+
+        The module class :mod:`convexnn.baselines` trains (on this network's
+        unit-norm rows as they are; ``unit_norm=False``).
+        """
+        return TorchPolyNet(
+            torch.as_tensor(self.U, dtype=dtype),
+            torch.as_tensor(self.output_weights, dtype=dtype),
+            self.activation.coefficients,
+            geometry=self.geometry,
+            single_output=self.single_output,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         from convexnn import __version__
@@ -335,43 +346,3 @@ def check_format_version(metadata: dict, supported: int, source: Any) -> int:
             "Upgrade convexnn to load it."
         )
     return version
-
-
-class _TorchPolyNet(torch.nn.Module):
-    """The torch twin of a :class:`TwoLayerPolyNet` (same outputs, trainable)."""
-
-    def __init__(self, net: TwoLayerPolyNet, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.coefficients = net.activation.coefficients
-        self.geometry = net.geometry
-        self.single_output = net.single_output
-        weight = torch.as_tensor(net.U, dtype=dtype)
-        self.alpha = torch.nn.Parameter(torch.as_tensor(net.output_weights, dtype=dtype))
-        if net.geometry is None:
-            self.first = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, dtype=dtype)
-            self.first.weight.data.copy_(weight)
-        else:
-            g = net.geometry
-            self.first = torch.nn.Conv2d(
-                g.image_shape[0], weight.shape[0], g.filter_size, stride=g.stride, bias=False, dtype=dtype
-            )
-            self.first.weight.data.copy_(weight.reshape(-1, *self.first.weight.shape[1:]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b, c = self.coefficients
-        if self.geometry is None:
-            t = self.first(x)
-            hidden = (a * t * t + b * t + c)[:, None, :]  # (n, 1, m)
-        else:
-            g = self.geometry
-            x = x.reshape(len(x), *g.image_shape)
-            t = self.first(x)
-            act = a * t * t + b * t + c  # (n, m, oh, ow)
-            if g.pool_size is None:
-                pooled = act.mean(dim=(2, 3))[:, :, None]
-            else:
-                pooled = torch.nn.functional.avg_pool2d(act, g.pool_size, stride=g.pool_size)
-                pooled = pooled.flatten(2)  # (n, m, R)
-            hidden = pooled.transpose(1, 2)  # (n, R, m)
-        out = torch.einsum("nrm,mrk->nk", hidden, self.alpha)
-        return out[:, 0] if self.single_output else out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -19,8 +20,16 @@ from convexnn.baselines import (
     BackpropPolyRegressor,
     BackpropRun,
     accuracy,
+    check_training_settings,
     run_seeds,
     train_backprop,
+)
+from convexnn.baselines._training import (
+    TrainingProblem,
+    TrainingState,
+    finish_training,
+    init_training,
+    training_step,
 )
 from convexnn.losses import get_loss
 
@@ -69,7 +78,7 @@ def test_every_optimizer_decreases_the_objective(data, optimizer):
     assert not run.diverged and run.stop_reason == "epochs"
     initial, final = run.history.objective[0], run.final_objective
     assert final < 0.8 * initial, (optimizer, initial, final)
-    assert run.optimizer == optimizer and run.objective == "convex"
+    assert run.optimizer == optimizer and run.objective_kind == "convex"
     assert run.W.shape == (8, 5) and run.alpha.shape == (8,)
     assert np.all(np.isfinite(run.history.objective))
 
@@ -231,7 +240,7 @@ def test_weight_decay_objective_and_its_convex_objective(data):
     X, y = data
     beta = 0.2
     run = train_backprop(X, y, objective="weight-decay", **fast(beta=beta, epochs=30))
-    assert run.objective == "weight-decay" and run.network is None
+    assert run.objective_kind == "weight-decay" and run.network is None
     assert run.final_objective < 0.8 * run.history.objective[0]
     assert len(run.history.convex_objective) == len(run.history.objective)
     assert np.all(np.isfinite(run.history.convex_objective))
@@ -327,6 +336,62 @@ def test_train_backprop_rejects_bad_data(data):
         train_backprop(X, y, epochs=1, X_test=np.zeros((3, 4)), y_test=np.zeros(3))
     with pytest.raises(ValidationError, match="-1, \\+1"):
         train_backprop(X, y, loss="logistic", epochs=1)
+
+
+# -- the training state ----------------------------------------------------------------------
+def tiny_problem(X, y, objective: str = "convex") -> TrainingProblem:
+    """The problem ``train_backprop(X, y, width=8, epochs=2, objective=objective)`` trains."""
+    settings = check_training_settings(
+        width=8, activation="relu-approx", loss="squared", beta=0.1, objective=objective,
+        optimizer="adam", lr=None, epochs=2, batch_size=None, schedule="constant",
+        init="kaiming", init_scale=1.0,
+    )
+    return TrainingProblem.create(X, y.reshape(-1, 1), settings, single_output=True)
+
+
+def test_training_state_init_and_steps(data):
+    X, y = data
+    problem = tiny_problem(X, y)
+    state = init_training(problem, seed=0)
+    assert dataclasses.is_dataclass(state) and isinstance(state, TrainingState)
+    assert state.epoch == 0 and state.stop_reason is None
+    assert [record.epoch for record in state.history] == [0]
+    state = training_step(state, problem)
+    assert state.epoch == 1 and state.stop_reason is None
+    state = training_step(state, problem)
+    assert state.epoch == 2 and state.stop_reason == "epochs"  # epochs=2 reached
+    objectives = [record.objective for record in state.history]
+    assert objectives[2] < objectives[1] < objectives[0]
+    assert state.checkpoint.epoch == 2 and state.elapsed > 0
+    with pytest.raises(ValidationError, match="stopped"):
+        training_step(state, problem)
+    # train_backprop is exactly these steps.
+    run = finish_training(state, problem)
+    direct = train_backprop(X, y, width=8, epochs=2, seed=0)
+    np.testing.assert_array_equal(run.history.objective, direct.history.objective)
+    np.testing.assert_array_equal(run.W, direct.W)
+    np.testing.assert_array_equal(run.alpha, direct.alpha)
+
+
+@pytest.mark.parametrize("objective", ["convex", "weight-decay"])
+def test_the_baselines_train_the_module_to_torch_returns(data, objective):
+    """One torch model of the network: no second copy of the forward pass."""
+    X, y = data
+    problem = tiny_problem(X, y, objective=objective)
+    state = init_training(problem, seed=1)
+    exported = TwoLayerPolyNet(np.eye(2), np.ones(2), "quadratic").to_torch()
+    assert type(state.model) is type(exported)
+    assert state.model.unit_norm == (objective == "convex") and not exported.unit_norm
+    while state.stop_reason is None:
+        state = training_step(state, problem)
+    run = finish_training(state, problem)
+    with torch.no_grad():
+        trained = state.model(torch.from_numpy(X))[:, 0].numpy()
+    np.testing.assert_allclose(trained, run.predict(X), rtol=1e-12, atol=1e-12)
+    if objective == "convex":
+        with torch.no_grad():
+            outputs = run.network.to_torch()(torch.from_numpy(X)).numpy()
+        np.testing.assert_allclose(outputs, trained, rtol=1e-12, atol=1e-12)
 
 
 # -- estimators ----------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_convex_optimum_bounds_every_backprop_run(comparison):
     (convex,) = rows(comparison, method="clarabel")
     gap = convex["objective"] - convex["lower_bound"]
     for run in comparison.runs:
-        assert run.objective == "convex"
+        assert run.objective_kind == "convex"
         assert run.final_convex_objective >= comparison.lower_bound - 1e-9 * abs(
             comparison.lower_bound
         )
