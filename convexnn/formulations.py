@@ -1,20 +1,14 @@
-"""The exact convex programs (design notes, sections 2 and 4) as data and as cvxpy.
+"""The exact convex programs (design notes, sections 2 and 4) as data.
 
 :class:`PolySDP` describes one problem by its patches, targets, activation,
-beta and loss, and satisfies :class:`convexnn.solvers.base.SDPProblem`: the native
-solver reads its arrays, conic back-ends ask it for :meth:`PolySDP.to_cvxpy`.
-Build one with :func:`make_problem` (fully connected, scalar or vector
-output) or :func:`make_conv_problem` (convolution with average pooling).
-
-The predictions are written with *pooled lifted features in symmetric
-storage*: for region ``r`` the ``n x (h+1)(h+2)/2`` matrix of
-``(1/P) sum_p svec(F F^T)`` (activation coefficients folded in) times the
-upper triangle of ``Z - Z'``. That is the cheapest exact expression cvxpy
-accepts: half the dense data of the authors' ``n x (d+1)^2`` lifted matrix,
-and one coefficient row per sample in the conic data.
+beta and loss, and satisfies :class:`convexnn.solvers.base.SDPProblem`: every
+back-end builds its own model from these arrays (the conic ones a cvxpy
+problem, :mod:`convexnn.solvers._conic_model`). Build one with
+:func:`make_problem` (fully connected, scalar or vector output) or
+:func:`make_conv_problem` (convolution with average pooling).
 
 :func:`nuclear_norm_program` is the quadratic-activation special case
-``min l(diag(X W X^T), y) + beta ||W||_*``.
+``min l(diag(X W X^T), y) + beta ||W||_*``, a modelling-level cross-check.
 """
 
 from __future__ import annotations
@@ -30,7 +24,7 @@ from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
 from convexnn.patches import ConvGeometry
-from convexnn.solvers.base import CvxpyProgram, ProblemShape
+from convexnn.solvers.base import ProblemShape, coefficient_matrix
 
 
 @dataclass(eq=False)
@@ -67,72 +61,12 @@ class PolySDP:
     def block_index(self, region: int, output: int) -> int:
         return region * self.shape.n_outputs + output
 
-    def _coefficient_matrix(self) -> np.ndarray:
-        """``M`` such that ``F^T (M * D) F`` is the prediction of a block ``D``."""
-        a, b, c = self.coefficients
-        h = self.shape.n_features
-        scale = np.full((h + 1, h + 1), a)
-        scale[:h, h] = scale[h, :h] = b / 2
-        scale[h, h] = c
-        return scale
-
-    def lifted_features(self, region: int) -> np.ndarray:
-        """``(1/P) sum_p svec(F F^T)`` of ``region`` with coefficients folded in."""
-        h = self.shape.n_features
-        rows, cols = np.triu_indices(h + 1)
-        weights = self._coefficient_matrix()[rows, cols] * np.where(rows == cols, 1.0, 2.0)
-        patches = self.patches[:, region]
-        lifted = np.zeros((len(patches), len(rows)))
-        ones = np.ones((len(patches), 1))
-        for p in range(patches.shape[1]):
-            augmented = np.hstack([patches[:, p], ones])
-            lifted += augmented[:, rows] * augmented[:, cols]
-        lifted *= weights / patches.shape[1]
-        return lifted
-
-    def to_cvxpy(self) -> CvxpyProgram:
-        """The SDP as a cvxpy problem; blocks in order ``r * C + k``."""
-        shape = self.shape
-        side = shape.n_features + 1
-        rows, cols = np.triu_indices(side)
-        svec_index = rows * side + cols
-        blocks = []
-        columns = []
-        lifted = [self.lifted_features(r) for r in range(shape.n_regions)]
-        per_output: list[list[cp.Expression]] = [[] for _ in range(shape.n_outputs)]
-        for r in range(shape.n_regions):
-            for k in range(shape.n_outputs):
-                z_pos = cp.Variable((side, side), PSD=True, name=f"Z_{r}_{k}")
-                z_neg = cp.Variable((side, side), PSD=True, name=f"Zprime_{r}_{k}")
-                blocks.append((z_pos, z_neg))
-                difference = cp.vec(z_pos - z_neg, order="C")[svec_index]
-                per_output[k].append(lifted[r] @ difference)
-        for terms in per_output:
-            columns.append(terms[0] if len(terms) == 1 else cp.sum(terms))
-        predictions = cp.Variable((shape.n_samples, shape.n_outputs), name="yhat")
-        stacked = cp.vstack(columns).T if shape.n_outputs > 1 else cp.reshape(
-            columns[0], (shape.n_samples, 1), order="C"
-        )
-        link = predictions == stacked
-        h = shape.n_features
-        penalty = cp.sum([z[h, h] + z_neg[h, h] for z, z_neg in blocks])
-        constraints = [link]
-        for z, z_neg in blocks:
-            constraints += [cp.trace(z[:h, :h]) == z[h, h], cp.trace(z_neg[:h, :h]) == z_neg[h, h]]
-        objective = cp.Minimize(self.loss.cvxpy(predictions, self.targets) + self.beta * penalty)
-        return CvxpyProgram(
-            problem=cp.Problem(objective, constraints),
-            blocks=blocks,
-            predictions=predictions,
-            link=link,
-        )
-
     def predict_blocks(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Predictions ``(n, C)`` of given ``(Z, Z')`` pairs, without cvxpy."""
         shape = self.shape
         if len(blocks) != shape.n_blocks:
             raise ValidationError(f"expected {shape.n_blocks} block pairs, got {len(blocks)}")
-        scale = self._coefficient_matrix()
+        scale = coefficient_matrix(self.coefficients, shape.n_features)
         ones = np.ones(self.patches.shape[:3] + (1,))
         augmented = np.concatenate([self.patches, ones], axis=3)  # (n, R, P, h+1)
         yhat = np.zeros((shape.n_samples, shape.n_outputs))

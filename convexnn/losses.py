@@ -6,23 +6,29 @@ dual bound) and cvxpy expression, all in one place. Tensors have shape
 ``(n, C)``; the squared loss is ``1/2 sum (yhat - y)^2``, as in the
 reference implementation.
 
-==================  ========  ============================  ================
-name                smooth    targets                       outputs
-==================  ========  ============================  ================
-squared             yes       real                          any
-huber               yes       real                          any
-l1                  no        real                          any
-logistic            yes       -1 / +1                       any
-hinge               no        -1 / +1                       any
-cross-entropy       yes       one-hot rows                  C >= 2
-multiclass-hinge    no        one-hot rows                  C >= 2
-==================  ========  ============================  ================
+Back-ends take a loss by what it offers, not by its name (see
+:mod:`convexnn.solvers.base`): the native solver needs ``smooth`` and
+``hessian_vector``, the conic back-ends its cvxpy expression in cones they
+support (CVXOPT has no exponential cone). A subclass of :class:`Loss` works
+with every back-end whose needs it meets.
+
+==================  ========  ============================  ========  =============
+name                smooth    targets                       outputs   cones
+==================  ========  ============================  ========  =============
+squared             yes       real                          any       soc
+huber               yes       real                          any       nonneg, soc
+l1                  no        real                          any       nonneg
+logistic            yes       -1 / +1                       any       exp, nonneg
+hinge               no        -1 / +1                       any       nonneg
+cross-entropy       yes       one-hot rows                  C >= 2    exp, nonneg
+multiclass-hinge    no        one-hot rows                  C >= 2    nonneg
+==================  ========  ============================  ========  =============
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import cvxpy as cp
 import numpy as np
@@ -36,15 +42,24 @@ _INF = float("inf")
 class Loss(ABC):
     """A convex loss ``l(yhat, y)`` summed over all entries (or rows).
 
-    Subclasses implement the torch methods; ``targets`` says what ``y`` must
-    hold (``"real"``, ``"sign"`` for -1/+1, ``"onehot"``).
+    Subclasses set ``name`` and ``smooth``, implement the torch methods and
+    the cvxpy expression, and declare the ``cones`` that expression uses
+    besides equalities (``"nonneg"``, ``"soc"``, ``"exp"``, ``"pow"``,
+    ``"psd"``; a conic back-end takes the loss when it supports them all).
+    ``targets`` says what ``y`` must hold (``"real"``, ``"sign"`` for -1/+1,
+    ``"onehot"``).
     """
 
     name: ClassVar[str]
     smooth: ClassVar[bool]
+    cones: ClassVar[frozenset[str]]
     targets: ClassVar[str] = "real"
     #: Needs at least two outputs (a row-wise loss such as cross-entropy).
     row_wise: ClassVar[bool] = False
+    #: ``True`` only for ``1/2 sum (yhat - y)^2`` itself, which the native
+    #: interior-point engine is built for; a subclass that changes the loss's
+    #: values must set it back to ``False``.
+    squared_error: ClassVar[bool] = False
 
     @abstractmethod
     def value(self, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -110,6 +125,8 @@ class SquaredLoss(Loss):
 
     name = "squared"
     smooth = True
+    cones = frozenset({"soc"})
+    squared_error = True
 
     def value(self, yhat, y):
         return 0.5 * torch.sum((yhat - y) ** 2)
@@ -132,6 +149,7 @@ class HuberLoss(Loss):
 
     name = "huber"
     smooth = True
+    cones = frozenset({"nonneg", "soc"})
 
     def __init__(self, delta: float = 1.0) -> None:
         if not (isinstance(delta, (int, float)) and np.isfinite(delta) and delta > 0):
@@ -169,6 +187,7 @@ class L1Loss(Loss):
 
     name = "l1"
     smooth = False
+    cones = frozenset({"nonneg"})
 
     def value(self, yhat, y):
         return torch.sum(torch.abs(yhat - y))
@@ -193,6 +212,7 @@ class LogisticLoss(Loss):
 
     name = "logistic"
     smooth = True
+    cones = frozenset({"exp", "nonneg"})
     targets = "sign"
 
     def value(self, yhat, y):
@@ -224,6 +244,7 @@ class HingeLoss(Loss):
 
     name = "hinge"
     smooth = False
+    cones = frozenset({"nonneg"})
     targets = "sign"
 
     def value(self, yhat, y):
@@ -250,6 +271,7 @@ class CrossEntropyLoss(Loss):
 
     name = "cross-entropy"
     smooth = True
+    cones = frozenset({"exp", "nonneg"})
     targets = "onehot"
     row_wise = True
 
@@ -282,6 +304,7 @@ class MulticlassHingeLoss(Loss):
 
     name = "multiclass-hinge"
     smooth = False
+    cones = frozenset({"nonneg"})
     targets = "onehot"
     row_wise = True
 
@@ -321,7 +344,7 @@ LOSSES: dict[str, type[Loss]] = {
 _ALIASES = {"cross_entropy": "cross-entropy", "softmax": "cross-entropy",
             "multiclass_hinge": "multiclass-hinge", "absolute": "l1"}
 
-LossLike = Union[str, Loss]
+LossLike = str | Loss
 
 
 def get_loss(spec: LossLike) -> Loss:

@@ -1,8 +1,9 @@
 """Shared machinery of the conic back-ends that go through cvxpy.
 
 Each conic back-end is one small subclass of :class:`CvxpySolver`: the cvxpy
-solver name, how to probe it, how the common options translate to its own,
-and how much memory it needs per nonzero of the problem data.
+solver name, how to probe it, the cones it supports, how the common options
+translate to its own, and how much memory it needs per nonzero of the
+problem data. The cvxpy model itself is built by :mod:`._conic_model`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,27 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from convexnn.solvers._conic_model import (
+    build_program,
+    is_large,
+    lifted_feature_bytes,
+    problem_nonzeros,
+)
 from convexnn.solvers._memory import ensure_fits
-from convexnn.solvers.base import ProblemShape, SDPProblem, Solver, SolverOutput, Status
+from convexnn.solvers.base import (
+    ConicLoss,
+    LossNeed,
+    ProblemShape,
+    SDPProblem,
+    Solver,
+    SolverOutput,
+    Status,
+)
 from convexnn.solvers.errors import InvalidSolverOptionError, SolverFailedError
 
 logger = logging.getLogger("convexnn")
@@ -44,72 +59,38 @@ _BAD_SETTING = re.compile(
     re.IGNORECASE,
 )
 
-OptionCheck = tuple[str, Callable[[Any], bool]]
-
-
-def _real(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(value))
-    )
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-#: Reusable value checks for back-end options: (what is expected, test).
-BOOL: OptionCheck = ("a bool", lambda v: isinstance(v, (bool, np.bool_)))
-POSITIVE: OptionCheck = ("a positive number", lambda v: _real(v) and v > 0)
-NON_NEGATIVE: OptionCheck = ("a non-negative number", lambda v: _real(v) and v >= 0)
-POSITIVE_INT: OptionCheck = ("a positive int", lambda v: _integer(v) and v > 0)
-NON_NEGATIVE_INT: OptionCheck = ("a non-negative int", lambda v: _integer(v) and v >= 0)
-STRING: OptionCheck = ("a string", lambda v: isinstance(v, str))
-MAPPING: OptionCheck = ("a dict", lambda v: isinstance(v, Mapping))
-
-
-def one_of(*choices: Any) -> OptionCheck:
-    return (f"one of {', '.join(map(repr, choices))}", lambda v: v in choices)
-
-
-def in_interval(low: float, high: float, *, closed_high: bool = False) -> OptionCheck:
-    bracket = "]" if closed_high else ")"
-    return (
-        f"a number in ({low:g}, {high:g}{bracket}",
-        lambda v: _real(v) and low < v and (v <= high if closed_high else v < high),
-    )
-
-
-def problem_nonzeros(shape: ProblemShape) -> int:
-    """Nonzeros of the conic data: every prediction touches a full block per region."""
-    side = shape.n_features + 1
-    return shape.n_samples * shape.n_outputs * shape.n_regions * side * side
-
-
-def lifted_feature_bytes(shape: ProblemShape) -> int:
-    """Bytes of the pooled lifted features the formulation materialises."""
-    side = shape.n_features + 1
-    return 8 * shape.n_samples * shape.n_regions * side * (side + 1) // 2
-
 
 class CvxpySolver(Solver):
     """A conic back-end reached through ``cvxpy.Problem.solve(solver=...)``."""
 
     cvxpy_name: ClassVar[str]
+    #: Cones the back-end takes through cvxpy besides equalities (names as in
+    #: :class:`~convexnn.solvers.base.ConicLoss`).
+    cones: ClassVar[frozenset[str]] = frozenset({"nonneg", "soc", "exp", "pow", "psd"})
     #: Peak bytes per nonzero of the conic data (measured, see benchmarks/).
     bytes_per_nonzero: ClassVar[int] = 400
-    #: Value checks of back-end specific options (name -> (expected, test)).
-    native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
+    #: ``auto``'s rank for conic data above
+    #: :data:`~convexnn.solvers._conic_model.LARGE_CONIC_NONZEROS`.
+    large_problem_priority: ClassVar[int] = 1
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        """The common checks, then the back-end's own option values."""
-        super().check_options(options)
-        for key, (expected, test) in self.native_option_checks.items():
-            if key in options and not test(options[key]):
-                raise InvalidSolverOptionError(
-                    f"{self.name} option {key!r} must be {expected}, got {options[key]!r}"
-                )
+    def loss_needs(self) -> tuple[LossNeed, ...]:
+        """A cvxpy expression of the loss, in cones this back-end supports."""
+        return (
+            (
+                "a cvxpy expression with its cones declared (cvxpy, cones)",
+                lambda loss: isinstance(loss, ConicLoss),
+            ),
+            (
+                f"cones among {', '.join(sorted(self.cones))}",
+                lambda loss: not isinstance(loss, ConicLoss) or loss.cones <= self.cones,
+            ),
+        )
+
+    def auto_priority(self, problem: SDPProblem) -> int:
+        """``large_problem_priority`` on large conic data, else the default."""
+        if is_large(problem):
+            return self.large_problem_priority
+        return super().auto_priority(problem)
 
     def is_installed(self) -> bool:
         if not super().is_installed():
@@ -152,7 +133,7 @@ class CvxpySolver(Solver):
             "subsample the data.",
         )
         start = time.perf_counter()
-        program = problem.to_cvxpy()
+        program = build_program(problem)
         build_time = time.perf_counter() - start
         solver_kwargs = self.translate_options(options)
         logger.info("%s: solving %s SDP with %s", self.name, shape.variant, solver_kwargs)

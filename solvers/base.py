@@ -2,10 +2,11 @@
 
 A back-end receives an :class:`SDPProblem`: the exact semidefinite program of
 a two-layer network with a degree-two polynomial activation, described by
-plain arrays (so that structure-exploiting solvers can work on them) and able
-to build itself as a cvxpy problem (so that conic solvers can hand it on).
-It returns a :class:`SolverOutput`. This package never imports ``convexnn``;
-``convexnn`` supplies objects that satisfy these protocols.
+plain arrays and a loss object. Each back-end turns that data into its own
+model (the conic ones build a cvxpy problem, :mod:`._conic_model`; the native
+one works on the arrays) and returns a :class:`SolverOutput`. This package
+never imports ``convexnn``; ``convexnn`` supplies objects that satisfy these
+protocols.
 
 The problem, in the notation of the design notes: samples ``i = 1..n``,
 pooling regions ``r = 1..R`` of ``P`` patches each, patch vectors
@@ -18,6 +19,11 @@ block order ``r * C + k``. With ``F = [x; 1]`` and
     yhat_ik = sum_r (1/P) sum_p F_irp^T M(Z_rk - Z'_rk) F_irp
     minimize  loss(yhat, targets) + beta * sum_rk (Z_rk[h, h] + Z'_rk[h, h])
     s.t.      Z, Z' PSD,  trace(Z1) = Z4,  trace(Z1') = Z4'
+
+Losses are checked by capability, not by name: a back-end lists what it
+needs of a loss (:meth:`Solver.loss_needs`) and accepts every loss that has
+it, e.g. :class:`SmoothLoss` for the native solver, :class:`ConicLoss` with
+cones the back-end supports for the conic ones.
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from __future__ import annotations
 import enum
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from convexnn.solvers._checks import BOOL, POSITIVE_INT, OptionCheck, first_violation, is_real
 from convexnn.solvers.errors import InvalidSolverOptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,64 +64,67 @@ class Status(str, enum.Enum):
 
 
 @runtime_checkable
-class Loss(Protocol):
+class LossProtocol(Protocol):
     """A convex loss in the predictions, summed over samples and outputs.
 
-    Tensors have shape ``(n, C)``. ``conjugate`` is the convex conjugate in the
-    predictions, ``+inf`` outside its domain; it gives the dual bound
-    ``-conjugate(v)`` for every dual-feasible ``v``.
+    What every back-end and the certificate use. Tensors have shape
+    ``(n, C)``. ``conjugate`` is the convex conjugate in the predictions,
+    ``+inf`` outside its domain; it gives the dual bound ``-conjugate(v)`` for
+    every dual-feasible ``v``. ``convexnn.losses.Loss`` is the class users
+    subclass; back-ends ask for the capabilities below.
     """
 
     name: str
-    smooth: bool
 
     def value(self, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
     def gradient(self, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
-    def hessian_vector(
-        self, yhat: torch.Tensor, y: torch.Tensor, w: torch.Tensor
-    ) -> torch.Tensor: ...
-
     def conjugate(self, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
     def project_dual(self, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
-    def cvxpy(self, yhat: cp.Expression, y: np.ndarray) -> cp.Expression: ...
 
+@runtime_checkable
+class SmoothLoss(LossProtocol, Protocol):
+    """A loss with curvature: what second-order methods (the native solver) need.
 
-@dataclass
-class CvxpyProgram:
-    """A problem as cvxpy sees it.
-
-    Attributes
-    ----------
-    problem : cvxpy.Problem
-    blocks : list of (cvxpy.Variable, cvxpy.Variable)
-        The ``(Z, Z')`` pairs in block order ``r * C + k``.
-    predictions : cvxpy.Variable
-        The ``(n, C)`` predictions, tied to the blocks by ``link``.
-    link : cvxpy.Constraint
-        ``predictions == yhat(blocks)``; its dual value is the dual point.
+    Every ``convexnn.losses.Loss`` has ``hessian_vector`` (the non-smooth
+    ones raise), so ``smooth`` says whether the loss has curvature. An optional ``squared_error`` attribute, ``True`` only for
+    ``1/2 sum (yhat - y)^2`` itself, admits the native interior-point engine.
     """
 
-    problem: Any
-    blocks: list[tuple[Any, Any]]
-    predictions: Any
-    link: Any
+    smooth: bool
+
+    def hessian_vector(
+        self, yhat: torch.Tensor, y: torch.Tensor, w: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ConicLoss(LossProtocol, Protocol):
+    """A loss a conic back-end can model: its cvxpy expression and the cones it needs.
+
+    ``cones`` names the cones the expression's conic form uses besides
+    equalities, among ``"nonneg"``, ``"soc"``, ``"exp"``, ``"pow"`` and
+    ``"psd"`` (e.g. ``{"exp", "nonneg"}`` for the logistic loss); a back-end
+    takes the loss when it supports all of them.
+    """
+
+    cones: frozenset[str]
+
+    def cvxpy(self, yhat: cp.Expression, y: np.ndarray) -> cp.Expression: ...
 
 
 @runtime_checkable
 class SDPProblem(Protocol):
-    """The problem handed to every back-end (see the module docstring)."""
+    """The problem handed to every back-end, as plain data (see the module docstring)."""
 
     patches: np.ndarray  # (n, R, P, h)
     targets: np.ndarray  # (n, C)
     coefficients: tuple[float, float, float]
     beta: float
-    loss: Loss
-
-    def to_cvxpy(self) -> CvxpyProgram: ...
+    loss: LossProtocol
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,19 @@ class ProblemShape:
     def of(cls, problem: SDPProblem) -> ProblemShape:
         n, regions, pool, h = problem.patches.shape
         return cls(n, regions, pool, h, problem.targets.shape[1])
+
+
+def coefficient_matrix(coefficients: tuple[float, float, float], n_features: int) -> np.ndarray:
+    """The ``(h+1) x (h+1)`` scale ``S`` with ``M(Z) = S * Z`` (entrywise).
+
+    ``S = [[a, b/2], [b/2, c]]`` expanded to the blocks ``Z1``, ``Z2``, ``Z4``.
+    """
+    a, b, c = coefficients
+    h = n_features
+    scale = np.full((h + 1, h + 1), float(a))
+    scale[:h, h] = scale[h, :h] = b / 2
+    scale[h, h] = c
+    return scale
 
 
 @dataclass
@@ -193,22 +216,36 @@ COMMON_OPTIONS: Mapping[str, str] = {
     "verbose": "print the back-end's own progress, bool",
 }
 
+#: Value checks of :data:`COMMON_OPTIONS` (name -> (expected, test)).
+COMMON_OPTION_CHECKS: Mapping[str, OptionCheck] = {
+    "tol": ("a positive float below 1", lambda v: is_real(v) and 0 < v < 1),
+    "max_iter": POSITIVE_INT,
+    "time_limit": ("a positive float (seconds)", lambda v: is_real(v) and v > 0),
+    "verbose": BOOL,
+}
+
+#: ``(what a back-end needs of a loss, in words; test of a loss)``.
+LossNeed = tuple[str, Callable[[Any], bool]]
+
 
 class Solver(ABC):
     """A solver back-end.
 
     Subclasses set the class attributes and implement :meth:`solve`. Detection
-    is by import (``package``); back-ends that need a license override
-    :meth:`license_problem`.
+    is by import (``package``); back-ends that need a license set
+    ``needs_license`` and override :meth:`license_problem`; back-ends that
+    cannot minimise every loss override :meth:`loss_needs`.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     package: ClassVar[str]
-    #: Loss names this back-end handles (``None``: every loss).
-    losses: ClassVar[frozenset[str] | None] = None
+    #: Whether the back-end refuses to solve without a license.
+    needs_license: ClassVar[bool] = False
     #: Back-end specific options passed through unchanged.
     native_options: ClassVar[frozenset[str]] = frozenset()
+    #: Value checks of back-end specific options (name -> (expected, test)).
+    native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
 
     def is_installed(self) -> bool:
         """Whether the back-end's package can be imported."""
@@ -218,12 +255,21 @@ class Solver(ABC):
         """``None`` when the back-end may solve, else why it may not."""
         return None
 
+    def loss_needs(self) -> tuple[LossNeed, ...]:
+        """What this back-end needs of a loss; the default takes every loss."""
+        return ()
+
+    def missing_loss_needs(self, loss: LossProtocol) -> list[str]:
+        """The needs of :meth:`loss_needs` that ``loss`` does not meet."""
+        return [need for need, test in self.loss_needs() if not test(loss)]
+
     def unsupported_reason(self, problem: SDPProblem) -> str | None:
         """``None`` when this back-end can solve ``problem``, else why not."""
-        if self.losses is not None and problem.loss.name not in self.losses:
+        missing = self.missing_loss_needs(problem.loss)
+        if missing:
             return (
                 f"{self.name} does not support the {problem.loss.name!r} loss "
-                f"(supported: {', '.join(sorted(self.losses))})"
+                f"(it needs {' and '.join(missing)})"
             )
         return None
 
@@ -236,7 +282,12 @@ class Solver(ABC):
         return 1
 
     def check_options(self, options: Mapping[str, Any]) -> None:
-        """Raise :class:`InvalidSolverOptionError` for options not accepted."""
+        """Raise :class:`InvalidSolverOptionError` for options not accepted.
+
+        Names are checked against :data:`COMMON_OPTIONS` and
+        ``native_options``, values against :data:`COMMON_OPTION_CHECKS` and
+        ``native_option_checks``.
+        """
         unknown = set(options) - set(COMMON_OPTIONS) - set(self.native_options)
         if unknown:
             accepted = sorted(set(COMMON_OPTIONS) | set(self.native_options))
@@ -244,17 +295,13 @@ class Solver(ABC):
                 f"solver {self.name!r} does not accept option(s) "
                 f"{', '.join(sorted(unknown))}; accepted: {', '.join(accepted)}"
             )
-        for key, kind, test in (
-            ("tol", "a positive float", lambda v: _is_real(v) and 0 < v < 1),
-            ("max_iter", "a positive int", lambda v: _is_int(v) and v > 0),
-            ("time_limit", "a positive float (seconds)", lambda v: _is_real(v) and v > 0),
-            ("verbose", "a bool", lambda v: isinstance(v, (bool, np.bool_))),
+        for owner, checks in (
+            ("solver", COMMON_OPTION_CHECKS),
+            (self.name, self.native_option_checks),
         ):
-            if key in options and not test(options[key]):
-                raise InvalidSolverOptionError(
-                    f"solver option {key!r} must be {kind}"
-                    f"{' below 1' if key == 'tol' else ''}, got {options[key]!r}"
-                )
+            violation = first_violation(options, checks)
+            if violation is not None:
+                raise InvalidSolverOptionError(f"{owner} option {violation}")
 
     @abstractmethod
     def solve(
@@ -265,15 +312,3 @@ class Solver(ABC):
         **options: Any,
     ) -> SolverOutput:
         """Solve ``problem``. Options are :data:`COMMON_OPTIONS` or native ones."""
-
-
-def _is_real(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(value))
-    )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

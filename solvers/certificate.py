@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from convexnn.solvers.base import Loss
+from convexnn.solvers.base import LossProtocol
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -226,7 +226,7 @@ def dual_bound(
     v: torch.Tensor | np.ndarray,
     coefficients: tuple[float, float, float],
     beta: float,
-    loss: Loss,
+    loss: LossProtocol,
 ) -> DualBound:
     """Scale ``v`` into the dual feasible set and return the best bound on that ray.
 
@@ -300,7 +300,7 @@ def best_dual_bound(
     dual_points: Iterable[torch.Tensor | np.ndarray],
     coefficients: tuple[float, float, float],
     beta: float,
-    loss: Loss,
+    loss: LossProtocol,
 ) -> DualBound:
     """The largest of :func:`dual_bound` over several candidate dual points."""
     bounds = [

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from convexnn.solvers._cvxpy import (
+from convexnn.solvers._checks import (
     BOOL,
     NON_NEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
     STRING,
-    CvxpySolver,
     in_interval,
 )
+from convexnn.solvers._cvxpy import CvxpySolver
 from convexnn.solvers.base import SDPProblem, SolverOutput
 from convexnn.solvers.errors import SolverFailedError
 
@@ -27,39 +28,27 @@ class ClarabelSolver(CvxpySolver):
     package = "clarabel"
     cvxpy_name = "CLARABEL"
     bytes_per_nonzero = 400
-    native_options = frozenset(
+    #: Above ``LARGE_CONIC_NONZEROS`` Clarabel is slower than SCS (measured in
+    #: benchmarks/bench_solvers.py), so ``auto`` tries SCS first there.
+    large_problem_priority = 2
+    native_option_checks = MappingProxyType(
         {
-            "tol_gap_abs",
-            "tol_gap_rel",
-            "tol_feas",
-            "tol_ktratio",
-            "max_iter",
-            "time_limit",
-            "equilibrate_enable",
-            "equilibrate_max_iter",
-            "direct_solve_method",
-            "presolve_enable",
-            "static_regularization_enable",
-            "static_regularization_constant",
-            "max_step_fraction",
+            "tol_gap_abs": POSITIVE,
+            "tol_gap_rel": POSITIVE,
+            "tol_feas": POSITIVE,
+            "tol_ktratio": POSITIVE,
+            "max_iter": POSITIVE_INT,
+            "time_limit": POSITIVE,
+            "equilibrate_enable": BOOL,
+            "equilibrate_max_iter": NON_NEGATIVE_INT,
+            "direct_solve_method": STRING,
+            "presolve_enable": BOOL,
+            "static_regularization_enable": BOOL,
+            "static_regularization_constant": POSITIVE,
+            "max_step_fraction": in_interval(0.0, 1.0, closed_high=True),
         }
     )
-
-    native_option_checks = {
-        "tol_gap_abs": POSITIVE,
-        "tol_gap_rel": POSITIVE,
-        "tol_feas": POSITIVE,
-        "tol_ktratio": POSITIVE,
-        "max_iter": POSITIVE_INT,
-        "time_limit": POSITIVE,
-        "equilibrate_enable": BOOL,
-        "equilibrate_max_iter": NON_NEGATIVE_INT,
-        "direct_solve_method": STRING,
-        "presolve_enable": BOOL,
-        "static_regularization_enable": BOOL,
-        "static_regularization_constant": POSITIVE,
-        "max_step_fraction": in_interval(0.0, 1.0, closed_high=True),
-    }
+    native_options = frozenset(native_option_checks)
 
     #: Clarabel's default static KKT regularisation (1e-8) makes it stop with
     #: "InsufficientProgress" (cvxpy: SolverError) on some ill-conditioned

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from convexnn.solvers._cvxpy import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, CvxpySolver, one_of
+from convexnn.solvers._checks import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, one_of
+from convexnn.solvers._cvxpy import CvxpySolver
 
 logger = logging.getLogger("convexnn")
 
@@ -17,21 +19,24 @@ class CVXOPTSolver(CvxpySolver):
     package = "cvxopt"
     cvxpy_name = "CVXOPT"
     bytes_per_nonzero = 500
-    #: cvxpy's CVXOPT interface has no exponential cone, which the logistic and
-    #: cross-entropy losses need ("The solver CVXOPT cannot solve this problem").
-    losses = frozenset({"squared", "huber", "l1", "hinge", "multiclass-hinge"})
-    native_options = frozenset(
-        {"abstol", "reltol", "feastol", "max_iters", "refinement", "kktsolver"}
+    #: cvxpy's CVXOPT interface has no exponential (nor power) cone, which the
+    #: logistic and cross-entropy losses need ("The solver CVXOPT cannot solve
+    #: this problem").
+    cones = frozenset({"nonneg", "soc", "psd"})
+    #: Dense linear algebra keeps it the last resort on large conic data too
+    #: (Clarabel's priority drops there; equal priorities keep the registry order).
+    large_problem_priority = 2
+    native_option_checks = MappingProxyType(
+        {
+            "abstol": POSITIVE,
+            "reltol": POSITIVE,
+            "feastol": POSITIVE,
+            "max_iters": POSITIVE_INT,
+            "refinement": NON_NEGATIVE_INT,
+            "kktsolver": one_of("chol", "robust"),
+        }
     )
-
-    native_option_checks = {
-        "abstol": POSITIVE,
-        "reltol": POSITIVE,
-        "feastol": POSITIVE,
-        "max_iters": POSITIVE_INT,
-        "refinement": NON_NEGATIVE_INT,
-        "kktsolver": one_of("chol", "robust"),
-    }
+    native_options = frozenset(native_option_checks)
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in options.items() if k in self.native_options}

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from convexnn.solvers._cvxpy import BOOL, MAPPING, STRING, CvxpySolver
+from convexnn.solvers._checks import BOOL, MAPPING, STRING
+from convexnn.solvers._cvxpy import CvxpySolver
 
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "
@@ -38,13 +40,16 @@ class MosekSolver(CvxpySolver):
     package = "mosek"
     cvxpy_name = "MOSEK"
     bytes_per_nonzero = 400
-    native_options = frozenset({"mosek_params", "save_file", "bfs", "accept_unknown"})
-    native_option_checks = {
-        "mosek_params": MAPPING,
-        "save_file": STRING,
-        "bfs": BOOL,
-        "accept_unknown": BOOL,
-    }
+    needs_license = True
+    native_option_checks = MappingProxyType(
+        {
+            "mosek_params": MAPPING,
+            "save_file": STRING,
+            "bfs": BOOL,
+            "accept_unknown": BOOL,
+        }
+    )
+    native_options = frozenset(native_option_checks)
 
     def license_problem(self) -> str | None:
         return _probe_license()

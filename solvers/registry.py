@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from convexnn.solvers.base import ProblemShape, SDPProblem, Solver
+from convexnn.solvers.base import LossProtocol, SDPProblem, Solver
 from convexnn.solvers.errors import (
     SolverNotInstalledError,
     SolverNotLicensedError,
@@ -29,10 +30,6 @@ ENTRY_POINT_GROUP = "convexnn.solvers"
 
 #: ``auto`` tries back-ends in this order; unknown (third-party) ones come last.
 AUTO_PREFERENCE = ("native", "mosek", "clarabel", "scs", "cvxopt")
-
-#: Above this many nonzeros of conic data Clarabel is slower than SCS (measured
-#: in benchmarks/bench_solvers.py), so ``auto`` moves SCS ahead of it.
-CLARABEL_NONZERO_LIMIT = 2_000_000
 
 #: The built-in back-ends, imported on first use (the native one pulls in torch).
 BUILTIN_SOLVERS = (
@@ -49,7 +46,18 @@ _loaded = False
 
 @dataclass(frozen=True)
 class SolverInfo:
-    """The state of one back-end, as :func:`available` reports it."""
+    """The state of one back-end, as :func:`available` reports it.
+
+    Attributes
+    ----------
+    licensed : bool or None
+        ``None`` for back-ends that need no license.
+    losses : tuple of str or None
+        Names of the losses passed to :func:`info` / :func:`available` that
+        the back-end takes; ``None`` when none were passed.
+    loss_needs : tuple of str
+        What the back-end needs of a loss, in words (empty: any loss).
+    """
 
     name: str
     description: str
@@ -58,6 +66,7 @@ class SolverInfo:
     usable: bool
     losses: tuple[str, ...] | None
     note: str
+    loss_needs: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         state = "usable" if self.usable else "unusable"
@@ -89,7 +98,7 @@ def _load() -> None:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             register(entry.load())
-        except Exception as error:  # a broken plug-in must not break the library
+        except Exception as error:  # noqa: BLE001 - a broken plug-in must not break the library
             logger.warning("could not load solver plug-in %r: %s", entry.name, error)
 
 
@@ -112,8 +121,16 @@ def get(name: str) -> Solver:
     return _registry[key]
 
 
-def info(name: str) -> SolverInfo:
-    """The state of one back-end: installed, licensed, usable."""
+def info(name: str, losses: Iterable[LossProtocol] | None = None) -> SolverInfo:
+    """The state of one back-end: installed, licensed, usable, what losses it takes.
+
+    Parameters
+    ----------
+    name : str
+    losses : iterable of loss objects, optional
+        Losses to report on (e.g. every built-in one of ``convexnn.losses``):
+        ``SolverInfo.losses`` lists the names of those the back-end takes.
+    """
     solver = get(name)
     installed = solver.is_installed()
     licensed: bool | None = None
@@ -124,23 +141,27 @@ def info(name: str) -> SolverInfo:
         problem = solver.license_problem()
         if problem is not None:
             licensed, note = False, problem
-        elif solver.name == "mosek":
+        elif solver.needs_license:
             licensed = True
-    losses = tuple(sorted(solver.losses)) if solver.losses is not None else None
+    taken = None
+    if losses is not None:
+        taken = tuple(loss.name for loss in losses if not solver.missing_loss_needs(loss))
     return SolverInfo(
         name=solver.name,
         description=solver.description,
         installed=installed,
         licensed=licensed,
         usable=installed and licensed is not False,
-        losses=losses,
+        losses=taken,
         note=note,
+        loss_needs=tuple(need for need, _ in solver.loss_needs()),
     )
 
 
-def available() -> list[SolverInfo]:
-    """Every registered back-end with its state."""
-    return [info(name) for name in names()]
+def available(losses: Iterable[LossProtocol] | None = None) -> list[SolverInfo]:
+    """Every registered back-end with its state (``losses``: see :func:`info`)."""
+    catalogue = None if losses is None else list(losses)
+    return [info(name, catalogue) for name in names()]
 
 
 def require_usable(name: str, problem: SDPProblem | None = None) -> Solver:
@@ -169,12 +190,7 @@ def auto_candidates(problem: SDPProblem) -> list[Solver]:
     Back-ends are ordered by :meth:`~convexnn.solvers.base.Solver.auto_priority`, then
     by :data:`AUTO_PREFERENCE`. Skipped back-ends are logged with the reason.
     """
-    from convexnn.solvers._cvxpy import problem_nonzeros
-
     order = names()
-    if problem_nonzeros(ProblemShape.of(problem)) > CLARABEL_NONZERO_LIMIT and "scs" in order:
-        order.remove("scs")
-        order.insert(order.index("clarabel") if "clarabel" in order else len(order), "scs")
     order.sort(key=lambda name: get(name).auto_priority(problem))
     candidates = []
     for name in order:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from convexnn.solvers._cvxpy import (
+from convexnn.solvers._checks import (
     BOOL,
+    INT,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
-    CvxpySolver,
     in_interval,
 )
+from convexnn.solvers._cvxpy import CvxpySolver
 from convexnn.solvers.base import Status
 
 
@@ -22,39 +24,24 @@ class SCSSolver(CvxpySolver):
     package = "scs"
     cvxpy_name = "SCS"
     bytes_per_nonzero = 350
-    native_options = frozenset(
+    native_option_checks = MappingProxyType(
         {
-            "eps_abs",
-            "eps_rel",
-            "eps_infeas",
-            "max_iters",
-            "time_limit_secs",
-            "normalize",
-            "scale",
-            "adaptive_scale",
-            "rho_x",
-            "alpha",
-            "acceleration_lookback",
-            "acceleration_interval",
-            "use_indirect",
+            "eps_abs": NON_NEGATIVE,
+            "eps_rel": NON_NEGATIVE,
+            "eps_infeas": NON_NEGATIVE,
+            "max_iters": POSITIVE_INT,
+            "time_limit_secs": NON_NEGATIVE,
+            "normalize": BOOL,
+            "scale": POSITIVE,
+            "adaptive_scale": BOOL,
+            "rho_x": POSITIVE,
+            "alpha": in_interval(0.0, 2.0),
+            "acceleration_lookback": INT,
+            "acceleration_interval": POSITIVE_INT,
+            "use_indirect": BOOL,
         }
     )
-
-    native_option_checks = {
-        "eps_abs": NON_NEGATIVE,
-        "eps_rel": NON_NEGATIVE,
-        "eps_infeas": NON_NEGATIVE,
-        "max_iters": POSITIVE_INT,
-        "time_limit_secs": NON_NEGATIVE,
-        "normalize": BOOL,
-        "scale": POSITIVE,
-        "adaptive_scale": BOOL,
-        "rho_x": POSITIVE,
-        "alpha": in_interval(0.0, 2.0),
-        "acceleration_lookback": ("an int", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-        "acceleration_interval": POSITIVE_INT,
-        "use_indirect": BOOL,
-    }
+    native_options = frozenset(native_option_checks)
 
     #: SCS's own default (1e-4) leaves decomposed networks visibly suboptimal
     #: (4% above the optimum on the 100 x 20 planted problem); 1e-6 does not.

@@ -7,12 +7,17 @@ the other's *certified* lower bound (so neither can be wrong in the same
 direction as the other without the certificate noticing). SCS must report
 "optimal"; Clarabel may report "optimal_inaccurate" at its 1e-8 gap target
 (with the SolverStatusWarning, see ``conftest.solve_checked``).
+
+A loss a user defines (a subclass of ``convexnn.losses.Loss``) is taken by
+every back-end whose needs it meets, and solved to the same optimum.
 """
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pytest
+import torch
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -23,7 +28,10 @@ from conftest import (
     tight_options,
 )
 
+from convexnn import solvers
 from convexnn.formulations import make_conv_problem, make_problem
+from convexnn import solve
+from convexnn.losses import Loss
 
 BETA = 0.1
 
@@ -87,3 +95,49 @@ def test_scs_and_clarabel_agree(case):
     assert scs.objective >= clarabel.lower_bound - slack
     assert clarabel.objective >= scs.lower_bound - slack
     assert scs.relative_gap <= 1e-4 and clarabel.relative_gap <= 1e-4
+
+
+class ScaledSquaredLoss(Loss):
+    """``scale/2 sum (yhat - y)^2``, written as a user would: no back-end knows its name."""
+
+    name = "scaled-squared"
+    smooth = True
+    cones = frozenset({"soc"})
+
+    def __init__(self, scale: float) -> None:
+        self.scale = float(scale)
+
+    def value(self, yhat, y):
+        return 0.5 * self.scale * torch.sum((yhat - y) ** 2)
+
+    def gradient(self, yhat, y):
+        return self.scale * (yhat - y)
+
+    def hessian_vector(self, yhat, y, w):
+        return self.scale * w
+
+    def conjugate(self, v, y):
+        return torch.sum(v * v / (2 * self.scale) + v * y)
+
+    def cvxpy(self, yhat, y):
+        return 0.5 * self.scale * cp.sum_squares(yhat - y)
+
+
+def test_a_user_defined_loss_is_solved_by_every_back_end_whose_needs_it_meets():
+    scale = 3.0
+    t = planted_teacher(n=40, d=5, seed=31)
+    problem = make_problem(t.X, t.y, beta=BETA, loss=ScaledSquaredLoss(scale))
+    taking = [s.name for s in solvers.available([problem.loss]) if s.losses == ("scaled-squared",)]
+    assert {"native", "clarabel", "scs", "cvxopt"} <= set(taking)
+    # Independently: scale/2 ||r||^2 + beta * p = scale * (1/2 ||r||^2 + (beta/scale) p), so
+    # the optimum is scale times the squared loss's optimum at beta / scale (native's
+    # interior-point engine, which the user's loss does not reach).
+    reference, _, _ = solve(make_problem(t.X, t.y, beta=BETA / scale), "native", {"engine": "ipm"})
+    assert reference.status == "optimal"
+    expected = scale * reference.objective
+    for name in ("native", "clarabel"):
+        result, _, _ = solve_checked(problem, name, tight_options(name))
+        assert relative_difference(result.objective, expected) <= 1e-5, name
+        if name == "native":  # a smooth loss that is not the plain squared error
+            assert result.stats["engine"] == "neurons"
+            assert result.relative_gap <= 1e-6

@@ -1,7 +1,7 @@
 """The exact convex programs: predictions, conv patches, nuclear-norm form, global optimality.
 
-* the symmetric-storage lifted features, the cvxpy expression and
-  ``predict_blocks`` all compute ``yhat`` of design.md sections 2 and 4,
+* the symmetric-storage lifted features, the conic back-ends' cvxpy
+  expression and ``predict_blocks`` all compute ``yhat`` of design.md sections 2 and 4,
   checked against a brute-force evaluation of ``F^T M(Z - Z') F``;
 * convolution patches match ``torch.nn.functional.unfold`` and the pooling
   regions of ``AvgPool2d``;
@@ -30,6 +30,7 @@ from convexnn.formulations import make_conv_problem, make_problem, nuclear_norm_
 from convexnn.losses import get_loss
 from convexnn.patches import ConvGeometry
 from convexnn import certify_network
+from convexnn.solvers._conic_model import build_program, lifted_features
 
 
 def random_psd(rng, side):
@@ -88,7 +89,7 @@ def test_predict_blocks_matches_brute_force(name):
 def test_cvxpy_expression_matches_predict_blocks(name):
     problem = PROBLEMS[name]
     blocks = random_blocks(np.random.default_rng(1), problem)
-    program = problem.to_cvxpy()
+    program = build_program(problem)
     assert len(program.blocks) == problem.shape.n_blocks
     for (z_pos, z_neg), (value_pos, value_neg) in zip(program.blocks, blocks):
         z_pos.value, z_neg.value = value_pos, value_neg
@@ -97,7 +98,8 @@ def test_cvxpy_expression_matches_predict_blocks(name):
     np.testing.assert_allclose(expression.value, problem.predict_blocks(blocks), rtol=1e-10, atol=1e-12)
     # The symmetric storage: one row per sample of (h+1)(h+2)/2 pooled lifted features.
     side = problem.shape.n_features + 1
-    assert problem.lifted_features(0).shape == (problem.shape.n_samples, side * (side + 1) // 2)
+    lifted = lifted_features(problem.patches[:, 0], problem.coefficients)
+    assert lifted.shape == (problem.shape.n_samples, side * (side + 1) // 2)
 
 
 def test_scalar_predictions_match_the_authors_lifted_formula():
@@ -321,7 +323,7 @@ def test_conv_problem_rejects_images_of_the_wrong_shape():
 
 def test_cvxpy_program_is_dcp_and_uses_psd_blocks():
     problem = PROBLEMS["vector"]
-    program = problem.to_cvxpy()
+    program = build_program(problem)
     assert program.problem.is_dcp()
     for z_pos, z_neg in program.blocks:
         assert z_pos.is_psd() and z_neg.is_psd()

@@ -3,7 +3,8 @@
 Every loss is checked against torch autograd (gradient and Hessian-vector
 products), the Fenchel-Young inequality ``l(yhat) + l*(v) >= <v, yhat>``
 (with equality at ``v = grad l(yhat)``, which is what makes the dual bound of
-an optimal network tight), its dual projection, and its cvxpy expression.
+an optimal network tight), its dual projection, and its cvxpy expression,
+whose cones must be the ones the loss declares (back-ends choose by them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from convexnn.exceptions import ValidationError
 from convexnn.losses import LOSSES, HuberLoss, get_loss, project_rows_to_simplex
+from convexnn.solvers.base import ConicLoss, LossProtocol, SmoothLoss
 
 ELEMENTWISE = ["squared", "huber", "l1", "logistic", "hinge"]
 ROW_WISE = ["cross-entropy", "multiclass-hinge"]
@@ -148,6 +150,33 @@ def test_cvxpy_expression_is_minimised_where_torch_says(name):
     problem = cp.Problem(cp.Minimize(loss.cvxpy(z, y.numpy()) - cp.sum(cp.multiply(v.numpy(), z))))
     problem.solve(solver="CLARABEL")
     assert problem.value == pytest.approx(-float(loss.conjugate(v, y)), rel=1e-5, abs=1e-6)
+
+
+#: cvxpy's conic constraint types under the cone names losses declare.
+CONE_NAMES = {"Inequality": "nonneg", "NonNeg": "nonneg", "SOC": "soc", "ExpCone": "exp",
+              "PowCone3D": "pow", "PSD": "psd"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_declared_cones_are_those_of_the_cvxpy_expression(name):
+    """What CVXOPT (no exponential cone) and the others decide by must be true."""
+    from cvxpy.reductions.dcp2cone.dcp2cone import Dcp2Cone
+
+    loss, _, y, _ = sample(name, seed=4, n=5)
+    z = cp.Variable(tuple(y.shape))
+    # Without a quadratic objective: the pure conic form every conic back-end accepts.
+    conic, _ = Dcp2Cone(quad_obj=False).apply(cp.Problem(cp.Minimize(loss.cvxpy(z, y.numpy()))))
+    used = {CONE_NAMES[type(c).__name__] for c in conic.constraints
+            if type(c).__name__ not in ("Equality", "Zero")}
+    assert used == set(loss.cones)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_loss_has_the_capabilities_back_ends_check(name):
+    loss = get_loss(name)
+    assert isinstance(loss, LossProtocol) and isinstance(loss, ConicLoss)
+    assert isinstance(loss, SmoothLoss)  # the method exists; `smooth` says whether it works
+    assert loss.squared_error == (name == "squared")
 
 
 def test_squared_loss_is_half_the_sum_of_squares():

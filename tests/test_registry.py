@@ -18,8 +18,9 @@ from conftest import planted_teacher, sign_targets, solve_checked, tight_options
 import convexnn
 from convexnn import solvers
 from convexnn.formulations import make_problem
+from convexnn.losses import LOSSES, get_loss
 from convexnn._solve import solve
-from convexnn.solvers import registry
+from convexnn.solvers import _conic_model, registry
 from convexnn.solvers.base import Solver, SolverOutput, Status
 from convexnn.solvers.clarabel import ClarabelSolver
 from convexnn.solvers.errors import SolverFailedError as BackendFailedError
@@ -71,11 +72,16 @@ class NoSolutionSolver(Solver):
                             solve_time=0.0, message="simulated failure")
 
 
+BUILTIN_LOSSES = [get_loss(name) for name in LOSSES]
+
+
 class SquaredOnlySolver(Solver):
     name = "squaredonly"
     description = "test double that only handles the squared loss"
     package = "numpy"
-    losses = frozenset({"squared"})
+
+    def loss_needs(self):
+        return (("the squared error (squared_error = True)", lambda loss: loss.squared_error),)
 
     def solve(self, problem, *, warm_start=None, **options):  # pragma: no cover - never reached
         raise AssertionError("should have been skipped")
@@ -265,17 +271,74 @@ def test_auto_skips_back_ends_that_do_not_support_the_loss(isolated_registry, mo
         "squaredonly does not support the 'hinge' loss" in r.getMessage() and r.levelno == logging.INFO
         for r in caplog.records
     )
-    with pytest.raises(convexnn.UnsupportedProblemError, match="supported: squared"):
+    with pytest.raises(convexnn.UnsupportedProblemError, match=r"it needs the squared error"):
         solve(hinge, "squaredonly")
-    assert solvers.info("squaredonly").losses == ("squared",)
+    assert solvers.info("squaredonly", BUILTIN_LOSSES).losses == ("squared",)
+    assert solvers.info("squaredonly").losses is None  # no losses asked about
+    assert solvers.info("squaredonly").loss_needs == ("the squared error (squared_error = True)",)
 
 
 def test_auto_prefers_scs_for_large_conic_data(problem, monkeypatch):
     names = [s.name for s in solvers.auto_candidates(problem)]
     assert names.index("clarabel") < names.index("scs")
-    monkeypatch.setattr(registry, "CLARABEL_NONZERO_LIMIT", 0)
+    monkeypatch.setattr(_conic_model, "LARGE_CONIC_NONZEROS", 0)
     names = [s.name for s in solvers.auto_candidates(problem)]
     assert names.index("scs") < names.index("clarabel")
+    if "cvxopt" in names:  # the dense last resort stays last
+        assert names.index("clarabel") < names.index("cvxopt")
+
+
+def test_one_size_limit_steers_native_and_clarabel(monkeypatch):
+    """Native's priority and Clarabel's read the same limit of conic data."""
+    t = planted_teacher(n=30, d=4, seed=41)
+    logistic = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
+    native, clarabel = solvers.get("native"), solvers.get("clarabel")
+    assert (native.auto_priority(logistic), clarabel.auto_priority(logistic)) == (2, 1)
+    monkeypatch.setattr(_conic_model, "LARGE_CONIC_NONZEROS", 0)
+    assert (native.auto_priority(logistic), clarabel.auto_priority(logistic)) == (0, 2)
+
+
+# -- capabilities, not names ---------------------------------------------------------------
+
+
+def test_available_reports_the_built_in_losses_each_back_end_takes():
+    smooth = ("squared", "huber", "logistic", "cross-entropy")
+    without_exp_cone = ("squared", "huber", "l1", "hinge", "multiclass-hinge")
+    expected = {"native": smooth, "clarabel": tuple(LOSSES), "scs": tuple(LOSSES),
+                "mosek": tuple(LOSSES), "cvxopt": without_exp_cone}
+    states = {state.name: state for state in solvers.available(BUILTIN_LOSSES)}
+    for name, losses in expected.items():
+        assert states[name].losses == losses
+        assert states[name].loss_needs  # said in words, e.g. for `convexnn solvers`
+    assert "hessian_vector" in states["native"].loss_needs[0]
+    assert "cones among nonneg, psd, soc" in states["cvxopt"].loss_needs
+    assert all(state.losses is None for state in solvers.available())
+
+
+def test_conic_back_ends_declare_the_cones_cvxpy_gives_them():
+    """The declared cones are those of cvxpy's interface to each back-end."""
+    from cvxpy.reductions.solvers.defines import SOLVER_MAP_CONIC
+
+    names = {"NonNeg": "nonneg", "SOC": "soc", "ExpCone": "exp", "PowCone3D": "pow",
+             "PowConeND": "pow", "PSD": "psd", "SvecPSD": "psd"}
+    for name in ("clarabel", "scs", "mosek", "cvxopt"):
+        solver = solvers.get(name)
+        supported = {names[c.__name__] for c in SOLVER_MAP_CONIC[solver.cvxpy_name].SUPPORTED_CONSTRAINTS
+                     if c.__name__ != "Zero"}
+        assert solver.cones == supported, name
+
+
+def test_license_state_comes_from_the_back_end_not_its_name(isolated_registry, monkeypatch):
+    class LicensedPlugin(SquaredOnlySolver):
+        name = "licensedplugin"
+        needs_license = True
+
+    isolated_registry.register(LicensedPlugin)
+    assert solvers.info("licensedplugin").licensed is True
+    monkeypatch.setattr(LicensedPlugin, "license_problem", lambda self: "no license file")
+    state = solvers.info("licensedplugin")
+    assert (state.licensed, state.usable, state.note) == (False, False, "no license file")
+    assert solvers.info("scs").licensed is None
 
 
 # -- entry-point plug-ins ------------------------------------------------------------------------

@@ -29,25 +29,51 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
 
 from convexnn.solvers import _memory
-from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, Solver, SolverOutput, Status
+from convexnn.solvers._checks import POSITIVE_INT, one_of, optional
+from convexnn.solvers._conic_model import is_large
+from convexnn.solvers.base import (
+    LossNeed,
+    LossProtocol,
+    Neurons,
+    ProblemShape,
+    SDPProblem,
+    SmoothLoss,
+    Solver,
+    SolverOutput,
+    Status,
+)
 from convexnn.solvers.certificate import dual_bound, relative_gap
 from convexnn.solvers.errors import InvalidSolverOptionError
 
 logger = logging.getLogger("convexnn")
 
-SMOOTH_LOSSES = frozenset({"squared", "huber", "logistic", "cross-entropy"})
 ENGINES = ("auto", "ipm", "neurons")
 
-#: Above this many nonzeros of conic data ``auto`` prefers the native solver
-#: even where it needs the neurons engine (conic solves take minutes there).
-CONIC_NONZERO_LIMIT = 2_000_000
+
+def _usable_device(value: Any) -> bool:
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        return False
+    return device.type != "cuda" or torch.cuda.is_available()
+
+
+def _ipm_solves(loss: LossProtocol) -> bool:
+    """Whether the interior-point engine can minimise ``loss``.
+
+    Its Newton systems are built for ``1/2 ||yhat - y||^2`` itself (identity
+    loss Hessian, outputs that decouple), so the loss must say it is exactly
+    that; being smooth or quadratic is not enough.
+    """
+    return getattr(loss, "squared_error", False) is True
 
 
 class NativeSolver(Solver):
@@ -67,39 +93,29 @@ class NativeSolver(Solver):
     name = "native"
     description = "native structure-exploiting solver (interior point / neurons; certified gap)"
     package = "torch"
-    losses = SMOOTH_LOSSES
-    native_options = frozenset({"engine", "device", "dtype", "threads", "max_neurons"})
+    native_option_checks = MappingProxyType(
+        {
+            "engine": one_of(*ENGINES),
+            "device": ("'cpu', or 'cuda' where torch sees a CUDA device", _usable_device),
+            "dtype": one_of("float64", "float32"),
+            "threads": optional(POSITIVE_INT),
+            "max_neurons": optional(POSITIVE_INT),
+        }
+    )
+    native_options = frozenset(native_option_checks)
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        super().check_options(options)
-        engine = options.get("engine", "auto")
-        if engine not in ENGINES:
-            raise InvalidSolverOptionError(
-                f"solver option 'engine' must be one of {', '.join(ENGINES)}, got {engine!r}"
-            )
-        device = options.get("device", "cpu")
-        try:
-            torch_device = torch.device(device)
-        except (RuntimeError, TypeError) as error:
-            raise InvalidSolverOptionError(
-                f"solver option 'device' must be 'cpu' or 'cuda', got {device!r}"
-            ) from error
-        if torch_device.type == "cuda" and not torch.cuda.is_available():
-            raise InvalidSolverOptionError(
-                "solver option device='cuda' but torch sees no CUDA device; use device='cpu'"
-            )
-        if options.get("dtype", "float64") not in ("float64", "float32"):
-            raise InvalidSolverOptionError(
-                f"solver option 'dtype' must be 'float64' or 'float32', got {options['dtype']!r}"
-            )
-        for key in ("threads", "max_neurons"):
-            value = options.get(key)
-            if value is not None and (
-                not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1
-            ):
-                raise InvalidSolverOptionError(
-                    f"solver option {key!r} must be a positive int, got {value!r}"
-                )
+    def loss_needs(self) -> tuple[LossNeed, ...]:
+        """Curvature, for the Gauss-Newton steps of the neurons engine.
+
+        The neurons engine takes every loss this back-end takes; the ipm engine
+        is a faster path for the squared error only (see :func:`_ipm_solves`).
+        """
+        return (
+            (
+                "a smooth loss with curvature (smooth = True, hessian_vector)",
+                lambda loss: isinstance(loss, SmoothLoss) and loss.smooth,
+            ),
+        )
 
     def unsupported_reason(self, problem: SDPProblem) -> str | None:
         reason = super().unsupported_reason(problem)
@@ -115,11 +131,9 @@ class NativeSolver(Solver):
         """First where it is at its best (the interior-point engine, or problems
         too large for conic solvers); after the conic back-ends on small
         problems it would solve with the slower neurons engine."""
-        from convexnn.solvers._cvxpy import problem_nonzeros
-
         if self.choose_engine(problem, "auto") == "ipm":
             return 0
-        return 0 if problem_nonzeros(ProblemShape.of(problem)) > CONIC_NONZERO_LIMIT else 2
+        return 0 if is_large(problem) else 2
 
     def ipm_bytes(self, problem: SDPProblem) -> int:
         """Peak memory of the interior-point engine (``n x n`` matrices)."""
@@ -133,7 +147,7 @@ class NativeSolver(Solver):
         """``ipm`` for the squared loss while its matrices fit in memory, else ``neurons``."""
         if requested != "auto":
             return requested
-        if problem.loss.name == "squared" and self.ipm_bytes(problem) < 0.5 * _memory.available_memory():
+        if _ipm_solves(problem.loss) and self.ipm_bytes(problem) < 0.5 * _memory.available_memory():
             return "ipm"
         return "neurons"
 
@@ -156,7 +170,7 @@ class NativeSolver(Solver):
     ) -> SolverOutput:
         self.check_options(options)
         engine = self.choose_engine(problem, options.get("engine", "auto"))
-        if engine == "ipm" and problem.loss.name != "squared":
+        if engine == "ipm" and not _ipm_solves(problem.loss):
             raise InvalidSolverOptionError(
                 f"engine='ipm' solves the squared loss only; the {problem.loss.name!r} loss "
                 "needs engine='neurons' (or 'auto')"

@@ -311,7 +311,7 @@ def solve_squared(
             continue
         callback = None
         if on_iteration is not None:
-            callback = lambda it, primal, gap, k=k: on_iteration(k, it, primal, gap)  # noqa: E731
+            callback = lambda it, primal, gap, k=k: on_iteration(k, it, primal, gap)
         cones, lam, its, status, message = solve_output(
             operators, targets[:, k] / kappa, cost, G, tol=tol, max_iter=max_iter,
             deadline=deadline, objective_scale=kappa * kappa, on_iteration=callback,

@@ -86,10 +86,6 @@ class GramOperator:
         P.add_(z[:, None]).add_(z[None, :])
         M.add_(P)
 
-    def schur_bytes(self) -> int:
-        """Temporary memory of :meth:`add_schur` (three ``n x n`` matrices)."""
-        return 3 * self.n * self.n * self.X.element_size()
-
 
 class LiftedOperator:
     """``A`` for one pooled block, from patches of shape ``(n, P, h)``."""
@@ -116,10 +112,6 @@ class LiftedOperator:
         matrices = self.matrices.to(M.dtype)
         transformed = Xm @ matrices @ S_inv  # (n, N, N)
         M.add_(matrices.reshape(self.n, -1) @ transformed.reshape(self.n, -1).T)
-
-    def schur_bytes(self) -> int:
-        side = self.h + 1
-        return (self.n * side * side + self.n * self.n) * self.matrices.element_size()
 
 
 def make_operator(patches: torch.Tensor, coefficients: tuple[float, float, float]):

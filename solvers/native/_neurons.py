@@ -430,12 +430,12 @@ def solve_neurons(
                 # Far from optimal a few Gauss-Newton steps per round suffice (the next
                 # neuron changes the landscape anyway); near it, polish for the certificate.
                 effort = 50 if best is None or best[0] < 1e-3 else 10
-                state, yhat, cache, f, steps = _gauss_newton(
+                state, _, _, _, steps = _gauss_newton(
                     model, state, max_steps=effort, rtol=1e-12, deadline=deadline
                 )
                 local_steps += steps
                 state = _prune(state)
-            yhat, cache = model.forward(state)
+            yhat, _ = model.forward(state)
             f = model.objective(state, yhat)
             v = problem.loss.gradient(yhat, targets)
             bound = dual_bound(

@@ -1,0 +1,70 @@
+"""Value checks for option tables: one notion of a real number and of an int.
+
+An option table maps an option name to an :data:`OptionCheck`, a pair
+``(what is expected, test)``; :func:`first_violation` runs a table. Every
+back-end's options, and the common ones, are checked this way
+(:meth:`convexnn.solvers.base.Solver.check_options`), so the error messages
+name the option and the accepted values alike everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+#: ``(what is expected, in words; test of a value)``.
+OptionCheck = tuple[str, Callable[[Any], bool]]
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (``bool`` is not a number here)."""
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
+        and bool(np.isfinite(value))
+    )
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (``bool`` is not an integer here)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+BOOL: OptionCheck = ("a bool", lambda v: isinstance(v, (bool, np.bool_)))
+POSITIVE: OptionCheck = ("a positive number", lambda v: is_real(v) and v > 0)
+NON_NEGATIVE: OptionCheck = ("a non-negative number", lambda v: is_real(v) and v >= 0)
+INT: OptionCheck = ("an int", is_int)
+POSITIVE_INT: OptionCheck = ("a positive int", lambda v: is_int(v) and v > 0)
+NON_NEGATIVE_INT: OptionCheck = ("a non-negative int", lambda v: is_int(v) and v >= 0)
+STRING: OptionCheck = ("a string", lambda v: isinstance(v, str))
+MAPPING: OptionCheck = ("a dict", lambda v: isinstance(v, Mapping))
+
+
+def one_of(*choices: Any) -> OptionCheck:
+    """A value among ``choices``."""
+    return (f"one of {', '.join(map(repr, choices))}", lambda v: v in choices)
+
+
+def in_interval(low: float, high: float, *, closed_high: bool = False) -> OptionCheck:
+    """A real number in ``(low, high)``, or ``(low, high]`` with ``closed_high``."""
+    bracket = "]" if closed_high else ")"
+    return (
+        f"a number in ({low:g}, {high:g}{bracket}",
+        lambda v: is_real(v) and low < v and (v <= high if closed_high else v < high),
+    )
+
+
+def optional(check: OptionCheck) -> OptionCheck:
+    """``check``, or ``None`` (the back-end's default)."""
+    expected, test = check
+    return (f"{expected} or None", lambda v: v is None or test(v))
+
+
+def first_violation(options: Mapping[str, Any], checks: Mapping[str, OptionCheck]) -> str | None:
+    """``"'name' must be ..., got ..."`` for the first option ``checks`` refuses, else ``None``."""
+    for key, (expected, test) in checks.items():
+        if key in options and not test(options[key]):
+            return f"{key!r} must be {expected}, got {options[key]!r}"
+    return None
