@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 from sklearn.base import ClassifierMixin
 
+from convexnn._solve import SolveResult
 from convexnn._version import __version__
 from convexnn.activations import Activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import LOSSES, Loss
 from convexnn.network import TwoLayerPolyNet, check_format_version, npz_path, read_npz
 from convexnn.patches import ConvGeometry
-from convexnn._solve import SolveResult
 
 FORMAT = "convexnn.estimator"
 #: The file format this version writes (and the newest it reads).

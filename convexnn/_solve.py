@@ -227,7 +227,7 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
     shape = problem.shape
     where = (
         f"{name} failed on the {shape.variant} problem (n={shape.n_samples}, "
-        f"h={shape.n_features}, {problem.loss.name} loss, beta={problem.beta:g})"
+        f"h={shape.patch_size}, {problem.loss.name} loss, beta={problem.beta:g})"
     )
     if isinstance(error, MemoryError):
         wrapped: SolverError = ProblemTooLargeError(

@@ -6,7 +6,6 @@ shape / type / value, and what to do; all raise :class:`ValidationError`.
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from convexnn.exceptions import FeatureScalingWarning, InputTypeError, ValidationError
+from convexnn.solvers._checks import is_int, is_real
 
 #: Column scales (root mean square) further apart than this trigger a
 #: :class:`FeatureScalingWarning` (raw breast-cancer data: about 2e5).
@@ -120,20 +120,6 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
             f"{name} has {len(values)} rows but X has {n_samples} samples; they must match"
         )
     return values.reshape(-1, 1) if values.ndim == 1 else values
-
-
-def is_int(value: Any) -> bool:
-    """An integer (numpy integers too), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def is_real(value: Any) -> bool:
-    """A finite real number (numpy scalars too), not a bool."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(float(value)))
-    )
 
 
 def check_nonnegative(value: Any, name: str, meaning: str) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar, Union
@@ -10,6 +9,7 @@ from typing import TypeVar, Union
 import numpy as np
 
 from convexnn.exceptions import ValidationError
+from convexnn.solvers._checks import is_real
 
 ArrayT = TypeVar("ArrayT")
 
@@ -39,7 +39,7 @@ class Activation:
 
     def __post_init__(self) -> None:
         coefficients = (self.a, self.b, self.c)
-        if not all(_is_real(value) for value in coefficients):
+        if not all(is_real(value) for value in coefficients):
             raise ValidationError(
                 f"activation coefficients (a, b, c) must be finite real numbers, "
                 f"got {coefficients!r}"
@@ -84,12 +84,4 @@ def get_activation(spec: ActivationLike) -> Activation:
     raise ValidationError(
         f"activation must be one of {', '.join(sorted(PRESETS))} or a tuple (a, b, c) "
         f"of three numbers, got {spec!r}"
-    )
-
-
-def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(float(value)))  # type: ignore[arg-type]
     )

@@ -123,9 +123,9 @@ def certify(
     problem = problem_for(
         X, y, activation=network.activation, beta=beta, loss=loss, geometry=network.geometry
     )
-    if problem.shape.n_features != network.U.shape[1]:
+    if problem.shape.patch_size != network.U.shape[1]:
         raise ValidationError(
-            f"X has {problem.shape.n_features} features per "
+            f"X has {problem.shape.patch_size} features per "
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )

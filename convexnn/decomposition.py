@@ -14,10 +14,10 @@ dropped instead of normalised.
 
 from __future__ import annotations
 
-import numpy as np
-
 import numbers
 from typing import Any
+
+import numpy as np
 
 from convexnn._validation import _is_sparse, as_real_array
 from convexnn.exceptions import ValidationError
@@ -157,8 +157,8 @@ def decompose_blocks(
             owners.append(np.full(len(block_weights), index))
     h = blocks[0][0].shape[0] - 1 if blocks else 0
     return Neurons(
-        filters=np.concatenate(filters) if filters else np.zeros((0, h)),
-        weights=np.concatenate(weights) if weights else np.zeros(0),
+        U=np.concatenate(filters) if filters else np.zeros((0, h)),
+        alpha=np.concatenate(weights) if weights else np.zeros(0),
         blocks=np.concatenate(owners).astype(int) if owners else np.zeros(0, dtype=int),
     )
 

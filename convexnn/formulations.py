@@ -66,7 +66,7 @@ class PolySDP:
         shape = self.shape
         if len(blocks) != shape.n_blocks:
             raise ValidationError(f"expected {shape.n_blocks} block pairs, got {len(blocks)}")
-        scale = coefficient_matrix(self.coefficients, shape.n_features)
+        scale = coefficient_matrix(self.coefficients, shape.patch_size)
         ones = np.ones(self.patches.shape[:3] + (1,))
         augmented = np.concatenate([self.patches, ones], axis=3)  # (n, R, P, h+1)
         yhat = np.zeros((shape.n_samples, shape.n_outputs))

@@ -195,15 +195,15 @@ class TwoLayerPolyNet:
         geometry: ConvGeometry | None = None,
     ) -> TwoLayerPolyNet:
         """Assemble a network from neurons that each feed one (region, output) block."""
-        m = len(neurons.weights)
+        m = len(neurons.alpha)
         alpha = np.zeros((m, n_regions, n_outputs))
         regions, outputs = np.divmod(neurons.blocks, n_outputs)
-        alpha[np.arange(m), regions, outputs] = neurons.weights
+        alpha[np.arange(m), regions, outputs] = neurons.alpha
         if single_output:
             alpha = alpha[..., 0]
         if geometry is None:
             alpha = alpha[:, 0]
-        filters = neurons.filters
+        filters = neurons.U
         if m == 0:
             width = geometry.patch_size if geometry is not None else filters.shape[1]
             filters = np.zeros((0, width))

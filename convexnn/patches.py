@@ -18,22 +18,19 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from convexnn.exceptions import ValidationError
+from convexnn.solvers._checks import is_int
 
 IntPair = Union[int, tuple[int, int]]
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
-    if _is_int(value):
+    if is_int(value):
         pair: tuple = (value, value)
     elif isinstance(value, (tuple, list, np.ndarray)):
         pair = tuple(value)
     else:
         pair = ()
-    if len(pair) != 2 or not all(_is_int(v) for v in pair) or min(pair) < 1:
+    if len(pair) != 2 or not all(is_int(v) for v in pair) or min(pair) < 1:
         raise ValidationError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return int(pair[0]), int(pair[1])
 
@@ -59,7 +56,7 @@ class ConvGeometry:
     def __post_init__(self) -> None:
         raw = self.image_shape
         values = tuple(raw) if isinstance(raw, (tuple, list, np.ndarray)) else ()
-        if len(values) not in (2, 3) or not all(_is_int(v) and v >= 1 for v in values):
+        if len(values) not in (2, 3) or not all(is_int(v) and v >= 1 for v in values):
             raise ValidationError(
                 "image_shape must be (height, width) or (channels, height, width) of "
                 f"positive ints, got {raw!r}"

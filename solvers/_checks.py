@@ -9,6 +9,7 @@ name the option and the accepted values alike everywhere.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,17 +20,20 @@ OptionCheck = tuple[str, Callable[[Any], bool]]
 
 
 def is_real(value: Any) -> bool:
-    """Whether ``value`` is a finite real number (``bool`` is not a number here)."""
+    """Whether ``value`` is a finite real number, numpy scalars too (``bool`` is not a number here).
+
+    The one notion of a real number in convexnn: the modelling layer's checks use it too.
+    """
     return (
-        isinstance(value, (int, float, np.integer, np.floating))
+        isinstance(value, numbers.Real)
         and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(value))
+        and bool(np.isfinite(float(value)))
     )
 
 
 def is_int(value: Any) -> bool:
-    """Whether ``value`` is an integer (``bool`` is not an integer here)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    """Whether ``value`` is an integer, numpy integers too (``bool`` is not an integer here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 BOOL: OptionCheck = ("a bool", lambda v: isinstance(v, (bool, np.bool_)))

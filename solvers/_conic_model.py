@@ -57,13 +57,13 @@ class CvxpyProgram:
 
 def problem_nonzeros(shape: ProblemShape) -> int:
     """Nonzeros of the conic data: every prediction touches a full block per region."""
-    side = shape.n_features + 1
+    side = shape.patch_size + 1
     return shape.n_samples * shape.n_outputs * shape.n_regions * side * side
 
 
 def lifted_feature_bytes(shape: ProblemShape) -> int:
     """Bytes of the pooled lifted features :func:`build_program` materialises."""
-    side = shape.n_features + 1
+    side = shape.patch_size + 1
     return 8 * shape.n_samples * shape.n_regions * side * (side + 1) // 2
 
 
@@ -96,8 +96,8 @@ def build_program(problem: SDPProblem) -> CvxpyProgram:
     import cvxpy as cp
 
     shape = ProblemShape.of(problem)
-    side = shape.n_features + 1
-    h = shape.n_features
+    side = shape.patch_size + 1
+    h = shape.patch_size
     rows, cols = np.triu_indices(side)
     upper_triangle = rows * side + cols
     blocks = []

@@ -128,7 +128,7 @@ class CvxpySolver(Solver):
         ensure_fits(
             self.estimate_memory(problem),
             f"the {self.name} solve of this problem (n={shape.n_samples}, "
-            f"h={shape.n_features}, {shape.n_blocks} PSD block pair(s))",
+            f"h={shape.patch_size}, {shape.n_blocks} PSD block pair(s))",
             "Use solver='native', which never forms the lifted problem, or "
             "subsample the data.",
         )
@@ -154,7 +154,7 @@ class CvxpySolver(Solver):
                 ) from error
             raise SolverFailedError(
                 f"{self.name} failed on the {shape.variant} SDP "
-                f"(n={shape.n_samples}, h={shape.n_features}): "
+                f"(n={shape.n_samples}, h={shape.patch_size}): "
                 f"{type(error).__name__}: {error}"
             ) from error
         elapsed = time.perf_counter() - start

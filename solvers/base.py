@@ -129,12 +129,26 @@ class SDPProblem(Protocol):
 
 @dataclass(frozen=True)
 class ProblemShape:
-    """Sizes of an :class:`SDPProblem`."""
+    """Sizes of an :class:`SDPProblem`.
+
+    Attributes
+    ----------
+    n_samples : int
+    n_regions : int
+        Pooling regions ``R`` (1 when fully connected).
+    pool_size : int
+        Patches per region ``P`` (1 when fully connected).
+    patch_size : int
+        Length ``h`` of one patch: the number of features when fully
+        connected (the blocks are ``(h+1) x (h+1)``).
+    n_outputs : int
+        Outputs ``C``.
+    """
 
     n_samples: int
     n_regions: int
     pool_size: int
-    n_features: int
+    patch_size: int
     n_outputs: int
 
     @property
@@ -154,13 +168,13 @@ class ProblemShape:
         return cls(n, regions, pool, h, problem.targets.shape[1])
 
 
-def coefficient_matrix(coefficients: tuple[float, float, float], n_features: int) -> np.ndarray:
+def coefficient_matrix(coefficients: tuple[float, float, float], patch_size: int) -> np.ndarray:
     """The ``(h+1) x (h+1)`` scale ``S`` with ``M(Z) = S * Z`` (entrywise).
 
     ``S = [[a, b/2], [b/2, c]]`` expanded to the blocks ``Z1``, ``Z2``, ``Z4``.
     """
     a, b, c = coefficients
-    h = n_features
+    h = patch_size
     scale = np.full((h + 1, h + 1), float(a))
     scale[:h, h] = scale[h, :h] = b / 2
     scale[h, h] = c
@@ -171,18 +185,21 @@ def coefficient_matrix(coefficients: tuple[float, float, float], n_features: int
 class Neurons:
     """A network given directly by its neurons (what the native solver returns).
 
+    The names are the network's (:class:`convexnn.TwoLayerPolyNet`): unit
+    directions ``U`` and signed output weights ``alpha``.
+
     Attributes
     ----------
-    filters : ndarray of shape (m, h)
-        Unit-norm first-layer weights.
-    weights : ndarray of shape (m,)
+    U : ndarray of shape (m, h)
+        Unit-norm first-layer weights (filters in the convolutional variant).
+    alpha : ndarray of shape (m,)
         Signed output weights.
     blocks : ndarray of int, shape (m,)
         The block ``r * C + k`` (region, output) each neuron feeds.
     """
 
-    filters: np.ndarray
-    weights: np.ndarray
+    U: np.ndarray
+    alpha: np.ndarray
     blocks: np.ndarray
 
 

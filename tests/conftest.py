@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from convexnn import solvers
+from convexnn._solve import solve
 from convexnn.exceptions import SolverStatusWarning
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn._solve import solve
 
 #: Options that make each conic back-end accurate enough for 1e-4 agreement.
 TIGHT_OPTIONS: dict[str, dict] = {

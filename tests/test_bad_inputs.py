@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import planted_conv_teacher
 
 import convexnn as cnn
+from conftest import planted_conv_teacher
 from convexnn import datasets as ds
+from convexnn._solve import solve
 from convexnn.cli import main
 from convexnn.decomposition import decompose_blocks, neural_decomposition
 from convexnn.exceptions import (
@@ -44,7 +45,6 @@ from convexnn.exceptions import (
     UnsupportedProblemError,
     ValidationError,
 )
-from convexnn._solve import solve
 
 # -- data ------------------------------------------------------------------------------
 _rng = np.random.default_rng(123)
@@ -61,12 +61,12 @@ def with_value(array: np.ndarray, value: float) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fitted_regressor() -> cnn.ConvexPolyRegressor:
     return cnn.ConvexPolyRegressor(beta=0.1, **FAST).fit(X, Y)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def problem() -> cnn.PolySDP:
     return cnn.make_problem(X, Y, beta=0.1)
 

@@ -17,9 +17,8 @@ import pytest
 import torch
 from sklearn.datasets import load_iris
 
-from convexnn import solvers
 from conftest import planted_teacher, tight_options
-from convexnn import ValidationError
+from convexnn import ValidationError, solvers
 from convexnn.baselines import BackpropPolyClassifier
 from convexnn.cli import main
 from convexnn.comparison import COLUMNS, Comparison, compare, default_max_samples

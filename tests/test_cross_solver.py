@@ -18,6 +18,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 import torch
+
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -27,10 +28,8 @@ from conftest import (
     solve_checked,
     tight_options,
 )
-
-from convexnn import solvers
+from convexnn import solve, solvers
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn import solve
 from convexnn.losses import Loss
 
 BETA = 0.1

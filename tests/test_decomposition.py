@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -23,13 +26,10 @@ from conftest import (
     solve_checked,
     tight_options,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
+from convexnn._solve import network_from_output
 from convexnn.decomposition import decompose_blocks, neural_decomposition, neurons_from_factor
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem
-from convexnn._solve import network_from_output
 
 
 def feasible_psd(rng: np.random.Generator, h: int, rank: int, scales=None) -> np.ndarray:
@@ -229,17 +229,17 @@ def test_network_attains_the_sdp_objective(solved):
 def test_neurons_have_unit_norm_and_bounded_width(solved):
     problem, _, _, network, output = solved
     neurons = decompose_blocks(output.blocks)
-    np.testing.assert_allclose(np.linalg.norm(neurons.filters, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(neurons.U, axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(network.U, axis=1), 1.0, rtol=1e-12)
-    h = problem.shape.n_features
+    h = problem.shape.patch_size
     counts = np.bincount(neurons.blocks, minlength=problem.shape.n_blocks)
     assert counts.max() <= 2 * (h + 1)
     for index, (z_pos, z_neg) in enumerate(output.blocks):
-        owned = neurons.weights[neurons.blocks == index]
+        owned = neurons.alpha[neurons.blocks == index]
         # Z gives the positive output weights, Z' the negative ones.
         assert owned[owned > 0].sum() == pytest.approx(z_pos[-1, -1], rel=1e-6, abs=1e-9)
         assert -owned[owned < 0].sum() == pytest.approx(z_neg[-1, -1], rel=1e-6, abs=1e-9)
-    assert network.n_neurons == len(neurons.weights) <= 2 * (h + 1) * problem.shape.n_blocks
+    assert network.n_neurons == len(neurons.alpha) <= 2 * (h + 1) * problem.shape.n_blocks
 
 
 def test_zero_rtol_gives_a_finite_network(solved):

@@ -25,16 +25,16 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import planted_conv_teacher, planted_teacher, solve_checked
 from sklearn.datasets import load_breast_cancer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import convexnn as cnn
 import convexnn.estimators
+from conftest import planted_conv_teacher, planted_teacher, solve_checked
+from convexnn._solve import solve
 from convexnn.decomposition import neural_decomposition
 from convexnn.exceptions import FeatureScalingWarning, SolverStatusWarning
-from convexnn._solve import solve
 from convexnn.solvers import registry
 from convexnn.solvers.base import Solver, Status
 

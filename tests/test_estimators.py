@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import planted_conv_teacher, planted_teacher
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -29,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import convexnn
+from conftest import planted_conv_teacher, planted_teacher
 from convexnn import (
     ConvexPolyClassifier,
     ConvexPolyConvClassifier,

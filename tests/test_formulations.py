@@ -16,6 +16,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 import torch
+
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -24,12 +25,11 @@ from conftest import (
     sign_targets,
     solve_checked,
 )
-
+from convexnn import certify_network
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem, nuclear_norm_program
 from convexnn.losses import get_loss
 from convexnn.patches import ConvGeometry
-from convexnn import certify_network
 from convexnn.solvers._conic_model import build_program, lifted_features
 
 
@@ -39,7 +39,7 @@ def random_psd(rng, side):
 
 
 def random_blocks(rng, problem):
-    side = problem.shape.n_features + 1
+    side = problem.shape.patch_size + 1
     return [(random_psd(rng, side), random_psd(rng, side)) for _ in range(problem.shape.n_blocks)]
 
 
@@ -97,7 +97,7 @@ def test_cvxpy_expression_matches_predict_blocks(name):
     expression = rhs if lhs is program.predictions else lhs
     np.testing.assert_allclose(expression.value, problem.predict_blocks(blocks), rtol=1e-10, atol=1e-12)
     # The symmetric storage: one row per sample of (h+1)(h+2)/2 pooled lifted features.
-    side = problem.shape.n_features + 1
+    side = problem.shape.patch_size + 1
     lifted = lifted_features(problem.patches[:, 0], problem.coefficients)
     assert lifted.shape == (problem.shape.n_samples, side * (side + 1) // 2)
 
@@ -125,7 +125,7 @@ def test_problem_shapes_and_variants():
     conv = PROBLEMS["conv-global-2ch"]
     assert conv.shape.variant == "conv"
     # global pooling: one region, the SDP has the size of the filter (2 channels x 2 x 2)
-    assert conv.shape.n_regions == 1 and conv.shape.n_features == 8
+    assert conv.shape.n_regions == 1 and conv.shape.patch_size == 8
     assert conv.shape.pool_size == 3 * 4
     pooled = PROBLEMS["conv-2x2"]
     assert (pooled.shape.n_regions, pooled.shape.pool_size) == (4, 4)

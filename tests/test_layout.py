@@ -8,8 +8,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import convexnn
 
 ROOT = Path(__file__).resolve().parents[1]

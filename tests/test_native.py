@@ -28,6 +28,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+
+import convexnn
+import convexnn.solvers._memory
+import convexnn.solvers.native
+import convexnn.solvers.native._ipm
+import convexnn.solvers.native._neurons
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -37,14 +43,7 @@ from conftest import (
     solve_checked,
     unit_rows,
 )
-
-import convexnn
-from convexnn import solvers
-import convexnn.solvers._memory
-import convexnn.solvers.native
-import convexnn.solvers.native._ipm
-import convexnn.solvers.native._neurons
-from convexnn import make_conv_problem, make_problem
+from convexnn import make_conv_problem, make_problem, solvers
 from convexnn._solve import solve
 from convexnn.solvers.base import SolverOutput, Status
 
@@ -93,19 +92,19 @@ BUILDERS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def case(name: str):
     """``(X, y, problem)`` of a named problem (built once)."""
     return BUILDERS[name]()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(name: str):
     """Clarabel at tol 1e-9: ``(result, network, output)``; its status is checked."""
     return solve_checked(case(name)[2], "clarabel", {"tol": 1e-9})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def native_solution(name: str, engine: str = "neurons"):
     """The native solver's ``(result, network, output)`` at its defaults (no warning allowed)."""
     return solve(case(name)[2], "native", {"engine": engine})

@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import planted_conv_teacher, planted_teacher, relative_difference, solve_checked
 
 import convexnn
 import convexnn.path
+from conftest import planted_conv_teacher, planted_teacher, relative_difference, solve_checked
 from convexnn import ValidationError, certify, fit_path, make_conv_problem, make_problem
 from convexnn._solve import solve
 
@@ -25,13 +25,13 @@ BETAS = [0.05, 0.2, 0.1]
 NEURONS = {"engine": "neurons"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def data():
     t = planted_teacher(n=50, d=5, seed=6)
     return t.X, t.y
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def conic(beta: float):
     """Clarabel at tol 1e-9 on the problem at ``beta``."""
     X, y = data()
@@ -39,13 +39,13 @@ def conic(beta: float):
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def neurons_path():
     X, y = data()
     return fit_path(X, y, BETAS, solver="native", solver_options=NEURONS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cold(beta: float):
     X, y = data()
     return solve(make_problem(X, y, beta=beta), "native", NEURONS)[0]

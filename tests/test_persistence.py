@@ -17,10 +17,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planted_conv_teacher, planted_teacher
 from sklearn.base import clone
 
 import convexnn as cnn
+from conftest import planted_conv_teacher, planted_teacher
 from convexnn import _persistence
 from convexnn.activations import Activation
 from convexnn.exceptions import IncompatibleVersionError, ValidationError

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convexnn as cnn
+from convexnn import certify_network, solve
 from convexnn.decomposition import neural_decomposition
 from convexnn.exceptions import SolverStatusWarning
-from convexnn import certify_network, solve
 
 SETTINGS = settings(
     max_examples=20,
@@ -56,7 +56,7 @@ def g_norms(P: np.ndarray) -> np.ndarray:
 
 
 def random_network(rng, problem_shape, activation):
-    h, C = problem_shape.n_features, problem_shape.n_outputs
+    h, C = problem_shape.patch_size, problem_shape.n_outputs
     m = int(rng.integers(1, 6))
     U = rng.standard_normal((m, h))
     alpha = rng.standard_normal((m,) if C == 1 else (m, C)) * 10.0 ** rng.uniform(-2, 1)

@@ -13,13 +13,13 @@ import re
 
 import numpy as np
 import pytest
-from conftest import planted_teacher, sign_targets, solve_checked, tight_options
 
 import convexnn
+from conftest import planted_teacher, sign_targets, solve_checked, tight_options
 from convexnn import solvers
+from convexnn._solve import solve
 from convexnn.formulations import make_problem
 from convexnn.losses import LOSSES, get_loss
-from convexnn._solve import solve
 from convexnn.solvers import _conic_model, registry
 from convexnn.solvers.base import Solver, SolverOutput, Status
 from convexnn.solvers.clarabel import ClarabelSolver

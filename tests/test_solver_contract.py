@@ -14,6 +14,9 @@ import warnings
 
 import numpy as np
 import pytest
+
+import convexnn
+import convexnn.solvers._memory
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -23,12 +26,9 @@ from conftest import (
     tight_options,
     usable_solvers,
 )
-
-import convexnn
 from convexnn import solvers
-import convexnn.solvers._memory
-from convexnn.formulations import make_conv_problem, make_problem
 from convexnn._solve import solve
+from convexnn.formulations import make_conv_problem, make_problem
 from convexnn.solvers.base import ProblemShape, SolverOutput, Status
 
 BACKENDS = usable_solvers()
@@ -118,13 +118,13 @@ def test_solver_output_shapes(backend):
     if output.blocks is not None:
         assert len(output.blocks) == shape.n_blocks
         for z_pos, z_neg in output.blocks:
-            assert z_pos.shape == z_neg.shape == (shape.n_features + 1,) * 2
+            assert z_pos.shape == z_neg.shape == (shape.patch_size + 1,) * 2
             assert np.all(np.isfinite(z_pos)) and np.all(np.isfinite(z_neg))
     else:
         neurons = output.neurons
-        np.testing.assert_allclose(np.linalg.norm(neurons.filters, axis=1), 1.0, rtol=1e-9)
-        assert neurons.filters.shape[1] == shape.n_features
-        assert len(neurons.weights) == len(neurons.blocks) == len(neurons.filters)
+        np.testing.assert_allclose(np.linalg.norm(neurons.U, axis=1), 1.0, rtol=1e-9)
+        assert neurons.U.shape[1] == shape.patch_size
+        assert len(neurons.alpha) == len(neurons.blocks) == len(neurons.U)
         assert neurons.blocks.min() >= 0 and neurons.blocks.max() < shape.n_blocks
     if output.dual_point is not None:
         assert output.dual_point.shape == (shape.n_samples, shape.n_outputs)

@@ -138,7 +138,7 @@ class NativeSolver(Solver):
     def ipm_bytes(self, problem: SDPProblem) -> int:
         """Peak memory of the interior-point engine (``n x n`` matrices)."""
         shape = ProblemShape.of(problem)
-        side = shape.n_features + 1
+        side = shape.patch_size + 1
         n = shape.n_samples
         lifted = n * shape.n_regions * side * side if shape.pool_size > 1 else 0
         return 8 * (5 * n * n + lifted + 2 * problem.patches.size)
@@ -156,7 +156,7 @@ class NativeSolver(Solver):
         if engine == "ipm":
             return self.ipm_bytes(problem)
         shape = ProblemShape.of(problem)
-        h = shape.n_features
+        h = shape.patch_size
         neurons = 4 * (h + 1) * shape.n_blocks
         patches = problem.patches.size
         return 8 * (3 * patches + h * h * 4 + 6 * neurons * (shape.n_samples * shape.n_regions * shape.pool_size + h))
@@ -179,7 +179,7 @@ class NativeSolver(Solver):
         required = self.ipm_bytes(problem) if engine == "ipm" else self.estimate_memory(problem)
         _memory.ensure_fits(
             required,
-            f"the native {engine} engine on this problem (n={shape.n_samples}, h={shape.n_features})",
+            f"the native {engine} engine on this problem (n={shape.n_samples}, h={shape.patch_size})",
             "Use engine='neurons' (memory linear in n), subsample, or use float32."
             if engine == "ipm"
             else "Subsample the data or use dtype='float32'.",
@@ -319,7 +319,7 @@ def _block_predictions(
 
 def _small(shape: ProblemShape) -> bool:
     """Problems whose per-iteration products are too small to gain from threads."""
-    side = shape.n_features + 1
+    side = shape.patch_size + 1
     return shape.n_samples * shape.n_regions * shape.pool_size * side * side < 20_000_000
 
 

@@ -351,7 +351,7 @@ def _line_search_weight(model: NeuronModel, yhat: torch.Tensor, atom: torch.Tens
 
 
 def _initial_state(problem_shape: ProblemShape, warm_start: SolverOutput | None, dtype, device) -> NeuronState:
-    h = problem_shape.n_features
+    h = problem_shape.patch_size
     empty = NeuronState(
         torch.zeros((0, h), dtype=dtype, device=device),
         torch.zeros(0, dtype=dtype, device=device),
@@ -363,9 +363,9 @@ def _initial_state(problem_shape: ProblemShape, warm_start: SolverOutput | None,
     C = problem_shape.n_outputs
     if warm_start.neurons is not None:
         neurons = warm_start.neurons
-        weights = np.asarray(neurons.weights, dtype=float)
+        weights = np.asarray(neurons.alpha, dtype=float)
         keep = np.abs(weights) > 0
-        V = np.asarray(neurons.filters, dtype=float)[keep] * np.sqrt(np.abs(weights[keep]))[:, None]
+        V = np.asarray(neurons.U, dtype=float)[keep] * np.sqrt(np.abs(weights[keep]))[:, None]
         blocks = np.asarray(neurons.blocks)[keep]
         signs = np.sign(weights[keep])
     elif warm_start.blocks is not None:
@@ -417,7 +417,7 @@ def solve_neurons(
     targets = torch.as_tensor(problem.targets, dtype=dtype, device=device)
     model = NeuronModel(patches, targets, problem.coefficients, problem.beta, problem.loss)
     state = _initial_state(shape, warm_start, dtype, device)
-    cap = max_neurons or 4 * shape.n_blocks * (shape.n_features + 1)
+    cap = max_neurons or 4 * shape.n_blocks * (shape.patch_size + 1)
     best: tuple[float, float, NeuronState, DualBound] | None = None
     best_round = 0
     status, message = Status.ITERATION_LIMIT, "iteration limit reached"
@@ -486,7 +486,7 @@ def solve_neurons(
         objective=f,
         iterations=rounds,
         solve_time=0.0,
-        neurons=Neurons(filters=filters, weights=weights, blocks=blocks),
+        neurons=Neurons(U=filters, alpha=weights, blocks=blocks),
         lower_bound=bound.lower_bound,
         message=message,
         stats={"relative_gap": gap, "local_steps": local_steps, "neurons": state.width},
