@@ -15,6 +15,7 @@ returned network's, recomputed here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convexnn import solvers
+from convexnn._polish import polish_network
 from convexnn._validation import check_interval
 from convexnn.certificates import Certificate, certify_network
 from convexnn.decomposition import decompose_blocks
@@ -48,7 +50,11 @@ class SolveResult:
     Attributes
     ----------
     status : str
-        One of :class:`convexnn.solvers.base.Status`' values.
+        One of :class:`convexnn.solvers.base.Status`' values, for the returned
+        *network*: ``"optimal"`` only when the back-end stopped at an optimum
+        and the network's certified relative gap is at most ``tol``
+        (otherwise ``"optimal_inaccurate"``, and a
+        :class:`~convexnn.exceptions.SolverStatusWarning` is issued).
     objective : float
         Objective of the returned network (loss + beta * sum |alpha|).
     lower_bound : float
@@ -66,7 +72,13 @@ class SolveResult:
     n_neurons : int
     message : str
     stats : dict
-        The back-end's own statistics.
+        The back-end's own figures and statistics (``solver_status``,
+        ``solver_lower_bound`` when it certifies its own point, ...) and
+        ``polish``: the decomposed network's objective, gap and width before
+        polishing, and the polish time (see :mod:`convexnn._polish`).
+    tol : float or None
+        The certified relative gap asked for (the ``tol`` option, else the
+        back-end's default).
     """
 
     status: str
@@ -81,6 +93,7 @@ class SolveResult:
     n_neurons: int
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict, repr=False)
+    tol: float | None = None
 
     @property
     def optimal(self) -> bool:
@@ -162,7 +175,9 @@ def solve(
     failures = []
     for candidate in candidates:
         try:
-            output = candidate.solve(problem, warm_start=warm_start, **per_candidate[candidate.name])
+            output = candidate.solve(
+                problem, warm_start=warm_start, **per_candidate[candidate.name]
+            )
         except InvalidSolverOptionError as error:
             raise translate_solver_error(error) from error
         except Exception as error:  # a back-end's own exception types, wrapped with context
@@ -188,7 +203,13 @@ def solve(
             logger.warning("auto: %s; trying the next solver", message)
             failures.append(message)
             continue
-        return _finish(problem, candidate.name, output, decomposition_rtol)
+        return _finish(
+            problem,
+            candidate.name,
+            output,
+            decomposition_rtol,
+            candidate.target_tol(per_candidate[candidate.name]),
+        )
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
 
 
@@ -242,7 +263,7 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
 
 
 def _finish(
-    problem: PolySDP, solver_name: str, output: SolverOutput, rtol: float
+    problem: PolySDP, solver_name: str, output: SolverOutput, rtol: float, tol: float
 ) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
     start = time.perf_counter()
     network = network_from_output(problem, output, rtol)
@@ -251,27 +272,45 @@ def _finish(
         certificate = Certificate.of(objective, output.lower_bound)
     else:
         certificate = certify_network(problem, network, (output.dual_point,))
+    network, certificate, polish = polish_network(
+        problem, network, certificate, (output.dual_point,)
+    )
+    status = output.status
+    if status is Status.OPTIMAL and certificate.relative_gap > tol:
+        status = Status.OPTIMAL_INACCURATE
     logger.info(
         "%s: status %s, objective %.8g, certified relative gap %.2e, %d neurons "
-        "(solve %.2fs, decomposition and certificate %.2fs)",
+        "(solve %.2fs, decomposition, polish and certificate %.2fs)",
         solver_name,
-        output.status.value,
+        status.value,
         certificate.objective,
         certificate.relative_gap,
         network.n_neurons,
         output.solve_time,
         time.perf_counter() - start,
     )
-    if output.status is not Status.OPTIMAL:
+    if status is not Status.OPTIMAL:
+        reason = (
+            f"the network's certified relative gap {certificate.relative_gap:.2e} is above "
+            f"tol={tol:g}"
+            if status is Status.OPTIMAL_INACCURATE and output.status is Status.OPTIMAL
+            else f"certified relative gap {certificate.relative_gap:.2e}"
+        )
         warnings.warn(
-            f"{solver_name} stopped with status {output.status.value!r} "
-            f"(certified relative gap {certificate.relative_gap:.2e}); the network may be "
-            "suboptimal. Raise max_iter / time_limit or try another solver.",
+            f"{solver_name} stopped with status {status.value!r} ({reason}); the network "
+            "may be suboptimal. Raise max_iter / time_limit, lower tol or try another solver.",
             SolverStatusWarning,
             stacklevel=3,
         )
+    stats = dict(
+        output.stats,
+        solver_status=output.status.value,
+        polish=dataclasses.asdict(polish),
+    )
+    if output.lower_bound is not None:
+        stats["solver_lower_bound"] = output.lower_bound
     result = SolveResult(
-        status=output.status.value,
+        status=status.value,
         objective=certificate.objective,
         lower_bound=certificate.lower_bound,
         duality_gap=certificate.duality_gap,
@@ -282,6 +321,7 @@ def _finish(
         solver_objective=output.objective,
         n_neurons=network.n_neurons,
         message=output.message,
-        stats=output.stats,
+        stats=stats,
+        tol=tol,
     )
     return result, network, output

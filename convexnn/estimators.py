@@ -1,11 +1,8 @@
 """scikit-learn estimators that train by solving the exact convex program.
 
 ``fit`` builds the SDP (:mod:`convexnn.formulations`), solves it
-(:func:`convexnn.solve`) and keeps the decomposed, certified network;
-neurons whose removal does not raise the objective (output weights at the
-solver's noise level -- every neuron when ``beta`` is so large that the
-optimum is the all-zero network) are dropped and ``result_`` is re-certified
-for the network kept. The estimators follow scikit-learn's contract:
+(:func:`convexnn.solve`) and keeps the decomposed, polished and certified
+network (see :mod:`convexnn._polish`). The estimators follow scikit-learn's contract:
 parameters are stored untouched by ``__init__`` and validated in ``fit``;
 fitted attributes end in an underscore; they clone, pickle, and work in
 ``Pipeline`` and ``GridSearchCV``.
@@ -17,7 +14,6 @@ portable ``.npz`` file (see :mod:`convexnn._persistence`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from convexnn import _persistence
-from convexnn._solve import SolveResult, solve
+from convexnn._solve import solve
 from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
 from convexnn._validation import (
     as_float_array,
@@ -40,12 +36,9 @@ from convexnn._validation import (
     estimator_features,
 )
 from convexnn.activations import get_activation
-from convexnn.certificates import certify_network
-from convexnn.formulations import PolySDP, problem_for
+from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
-from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn.solvers.certificate import relative_gap
 
 logger = logging.getLogger("convexnn")
 
@@ -112,10 +105,9 @@ class _ConvexPolyBase(BaseEstimator):
         options = dict(self.solver_options or {})
         if self.verbose:
             options.setdefault("verbose", True)
-        result, network, _ = solve(
+        self.result_, self.network_, _ = solve(
             problem, self.solver, options, decomposition_rtol=self.decomposition_rtol
         )
-        self.network_, self.result_ = _drop_idle_neurons(problem, network, result)
         self.geometry_ = geometry
 
     def _decision(self, X: Any) -> np.ndarray:
@@ -164,62 +156,6 @@ class _ConvexPolyBase(BaseEstimator):
         tags.input_tags.sparse = False
         tags.non_deterministic = False
         return tags
-
-
-def _drop_idle_neurons(
-    problem: PolySDP, network: TwoLayerPolyNet, result: SolveResult
-) -> tuple[TwoLayerPolyNet, SolveResult]:
-    """Remove neurons whose removal does not raise the objective; re-certify if any go.
-
-    A solver's output carries "idle" neurons with output weights at the level of
-    its tolerance (for a large ``beta``, where the optimum is the all-zero
-    network, every neuron is idle). Neurons are tried smallest first and
-    dropped while the objective ``loss + beta * sum |alpha|`` does not
-    increase; the search stops after three neurons in a row are kept. The
-    objective never rises, so the certified lower bound stays valid.
-    """
-    m = network.n_neurons
-    if m == 0:
-        return network, result
-    pooled = network.pooled_activations(problem.patches)  # (n, R, m)
-    alpha = network.output_weights  # (m, R, C)
-    yhat = np.einsum("nrm,mrk->nk", pooled, alpha)
-    weight = np.abs(alpha).sum(axis=(1, 2))
-    penalty = float(weight.sum())
-    objective = problem.objective(yhat, penalty)
-    size = weight * np.abs(pooled).max(axis=(0, 1))
-    keep = np.ones(m, dtype=bool)
-    kept_in_a_row = 0
-    for j in np.argsort(size, kind="stable"):
-        trial = yhat - pooled[:, :, j] @ alpha[j]
-        trial_objective = problem.objective(trial, penalty - weight[j])
-        if trial_objective <= objective + 4 * np.finfo(float).eps * abs(objective):
-            keep[j] = False
-            yhat, penalty, objective = trial, penalty - weight[j], trial_objective
-            kept_in_a_row = 0
-        else:
-            kept_in_a_row += 1
-            if kept_in_a_row >= 3:
-                break
-    if keep.all():
-        return network, result
-    pruned = TwoLayerPolyNet(network.U[keep], network.alpha[keep], network.activation,
-                             network.geometry)
-    certificate = certify_network(problem, pruned)
-    lower = max(result.lower_bound, certificate.lower_bound)
-    objective = certificate.objective
-    logger.info("dropped %d idle neuron(s) of %d (objective %.10g -> %.10g)",
-                int((~keep).sum()), m, result.objective, objective)
-    stats = dict(result.stats, idle_neurons_dropped=int((~keep).sum()))
-    return pruned, dataclasses.replace(
-        result,
-        objective=objective,
-        lower_bound=lower,
-        duality_gap=objective - lower,
-        relative_gap=relative_gap(objective, lower),
-        n_neurons=pruned.n_neurons,
-        stats=stats,
-    )
 
 
 class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPolyBase):
@@ -331,7 +267,9 @@ class _ConvMixin:
         decomposition_rtol: float = 1e-9,
         verbose: bool = False,
     ) -> None:
-        super().__init__(activation, beta, loss, solver, solver_options, decomposition_rtol, verbose)
+        super().__init__(
+            activation, beta, loss, solver, solver_options, decomposition_rtol, verbose
+        )
         self.image_shape = image_shape
         self.filter_size = filter_size
         self.stride = stride

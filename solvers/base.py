@@ -264,6 +264,13 @@ class Solver(ABC):
     #: Value checks of back-end specific options (name -> (expected, test)).
     native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
 
+    #: The certified relative gap a solve targets when the caller passes no ``tol``.
+    default_tol: ClassVar[float] = 1e-6
+
+    def target_tol(self, options: Mapping[str, Any]) -> float:
+        """The relative gap the caller asked for: ``tol``, else :attr:`default_tol`."""
+        return float(options.get("tol", self.default_tol))
+
     def is_installed(self) -> bool:
         """Whether the back-end's package can be imported."""
         return importlib.util.find_spec(self.package) is not None

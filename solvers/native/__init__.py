@@ -117,6 +117,11 @@ class NativeSolver(Solver):
             ),
         )
 
+    def target_tol(self, options: Mapping[str, Any]) -> float:
+        # float32 certificates level off near 1e-5; ask for what it can prove.
+        default = 1e-4 if options.get("dtype") == "float32" else self.default_tol
+        return float(options.get("tol", default))
+
     def unsupported_reason(self, problem: SDPProblem) -> str | None:
         reason = super().unsupported_reason(problem)
         if reason is not None:
@@ -185,8 +190,7 @@ class NativeSolver(Solver):
             else "Subsample the data or use dtype='float32'.",
         )
         device = torch.device(options.get("device", "cpu"))
-        # float32 certificates level off near 1e-5; ask for what it can prove.
-        tol = float(options.get("tol", 1e-4 if options.get("dtype") == "float32" else 1e-6))
+        tol = self.target_tol(options)
         time_limit = options.get("time_limit")
         deadline = time.monotonic() + (float(time_limit) if time_limit is not None else math.inf)
         start = time.perf_counter()
