@@ -166,10 +166,13 @@ def run_in_subprocess(case: str, solver: str, device: str, time_limit: float) ->
     kind, n, d, _ = CASES[case]
     try:
         # Back-ends without a time limit of their own (CVXOPT) are stopped here.
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=time_limit + 300)
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=time_limit + 300
+        )
     except subprocess.TimeoutExpired:
         return Row(case, kind, n, d, solver, "killed", None, None, None, None, None, None, None,
-                   f"still running {time_limit + 300:.0f}s after the start (no time limit of its own)")
+                   f"still running {time_limit + 300:.0f}s after the start "
+                   "(no time limit of its own)")
     for line in completed.stdout.splitlines():
         if line.startswith("ROW "):
             return Row(**json.loads(line[4:]))
@@ -179,7 +182,11 @@ def run_in_subprocess(case: str, solver: str, device: str, time_limit: float) ->
 
 
 def add_ratios(rows: list[Row]) -> None:
-    scs = {row.case: row.time for row in rows if row.solver == "scs" and row.status in ("optimal", "optimal_inaccurate")}
+    scs = {
+        row.case: row.time
+        for row in rows
+        if row.solver == "scs" and row.status in ("optimal", "optimal_inaccurate")
+    }
     for row in rows:
         if row.time is not None and scs.get(row.case):
             row.time_ratio_to_scs = row.time / scs[row.case]
@@ -190,19 +197,23 @@ def markdown(rows: list[Row], meta: dict) -> str:
         return "" if value is None else format(value, spec)
 
     lines = [
-        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, {meta['threads']} torch threads), "
+        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, "
+        f"{meta['threads']} torch threads), "
         f"commit {(meta.get('commit') or 'unknown')[:10]}.",
         "Peak memory is the solving process's max RSS (Python and libraries included).",
         "",
-        "| case | n | d | solver | status | time (s) | time / SCS | peak memory (GB) | objective | certified rel. gap | neurons | note |",
+        "| case | n | d | solver | status | time (s) | time / SCS | peak memory (GB) | objective "
+        "| certified rel. gap | neurons | note |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         solver = row.solver + (f" ({row.engine})" if row.engine else "")
         lines.append(
-            f"| {row.case} | {row.n} | {row.d} | {solver} | {row.status} | {fmt(row.time, '.2f')} | "
+            f"| {row.case} | {row.n} | {row.d} | {solver} | {row.status} | "
+            f"{fmt(row.time, '.2f')} | "
             f"{fmt(row.time_ratio_to_scs, '.3g')} | {fmt(row.peak_memory_gb, '.2f')} | "
-            f"{fmt(row.objective, '.9g')} | {fmt(row.relative_gap, '.1e')} | {fmt(row.neurons, 'd')} | {row.note} |"
+            f"{fmt(row.objective, '.9g')} | {fmt(row.relative_gap, '.1e')} | "
+            f"{fmt(row.neurons, 'd')} | {row.note} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -211,9 +222,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS))
-    parser.add_argument("--device", action="append", default=None, help="native device(s): cpu, cuda")
+    parser.add_argument(
+        "--device", action="append", default=None, help="native device(s): cpu, cuda"
+    )
     parser.add_argument("--time-limit", type=float, default=1200.0, help="per solve, seconds")
-    parser.add_argument("--output", default=str(RESULTS / "solvers"), help="path stem of the .json/.md")
+    parser.add_argument(
+        "--output", default=str(RESULTS / "solvers"), help="path stem of the .json/.md"
+    )
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -235,9 +250,11 @@ def main(argv=None) -> int:
                 print(
                     f"{case:>16s} {row.solver:>12s} {row.status:>18s} "
                     f"time={'' if row.time is None else f'{row.time:.2f}s':>9s} "
-                    f"mem={'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB':>7s} "
+                    f"mem="
+                    f"{'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB':>7s} "
                     f"obj={'' if row.objective is None else f'{row.objective:.9g}':>14s} "
-                    f"gap={'' if row.relative_gap is None else f'{row.relative_gap:.1e}':>8s} {row.note}",
+                    f"gap={'' if row.relative_gap is None else f'{row.relative_gap:.1e}':>8s} "
+                    f"{row.note}",
                     flush=True,
                 )
     add_ratios(rows)
@@ -252,7 +269,9 @@ def main(argv=None) -> int:
     }
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))
+    stem.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2)
+    )
     table = markdown(rows, meta)
     stem.with_suffix(".md").write_text(table)
     print("\n" + table)

@@ -125,7 +125,9 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
 def check_nonnegative(value: Any, name: str, meaning: str) -> float:
     """A finite number ``>= 0``; ``meaning`` goes into the error message."""
     if not is_real(value) or value < 0:
-        raise ValidationError(f"{name} must be a finite non-negative number ({meaning}); got {value!r}")
+        raise ValidationError(
+            f"{name} must be a finite non-negative number ({meaning}); got {value!r}"
+        )
     return float(value)
 
 
@@ -145,7 +147,9 @@ def as_real_array(value: Any, name: str, what: str) -> np.ndarray:
         raise InputTypeError(f"{name} must be a real numeric {what}, got {error}") from error
 
 
-def check_positive(value: Any, name: str, *, integer: bool = False, allow_none: bool = False) -> Any:
+def check_positive(
+    value: Any, name: str, *, integer: bool = False, allow_none: bool = False
+) -> Any:
     """A positive (int or float) parameter."""
     if value is None and allow_none:
         return None

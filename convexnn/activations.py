@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class Activation:
         return f"{self.name} ({body})" if self.name else body
 
 
-ActivationLike = Union[str, Sequence[float], Activation]
+ActivationLike = str | Sequence[float] | Activation
 
 
 def get_activation(spec: ActivationLike) -> Activation:

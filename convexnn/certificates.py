@@ -85,7 +85,12 @@ def certify_network(
     gradient = problem.loss.gradient(torch.from_numpy(yhat), torch.from_numpy(problem.targets))
     candidates = [gradient.numpy()] + [v for v in extra_dual_points if v is not None]
     bound = best_dual_bound(
-        problem.patches, problem.targets, candidates, problem.coefficients, problem.beta, problem.loss
+        problem.patches,
+        problem.targets,
+        candidates,
+        problem.coefficients,
+        problem.beta,
+        problem.loss,
     )
     return Certificate.of(objective, bound.lower_bound, bound.scale, bound.constraint)
 
@@ -117,7 +122,8 @@ def certify(
         )
     if not network.single_output and (targets.ndim != 2 or targets.shape[1] != network.n_outputs):
         raise ValidationError(
-            f"the network has {network.n_outputs} outputs; y must have shape (n, {network.n_outputs}), "
+            f"the network has {network.n_outputs} outputs; "
+            f"y must have shape (n, {network.n_outputs}), "
             f"got {targets.shape}"
         )
     problem = problem_for(

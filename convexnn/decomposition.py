@@ -175,7 +175,8 @@ def _check_blocks(blocks: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValidationError(
                 f"blocks[{index}] must be a pair (Z, Z') of square matrices, got "
-                f"{type(pair).__name__}{' of length ' + str(len(pair)) if hasattr(pair, '__len__') else ''}"
+                f"{type(pair).__name__}"
+                f"{' of length ' + str(len(pair)) if hasattr(pair, '__len__') else ''}"
             )
         z_pos = _check_block(pair[0], f"blocks[{index}][0]")
         z_neg = _check_block(pair[1], f"blocks[{index}][1]")

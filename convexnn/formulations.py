@@ -173,7 +173,9 @@ def nuclear_norm_program(
     if targets.shape[1] != 1:
         raise ValidationError("nuclear_norm_program takes a scalar target (1-D y)")
     weights = cp.Variable((features.shape[1],) * 2, symmetric=True, name="W")
-    yhat = cp.reshape(cp.sum(cp.multiply(features @ weights, features), axis=1), (len(features), 1), order="C")
+    yhat = cp.reshape(
+        cp.sum(cp.multiply(features @ weights, features), axis=1), (len(features), 1), order="C"
+    )
     objective = get_loss(loss).cvxpy(yhat, targets) + check_beta(beta) * cp.normNuc(weights)
     return cp.Problem(cp.Minimize(objective)), weights
 

@@ -145,7 +145,7 @@ class SquaredLoss(Loss):
 
 
 class HuberLoss(Loss):
-    """``sum h(yhat - y)``, ``h(r) = r^2/2`` for ``|r| <= delta``, else ``delta (|r| - delta/2)``."""
+    """``sum h(yhat - y)``, ``h(r) = r^2/2`` if ``|r| <= delta``, else ``delta (|r| - delta/2)``."""
 
     name = "huber"
     smooth = True

@@ -265,12 +265,17 @@ class TwoLayerPolyNet:
         return cls.from_saved(arrays["U"], arrays["alpha"], metadata, path)
 
     @classmethod
-    def from_saved(cls, U: np.ndarray, alpha: np.ndarray, metadata: dict, source: Any) -> TwoLayerPolyNet:
+    def from_saved(
+        cls, U: np.ndarray, alpha: np.ndarray, metadata: dict, source: Any
+    ) -> TwoLayerPolyNet:
         """The network of saved arrays and :meth:`to_dict` metadata (``U`` kept bit for bit)."""
         if not isinstance(metadata, dict) or metadata.get("format") != "convexnn.TwoLayerPolyNet":
             hint = ""
             if isinstance(metadata, dict) and metadata.get("format") == "convexnn.estimator":
-                hint = f"; it holds a fitted {metadata.get('class')}: use {metadata.get('class')}.load"
+                hint = (
+                    f"; it holds a fitted {metadata.get('class')}: "
+                    f"use {metadata.get('class')}.load"
+                )
             raise ValidationError(f"{source} does not hold a TwoLayerPolyNet{hint}")
         check_format_version(metadata, FORMAT_VERSION, source)
         try:

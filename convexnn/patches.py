@@ -12,7 +12,6 @@ global average pooling, one region with every patch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -20,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from convexnn.exceptions import ValidationError
 from convexnn.solvers._checks import is_int
 
-IntPair = Union[int, tuple[int, int]]
+IntPair = int | tuple[int, int]
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:

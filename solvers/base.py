@@ -90,7 +90,8 @@ class SmoothLoss(LossProtocol, Protocol):
     """A loss with curvature: what second-order methods (the native solver) need.
 
     Every ``convexnn.losses.Loss`` has ``hessian_vector`` (the non-smooth
-    ones raise), so ``smooth`` says whether the loss has curvature. An optional ``squared_error`` attribute, ``True`` only for
+    ones raise), so ``smooth`` says whether the loss has curvature. An
+    optional ``squared_error`` attribute, ``True`` only for
     ``1/2 sum (yhat - y)^2`` itself, admits the native interior-point engine.
     """
 

@@ -58,7 +58,11 @@ class SCSSolver(CvxpySolver):
 
     def map_status(self, cvxpy_status: str, stats: Any, options: Mapping[str, Any]) -> Status:
         # SCS calls a run stopped by a limit "solved (inaccurate - reached ...)".
-        info = (stats.extra_stats or {}).get("info", {}) if isinstance(stats.extra_stats, dict) else {}
+        info = (
+            (stats.extra_stats or {}).get("info", {})
+            if isinstance(stats.extra_stats, dict)
+            else {}
+        )
         raw = str(info.get("status", ""))
         if "reached max_iters" in raw:
             return Status.ITERATION_LIMIT

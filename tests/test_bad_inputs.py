@@ -248,13 +248,15 @@ CASES: list[Case] = [
          lambda t: C(**FAST).fit(X, (Y > 0).astype(int).astype(object)), None),
     Case("ConvexPolyClassifier.fit", "pandas labels (accepted)",
          lambda t: C(**FAST).fit(pd.DataFrame(X), pd.Series(LABELS)), None),
-    Case("ConvexPolyClassifier.fit", "regression loss", lambda t: C(loss="l1", **FAST).fit(X, LABELS),
+    Case("ConvexPolyClassifier.fit", "regression loss",
+         lambda t: C(loss="l1", **FAST).fit(X, LABELS),
          ValidationError, ("not a classification loss", "hinge")),
     Case("ConvexPolyClassifier.fit", "sparse X", lambda t: C(**FAST).fit(sp.csc_matrix(X), LABELS),
          ValidationError, ("sparse matrix",)),
     # -- convolutional estimators ----------------------------------------------------------
     Case("ConvexPolyConvRegressor.fit", "stride None",
-         lambda t: cnn.ConvexPolyConvRegressor(filter_size=2, stride=None, **FAST).fit(IMAGES, IMAGE_Y),
+         lambda t: cnn.ConvexPolyConvRegressor(filter_size=2, stride=None, **FAST)
+         .fit(IMAGES, IMAGE_Y),
          ValidationError, ("stride must be a positive int or a pair", "None")),
     Case("ConvexPolyConvRegressor.fit", "fractional filter size",
          lambda t: cnn.ConvexPolyConvRegressor(filter_size=1.5, **FAST).fit(IMAGES, IMAGE_Y),
@@ -273,7 +275,8 @@ CASES: list[Case] = [
          .fit(IMAGES, IMAGE_Y), ValidationError, ("images of shape (1, 3, 3)", "(8, 1, 4, 4)")),
     Case("ConvexPolyConvClassifier.fit", "pool larger than the output",
          lambda t: cnn.ConvexPolyConvClassifier(filter_size=2, pool_size=9, **FAST)
-         .fit(IMAGES, IMAGE_Y > np.median(IMAGE_Y)), ValidationError, ("pool_size", "smaller pool")),
+         .fit(IMAGES, IMAGE_Y > np.median(IMAGE_Y)),
+         ValidationError, ("pool_size", "smaller pool")),
     # -- backprop estimators -----------------------------------------------------------------
     Case("BackpropPolyRegressor.fit", "sparse X", lambda t: BR(epochs=2).fit(sp.csr_matrix(X), Y),
          ValidationError, ("sparse matrix", "toarray")),
@@ -331,7 +334,8 @@ CASES: list[Case] = [
     Case("neural_decomposition", "non-symmetric Z",
          lambda t: neural_decomposition(np.array([[1.0, 2.0], [0.0, 1.0]])),
          ValidationError, ("not symmetric", "max |Z - Z^T|")),
-    Case("neural_decomposition", "NaN in Z", lambda t: neural_decomposition(np.full((3, 3), np.nan)),
+    Case("neural_decomposition", "NaN in Z",
+         lambda t: neural_decomposition(np.full((3, 3), np.nan)),
          ValidationError, ("NaN",)),
     Case("neural_decomposition", "string Z",
          lambda t: neural_decomposition(np.array([["a", "b"], ["c", "d"]])),
@@ -404,7 +408,7 @@ CASES: list[Case] = [
     Case("solve", "decomposition_rtol of 5",
          lambda t: solve(problem(), "clarabel", decomposition_rtol=5),
          ValidationError, ("decomposition_rtol must be a number in [0, 1)",)),
-    # -- paths and certificates ----------------------------------------------------------------------
+    # -- paths and certificates --------------------------------------------------------------------
     Case("fit_path", "a single beta instead of a list", lambda t: cnn.fit_path(X, Y, 0.1),
          ValidationError, ("betas must be a list", "[beta]")),
     Case("fit_path", "no betas", lambda t: cnn.fit_path(X, Y, []),
@@ -417,12 +421,13 @@ CASES: list[Case] = [
          ValidationError, ("X has 2 features", "neurons have 3")),
     Case("certify", "string targets", lambda t: cnn.certify(NET, X, LABELS),
          InputTypeError, ("y must be numeric",)),
-    # -- data sets and loaders -------------------------------------------------------------------------
+    # -- data sets and loaders ---------------------------------------------------------------------
     Case("load_dataset", "unknown name", lambda t: ds.load_dataset("mnist"),
          ValidationError, ("unknown data set 'mnist'", "digits")),
     Case("load_dataset", "test_size of 1.5", lambda t: ds.load_dataset("iris", test_size=1.5),
          ValidationError, ("test_size must be a fraction in (0, 1)", "1.5")),
-    Case("load_dataset", "negative random_state", lambda t: ds.load_dataset("iris", random_state=-1),
+    Case("load_dataset", "negative random_state",
+         lambda t: ds.load_dataset("iris", random_state=-1),
          ValidationError, ("random_state must be an int in [0, 2**32 - 1]", "-1")),
     Case("load_dataset", "standardize not a bool",
          lambda t: ds.load_dataset("iris", standardize="yes"),
@@ -454,7 +459,7 @@ CASES: list[Case] = [
          ValidationError, ("cannot tell the format of d.xyz", ".csv")),
     Case("load_file", "path None", lambda t: ds.load_file(None),
          InputTypeError, ("path must be a file path", "None")),
-    # -- compare -------------------------------------------------------------------------------------------
+    # -- compare -----------------------------------------------------------------------------------
     Case("compare", "unknown optimizer",
          lambda t: cnn.compare((X, Y), solvers=[], optimizers=["adamw"], progress=False),
          ValidationError, ("optimizers: unknown optimizer 'adamw'", "sgd")),
@@ -530,7 +535,7 @@ def test_cli_reports_one_line_and_exit_code_2(argv, words, capsys):
         assert word in err
 
 
-# -- the README table matches this one ------------------------------------------------------------------
+# -- the README table matches this one -------------------------------------------------------------
 def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
     """``{first header cell: rows of cells}`` of the markdown tables in ``text``."""
     tables: dict[str, list[list[str]]] = {}

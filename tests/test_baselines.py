@@ -73,7 +73,9 @@ def fast(**kwargs):
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_decreases_the_objective(data, optimizer):
     X, y = data
-    run = train_backprop(X, y, **fast(optimizer=optimizer, epochs=15 if optimizer == "lbfgs" else 40))
+    run = train_backprop(
+        X, y, **fast(optimizer=optimizer, epochs=15 if optimizer == "lbfgs" else 40)
+    )
     assert isinstance(run, BackpropRun)
     assert not run.diverged and run.stop_reason == "epochs"
     initial, final = run.history.objective[0], run.final_objective
@@ -159,7 +161,9 @@ def test_metrics_on_train_and_test_data(data):
     )
     no_metric = train_backprop(X, y, **fast(epochs=2))
     assert np.all(np.isnan(no_metric.history.train_metric))
-    custom = train_backprop(X, y, **fast(epochs=2, metric=lambda t, p: float(np.max(np.abs(t - p)))))
+    custom = train_backprop(
+        X, y, **fast(epochs=2, metric=lambda t, p: float(np.max(np.abs(t - p))))
+    )
     assert custom.final_train_metric > 0
 
 
@@ -215,7 +219,8 @@ def test_run_seeds(data):
 
 # -- objectives ----------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "loss, outputs", [("squared", 0), ("squared", 2), ("logistic", 0), ("cross-entropy", 3), ("hinge", 0)]
+    "loss, outputs",
+    [("squared", 0), ("squared", 2), ("logistic", 0), ("cross-entropy", 3), ("hinge", 0)],
 )
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_convex_objective_equals_the_network_objective(loss, outputs, optimizer):
@@ -247,11 +252,15 @@ def test_weight_decay_objective_and_its_convex_objective(data):
     # The training objective: raw first-layer weights and weight decay.
     outputs = ACTIVATION(X @ run.W.T) @ run.alpha
     np.testing.assert_allclose(run.predict(X), outputs, rtol=1e-12)
-    expected = 0.5 * np.sum((outputs - y) ** 2) + beta / 2 * (np.sum(run.W**2) + np.sum(run.alpha**2))
+    expected = 0.5 * np.sum((outputs - y) ** 2) + beta / 2 * (
+        np.sum(run.W**2) + np.sum(run.alpha**2)
+    )
     assert run.final_objective == pytest.approx(expected, rel=1e-10)
     # The convex objective of the same weights with normalised rows.
     normalised = TwoLayerPolyNet(run.W, run.alpha, ACTIVATION)
-    assert run.final_convex_objective == pytest.approx(normalised.objective(X, y, "squared", beta), rel=1e-10)
+    assert run.final_convex_objective == pytest.approx(
+        normalised.objective(X, y, "squared", beta), rel=1e-10
+    )
     assert run.final_convex_objective != pytest.approx(run.final_objective)
 
 
@@ -259,11 +268,15 @@ def test_convex_optimum_is_below_every_backprop_run():
     """The project's key claim: no backprop run beats the certified convex optimum."""
     X, y = planted(n=40, d=4, seed=2)
     beta = 0.1
-    convex = ConvexPolyRegressor(beta=beta, solver="clarabel", solver_options={"tol": 1e-8}).fit(X, y)
+    convex = ConvexPolyRegressor(
+        beta=beta, solver="clarabel", solver_options={"tol": 1e-8}
+    ).fit(X, y)
     lower = convex.result_.lower_bound
     assert convex.result_.objective - lower <= 1e-5 * max(1.0, abs(lower))
     runs = [
-        train_backprop(X, y, beta=beta, optimizer=name, epochs=60 if name != "lbfgs" else 40, seed=seed)
+        train_backprop(
+            X, y, beta=beta, optimizer=name, epochs=60 if name != "lbfgs" else 40, seed=seed
+        )
         for name in ("sgd", "adam", "lbfgs")
         for seed in (0, 1)
     ]
@@ -278,7 +291,9 @@ def test_convex_optimum_is_below_every_backprop_run():
 @pytest.mark.parametrize("optimizer, batch_size", [("sgd", None), ("sgd", 10), ("momentum", None)])
 def test_divergence_is_reported_not_raised(optimizer, batch_size):
     X, y = planted(heavy=True)
-    run = train_backprop(X, y, optimizer=optimizer, lr=1.0, batch_size=batch_size, **fast(epochs=200))
+    run = train_backprop(
+        X, y, optimizer=optimizer, lr=1.0, batch_size=batch_size, **fast(epochs=200)
+    )
     assert run.diverged and run.stop_reason == "diverged"
     assert run.epochs_run < 200
     for values in (run.history.objective, run.history.convex_objective, run.history.wall_time):
@@ -437,7 +452,9 @@ def test_classifier_on_iris():
     assert clf.run_.final_train_metric == pytest.approx(clf.score(X, y))
     assert not hasattr(clf, "predict_proba")  # squared loss: no probabilities
 
-    soft = BackpropPolyClassifier(width=12, loss="cross-entropy", epochs=100, random_state=0).fit(X, y)
+    soft = BackpropPolyClassifier(
+        width=12, loss="cross-entropy", epochs=100, random_state=0
+    ).fit(X, y)
     proba = soft.predict_proba(X)
     assert proba.shape == (150, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -452,7 +469,9 @@ def test_binary_classifier_with_string_labels(data):
     assert set(clf.predict(X)) <= {"no", "yes"}
     assert clf.predict_proba(X).shape == (60, 2)
     assert clf.score(X, labels) > 0.6
-    assert accuracy(np.where(labels == "yes", 1.0, -1.0), clf.decision_function(X)) == clf.score(X, labels)
+    assert accuracy(
+        np.where(labels == "yes", 1.0, -1.0), clf.decision_function(X)
+    ) == clf.score(X, labels)
 
 
 def test_clone_get_params_and_pickle(data):

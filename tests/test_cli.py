@@ -50,7 +50,9 @@ def test_bad_command_line_is_reported_with_exit_code_2(capsys):
 def parse_demo(out: str) -> dict[str, str]:
     fields = {}
     for line in out.splitlines():
-        match = re.match(r"(solver|objective|lower bound|certified gap|neurons|test accuracy)\s{2,}(.*)", line)
+        match = re.match(
+            r"(solver|objective|lower bound|certified gap|neurons|test accuracy)\s{2,}(.*)", line
+        )
         if match:
             fields[match.group(1)] = match.group(2)
     return fields
@@ -61,7 +63,9 @@ def test_demo_reports_a_certified_optimum(capsys):
     assert main(["demo"]) == 0
     out, _ = capsys.readouterr()
     fields = parse_demo(out)
-    assert set(fields) == {"solver", "objective", "lower bound", "certified gap", "neurons", "test accuracy"}
+    assert set(fields) == {
+        "solver", "objective", "lower bound", "certified gap", "neurons", "test accuracy"
+    }
     objective, lower = float(fields["objective"]), float(fields["lower bound"])
     assert 0 < lower <= objective
     relative = float(re.search(r"relative ([0-9.e+-]+)", fields["certified gap"]).group(1))

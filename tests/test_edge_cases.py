@@ -398,7 +398,9 @@ def test_backprop_estimators_same_random_state_same_weights(estimator):
     t = planted_teacher(n=30, d=3, seed=19)
     y = t.y if estimator is cnn.BackpropPolyRegressor else t.y > np.median(t.y)
     before = global_random_state()
-    runs = [estimator(epochs=15, optimizer="sgd", random_state=seed).fit(t.X, y) for seed in (7, 7, 8)]
+    runs = [
+        estimator(epochs=15, optimizer="sgd", random_state=seed).fit(t.X, y) for seed in (7, 7, 8)
+    ]
     fresh = [estimator(epochs=2, random_state=None).fit(t.X, y) for _ in range(2)]
     legacy = estimator(epochs=2, random_state=np.random.RandomState(3)).fit(t.X, y)
     assert_untouched(before)

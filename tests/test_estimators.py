@@ -114,10 +114,13 @@ def test_clone_keeps_parameters_and_drops_the_fit():
 def test_pipeline_with_standard_scaler():
     X, y = regression_data()
     X = 5.0 * X + 3.0
-    pipeline = Pipeline([("scale", StandardScaler()), ("net", ConvexPolyRegressor(beta=0.05, **FAST))])
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("net", ConvexPolyRegressor(beta=0.05, **FAST))]
+    )
     pipeline.fit(X, y)
     direct = ConvexPolyRegressor(beta=0.05, **FAST).fit(StandardScaler().fit_transform(X), y)
-    np.testing.assert_allclose(pipeline.predict(X), direct.predict(StandardScaler().fit_transform(X)),
+    np.testing.assert_allclose(pipeline.predict(X),
+                               direct.predict(StandardScaler().fit_transform(X)),
                                rtol=1e-6, atol=1e-6)
     assert pipeline.score(X, y) > 0.9
 
@@ -145,7 +148,9 @@ def test_pandas_input_with_feature_names():
         clf.predict(frame[["b", "a", "c", "d"]])
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"])
+@pytest.mark.parametrize(
+    "loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"]
+)
 def test_binary_string_labels_with_every_loss(loss):
     X, labels = classification_data(2)
     clf = ConvexPolyClassifier(beta=0.05, loss=loss, **FAST).fit(X, labels)
@@ -158,7 +163,9 @@ def test_binary_string_labels_with_every_loss(loss):
     assert clf.result_.status == "optimal"
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"])
+@pytest.mark.parametrize(
+    "loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"]
+)
 def test_multiclass_with_every_loss(loss):
     X, labels = classification_data(3, n=45)
     clf = ConvexPolyClassifier(beta=0.02, loss=loss, **FAST).fit(X, labels)
@@ -168,7 +175,9 @@ def test_multiclass_with_every_loss(loss):
     assert clf.result_.status == "optimal"
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"])
+@pytest.mark.parametrize(
+    "loss", ["squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge"]
+)
 def test_predict_proba_only_for_probabilistic_losses(loss):
     X, labels = classification_data(3, n=45)
     clf = ConvexPolyClassifier(beta=0.05, loss=loss, **FAST)
@@ -237,8 +246,12 @@ def test_save_load_round_trip_reproduces_predictions_exactly(tmp_path):
 
 
 def test_save_load_round_trip_of_a_conv_network(tmp_path):
-    images, y, _, _ = planted_conv_teacher(n=30, image=(2, 5, 5), filter_size=2, pool_size=2, seed=66)
-    reg = ConvexPolyConvRegressor(image_shape=(2, 5, 5), filter_size=2, pool_size=2, beta=0.05, **FAST)
+    images, y, _, _ = planted_conv_teacher(
+        n=30, image=(2, 5, 5), filter_size=2, pool_size=2, seed=66
+    )
+    reg = ConvexPolyConvRegressor(
+        image_shape=(2, 5, 5), filter_size=2, pool_size=2, beta=0.05, **FAST
+    )
     net = reg.fit(images, y).network_
     loaded = TwoLayerPolyNet.load(net.save(tmp_path / "conv.npz"))
     assert loaded.geometry == net.geometry

@@ -81,7 +81,10 @@ def test_predict_blocks_matches_brute_force(name):
     problem = PROBLEMS[name]
     blocks = random_blocks(np.random.default_rng(0), problem)
     np.testing.assert_allclose(
-        problem.predict_blocks(blocks), brute_force_predictions(problem, blocks), rtol=1e-12, atol=1e-12
+        problem.predict_blocks(blocks),
+        brute_force_predictions(problem, blocks),
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 
@@ -95,7 +98,9 @@ def test_cvxpy_expression_matches_predict_blocks(name):
         z_pos.value, z_neg.value = value_pos, value_neg
     lhs, rhs = program.link.args
     expression = rhs if lhs is program.predictions else lhs
-    np.testing.assert_allclose(expression.value, problem.predict_blocks(blocks), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        expression.value, problem.predict_blocks(blocks), rtol=1e-10, atol=1e-12
+    )
     # The symmetric storage: one row per sample of (h+1)(h+2)/2 pooled lifted features.
     side = problem.shape.patch_size + 1
     lifted = lifted_features(problem.patches[:, 0], problem.coefficients)

@@ -63,7 +63,9 @@ def test_the_wheel_installs_one_top_level_package(tmp_path):
     )
     (wheel,) = tmp_path.glob("convexnn-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    top_level = {
+        name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")
+    }
     assert top_level == {"convexnn"}
     assert "convexnn/solvers/registry.py" in names
     assert "convexnn/solvers/native/_ipm.py" in names

@@ -194,7 +194,9 @@ def test_huber_values_and_delta():
 
 
 def test_simplex_projection():
-    points = torch.tensor([[0.2, 0.3, 0.5], [2.0, -1.0, 0.0], [-5.0, -5.0, -5.0]], dtype=torch.float64)
+    points = torch.tensor(
+        [[0.2, 0.3, 0.5], [2.0, -1.0, 0.0], [-5.0, -5.0, -5.0]], dtype=torch.float64
+    )
     projected = project_rows_to_simplex(points)
     np.testing.assert_allclose(projected.sum(dim=1), 1.0)
     assert torch.all(projected >= 0)

@@ -180,7 +180,9 @@ def test_uninstalled_back_end_is_reported_with_the_install_command(problem, monk
     state = solvers.info("scs")
     assert (state.installed, state.usable) == (False, False)
     assert "pip install 'convexnn[scs]'" in state.note
-    with pytest.raises(solvers.errors.SolverNotInstalledError, match=r"pip install 'convexnn\[scs\]'"):
+    with pytest.raises(
+        solvers.errors.SolverNotInstalledError, match=r"pip install 'convexnn\[scs\]'"
+    ):
         solvers.require_usable("scs")
     with pytest.raises(convexnn.SolverNotInstalledError, match="Usable instead: .*clarabel"):
         solve(problem, "scs")
@@ -233,7 +235,9 @@ def test_auto_moves_on_when_a_back_end_fails_and_logs_why(
     assert result.status == "optimal" and network.n_neurons > 0
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     reason = "simulated numerical breakdown" if failing is CrashingSolver else "'failed'"
-    assert any(failing.name in m and reason in m and "trying the next" in m for m in messages), messages
+    assert any(
+        failing.name in m and reason in m and "trying the next" in m for m in messages
+    ), messages
 
 
 def test_named_failing_back_end_raises_the_convexnn_error(problem, isolated_registry):
@@ -254,7 +258,9 @@ def test_auto_fails_clearly_when_every_candidate_fails(problem, isolated_registr
     for name in list(isolated_registry._registry):
         if name not in ("crashing", "nosolution"):
             del isolated_registry._registry[name]
-    with pytest.raises(convexnn.SolverFailedError, match="every candidate solver failed: crashing: .*nosolution"):
+    with pytest.raises(
+        convexnn.SolverFailedError, match="every candidate solver failed: crashing: .*nosolution"
+    ):
         solve(problem, "auto")
 
 
@@ -268,7 +274,8 @@ def test_auto_skips_back_ends_that_do_not_support_the_loss(isolated_registry, mo
     with caplog.at_level(logging.INFO, logger="convexnn"):
         assert "squaredonly" not in [s.name for s in solvers.auto_candidates(hinge)]
     assert any(
-        "squaredonly does not support the 'hinge' loss" in r.getMessage() and r.levelno == logging.INFO
+        "squaredonly does not support the 'hinge' loss" in r.getMessage()
+        and r.levelno == logging.INFO
         for r in caplog.records
     )
     with pytest.raises(convexnn.UnsupportedProblemError, match=r"it needs the squared error"):
@@ -323,7 +330,8 @@ def test_conic_back_ends_declare_the_cones_cvxpy_gives_them():
              "PowConeND": "pow", "PSD": "psd", "SvecPSD": "psd"}
     for name in ("clarabel", "scs", "mosek", "cvxopt"):
         solver = solvers.get(name)
-        supported = {names[c.__name__] for c in SOLVER_MAP_CONIC[solver.cvxpy_name].SUPPORTED_CONSTRAINTS
+        supported = {names[c.__name__]
+                     for c in SOLVER_MAP_CONIC[solver.cvxpy_name].SUPPORTED_CONSTRAINTS
                      if c.__name__ != "Zero"}
         assert solver.cones == supported, name
 
@@ -399,7 +407,9 @@ def test_cvxopt_declares_the_losses_it_cannot_solve(isolated_registry):
     logistic = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
     assert "logistic" in solvers.get("cvxopt").unsupported_reason(logistic)
     assert "cvxopt" not in [s.name for s in solvers.auto_candidates(logistic)]
-    with pytest.raises(convexnn.UnsupportedProblemError, match="cvxopt does not support the 'logistic' loss"):
+    with pytest.raises(
+        convexnn.UnsupportedProblemError, match="cvxopt does not support the 'logistic' loss"
+    ):
         solve(logistic, "cvxopt")
 
 
@@ -412,7 +422,9 @@ def test_cvxopt_says_that_it_ignores_time_limit(problem, caplog):
     assert any("time_limit=5.0 is ignored" in r.getMessage() for r in caplog.records)
 
 
-def test_clarabel_retries_a_numerical_failure_with_more_regularisation(problem, monkeypatch, caplog):
+def test_clarabel_retries_a_numerical_failure_with_more_regularisation(
+    problem, monkeypatch, caplog
+):
     import cvxpy as cp
 
     from convexnn.solvers._cvxpy import CvxpySolver
@@ -435,7 +447,9 @@ def test_clarabel_retries_a_numerical_failure_with_more_regularisation(problem, 
     assert result.status == "optimal" and result.relative_gap < 1e-6
     assert "retried with static_regularization_constant=1e-07" in output.message
     assert "InsufficientProgress" in output.stats["retried_after"]
-    assert any("retrying with static_regularization_constant" in r.getMessage() for r in caplog.records)
+    assert any(
+        "retrying with static_regularization_constant" in r.getMessage() for r in caplog.records
+    )
     # A user who set the constant gets the failure, not a silent retry.
     def always_failing(self, problem, *, warm_start=None, **options):
         calls.append(dict(options))

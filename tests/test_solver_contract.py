@@ -133,7 +133,9 @@ def test_solver_output_shapes(backend):
 
 def test_unknown_option_is_rejected(backend):
     problem = PROBLEMS["scalar-squared"]
-    with pytest.raises(convexnn.InvalidSolverOptionError, match="definitely_not_an_option") as caught:
+    with pytest.raises(
+        convexnn.InvalidSolverOptionError, match="definitely_not_an_option"
+    ) as caught:
         solve(problem, backend, {"definitely_not_an_option": 1})
     assert "accepted:" in str(caught.value) and "tol" in str(caught.value)
     assert isinstance(caught.value, solvers.errors.InvalidSolverOptionError)

@@ -99,7 +99,11 @@ class _BackpropPolyBase(BaseEstimator):
         return estimator_features(self, X, reset=reset)
 
     def _fit(
-        self, features: np.ndarray, targets: np.ndarray, single_output: bool, settings: TrainingSettings,
+        self,
+        features: np.ndarray,
+        targets: np.ndarray,
+        single_output: bool,
+        settings: TrainingSettings,
         seed: int,
     ) -> None:
         problem = TrainingProblem.create(
@@ -131,7 +135,8 @@ _PARAMS_DOC = """
     objective : {"convex", "weight-decay"}, default="convex"
         The convex problem's objective (unit-norm first layer by
         reparametrisation) or ``(beta / 2) (||W||^2 + ||alpha||^2)``.
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}, default="adam"
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}
+        Default ``"adam"``.
     lr : float, optional
         Default :func:`convexnn.baselines.default_lr` of the optimizer and width.
     epochs : int, optional
@@ -185,7 +190,8 @@ class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyB
         "    The baseline for :class:`convexnn.ConvexPolyClassifier`, with the same label\n"
         "    encoding (:mod:`convexnn._targets`).\n\n"
         "    Parameters\n    ----------\n"
-        "    loss : {\"squared\", \"hinge\", \"logistic\", \"cross-entropy\", \"multiclass-hinge\"}, "
+        "    loss : {\"squared\", \"hinge\", \"logistic\", \"cross-entropy\", "
+        "\"multiclass-hinge\"}, "
         "default=\"squared\""
         + _PARAMS_DOC
         + "\n    Attributes\n    ----------\n"

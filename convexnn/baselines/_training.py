@@ -162,7 +162,7 @@ class TrainingProblem:
     def batch_objective(
         self, model: TorchPolyNet, X: torch.Tensor, y: torch.Tensor
     ) -> torch.Tensor:
-        """``loss_B / |B| + penalty / n`` on the (mini-)batch ``(X, y)``: what the optimizer steps on.
+        """``loss_B / |B| + penalty / n`` on a (mini-)batch ``(X, y)``: what the optimizer steps on.
 
         Dividing by the sample count keeps learning rates independent of
         ``n``; a mini-batch gives an unbiased estimate of the full value.
@@ -582,9 +582,10 @@ def train_backprop(
     beta : float, default=0.1
     objective : {"convex", "weight-decay"}, default="convex"
         See the :mod:`convexnn.baselines` notes.
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}, default="adam"
-        ``momentum`` / ``nesterov`` use momentum 0.9; ``lbfgs`` is full batch
-        with a strong-Wolfe line search, one iteration per epoch.
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}
+        Default ``"adam"``. ``momentum`` / ``nesterov`` use momentum 0.9;
+        ``lbfgs`` is full batch with a strong-Wolfe line search, one
+        iteration per epoch.
     lr : float, optional
         Initial learning rate on the objective divided by ``n``; default
         :func:`default_lr` of the optimizer and width.

@@ -164,7 +164,11 @@ class NativeSolver(Solver):
         h = shape.patch_size
         neurons = 4 * (h + 1) * shape.n_blocks
         patches = problem.patches.size
-        return 8 * (3 * patches + h * h * 4 + 6 * neurons * (shape.n_samples * shape.n_regions * shape.pool_size + h))
+        return 8 * (
+            3 * patches
+            + h * h * 4
+            + 6 * neurons * (shape.n_samples * shape.n_regions * shape.pool_size + h)
+        )
 
     def solve(
         self,
@@ -184,7 +188,8 @@ class NativeSolver(Solver):
         required = self.ipm_bytes(problem) if engine == "ipm" else self.estimate_memory(problem)
         _memory.ensure_fits(
             required,
-            f"the native {engine} engine on this problem (n={shape.n_samples}, h={shape.patch_size})",
+            f"the native {engine} engine on this problem "
+            f"(n={shape.n_samples}, h={shape.patch_size})",
             "Use engine='neurons' (memory linear in n), subsample, or use float32."
             if engine == "ipm"
             else "Subsample the data or use dtype='float32'.",
@@ -229,7 +234,9 @@ class NativeSolver(Solver):
 
         def on_iteration(output: int, iteration: int, primal: float, gap: float) -> None:
             if bar is not None:
-                bar.set_postfix_str(f"output {output} iter {iteration} objective {primal:.8g} gap {gap:.1e}")
+                bar.set_postfix_str(
+                    f"output {output} iter {iteration} objective {primal:.8g} gap {gap:.1e}"
+                )
                 bar.update(1)
 
         result = solve_squared(
@@ -285,7 +292,9 @@ def _zero_network_if_optimal(problem: SDPProblem) -> SolverOutput | None:
     targets = torch.as_tensor(problem.targets, dtype=torch.float64)
     zero = torch.zeros_like(targets)
     v = problem.loss.gradient(zero, targets)
-    bound = dual_bound(problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss)
+    bound = dual_bound(
+        problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss
+    )
     if bound.constraint > problem.beta:
         return None
     objective = float(problem.loss.value(zero, targets))

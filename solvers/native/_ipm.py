@@ -127,7 +127,9 @@ def solve_output(
             Rd = [cost + c.sign * adjoints[c.region] + c.mu * G - c.S for c in cones]
             complementarity = sum(float((c.X * c.S).sum()) for c in cones)
             mu = complementarity / (len(cones) * side)
-            primal = 0.5 * float(residual @ residual) + sum(float((cost * c.X).sum()) for c in cones)
+            primal = 0.5 * float(residual @ residual) + sum(
+                float((cost * c.X).sum()) for c in cones
+            )
             dual = -0.5 * float(lam @ lam) - float(lam @ y)
             # Relative measures: the objective may be tiny next to ||y|| (near interpolation).
             gap = abs(primal - dual) / max(abs(primal), abs(dual), 1e-300)
@@ -152,7 +154,9 @@ def solve_output(
             if worse >= 2 and best[0] <= math.sqrt(tol):
                 # rounding has taken over near the end; more iterations only degrade the point
                 status = Status.OPTIMAL_INACCURATE
-                message = f"stopped at the accuracy floor ({best[0]:.1e}) after {iteration} iterations"
+                message = (
+                    f"stopped at the accuracy floor ({best[0]:.1e}) after {iteration} iterations"
+                )
                 break
             if iteration == max_iter:
                 break
@@ -311,7 +315,8 @@ def solve_squared(
             continue
         callback = None
         if on_iteration is not None:
-            callback = lambda it, primal, gap, k=k: on_iteration(k, it, primal, gap)
+            def callback(it, primal, gap, k=k):
+                return on_iteration(k, it, primal, gap)
         cones, lam, its, status, message = solve_output(
             operators, targets[:, k] / kappa, cost, G, tol=tol, max_iter=max_iter,
             deadline=deadline, objective_scale=kappa * kappa, on_iteration=callback,

@@ -64,14 +64,19 @@ class GramOperator:
         k00, k01, k11 = self.a, 0.5 * self.b, self.c
         if k00 != 0.0:
             rho = k01 / k00
-            augmented = torch.cat([X, torch.full((self.n, 1), rho, dtype=X.dtype, device=X.device)], dim=1)
+            augmented = torch.cat(
+                [X, torch.full((self.n, 1), rho, dtype=X.dtype, device=X.device)], dim=1
+            )
             P = (augmented @ Xm) @ augmented.T
             Q = (augmented @ S_inv) @ augmented.T
             M.addcmul_(P, Q, value=k00 * k00)
             p, p22 = X @ Xm[:h, h], float(Xm[h, h])
             q, q22 = X @ S_inv[:h, h], float(S_inv[h, h])
             det = k00 * k11 - k01 * k01
-            w = det * (p * q + rho * (q22 * p + p22 * q)) + 0.5 * det / k00 * (k11 + k01 * rho) * p22 * q22
+            w = (
+                det * (p * q + rho * (q22 * p + p22 * q))
+                + 0.5 * det / k00 * (k11 + k01 * rho) * p22 * q22
+            )
             M.add_(w[:, None]).add_(w[None, :])
             return
         P = (X @ Xm[:h, :h]) @ X.T
@@ -96,7 +101,9 @@ class LiftedOperator:
         ones = torch.ones((n, pool, 1), dtype=patches.dtype, device=patches.device)
         F = torch.cat([patches, ones], dim=2)  # (n, P, h+1)
         # A_i = (1/P) sum_p F_p F_p^T scaled entrywise by the activation pattern
-        pattern = torch.full((h + 1, h + 1), K[0, 0].item(), dtype=patches.dtype, device=patches.device)
+        pattern = torch.full(
+            (h + 1, h + 1), K[0, 0].item(), dtype=patches.dtype, device=patches.device
+        )
         pattern[:h, h] = pattern[h, :h] = K[0, 1]
         pattern[h, h] = K[1, 1]
         self.matrices = torch.einsum("npi,npj->nij", F, F).div_(pool).mul_(pattern)

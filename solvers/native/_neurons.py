@@ -76,7 +76,9 @@ class NeuronState:
 class NeuronModel:
     """Predictions, objective and Jacobian products of a :class:`NeuronState`."""
 
-    def __init__(self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss):
+    def __init__(
+        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss
+    ):
         self.patches = patches
         self.n, self.n_regions, self.pool, self.h = patches.shape
         self.flat = patches.reshape(-1, self.h)
@@ -144,7 +146,10 @@ class NeuronModel:
         return out
 
     def gradient(self, state: NeuronState, yhat: torch.Tensor, cache) -> torch.Tensor:
-        return self.vjp(state, cache, self.loss.gradient(yhat, self.targets)) + 2 * self.beta * state.V
+        return (
+            self.vjp(state, cache, self.loss.gradient(yhat, self.targets))
+            + 2 * self.beta * state.V
+        )
 
     def jacobian(self, state: NeuronState, cache) -> torch.Tensor:
         """Dense Jacobian of the outputs, ``(n, C, m h)`` (outputs of other neurons are 0)."""
@@ -169,14 +174,19 @@ class NeuronModel:
         C = self.n_outputs
         eye = torch.eye(C, dtype=yhat.dtype, device=yhat.device)
         columns = torch.stack(
-            [self.loss.hessian_vector(yhat, self.targets, eye[k].expand_as(yhat)) for k in range(C)],
+            [
+                self.loss.hessian_vector(yhat, self.targets, eye[k].expand_as(yhat))
+                for k in range(C)
+            ],
             dim=2,
         )  # (n, C, C): H_i e_k in column k
         values, vectors = torch.linalg.eigh(0.5 * (columns + columns.transpose(1, 2)))
         return (vectors * values.clamp(min=0).sqrt()[:, None, :]) @ vectors.transpose(1, 2)
 
 
-def _gauss_newton(model: NeuronModel, state: NeuronState, *, max_steps: int, rtol: float, deadline: float):
+def _gauss_newton(
+    model: NeuronModel, state: NeuronState, *, max_steps: int, rtol: float, deadline: float
+):
     """Damped Gauss-Newton (Levenberg-Marquardt) refinement of every neuron."""
     yhat, cache = model.forward(state)
     f = model.objective(state, yhat)
@@ -308,7 +318,9 @@ class _IterativeSystem:
         return float((step * self.hessian(step)).sum())
 
 
-def _line_search_weight(model: NeuronModel, yhat: torch.Tensor, atom: torch.Tensor, output: int) -> float:
+def _line_search_weight(
+    model: NeuronModel, yhat: torch.Tensor, atom: torch.Tensor, output: int
+) -> float:
     """``argmin_w loss(yhat + w * atom e_k) + beta |w|`` (a one-dimensional convex problem).
 
     The sign is that of the descent direction at ``w = 0``; the step is
@@ -350,7 +362,9 @@ def _line_search_weight(model: NeuronModel, yhat: torch.Tensor, atom: torch.Tens
     return sign * 0.5 * (low + high)
 
 
-def _initial_state(problem_shape: ProblemShape, warm_start: SolverOutput | None, dtype, device) -> NeuronState:
+def _initial_state(
+    problem_shape: ProblemShape, warm_start: SolverOutput | None, dtype, device
+) -> NeuronState:
     h = problem_shape.patch_size
     empty = NeuronState(
         torch.zeros((0, h), dtype=dtype, device=device),
@@ -443,8 +457,13 @@ def solve_neurons(
                 problem.coefficients, problem.beta, problem.loss,
             )
             gap = relative_gap(f, bound.lower_bound)
-            # Best certified point; on a tie (e.g. beta = 0, where every bound is 0) the lower objective.
-            if best is None or (gap, f) < (best[0] * (1 - 1e-3), best[1]) or (gap <= best[0] and f < best[1]):
+            # Best certified point; on a tie (e.g. beta = 0, where every bound is 0) the lower
+            # objective.
+            if (
+                best is None
+                or (gap, f) < (best[0] * (1 - 1e-3), best[1])
+                or (gap <= best[0] and f < best[1])
+            ):
                 if best is None or gap < 0.99 * best[0]:
                     best_round = rounds
                 best = (gap, f, state, bound)
@@ -502,7 +521,9 @@ def _prune(state: NeuronState) -> NeuronState:
     return state.select(keep) if not bool(keep.all()) else state
 
 
-def _add_neurons(model: NeuronModel, state: NeuronState, yhat: torch.Tensor, bound: DualBound) -> NeuronState:
+def _add_neurons(
+    model: NeuronModel, state: NeuronState, yhat: torch.Tensor, bound: DualBound
+) -> NeuronState:
     """Add the oracle's neuron of every violated block, with line-searched weights."""
     oracle = bound.oracle
     order = np.argsort(-oracle.bounds)
