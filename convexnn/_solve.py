@@ -25,7 +25,7 @@ from typing import Any
 
 from convexnn import solvers
 from convexnn._polish import polish_network
-from convexnn._validation import check_interval
+from convexnn._validation import check_bool, check_interval
 from convexnn.certificates import Certificate, certify_network
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
@@ -126,6 +126,7 @@ def solve(
     *,
     warm_start: SolverOutput | None = None,
     decomposition_rtol: float = 1e-9,
+    polish: bool = True,
 ) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
     """Solve ``problem`` and return the result, the network and the raw output.
 
@@ -140,6 +141,11 @@ def solve(
         A previous output to start from (back-ends that cannot use it ignore it).
     decomposition_rtol : float
         Relative eigenvalue cut-off of Neural Decomposition.
+    polish : bool, default=True
+        Refit the decomposed network's output weights, drop the neurons that
+        carry nothing and re-certify (:mod:`convexnn._polish`). With
+        ``False`` the network is the plain Neural Decomposition of the
+        back-end's solution.
 
     Raises
     ------
@@ -160,6 +166,7 @@ def solve(
     if not isinstance(solver, str):
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
+    check_bool(polish, "polish")
     try:
         if solver.lower() == "auto":
             candidates = solvers.auto_candidates(problem)
@@ -209,6 +216,7 @@ def solve(
             output,
             decomposition_rtol,
             candidate.target_tol(per_candidate[candidate.name]),
+            polish,
         )
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
 
@@ -263,7 +271,12 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
 
 
 def _finish(
-    problem: PolySDP, solver_name: str, output: SolverOutput, rtol: float, tol: float
+    problem: PolySDP,
+    solver_name: str,
+    output: SolverOutput,
+    rtol: float,
+    tol: float,
+    polish: bool,
 ) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
     start = time.perf_counter()
     network = network_from_output(problem, output, rtol)
@@ -272,12 +285,18 @@ def _finish(
         certificate = Certificate.of(objective, output.lower_bound)
     else:
         certificate = certify_network(problem, network, (output.dual_point,))
-    network, certificate, polish = polish_network(
-        problem, network, certificate, (output.dual_point,)
-    )
+    report = None
+    if polish:
+        network, certificate, report = polish_network(
+            problem, network, certificate, (output.dual_point,)
+        )
+    # The status describes the network against tol, by the independent certificate:
+    # a back-end's "optimal" whose network misses tol is inaccurate, and its
+    # "inaccurate" whose network is certified within tol is optimal.
     status = output.status
-    if status is Status.OPTIMAL and certificate.relative_gap > tol:
-        status = Status.OPTIMAL_INACCURATE
+    if status in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
+        within = certificate.relative_gap <= tol and problem.beta > 0
+        status = Status.OPTIMAL if within else Status.OPTIMAL_INACCURATE
     logger.info(
         "%s: status %s, objective %.8g, certified relative gap %.2e, %d neurons "
         "(solve %.2fs, decomposition, polish and certificate %.2fs)",
@@ -290,23 +309,24 @@ def _finish(
         time.perf_counter() - start,
     )
     if status is not Status.OPTIMAL:
-        reason = (
-            f"the network's certified relative gap {certificate.relative_gap:.2e} is above "
-            f"tol={tol:g}"
-            if status is Status.OPTIMAL_INACCURATE and output.status is Status.OPTIMAL
-            else f"certified relative gap {certificate.relative_gap:.2e}"
-        )
+        if problem.beta == 0:
+            reason = "at beta=0 no duality gap can be certified: the lower bound is 0"
+        elif output.status is Status.OPTIMAL:
+            reason = (
+                f"the network's certified relative gap {certificate.relative_gap:.2e} is "
+                f"above tol={tol:g}"
+            )
+        else:
+            reason = f"certified relative gap {certificate.relative_gap:.2e}"
         warnings.warn(
             f"{solver_name} stopped with status {status.value!r} ({reason}); the network "
             "may be suboptimal. Raise max_iter / time_limit, lower tol or try another solver.",
             SolverStatusWarning,
             stacklevel=3,
         )
-    stats = dict(
-        output.stats,
-        solver_status=output.status.value,
-        polish=dataclasses.asdict(polish),
-    )
+    stats = dict(output.stats, solver_status=output.status.value)
+    if report is not None:
+        stats["polish"] = dataclasses.asdict(report)
     if output.lower_bound is not None:
         stats["solver_lower_bound"] = output.lower_bound
     result = SolveResult(

@@ -72,6 +72,15 @@ class CvxpySolver(Solver):
     #: ``auto``'s rank for conic data above
     #: :data:`~convexnn.solvers._conic_model.LARGE_CONIC_NONZEROS`.
     large_problem_priority: ClassVar[int] = 1
+    #: ``tol`` bounds the certified gap of the *decomposed network*, which sits
+    #: above the back-end's own gap measure (decomposition residuals, another
+    #: gap definition): the back-end is asked for this fraction of it. For an
+    #: interior-point method a tenth costs one or two iterations.
+    tol_fraction: ClassVar[float] = 0.1
+
+    def backend_tol(self, options: Mapping[str, Any]) -> float | None:
+        """The accuracy handed to the back-end when the caller set ``tol``, else None."""
+        return self.tol_fraction * float(options["tol"]) if "tol" in options else None
 
     def loss_needs(self) -> tuple[LossNeed, ...]:
         """A cvxpy expression of the loss, in cones this back-end supports."""

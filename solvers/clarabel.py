@@ -69,10 +69,11 @@ class ClarabelSolver(CvxpySolver):
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in options.items() if k in self.native_options}
-        if "tol" in options:
-            kwargs.setdefault("tol_gap_abs", options["tol"])
-            kwargs.setdefault("tol_gap_rel", options["tol"])
-            kwargs.setdefault("tol_feas", options["tol"])
+        tol = self.backend_tol(options)
+        if tol is not None:
+            kwargs.setdefault("tol_gap_abs", tol)
+            kwargs.setdefault("tol_gap_rel", tol)
+            kwargs.setdefault("tol_feas", tol)
         return kwargs
 
     def solve(

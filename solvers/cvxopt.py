@@ -43,9 +43,10 @@ class CVXOPTSolver(CvxpySolver):
         # cvxpy's default "chol" path probes A A^T with ARPACK, which fails to
         # converge on these problems; the LDL ("robust") KKT solver does not.
         kwargs.setdefault("kktsolver", "robust")
-        if "tol" in options:
-            kwargs.setdefault("abstol", options["tol"])
-            kwargs.setdefault("reltol", options["tol"])
+        tol = self.backend_tol(options)
+        if tol is not None:
+            kwargs.setdefault("abstol", tol)
+            kwargs.setdefault("reltol", tol)
         if "max_iter" in options:
             kwargs.setdefault("max_iters", int(options["max_iter"]))
         # CVXOPT has no time limit; check_options accepted it, so say so.

@@ -57,8 +57,9 @@ class MosekSolver(CvxpySolver):
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in options.items() if k in self.native_options}
         params = dict(kwargs.pop("mosek_params", {}) or {})
-        if "tol" in options:
-            params.setdefault("MSK_DPAR_INTPNT_CO_TOL_REL_GAP", options["tol"])
+        tol = self.backend_tol(options)
+        if tol is not None:
+            params.setdefault("MSK_DPAR_INTPNT_CO_TOL_REL_GAP", tol)
         if "max_iter" in options:
             params.setdefault("MSK_IPAR_INTPNT_MAX_ITERATIONS", int(options["max_iter"]))
         if "time_limit" in options:

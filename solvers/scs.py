@@ -43,6 +43,10 @@ class SCSSolver(CvxpySolver):
     )
     native_options = frozenset(native_option_checks)
 
+    #: First order: a tenth of tol would cost several times the iterations, so
+    #: SCS gets tol itself and polishing closes what it can.
+    tol_fraction = 1.0
+
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in options.items() if k in self.native_options}
         # SCS's own default (1e-4) leaves decomposed networks visibly suboptimal

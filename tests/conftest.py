@@ -35,7 +35,9 @@ def tight_options(solver: str) -> dict:
     return dict(TIGHT_OPTIONS.get(solver, {}))
 
 
-def solve_checked(problem, solver: str, options=None, *, accept=("optimal", "optimal_inaccurate")):
+def solve_checked(
+    problem, solver: str, options=None, *, accept=("optimal", "optimal_inaccurate"), **kwargs
+):
     """:func:`convexnn.solve` that tolerates a near-optimal status but checks it is reported.
 
     Clarabel often stops with "optimal_inaccurate" at its default 1e-8 gap
@@ -46,7 +48,7 @@ def solve_checked(problem, solver: str, options=None, *, accept=("optimal", "opt
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SolverStatusWarning)
-        result, network, output = solve(problem, solver, options)
+        result, network, output = solve(problem, solver, options, **kwargs)
     status_warnings = [w for w in caught if issubclass(w.category, SolverStatusWarning)]
     assert result.status in accept, f"{solver}: {result.status}"
     assert bool(status_warnings) == (result.status != "optimal")

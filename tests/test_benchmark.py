@@ -30,7 +30,14 @@ def test_smallest_case_writes_json_and_markdown(bench, tmp_path, capsys):
     rows = {row["solver"]: row for row in document["rows"]}
     assert set(rows) == {"native", "scs", "mosek"}
     native, scs = rows["native"], rows["scs"]
-    assert native["status"] == scs["status"] == "optimal"
+    assert native["status"] == "optimal"
+    # SCS is first order: its network may miss tol = 1e-6, and then says so.
+    assert scs["status"] in ("optimal", "optimal_inaccurate")
+    assert (scs["status"] == "optimal") == (scs["relative_gap"] <= 1e-6)
+    # The network's gap and width after polishing, never worse than before.
+    for row in (native, scs):
+        assert row["relative_gap"] <= row["unpolished_gap"] * (1 + 1e-6)
+        assert row["neurons"] <= row["unpolished_neurons"] and row["polish_time"] >= 0
     assert scs["time_ratio_to_scs"] == 1
     assert native["time_ratio_to_scs"] == pytest.approx(native["time"] / scs["time"])
     # both certified by the same oracle: each objective lies above the other's bound

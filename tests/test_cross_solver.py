@@ -77,9 +77,10 @@ def test_scs_and_clarabel_agree(case):
     problem = CASES[case]()
     results = {}
     for name in ("scs", "clarabel"):
-        result, network, output = solve_checked(problem, name, tight_options(name))
-        assert name == "clarabel" or result.status == "optimal"
-        # The decomposed network is the solver's point: same predictions and objective.
+        # Unpolished: the decomposed network is the solver's point (same predictions
+        # and objective); tests/test_polish.py covers polishing.
+        result, network, output = solve_checked(problem, name, tight_options(name), polish=False)
+        assert name == "clarabel" or result.stats["solver_status"] == "optimal"
         sdp = problem.predict_blocks(output.blocks)
         assert np.abs(network.outputs(problem.patches) - sdp).max() <= 1e-5 * max(
             np.abs(sdp).max(), 1.0

@@ -197,7 +197,8 @@ CASES = {
 @pytest.fixture(scope="module", params=list(CASES))
 def solved(request):
     problem, inputs = CASES[request.param]()
-    result, network, output = solve_checked(problem, "clarabel")
+    # The decomposition itself, unpolished: tests/test_polish.py covers polishing.
+    result, network, output = solve_checked(problem, "clarabel", polish=False)
     return problem, inputs, result, network, output
 
 
@@ -254,6 +255,8 @@ def test_zero_rtol_gives_a_finite_network(solved):
 
 def test_scs_solution_decomposes_too():
     problem, inputs = _scalar()
-    _, network, output = solve_checked(problem, "scs", tight_options("scs"), accept=("optimal",))
+    _, network, output = solve_checked(
+        problem, "scs", tight_options("scs"), accept=("optimal",), polish=False
+    )
     sdp = problem.predict_blocks(output.blocks)
     assert np.abs(network.predict(inputs) - sdp[:, 0]).max() <= 1e-5 * np.abs(sdp).max()

@@ -253,8 +253,11 @@ def test_zero_beta_is_solved_and_auto_moves_past_a_crashing_back_end(caplog):
     engine divides by zero here (see test_native); ``auto`` logs that and moves on."""
     t = planted_teacher(n=30, d=3, seed=14)
     problem = cnn.make_problem(t.X, t.y, beta=0.0)
-    with caplog.at_level(logging.WARNING, logger="convexnn"):
+    with caplog.at_level(logging.WARNING, logger="convexnn"), pytest.warns(
+        SolverStatusWarning, match="beta=0 no duality gap"
+    ):
         result, network, _ = solve(problem, "auto")
+    assert result.status == "optimal_inaccurate"
     assert_finite(network.predict(t.X), [result.objective, result.lower_bound])
     assert 0 <= result.lower_bound <= result.objective
     for record in caplog.records:
@@ -347,9 +350,9 @@ def test_auto_moves_past_a_back_end_exception_and_logs_why(
                and "trying the next solver" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("status", [Status.TIME_LIMIT, Status.OPTIMAL_INACCURATE,
+@pytest.mark.parametrize("status", [Status.TIME_LIMIT, Status.ITERATION_LIMIT,
                                     Status.INTERRUPTED])
-def test_limit_and_inaccurate_statuses_reach_the_result_and_a_warning(
+def test_limit_statuses_reach_the_result_and_a_warning(
     status, small_problem, isolated_registry, monkeypatch
 ):
     isolated_registry.register(LimitedSolver)
@@ -358,6 +361,26 @@ def test_limit_and_inaccurate_statuses_reach_the_result_and_a_warning(
         result, network, _ = solve(small_problem, "limited")
     assert result.status == status.value and not result.optimal
     assert_finite(network.predict(np.zeros((2, 3))), [result.lower_bound])
+
+
+def test_an_inaccurate_answer_certified_within_tol_is_optimal(
+    small_problem, isolated_registry, monkeypatch
+):
+    """The status speaks for the network: the independent certificate upgrades a
+    back-end's "inaccurate" when the network is within tol, and downgrades its
+    "optimal" (with the warning) when the network misses tol."""
+    isolated_registry.register(LimitedSolver)
+    monkeypatch.setattr(LimitedSolver, "status", Status.OPTIMAL_INACCURATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SolverStatusWarning)
+        result, _, _ = solve(small_problem, "limited", {"tol": 1e-4})
+    assert result.status == "optimal" and result.relative_gap <= 1e-4
+    assert result.stats["solver_status"] == "optimal_inaccurate"
+    monkeypatch.setattr(LimitedSolver, "status", Status.OPTIMAL)
+    with pytest.warns(SolverStatusWarning, match="above tol=1e-15"):
+        result, _, _ = solve(small_problem, "limited", {"tol": 1e-15})
+    assert result.status == "optimal_inaccurate" and result.relative_gap > 1e-15
+    assert result.stats["solver_status"] == "optimal"
 
 
 def test_the_estimator_reports_the_status_too(isolated_registry, monkeypatch):

@@ -161,7 +161,9 @@ def test_native_matches_clarabel_with_consistent_certificate(name, engine):
     assert result.status == "optimal" and result.solver == "native"
     assert result.stats["engine"] == engine
     assert relative_difference(result.objective, conic.objective) <= MATCH
-    assert relative_difference(result.solver_objective, result.objective) <= 1e-8
+    # Polishing only ever lowers the network's objective, within the tolerance.
+    assert result.objective <= result.solver_objective * (1 + 1e-12)
+    assert relative_difference(result.solver_objective, result.objective) <= 1e-6
     assert_brackets_optimum(result, name)
     assert 0 <= result.relative_gap <= 2e-6  # default tol 1e-6, recomputed on the network
     # The solver's own bound is also below the conic optimum.
@@ -195,7 +197,9 @@ def test_zero_beta_is_refused_by_native_and_solved_by_auto():
     problem = make_problem(X, y, beta=0.0)
     with pytest.raises(convexnn.UnsupportedProblemError, match="beta > 0"):
         solve(problem, "native", {"engine": "neurons"})
-    result, network, _ = solve(problem, "auto", {"tol": 1e-8})
+    with pytest.warns(convexnn.SolverStatusWarning, match="beta=0 no duality gap"):
+        result, network, _ = solve(problem, "auto", {"tol": 1e-8})
+    assert result.status == "optimal_inaccurate"  # nothing can be certified at beta = 0
     assert result.solver != "native"
     assert result.objective < 0.5 * 0.5 * float(np.sum(y**2))
     assert network.n_neurons > 0
@@ -537,7 +541,7 @@ def test_warm_start_from_rank_one_blocks_reproduces_the_network():
     # A time limit that has already passed returns the warm start as it is.
     with pytest.warns(convexnn.SolverStatusWarning, match="'time_limit'"):
         _, warm, _ = solve(problem, "native", {"engine": "neurons", "time_limit": 1e-9},
-                           warm_start=output)
+                           warm_start=output, polish=False)
     np.testing.assert_allclose(warm.predict(X), y, rtol=1e-9, atol=1e-9)
 
 
