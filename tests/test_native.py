@@ -19,6 +19,7 @@ heavy-tailed planted data of the benchmarks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -177,11 +178,6 @@ def test_native_matches_clarabel_with_consistent_certificate(name, engine):
     assert np.allclose(np.linalg.norm(network.U, axis=1), 1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: on this logistic problem the neurons engine crawls (gap 3.1e-4 after "
-    "30 rounds, optimum needs 12 neurons); auto sends small logistic problems to a conic solver",
-)
 def test_neurons_engine_does_not_stall_below_the_fixed_violation_threshold():
     t = planted_teacher(n=50, d=5, seed=0)
     problem = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
@@ -303,7 +299,7 @@ def test_time_limit_returns_best_point_with_certificate(name, engine):
 @pytest.mark.parametrize(
     "engine, module, function",
     [
-        ("neurons", solvers.native._neurons, "_gauss_newton"),
+        ("neurons", solvers.native._neurons, "refine"),
         ("neurons", solvers.native._neurons, "dual_bound"),
         ("ipm", solvers.native._ipm, "_newton_step"),
     ],
@@ -599,3 +595,303 @@ def test_patching_solvers_memory_alone_steers_the_engine_choice(monkeypatch):
     # Half of what the ipm engine needs: it does not fit, ensure_fits would refuse it.
     monkeypatch.setattr(solvers._memory, "available_memory", lambda: native.ipm_bytes(problem) // 2)
     assert native.choose_engine(problem, "auto") == "neurons"
+
+
+# -- the large-scale path of the neurons engine (issue 11) ---------------------------
+@pytest.fixture
+def large_scale_path(monkeypatch):
+    """The neurons engine as it runs at MNIST size, on small problems: matrix-free
+    Newton-CG (no dense Jacobian), float32 passes while the gap is large, scheduled
+    certificates, top-k oracle directions, refit and compression."""
+    monkeypatch.setattr(convexnn.solvers.native._local, "DIRECT_JACOBIAN_ENTRIES", 0)
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 0)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_large_scale_path_matches_ipm_and_clarabel(large_scale_path, name):
+    X, y, problem = case(name)
+    conic, _, _ = reference(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.SolverStatusWarning)
+        result, network, output = solve(problem, "native", {"engine": "neurons", "tol": 1e-8})
+    assert result.status == "optimal" and output.stats["hessian_products"] > 0
+    assert output.stats["local_steps"] > 0
+    assert relative_difference(result.objective, conic.objective) <= 1e-6
+    if name.endswith("-squared"):
+        ipm, _, _ = native_solution(name, "ipm")
+        assert relative_difference(result.objective, ipm.objective) <= 1e-6
+    assert_brackets_optimum(result, name)
+    check = convexnn.certify(network, X, y, loss=problem.loss, beta=problem.beta)
+    assert check.relative_gap <= 1e-6
+
+
+def test_hessian_product_is_the_exact_hessian():
+    from convexnn.losses import CrossEntropyLoss, LogisticLoss, SquaredLoss
+    from convexnn.solvers.native._model import NeuronModel, NeuronState
+
+    torch.manual_seed(0)
+    for regions, pool, outputs, loss in [
+        (1, 1, 1, SquaredLoss()), (3, 2, 2, LogisticLoss()), (2, 3, 3, CrossEntropyLoss()),
+    ]:
+        n, h, m = 20, 4, 5
+        patches = torch.randn(n, regions, pool, h, dtype=torch.float64)
+        if isinstance(loss, CrossEntropyLoss):
+            targets = torch.eye(outputs, dtype=torch.float64)[torch.randint(outputs, (n,))]
+        else:
+            targets = torch.sign(torch.randn(n, outputs, dtype=torch.float64))
+        model = NeuronModel(patches, targets, (0.3, 0.5, 0.4), 0.1, loss)
+        state = NeuronState(
+            torch.randn(m, h, dtype=torch.float64),
+            torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0], dtype=torch.float64),
+            torch.randint(regions, (m,)), torch.randint(outputs, (m,)),
+        )
+
+        def objective(V, state=state, model=model):
+            yhat, _ = model.forward(state.moved(V))
+            return model.loss.value(yhat, model.targets) + model.beta * (V * V).sum()
+
+        direction = torch.randn(m, h, dtype=torch.float64)
+        expected = torch.autograd.functional.hvp(objective, state.V, direction)[1]
+        yhat, cache = model.forward(state)
+        product = model.hessian_product(state, yhat, cache)(direction)
+        assert torch.allclose(product, expected, rtol=1e-10, atol=1e-12)
+        gradient = torch.func.grad(objective)(state.V)
+        assert torch.allclose(model.gradient(state, yhat, cache), gradient, rtol=1e-10)
+
+
+def _redundant_state(seed: int = 0):
+    """Six neurons of one block spanning only three directions, with their model."""
+    from convexnn.solvers.native._model import NeuronModel
+
+    t = planted_teacher(n=60, d=6, seed=seed)
+    problem = make_problem(t.X, t.y, beta=0.1)
+    model = NeuronModel(torch.as_tensor(problem.patches), torch.as_tensor(problem.targets),
+                        problem.coefficients, problem.beta, problem.loss)
+    rng = np.random.default_rng(seed)
+    base = torch.as_tensor(unit_rows(rng, 3, 6))
+    V = torch.cat([base * 0.8, base * 0.5])  # the same three directions twice
+    zeros = torch.zeros(6, dtype=torch.long)
+    return model, convexnn.solvers.native._model.NeuronState(
+        V, torch.ones(6, dtype=torch.float64), zeros, zeros
+    )
+
+
+def test_compression_keeps_the_blocks_and_leaves_rank_many_neurons():
+    from convexnn.solvers.native._consolidate import compress
+
+    model, state = _redundant_state()
+    smaller = compress(state, 1e-10)
+    assert smaller.width == 3
+    before, _ = model.forward(state)
+    after, _ = model.forward(smaller)
+    assert torch.allclose(before, after, rtol=1e-10, atol=1e-12)
+    assert float((smaller.V ** 2).sum()) == pytest.approx(float((state.V ** 2).sum()), rel=1e-10)
+
+
+def test_refit_never_raises_the_objective_and_zeroes_duplicate_weights():
+    from convexnn.solvers.native._consolidate import refit_weights
+
+    model, state = _redundant_state(1)
+    f = model.objective(state, model.forward(state)[0])
+    refitted = refit_weights(model, state)
+    assert model.objective(refitted, model.forward(refitted)[0]) < f
+    # Parallel duplicates are one direction: the l1 penalty keeps one weight of each pair.
+    assert refitted.width <= 3
+
+
+def test_neurons_from_small_blocks_reproduce_the_blocks():
+    from convexnn.solvers.native._consolidate import neurons_from_blocks
+
+    rng = np.random.default_rng(2)
+    U = unit_rows(rng, 3, 4)
+    P = np.column_stack([U, np.ones(3)]).T * np.array([1.0, 0.7, 0.4])  # balanced columns
+    Z = P @ P.T
+    neurons = neurons_from_blocks([(Z, np.zeros_like(Z))], 1e-12)
+    rebuilt = sum(
+        abs(a) * np.outer(np.append(u, 1.0), np.append(u, 1.0))
+        for u, a in zip(neurons.U, neurons.alpha)
+    )
+    assert np.allclose(rebuilt, Z, atol=1e-12)
+    assert np.allclose(np.linalg.norm(neurons.U, axis=1), 1.0) and np.all(neurons.alpha > 0)
+
+
+def test_several_oracle_directions_are_added_per_round(caplog):
+    name = "vector-cross-entropy"
+    problem = case(name)[2]
+    with caplog.at_level(logging.INFO, logger="convexnn"):
+        with pytest.warns(convexnn.SolverStatusWarning):
+            solve(problem, "native", {"engine": "neurons", "max_iter": 1}, polish=False)
+    widths = [int(re.search(r"(\d+) neurons", r.getMessage()).group(1))
+              for r in caplog.records if r.getMessage().startswith("native neurons round")]
+    # One round adds up to eight directions per output (three outputs), not one per round.
+    assert widths[0] == 0 and widths[1] > problem.shape.n_outputs
+
+
+def test_matrix_free_oracle_finds_the_formed_oracles_directions():
+    from convexnn.losses import SquaredLoss
+    from convexnn.solvers.native._model import NeuronModel
+    from convexnn.solvers.native._oracle import Oracle
+
+    # Without a linear term (b = 0) the oracle's maximisers are eigenvectors of Q, which
+    # LOBPCG finds from matrix-vector products alone.
+    rng = np.random.default_rng(5)
+    patches = torch.as_tensor(rng.standard_normal((80, 1, 1, 30)))
+    targets = torch.as_tensor(rng.standard_normal((80, 2)))
+    model = NeuronModel(patches, targets, (0.3, 0.0, 0.2), 0.1, SquaredLoss())
+    formed = Oracle(2, formed_max_h=10**9).candidates(model, targets)
+    free = Oracle(2, formed_max_h=0).candidates(model, targets)
+    assert free.largest == pytest.approx(formed.largest, rel=1e-6)
+    assert abs(float(free.vectors[0] @ formed.vectors[0])) > 1 - 1e-6
+    assert list(free.blocks[:2]) == list(formed.blocks[:2])
+
+
+def test_best_lower_bound_of_all_rounds_is_reported(monkeypatch):
+    from convexnn.solvers.native import _neurons
+
+    bounds = []
+    original = _neurons.dual_bound
+
+    def recording(*args, **kwargs):
+        bound = original(*args, **kwargs)
+        bounds.append(bound.lower_bound)
+        return bound
+
+    monkeypatch.setattr(_neurons, "dual_bound", recording)
+    problem = case("scalar-logistic")[2]
+    _, _, output = solve(problem, "native", {"engine": "neurons"}, polish=False)
+    assert output.lower_bound == max(bounds)
+
+
+# -- memory that follows the width (issue 11, item 2) -------------------------------
+@dataclasses.dataclass
+class _ShapeOnly:
+    """An SDPProblem whose arrays have a shape but no memory behind them."""
+
+    patches: np.ndarray
+    targets: np.ndarray
+    coefficients: tuple = (0.09375, 0.5, 0.46875)
+    beta: float = 1.0
+    loss: object = dataclasses.field(default_factory=lambda: convexnn.losses.SquaredLoss())
+
+    @classmethod
+    def of(cls, n: int, h: int, outputs: int) -> _ShapeOnly:
+        return cls(np.broadcast_to(np.float64(0.0), (n, 1, 1, h)),
+                   np.broadcast_to(np.float64(0.0), (n, outputs)))
+
+
+def test_mnist_shaped_ten_output_problem_is_accepted(monkeypatch):
+    native = solvers.get("native")
+    problem = _ShapeOnly.of(60000, 784, 10)
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 16 * 10**9)
+    assert native.choose_engine(problem, "auto") == "neurons"
+    estimate = native.estimate_memory(problem)
+    data = 60000 * 784 * 8
+    # The data and the first round's 80 neurons, not 4 (h + 1) neurons per output (93 GB).
+    assert data < estimate < 6 * 10**9
+    solvers._memory.ensure_fits(estimate, "test", "")
+    plan = native.neurons_plan(native_shape(problem), 16 * 10**9, "float64")
+    assert plan.max_width() >= 1000  # room to grow to hundreds of neurons per output
+
+
+def native_shape(problem):
+    from convexnn.solvers.base import ProblemShape
+
+    return ProblemShape.of(problem)
+
+
+def test_impossible_problem_is_refused_before_touching_the_data(monkeypatch):
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 16 * 10**9)
+    problem = _ShapeOnly.of(10_000_000, 4000, 10)  # the data alone: 320 GB
+    with pytest.raises(solvers.errors.ProblemTooLargeError, match="neurons engine") as caught:
+        solvers.get("native").solve(problem)
+    assert "GB" in str(caught.value) and "n=10000000" in str(caught.value)
+
+
+def test_width_grows_only_as_far_as_memory_allows(monkeypatch, caplog):
+    name = "vector-cross-entropy"
+    X, y, problem = case(name)
+    conic, _, _ = reference(name)
+    native = solvers.get("native")
+    plan = native.neurons_plan(problem.shape, 0, "float64")
+    monkeypatch.setattr(solvers._memory, "available_memory",
+                        lambda: plan.base + 5 * plan.per_unit + 1)
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        with pytest.warns(convexnn.SolverStatusWarning):
+            result, network, output = solve(problem, "native", {"engine": "neurons"},
+                                            polish=False)
+    assert output.stats["memory_width_cap"] == 5 and network.n_neurons <= 5
+    assert any("memory caps the width at 5" in r.getMessage() for r in caplog.records)
+    assert "capped at 5 neurons by memory" in result.message
+    # Still a certified point of the problem, just not the optimum (which needs more neurons).
+    assert result.lower_bound <= conic.objective * (1 + SLACK) < result.objective
+
+
+# -- wide data: the exact reduction to the row space (issue 11, item 3) -------------------
+def _wide(loss: str = "squared", seed: int = 0, activation="relu-approx"):
+    """12 samples, 40 features (one of them zero in every sample)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((12, 40))
+    X[:, 7] = 0.0
+    U = unit_rows(rng, 2, 40)
+    clean = (X @ U.T) ** 2 @ np.array([1.0, -0.5]) + X @ U[0]
+    if loss == "logistic":
+        y = np.where(clean > np.median(clean), 1.0, -1.0)
+    elif loss == "cross-entropy":
+        y = np.eye(3)[np.argsort(np.argsort(clean)) * 3 // 12]
+    else:
+        y = clean + 0.1 * rng.standard_normal(12)
+    return X, y, make_problem(X, y, beta=0.1, loss=loss, activation=activation)
+
+
+@pytest.mark.parametrize("loss, engine", [
+    ("squared", "auto"), ("squared", "neurons"), ("logistic", "auto"), ("cross-entropy", "auto"),
+])
+def test_wide_data_is_solved_in_the_row_space_with_the_full_problems_optimum(loss, engine):
+    X, y, problem = _wide(loss)
+    conic, _, _ = solve_checked(problem, "clarabel", {"tol": 1e-9})
+    result, network, output = solve(problem, "native", {"engine": engine})
+    assert output.stats["row_space_rank"] == 12  # solved in 13 dimensions, not 40
+    assert result.status == "optimal" and result.relative_gap <= 2e-6
+    assert relative_difference(result.objective, conic.objective) <= 1e-6
+    # Certified on the original data: a bound below the conic optimum, and the
+    # returned network (unit neurons of the original 40 features) has that objective.
+    assert result.lower_bound <= conic.objective * (1 + SLACK)
+    assert network.U.shape[1] == 40 and np.allclose(np.linalg.norm(network.U, axis=1), 1.0)
+    check = convexnn.certify(network, X, y, loss=problem.loss, beta=problem.beta)
+    assert check.objective == pytest.approx(result.objective, rel=1e-10)
+    assert check.lower_bound <= conic.objective * (1 + SLACK)
+
+
+def test_row_space_reduction_and_full_problem_agree():
+    _, _, problem = _wide("squared", seed=1)
+    reduced, _, output = solve(problem, "native", {"engine": "ipm"})
+    full, _, full_output = solve(problem, "native", {"engine": "ipm", "row_space": False})
+    assert "row_space_rank" in output.stats and "row_space_rank" not in full_output.stats
+    assert relative_difference(reduced.objective, full.objective) <= 1e-7
+    assert reduced.lower_bound <= full.objective * (1 + SLACK)
+    assert full.lower_bound <= reduced.objective * (1 + SLACK)
+
+
+def test_orthogonal_part_of_wide_neurons_lies_on_the_unseen_feature():
+    X, y, problem = _wide("squared", seed=2)
+    _, network, _ = solve(problem, "native")
+    basis = np.linalg.svd(X, full_matrices=False)[2].T  # the row space (feature 7 is zero)
+    inside = network.U @ basis
+    outside = network.U - inside @ basis.T
+    # Whatever a neuron lacks inside the row space sits on feature 7 (always 0 in the data),
+    # so every new point with x_7 = 0 gets the prediction of the row-space network, whose
+    # neurons are the projections (norm <= 1) of the returned unit neurons.
+    assert np.allclose(np.delete(outside, 7, axis=1), 0.0, atol=1e-9)
+    new = np.random.default_rng(0).standard_normal((5, 40))
+    new[:, 7] = 0.0
+    row_space_network = network.activation(new @ (inside @ basis.T).T) @ network.alpha
+    assert np.allclose(network.predict(new), row_space_network, rtol=1e-9, atol=1e-9)
+
+
+def test_quadratic_activation_keeps_wide_neurons_inside_the_row_space():
+    X, y, problem = _wide("squared", seed=3, activation="quadratic")
+    _, network, _ = solve(problem, "native")
+    basis = np.linalg.svd(X, full_matrices=False)[2].T
+    # b = c = 0: a neuron of norm s < 1 is the unit neuron with weight s^2 and a smaller
+    # penalty, so the optimum's neurons have unit norm inside the row space.
+    assert np.allclose(np.linalg.norm(network.U @ basis, axis=1), 1.0, atol=1e-6)

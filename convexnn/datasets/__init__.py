@@ -25,11 +25,16 @@ possible, the line and what was expected.
 Randomness is always local (``np.random.RandomState(random_state)``); nothing
 here seeds or advances NumPy's global generator.
 
+Generators: :func:`make_planted` (regression targets from a random teacher
+network, the authors' generator) and :func:`make_digit_images` (MNIST-size
+image-like digits built offline from scikit-learn's 8x8 digits: pixels in
+``[0, 1]``, strongly correlated, not standardised).
+
 The code lives in private modules by concern: ``_planted`` (the teacher
-generator), ``_split`` (splitting and standardisation), ``_embedded``
-(:func:`load_dataset`), ``_text``, ``_npy``, ``_svmlight`` and ``_idx`` (one
-per file format, each starting with ``_paths``' check that the file exists)
-and ``_files`` (:func:`load_file`).
+generator), ``_images`` (the digit images), ``_split`` (splitting and
+standardisation), ``_embedded`` (:func:`load_dataset`), ``_text``, ``_npy``,
+``_svmlight`` and ``_idx`` (one per file format, each starting with
+``_paths``' check that the file exists) and ``_files`` (:func:`load_file`).
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ _LAZY: dict[str, str] = {
     "FEATURE_KINDS": "convexnn.datasets._planted",
     "PlantedData": "convexnn.datasets._planted",
     "make_planted": "convexnn.datasets._planted",
+    "DigitImages": "convexnn.datasets._images",
+    "make_digit_images": "convexnn.datasets._images",
     "Standardized": "convexnn.datasets._split",
     "standardize": "convexnn.datasets._split",
     "train_test_split_data": "convexnn.datasets._split",
@@ -75,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.datasets._embedded import Dataset, load_dataset
     from convexnn.datasets._files import load_file
     from convexnn.datasets._idx import load_idx, read_idx
+    from convexnn.datasets._images import DigitImages, make_digit_images
     from convexnn.datasets._npy import load_numpy
     from convexnn.datasets._planted import FEATURE_KINDS, PlantedData, make_planted
     from convexnn.datasets._split import Standardized, standardize, train_test_split_data
@@ -88,6 +96,7 @@ __all__ = [
     "DATASETS",
     "FEATURE_KINDS",
     "Dataset",
+    "DigitImages",
     "PlantedData",
     "Standardized",
     "load_csv",
@@ -96,6 +105,7 @@ __all__ = [
     "load_idx",
     "load_numpy",
     "load_svmlight",
+    "make_digit_images",
     "make_planted",
     "read_idx",
     "standardize",

@@ -11,10 +11,17 @@ Generic conic solvers see the SDP as ``n`` dense affine maps of size
     ``n x n`` matrices fit in memory.
 ``neurons``
     A Burer-Monteiro method over the network's neurons (:mod:`._neurons`):
-    neurons found by the exact dual oracle are added, all neurons are
-    refined by Gauss-Newton steps, and the certificate is computed after
-    every round; memory ``O(n h + h^2 + m (n + h))`` for ``m`` neurons.
-    Every smooth loss; the choice for large ``n``.
+    the top directions of the exact dual oracle are added several per
+    round, all neurons are refined by second-order steps (matrix-free
+    Newton-CG at scale), redundant ones are merged away, and the certified
+    gap is tracked with the best bound seen; float32 passes while far from
+    the optimum on large problems. Memory ``O(n h + h^2 + m (n + h))`` for
+    ``m`` neurons, checked as neurons are added. Every smooth loss; the
+    choice for large ``n``.
+
+Wide data (fewer patch vectors than features) is solved exactly in the row
+space of the patches, ``rank + 1`` dimensions (:mod:`._rowspace`), and the
+solution is mapped back and certified on the original data.
 
 Whatever the engine, the returned solution carries a lower bound on the
 optimum from the exact dual oracle (:mod:`convexnn.solvers.certificate`), so the
@@ -26,10 +33,11 @@ always returning its best point with its certificate.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +45,7 @@ import numpy as np
 import torch
 
 from convexnn.solvers import _memory
-from convexnn.solvers._checks import POSITIVE_INT, one_of, optional
+from convexnn.solvers._checks import BOOL, POSITIVE_INT, one_of, optional
 from convexnn.solvers._conic_model import is_large
 from convexnn.solvers.base import (
     LossNeed,
@@ -88,6 +96,8 @@ class NativeSolver(Solver):
     ``dtype``: ``"float64"`` (default) or ``"float32"`` (neurons engine).
     ``threads``: torch threads for the solve (default: torch's setting).
     ``max_neurons``: cap on the width (neurons engine).
+    ``row_space``: solve wide data in the row space of the patches (default
+    True; see :mod:`._rowspace` for the neurons it returns).
     """
 
     name = "native"
@@ -100,6 +110,7 @@ class NativeSolver(Solver):
             "dtype": one_of("float64", "float32"),
             "threads": optional(POSITIVE_INT),
             "max_neurons": optional(POSITIVE_INT),
+            "row_space": BOOL,
         }
     )
     native_options = frozenset(native_option_checks)
@@ -157,18 +168,26 @@ class NativeSolver(Solver):
         return "neurons"
 
     def estimate_memory(self, problem: SDPProblem) -> int:
-        engine = self.choose_engine(problem, "auto")
-        if engine == "ipm":
+        """Peak memory of the engine ``auto`` picks, at the width of its first round.
+
+        The neurons engine grows: it checks every later width against the
+        memory available when it started (:func:`._neurons.memory_plan`), so
+        a problem is refused only when its data and first neurons do not fit.
+        Wide data is estimated at its reduced size (at most ``n R P + 1``).
+        """
+        shape = _effective_shape(problem)
+        if self.choose_engine(problem, "auto") == "ipm":
             return self.ipm_bytes(problem)
-        shape = ProblemShape.of(problem)
-        h = shape.patch_size
-        neurons = 4 * (h + 1) * shape.n_blocks
-        patches = problem.patches.size
-        return 8 * (
-            3 * patches
-            + h * h * 4
-            + 6 * neurons * (shape.n_samples * shape.n_regions * shape.pool_size + h)
+        return self.neurons_plan(shape, available=0, dtype="float64").bytes_for(
+            _first_width(shape)
         )
+
+    def neurons_plan(self, shape: ProblemShape, available: int, dtype: str) -> _memory.GrowthPlan:
+        """The neurons engine's memory: base and per-neuron bytes (see :func:`memory_plan`)."""
+        from convexnn.solvers.native._neurons import is_large_problem, memory_plan
+
+        low = dtype == "float32" or is_large_problem(shape)
+        return memory_plan(shape, available, low)
 
     def solve(
         self,
@@ -178,6 +197,22 @@ class NativeSolver(Solver):
         **options: Any,
     ) -> SolverOutput:
         self.check_options(options)
+        start = time.perf_counter()
+        row_space = None
+        if options.get("row_space", True):
+            from convexnn.solvers.native._rowspace import find_row_space
+
+            row_space = find_row_space(problem.patches)
+        work = problem if row_space is None else row_space.reduce(problem)
+        if row_space is not None and warm_start is not None:
+            warm_start = row_space.reduce_output(warm_start)
+        output = self._solve(work, warm_start, options)
+        if row_space is not None:
+            output = self._certified_on(problem, row_space.lift(output), options)
+        output.solve_time = time.perf_counter() - start
+        return output
+
+    def _solve(self, problem: SDPProblem, warm_start, options: Mapping[str, Any]) -> SolverOutput:
         engine = self.choose_engine(problem, options.get("engine", "auto"))
         if engine == "ipm" and not _ipm_solves(problem.loss):
             raise InvalidSolverOptionError(
@@ -185,7 +220,16 @@ class NativeSolver(Solver):
                 "needs engine='neurons' (or 'auto')"
             )
         shape = ProblemShape.of(problem)
-        required = self.ipm_bytes(problem) if engine == "ipm" else self.estimate_memory(problem)
+        plan = None
+        if engine == "ipm":
+            required = self.ipm_bytes(problem)
+        else:
+            plan = self.neurons_plan(
+                shape, _memory.available_memory(), options.get("dtype", "float64")
+            )
+            # Refused only if not even one neuron per block fits; later widths are
+            # checked as the engine grows (it stops adding neurons where memory ends).
+            required = plan.bytes_for(shape.n_blocks)
         _memory.ensure_fits(
             required,
             f"the native {engine} engine on this problem "
@@ -198,7 +242,6 @@ class NativeSolver(Solver):
         tol = self.target_tol(options)
         time_limit = options.get("time_limit")
         deadline = time.monotonic() + (float(time_limit) if time_limit is not None else math.inf)
-        start = time.perf_counter()
         threads = options.get("threads")
         if threads is None and _small(shape):
             threads = 1  # thread start-up costs more than these small products gain
@@ -221,9 +264,48 @@ class NativeSolver(Solver):
                     max_neurons=options.get("max_neurons"),
                     warm_start=warm_start,
                     progress=bar,
+                    memory=plan,
                 )
-        output.solve_time = time.perf_counter() - start
         output.stats["engine"] = engine
+        return output
+
+    def _certified_on(
+        self, problem: SDPProblem, output: SolverOutput, options: Mapping[str, Any]
+    ) -> SolverOutput:
+        """Objective and lower bound of a lifted solution, recomputed on ``problem``'s data.
+
+        The dual point is the back-end's own (interior point) or the loss
+        gradient at the predictions (neurons); the bound comes from the exact
+        oracle on the original patches, independent of the reduction.
+        """
+        if not output.status.has_solution:
+            return output
+        patches = torch.as_tensor(problem.patches, dtype=torch.float64)
+        targets = torch.as_tensor(problem.targets, dtype=torch.float64)
+        if output.neurons is not None:
+            yhat, penalty = _neuron_predictions(patches, output.neurons, problem)
+        else:
+            yhat = _block_predictions(patches, output.blocks, problem.coefficients)
+            penalty = float(sum(z[-1, -1] + zn[-1, -1] for z, zn in output.blocks))
+        objective = float(problem.loss.value(yhat, targets)) + problem.beta * penalty
+        dual = output.dual_point
+        if dual is None:
+            dual = problem.loss.gradient(yhat, targets)
+        bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta,
+                           problem.loss)
+        gap = relative_gap(objective, bound.lower_bound)
+        tol = self.target_tol(options)
+        if output.status in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
+            output.status = Status.OPTIMAL if gap <= tol else Status.OPTIMAL_INACCURATE
+        logger.info(
+            "native: certified on the original data (h=%d): objective %.10g, certified "
+            "relative gap %.2e (reduced problem: %.2e)", problem.patches.shape[-1], objective,
+            gap, output.stats.get("relative_gap", math.nan),
+        )
+        output.stats["reduced_relative_gap"] = output.stats.get("relative_gap")
+        output.stats["relative_gap"] = gap
+        output.objective = objective
+        output.lower_bound = bound.lower_bound
         return output
 
     def _solve_ipm(self, problem, tol, options, deadline, device, bar) -> SolverOutput:
@@ -232,10 +314,13 @@ class NativeSolver(Solver):
         patches = torch.as_tensor(problem.patches, dtype=torch.float64, device=device)
         targets = torch.as_tensor(problem.targets, dtype=torch.float64, device=device)
 
+        started = time.monotonic()
+
         def on_iteration(output: int, iteration: int, primal: float, gap: float) -> None:
             if bar is not None:
                 bar.set_postfix_str(
-                    f"output {output} iter {iteration} objective {primal:.8g} gap {gap:.1e}"
+                    f"output {output} iter {iteration} objective {primal:.8g} gap {gap:.1e} "
+                    f"{time.monotonic() - started:.1f}s"
                 )
                 bar.update(1)
 
@@ -328,6 +413,38 @@ def _block_predictions(
             difference = torch.as_tensor(z - z_neg, dtype=patches.dtype, device=patches.device)
             yhat[:, k] += operator.apply(difference)
     return yhat
+
+
+def _neuron_predictions(patches: torch.Tensor, neurons: Neurons, problem: SDPProblem):
+    """``(n, C)`` predictions and the penalty ``sum |alpha|`` of a network's neurons."""
+    from convexnn.solvers.native._model import NeuronModel, NeuronState
+
+    C = problem.targets.shape[1]
+    alpha = torch.as_tensor(neurons.alpha, dtype=torch.float64)
+    blocks = torch.as_tensor(neurons.blocks, dtype=torch.long)
+    state = NeuronState(
+        torch.as_tensor(neurons.U, dtype=torch.float64) * alpha.abs().sqrt()[:, None],
+        torch.sign(alpha), blocks // C, blocks % C,
+    )
+    model = NeuronModel(patches, torch.as_tensor(problem.targets, dtype=torch.float64),
+                        problem.coefficients, problem.beta, problem.loss)
+    return model.forward(state)[0], float(alpha.abs().sum())
+
+
+def _effective_shape(problem: SDPProblem) -> ProblemShape:
+    """The shape a solve works at: wide patches shrink to at most ``n R P + 1`` features."""
+    shape = ProblemShape.of(problem)
+    vectors = shape.n_samples * shape.n_regions * shape.pool_size
+    if vectors + 1 < shape.patch_size:
+        return dataclasses.replace(shape, patch_size=vectors + 1)
+    return shape
+
+
+def _first_width(shape: ProblemShape) -> int:
+    """Neurons after the first round of the neurons engine (its first memory check)."""
+    from convexnn.solvers.native._neurons import DEFAULT_SETTINGS
+
+    return DEFAULT_SETTINGS.directions_per_block * shape.n_blocks
 
 
 def _small(shape: ProblemShape) -> bool:

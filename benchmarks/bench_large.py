@@ -1,0 +1,365 @@
+"""Benchmark the native solver at MNIST size and on wide data (issue 11).
+
+Rows (all squared loss, the 1/2-sum convention):
+
+``digits-binary``
+    Image-like digits (:func:`convexnn.datasets.make_digit_images`: 8x8
+    digits upsampled to 28x28 with shifts, scaling, rotation and pixel
+    noise; values in [0, 1], not standardised), 60000 x 784, even vs odd
+    (targets -1/+1), activation ``relu-approx``, beta = 1. Target: certified
+    relative gap <= 1e-4 in < 5 min, peak RSS < 4 GB.
+``digits-10class``
+    The same images, 10 one-vs-rest outputs (-1/+1). Target: runs,
+    certified <= 1e-3 in < 15 min, < 6 GB.
+``planted``
+    The authors' heavy-tailed planted data (X = N(0,1)^4, 5 teacher
+    neurons), 60000 x 784, activation (0.09, 0.5, 0.47), beta = 0.1.
+    Target: certified <= 1e-3 in < 10 min, < 4 GB.
+``wide-40x3000``
+    The authors' planted generator at n = 40, d = 3000 (regression),
+    beta = 0.1. Target: >= 10x faster than before at the same gap.
+``wide-132x500x7``
+    A synthetic stand-in of a gene-expression table: 132 samples, 500
+    standardised features, 7 classes (scikit-learn's ``make_classification``),
+    one-vs-rest targets, ``relu-approx``, beta = 0.1. Same target.
+
+Wide rows are solved twice in the same run: ``before`` (``row_space=False``,
+the engine as it was) and ``after`` (the row-space reduction); the ratio is
+the speed-up. Each solve runs in a fresh subprocess so that its peak memory
+(max RSS, interpreter and libraries included) is its own. The certified gap
+over time comes from the solver's own log lines (``native neurons round
+...``), one point per round, and is plotted for every large case.
+
+Writes ``benchmarks/results/large.json``, ``large.md`` and
+``large-<case>.png``. Usage::
+
+    python benchmarks/bench_large.py                        # every row
+    python benchmarks/bench_large.py --cases wide-40x3000 wide-132x500x7
+    python benchmarks/bench_large.py --cases digits-binary --time-limit 60
+
+Timings are wall-clock on whatever machine runs this; compare ratios within
+one run, not absolute seconds across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: name -> (time limit in seconds, target certified gap, target peak RSS in GB or None)
+CASES = {
+    "digits-binary": (300.0, 1e-4, 4.0),
+    "digits-10class": (900.0, 1e-3, 6.0),
+    "planted": (600.0, 1e-3, 4.0),
+    "wide-40x3000": (1200.0, 1e-6, None),
+    "wide-132x500x7": (1200.0, 1e-6, None),
+}
+LARGE = ("digits-binary", "digits-10class", "planted")
+
+#: A round's log line: objective, certified gap, width and elapsed seconds.
+ROUND = re.compile(
+    r"native neurons round (\d+): objective (\S+), certified gap (\S+),.* (\d+) neurons,"
+    r".* (\S+)s$"
+)
+
+
+@dataclass
+class Row:
+    case: str
+    variant: str  # "after" (this engine) or "before" (wide rows without the reduction)
+    n: int
+    d: int
+    outputs: int
+    status: str = ""
+    engine: str | None = None
+    time: float | None = None
+    peak_memory_gb: float | None = None
+    neurons: int | None = None
+    objective: float | None = None
+    lower_bound: float | None = None
+    relative_gap: float | None = None
+    target_gap: float | None = None
+    time_limit: float | None = None
+    target_met: bool | None = None
+    note: str = ""
+    speedup: float | None = None
+    trace: list = field(default_factory=list)
+
+
+def make_case(name: str):
+    """The problem of one case (deterministic: random_state 0)."""
+    import numpy as np
+
+    from convexnn import make_problem
+    from convexnn.datasets import make_digit_images, make_planted
+
+    if name.startswith("digits"):
+        images = make_digit_images(60000, random_state=0)
+        if name == "digits-binary":
+            y = np.where(images.y % 2 == 0, 1.0, -1.0)
+        else:
+            y = np.where(np.eye(10)[images.y] == 1, 1.0, -1.0)
+        return make_problem(images.X, y, activation="relu-approx", beta=1.0)
+    if name == "planted":
+        data = make_planted(60000, 784, activation=(0.09, 0.5, 0.47), random_state=0)
+        return make_problem(data.X, data.y, activation=(0.09, 0.5, 0.47), beta=0.1)
+    if name == "wide-40x3000":
+        data = make_planted(40, 3000, activation=(0.09, 0.5, 0.47), random_state=0)
+        return make_problem(data.X, data.y, activation=(0.09, 0.5, 0.47), beta=0.1)
+    if name == "wide-132x500x7":
+        from sklearn.datasets import make_classification
+
+        X, labels = make_classification(
+            n_samples=132, n_features=500, n_informative=60, n_redundant=40, n_classes=7,
+            n_clusters_per_class=1, class_sep=1.5, random_state=0,
+        )
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+        y = np.where(np.eye(7)[labels] == 1, 1.0, -1.0)
+        return make_problem(X, y, activation="relu-approx", beta=0.1)
+    raise KeyError(name)
+
+
+class _Rounds(logging.Handler):
+    """Collects ``(seconds, certified gap, width, objective)`` from the round log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.points: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = ROUND.search(record.getMessage())
+        if match:
+            self.points.append({
+                "round": int(match.group(1)), "objective": float(match.group(2)),
+                "gap": float(match.group(3)), "width": int(match.group(4)),
+                "seconds": float(match.group(5)),
+            })
+
+
+def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
+    """Solve one case in this process (called in a subprocess)."""
+    import warnings
+
+    import convexnn
+    from convexnn.exceptions import ProblemTooLargeError, SolverError
+
+    problem = make_case(case)
+    shape = problem.shape
+    limit, target, _ = CASES[case]
+    row = Row(case, variant, shape.n_samples, shape.patch_size, shape.n_outputs,
+              target_gap=target, time_limit=time_limit)
+    options = {"time_limit": time_limit, "threads": threads, "tol": min(target, 1e-6)}
+    if variant == "before":
+        options["row_space"] = False
+    rounds = _Rounds()
+    logger = logging.getLogger("convexnn")
+    logger.addHandler(rounds)
+    logger.setLevel(logging.INFO)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result, _, _ = convexnn.solve(problem, "native", options)
+    except ProblemTooLargeError as error:
+        row.status, row.note = "refused", str(error).split(". ")[0]
+        return row
+    except SolverError as error:
+        row.status, row.note = "failed", str(error)[:200]
+        return row
+    row.time = time.perf_counter() - start
+    row.status = result.status
+    row.engine = result.stats.get("engine")
+    row.neurons = result.n_neurons
+    row.objective = result.objective
+    row.lower_bound = result.lower_bound
+    row.relative_gap = result.relative_gap
+    row.trace = rounds.points
+    return row
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB on Linux
+
+
+def run_in_subprocess(case: str, variant: str, time_limit: float, threads: int) -> Row:
+    command = [sys.executable, __file__, "--one", case, variant, str(time_limit), str(threads)]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=time_limit + 900
+        )
+    except subprocess.TimeoutExpired:
+        return Row(case, variant, 0, 0, 0, status="killed",
+                   note=f"no answer {time_limit + 900:.0f}s after the start")
+    for line in completed.stdout.splitlines():
+        if line.startswith("ROW "):
+            return Row(**json.loads(line[4:]))
+    tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+    return Row(case, variant, 0, 0, 0, status="crashed",
+               note=f"exit {completed.returncode}: {tail[0][:200]}")
+
+
+def judge(rows: list[Row]) -> None:
+    """Target met or not (large rows), and the speed-up of ``after`` over ``before`` (wide rows)."""
+    by_key = {(row.case, row.variant): row for row in rows}
+    for row in rows:
+        limit, target, memory = CASES[row.case]
+        if row.relative_gap is None:
+            row.target_met = False
+            continue
+        if row.case in LARGE:
+            row.target_met = (
+                row.relative_gap <= target and (row.time or 0) <= limit
+                and (memory is None or (row.peak_memory_gb or 0) <= memory)
+            )
+        before = by_key.get((row.case, "before"))
+        if row.variant == "after" and before is not None and before.time and row.time:
+            row.speedup = before.time / row.time
+            row.target_met = row.speedup >= 10 and row.relative_gap <= max(
+                before.relative_gap or 0.0, target
+            )
+
+
+def plot(rows: list[Row], stem: Path) -> list[str]:
+    """A certified-gap-vs-time PNG per large case; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for row in rows:
+        if row.case not in LARGE or not row.trace:
+            continue
+        figure, axis = plt.subplots(figsize=(6, 4))
+        seconds = [point["seconds"] for point in row.trace]
+        gaps = [max(point["gap"], 1e-16) for point in row.trace]
+        axis.semilogy(seconds, gaps, marker=".", label="certified relative gap")
+        axis.axhline(CASES[row.case][1], color="grey", linestyle="--", label="target")
+        axis.axvline(CASES[row.case][0], color="grey", linestyle=":", label="time target")
+        axis.set_xlabel("seconds")
+        axis.set_ylabel("certified relative gap")
+        axis.set_title(f"{row.case}: n={row.n}, d={row.d}, outputs={row.outputs}")
+        axis.legend()
+        name = f"{stem.name}-{row.case}.png"
+        figure.tight_layout()
+        figure.savefig(stem.parent / name, dpi=100)
+        plt.close(figure)
+        written.append(name)
+    return written
+
+
+def markdown(rows: list[Row], meta: dict) -> str:
+    def fmt(value, spec):
+        return "" if value is None else format(value, spec)
+
+    lines = [
+        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, shared; "
+        f"{meta['threads']} torch thread(s) per solve), commit {(meta.get('commit') or '?')[:10]}.",
+        "Peak memory is the solving process's max RSS (Python, libraries and the data included).",
+        "Objective and certified gap are the returned network's (convexnn.solve, polished).",
+        "",
+        "| case | n | d | outputs | variant | engine | status | time (s) | limit (s) "
+        "| peak RSS (GB) | width | objective | certified rel. gap | target gap | speed-up "
+        "| target met | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        met = "" if row.target_met is None else ("yes" if row.target_met else "**no**")
+        lines.append(
+            f"| {row.case} | {row.n} | {row.d} | {row.outputs} | {row.variant} | "
+            f"{row.engine or ''} | {row.status} | {fmt(row.time, '.1f')} | "
+            f"{fmt(row.time_limit, '.0f')} | {fmt(row.peak_memory_gb, '.2f')} | "
+            f"{fmt(row.neurons, 'd')} | {fmt(row.objective, '.9g')} | "
+            f"{fmt(row.relative_gap, '.1e')} | {fmt(row.target_gap, '.0e')} | "
+            f"{fmt(row.speedup, '.1f')} | {met} | {row.note} |"
+        )
+    lines.append("")
+    for row in rows:
+        if row.trace:
+            points = ", ".join(
+                f"{point['seconds']:.0f}s: {point['gap']:.1e} ({point['width']})"
+                for point in _thin(row.trace, 12)
+            )
+            lines.append(f"* {row.case} certified gap over time (width): {points}")
+    return "\n".join(lines) + "\n"
+
+
+def _thin(points: list[dict], count: int) -> list[dict]:
+    if len(points) <= count:
+        return points
+    step = (len(points) - 1) / (count - 1)
+    return [points[round(i * step)] for i in range(count)]
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="override every case's time limit (seconds)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per solve (default 1: on shared cores more threads "
+                             "make eigen-decompositions much slower)")
+    parser.add_argument("--output", default=str(RESULTS / "large"),
+                        help="path stem of the .json/.md/.png files")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        case, variant, limit, threads = args.one
+        row = run_one(case, variant, float(limit), int(threads))
+        row.peak_memory_gb = _peak_rss_gb()
+        print("ROW " + json.dumps(asdict(row)), flush=True)
+        return 0
+    rows: list[Row] = []
+    for case in args.cases:
+        limit = args.time_limit or CASES[case][0]
+        variants = ["before", "after"] if case.startswith("wide") else ["after"]
+        for variant in variants:
+            row = run_in_subprocess(case, variant, limit, args.threads)
+            rows.append(row)
+            print(f"{case:>16s} {variant:>6s} {row.status:>18s} "
+                  f"time={'' if row.time is None else f'{row.time:.1f}s':>8s} "
+                  f"mem={'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB'} "
+                  f"width={row.neurons} obj={row.objective} gap={row.relative_gap} {row.note}",
+                  flush=True)
+    judge(rows)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": platform.processor() or platform.machine(),
+        "cpus": __import__("os").cpu_count(),
+        "threads": args.threads,
+        "python": platform.python_version(),
+        "commit": _git_commit(),
+    }
+    stem = Path(args.output)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    meta["plots"] = plot(rows, stem)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2)
+    )
+    table = markdown(rows, meta)
+    stem.with_suffix(".md").write_text(table)
+    print("\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The neurons engine's iterate and model: predictions, objective and their derivatives.
+
+Each neuron ``j`` is a vector ``v_j`` (length ``h``) with a fixed sign
+``s_j`` and a block (region ``r_j``, output ``k_j``): it is the unit filter
+``u_j = v_j / ||v_j||`` with output weight ``s_j ||v_j||^2``. With
+``t_ipj = x_{i r_j p}^T v_j`` and ``nu_j = ||v_j||`` its contribution to
+output ``k_j`` of sample ``i`` is
+``s_j [mean_p (a t_ipj^2 + b nu_j t_ipj) + c nu_j^2]`` and its penalty
+``beta nu_j^2``, so the objective is smooth in ``V`` (for a smooth loss)
+and equals the SDP objective at the corresponding blocks.
+
+Every product here costs ``O(n R P h m)`` for ``m`` neurons and never forms a
+Jacobian (except :meth:`NeuronModel.jacobian`, for small problems). Every
+sum over samples ends in :meth:`NeuronModel.reduce`, the one place where a
+data-parallel run would all-reduce (an ``m x h``, ``m x m`` or ``h x h``
+array, or a scalar: never anything of size ``n``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class NeuronState:
+    """The iterate: neuron vectors, signs, regions and outputs."""
+
+    V: torch.Tensor  # (m, h)
+    signs: torch.Tensor  # (m,)
+    regions: torch.Tensor  # (m,) long
+    outputs: torch.Tensor  # (m,) long
+
+    @property
+    def width(self) -> int:
+        return self.V.shape[0]
+
+    def select(self, keep: torch.Tensor) -> NeuronState:
+        return NeuronState(self.V[keep], self.signs[keep], self.regions[keep], self.outputs[keep])
+
+    def extended(self, V, signs, regions, outputs) -> NeuronState:
+        return NeuronState(
+            torch.cat([self.V, V]),
+            torch.cat([self.signs, signs]),
+            torch.cat([self.regions, regions]),
+            torch.cat([self.outputs, outputs]),
+        )
+
+    def moved(self, V: torch.Tensor) -> NeuronState:
+        """The same neurons with new vectors ``V``."""
+        return NeuronState(V, self.signs, self.regions, self.outputs)
+
+    def to(self, dtype: torch.dtype) -> NeuronState:
+        """The state with vectors and signs in ``dtype``."""
+        if self.V.dtype == dtype:
+            return self
+        return NeuronState(self.V.to(dtype), self.signs.to(dtype), self.regions, self.outputs)
+
+
+class NeuronModel:
+    """Predictions, objective and derivative products of a :class:`NeuronState`.
+
+    Parameters
+    ----------
+    patches : Tensor of shape (n, R, P, h)
+    targets : Tensor of shape (n, C)
+    coefficients : (a, b, c)
+    beta : float
+    loss : SmoothLoss
+    """
+
+    def __init__(
+        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss
+    ):
+        self.patches = patches
+        self.n, self.n_regions, self.pool, self.h = patches.shape
+        self.flat = patches.reshape(-1, self.h)
+        # Pool averages of the patches (a view when there is no pooling).
+        self.mean_patches = patches[:, :, 0] if self.pool == 1 else patches.mean(dim=2)
+        self.targets = targets
+        self.n_outputs = targets.shape[1]
+        self.a, self.b, self.c = (float(value) for value in coefficients)
+        self.beta = beta
+        self.loss = loss
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.patches.dtype
+
+    def reduce(self, value: torch.Tensor) -> torch.Tensor:
+        """A sum over this process's samples, completed over all samples.
+
+        The identity in a single process; the all-reduce point of a
+        data-parallel solve (every caller passes an array whose size does not
+        depend on ``n``).
+        """
+        return value
+
+    # -- forward -------------------------------------------------------------
+    def _gather(self, T: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """``(n, R, P, m)`` products to each neuron's own region: ``(n, P, m)``."""
+        if self.n_regions == 1:
+            return T[:, 0]
+        index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
+        return T.gather(1, index)[:, 0]
+
+    def projections(self, W: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """``x_{i r_j p}^T w_j`` for every sample, patch and row of ``W``: ``(n, P, m)``."""
+        T = (self.flat @ W.T).reshape(self.n, self.n_regions, self.pool, -1)
+        return self._gather(T, regions)
+
+    def _adjoint(self, kappa: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """``sum_{i,p} kappa_ipj x_{i r_j p}`` for coefficients ``(n, P, m)``: ``(m, h)``."""
+        m = kappa.shape[2]
+        if self.n_regions == 1:
+            return self.reduce(kappa.reshape(-1, m).T @ self.flat)
+        full = torch.zeros(
+            (self.n, self.n_regions, self.pool, m), dtype=kappa.dtype, device=kappa.device
+        )
+        index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
+        full.scatter_(1, index, kappa[:, None])
+        return self.reduce(full.reshape(-1, m).T @ self.flat)
+
+    def _outputs(self, phi: torch.Tensor, state: NeuronState) -> torch.Tensor:
+        """Per-neuron contributions ``(n, m)`` summed into the outputs ``(n, C)``."""
+        out = torch.zeros((self.n, self.n_outputs), dtype=phi.dtype, device=phi.device)
+        out.index_add_(1, state.outputs, phi * state.signs)
+        return out
+
+    def forward(self, state: NeuronState):
+        """Predictions ``(n, C)`` and the cache ``(t, nu)``."""
+        t = self.projections(state.V, state.regions)  # (n, P, m)
+        nu = state.V.norm(dim=1)
+        phi = self.a * (t * t).mean(dim=1) + self.b * nu * t.mean(dim=1) + self.c * nu * nu
+        return self._outputs(phi, state), (t, nu)
+
+    def atoms(self, U: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """Activations ``mean_p sigma(x_{i r_j p}^T u_j)`` of unit rows ``U``: ``(n, m)``."""
+        t = self.projections(U, regions)
+        return (self.a * t * t + self.b * t + self.c).mean(dim=1)
+
+    def loss_value(self, yhat: torch.Tensor) -> float:
+        return float(self.reduce(self.loss.value(yhat, self.targets)))
+
+    def objective(self, state: NeuronState, yhat: torch.Tensor) -> float:
+        penalty = float((state.V * state.V).sum())
+        return self.loss_value(yhat) + self.beta * penalty
+
+    # -- derivatives ---------------------------------------------------------
+    def vjp(self, state: NeuronState, cache, w: torch.Tensor) -> torch.Tensor:
+        """``J^T w`` for ``w`` of shape ``(n, C)``; result ``(m, h)``."""
+        t, nu = cache
+        omega = w[:, state.outputs] * state.signs  # (n, m)
+        kappa = omega[:, None, :] * (2 * self.a * t + self.b * nu) / self.pool  # (n, P, m)
+        radial = self.reduce(
+            self.b * (omega * t.mean(dim=1)).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
+        )
+        return self._adjoint(kappa, state.regions) + radial[:, None] * state.V
+
+    def jvp(self, state: NeuronState, cache, D: torch.Tensor) -> torch.Tensor:
+        """``J D`` for a direction ``D`` of shape ``(m, h)``; result ``(n, C)``."""
+        t, nu = cache
+        t_dir = self.projections(D, state.regions)
+        nu_dir = (state.V * D).sum(dim=1) / nu
+        phi = (
+            2 * self.a * (t * t_dir).mean(dim=1)
+            + self.b * (nu_dir * t.mean(dim=1) + nu * t_dir.mean(dim=1))
+            + 2 * self.c * nu * nu_dir
+        )
+        return self._outputs(phi, state)
+
+    def gradient(self, state: NeuronState, yhat: torch.Tensor, cache) -> torch.Tensor:
+        return (
+            self.vjp(state, cache, self.loss.gradient(yhat, self.targets))
+            + 2 * self.beta * state.V
+        )
+
+    def hessian_product(
+        self, state: NeuronState, yhat: torch.Tensor, cache
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``D -> H D`` for the exact Hessian of the objective at ``state``.
+
+        ``H = J^T H_loss J + sum_i g_i^T nabla^2 yhat_i + 2 beta I`` with
+        ``g = grad loss``. The second term is what Gauss-Newton leaves out
+        (it carries the oracle matrix ``sum_i g_i x_i x_i^T`` and makes the
+        local convergence quadratic); per neuron it is
+        ``(1/P) sum_p [2a x (x^T d) + b (x (v^T d) + (x^T d) v) / nu
+        + b t (d - v (v^T d) / nu^2) / nu] + 2c d``, weighted by ``s_j g_ik_j``.
+        One product costs two passes over the data (projections of ``D`` and
+        one adjoint), like a Gauss-Newton product.
+        """
+        t, nu = cache
+        V, regions = state.V, state.regions
+        g = self.loss.gradient(yhat, self.targets)[:, state.outputs] * state.signs  # (n, m)
+        t_mean = t.mean(dim=1)
+        g_sum, g_t = self.reduce(torch.stack([g.sum(dim=0), (g * t_mean).sum(dim=0)]))
+        if self.n_regions == 1:
+            g_x = self.reduce(g.T @ self.mean_patches[:, 0])  # (m, h)
+        else:
+            per_region = self.reduce(torch.einsum("nm,nrh->rmh", g, self.mean_patches))
+            g_x = per_region[regions, torch.arange(state.width, device=V.device)]
+        linear = 2 * self.a / self.pool
+
+        def product(D: torch.Tensor) -> torch.Tensor:
+            t_dir = self.projections(D, regions)  # (n, P, m)
+            nu_dir = (V * D).sum(dim=1) / nu
+            phi = (
+                2 * self.a * (t * t_dir).mean(dim=1)
+                + self.b * (nu_dir * t_mean + nu * t_dir.mean(dim=1))
+                + 2 * self.c * nu * nu_dir
+            )
+            curvature = self.loss.hessian_vector(yhat, self.targets, self._outputs(phi, state))
+            omega = curvature[:, state.outputs] * state.signs  # (n, m)
+            # Gauss-Newton and the oracle-matrix term share one pass over the data.
+            kappa = (
+                omega[:, None, :] * (2 * self.a * t + self.b * nu) / self.pool
+                + linear * g[:, None, :] * t_dir
+            )
+            g_t_dir = (g * t_dir.mean(dim=1)).sum(dim=0)
+            radial_gn = self.b * (omega * t_mean).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
+            radial = self.reduce(torch.stack([radial_gn, g_t_dir]))
+            return (
+                self._adjoint(kappa, regions)
+                + radial[0][:, None] * V
+                + (self.b * nu_dir)[:, None] * g_x
+                + (self.b * radial[1] / nu)[:, None] * V
+                + (self.b * g_t / nu)[:, None] * (D - V * (nu_dir / nu)[:, None])
+                + (2 * self.c * g_sum + 2 * self.beta)[:, None] * D
+            )
+
+        return product
+
+    def jacobian(self, state: NeuronState, cache) -> torch.Tensor:
+        """Dense Jacobian of the outputs, ``(n, C, m h)`` (outputs of other neurons are 0)."""
+        t, nu = cache
+        m = state.width
+        coefficient = (2 * self.a * t + self.b * nu) * state.signs / self.pool  # (n, P, m)
+        J = torch.empty((self.n, m, self.h), dtype=t.dtype, device=t.device)
+        for r in range(self.n_regions):
+            members = (state.regions == r).nonzero().flatten()
+            if len(members):
+                J[:, members] = torch.einsum(
+                    "npm,nph->nmh", coefficient[:, :, members], self.patches[:, r]
+                )
+        radial = (self.b * t.mean(dim=1) / nu + 2 * self.c) * state.signs  # (n, m)
+        J += radial[:, :, None] * state.V[None]
+        full = torch.zeros((self.n, self.n_outputs, m, self.h), dtype=t.dtype, device=t.device)
+        full[:, state.outputs, torch.arange(m)] = J
+        return full.reshape(self.n, self.n_outputs, m * self.h)
+
+    def loss_curvature_root(self, yhat: torch.Tensor) -> torch.Tensor:
+        """``H_i^{1/2}`` of the per-sample loss Hessians, ``(n, C, C)``."""
+        C = self.n_outputs
+        eye = torch.eye(C, dtype=yhat.dtype, device=yhat.device)
+        columns = torch.stack(
+            [
+                self.loss.hessian_vector(yhat, self.targets, eye[k].expand_as(yhat))
+                for k in range(C)
+            ],
+            dim=2,
+        )  # (n, C, C): H_i e_k in column k
+        values, vectors = torch.linalg.eigh(0.5 * (columns + columns.transpose(1, 2)))
+        return (vectors * values.clamp(min=0).sqrt()[:, None, :]) @ vectors.transpose(1, 2)
