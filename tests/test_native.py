@@ -277,11 +277,14 @@ LIMIT_IDS = [f"{n}-{e}" for n, e in LIMIT_CASES]
 @pytest.mark.parametrize("name, engine", LIMIT_CASES, ids=LIMIT_IDS)
 def test_iteration_limit_returns_best_point_with_certificate(name, engine):
     problem = case(name)[2]
+    # One round of the neurons engine (sixteen oracle directions and a local solve)
+    # already solves some of these problems in two.
+    limit = 1 if engine == "neurons" else 2
     with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"):
-        result, network, output = solve(problem, "native", {"engine": engine, "max_iter": 2})
+        result, network, output = solve(problem, "native", {"engine": engine, "max_iter": limit})
     assert result.status == "iteration_limit" and not result.optimal
     assert output.status is Status.ITERATION_LIMIT
-    assert result.iterations <= 2 * problem.shape.n_outputs  # ipm: per output
+    assert result.iterations <= limit * problem.shape.n_outputs  # ipm: per output
     assert result.relative_gap > 1e-6  # honest: not optimal yet
     assert_usable_best_point(result, network, name)
 

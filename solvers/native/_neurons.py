@@ -92,7 +92,7 @@ class NeuronSettings:
         Form the oracle matrix up to this patch size; LOBPCG above.
     """
 
-    directions_per_block: int = 8
+    directions_per_block: int = 16
     refit: bool = True
     compress: bool = True
     local: str = "auto"
@@ -382,7 +382,7 @@ def _consolidated(
             state, objective = refitted, f
     state = prune(state)
     if settings.compress and state.width:
-        for rtol in (1e-6, 1e-10):
+        for rtol in (1e-3, 1e-6, 1e-10):
             smaller = compress(state, rtol)
             if smaller.width == state.width or smaller.width == 0:
                 continue
