@@ -31,11 +31,22 @@ over time comes from the solver's own log lines (``native neurons round
 ...``), one point per round, and is plotted for every large case.
 
 Writes ``benchmarks/results/large.json``, ``large.md`` and
-``large-<case>.png``. Usage::
+``large-<case>.png``.
+
+``--ablation`` measures what each ingredient of the neurons engine buys, on
+problems where an interior point certifies the optimum for reference
+(image-like digits at n = 2000, beta = 1; the authors' planted data at
+2000 x 100): the engine with everything, then with one ingredient switched
+off at a time, and the engine as it was before issue 11 (``--baseline``, a
+commit, run from a temporary export). Each variant's certified gap over time
+goes to ``large-ablation.{json,md}``.
+
+Usage::
 
     python benchmarks/bench_large.py                        # every row
     python benchmarks/bench_large.py --cases wide-40x3000 wide-132x500x7
     python benchmarks/bench_large.py --cases digits-binary --time-limit 60
+    python benchmarks/bench_large.py --ablation --baseline 6e028a0
 
 Timings are wall-clock on whatever machine runs this; compare ratios within
 one run, not absolute seconds across machines.
@@ -55,7 +66,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from bench_solvers import _git_commit  # noqa: E402  (the sibling script, not a package)
 
 #: name -> (time limit in seconds, target certified gap, target peak RSS in GB or None)
 CASES = {
@@ -302,12 +317,155 @@ def _thin(points: list[dict], count: int) -> list[dict]:
     return [points[round(i * step)] for i in range(count)]
 
 
-def _git_commit() -> str | None:
+#: Ablation problems: name -> (builder, time limit in seconds).
+ABLATION_CASES = {
+    "digits-2000": 300.0,
+    "planted-2000x100": 180.0,
+}
+
+#: Ablation variants: name -> internal settings of the neurons engine (None: the baseline).
+ABLATION_VARIANTS = {
+    "all ingredients": {},
+    "one direction per round": {"directions_per_block": 1},
+    "no weight refit": {"refit": False},
+    "no compression": {"compress": False},
+    "no refit, no compression": {"refit": False, "compress": False},
+    "float32 passes": {"low_precision": True},
+    "last bound (not best)": {"keep_best_bound": False},
+    "engine before issue 11": None,
+}
+
+
+def ablation_problem(name: str):
+    import numpy as np
+
+    from convexnn import make_problem
+    from convexnn.datasets._images import make_digit_images  # also in a baseline's export
+    from convexnn.datasets._planted import make_planted
+
+    if name == "digits-2000":
+        images = make_digit_images(2000, random_state=0)
+        y = np.where(images.y % 2 == 0, 1.0, -1.0)
+        return make_problem(images.X, y, activation="relu-approx", beta=1.0)
+    data = make_planted(2000, 100, activation=(0.09, 0.5, 0.47), random_state=0)
+    return make_problem(data.X, data.y, activation=(0.09, 0.5, 0.47), beta=0.1)
+
+
+def run_ablation_one(case: str, variant: str, time_limit: float) -> dict:
+    """One ablation run in this process: the certified gap over time."""
+    import torch
+
+    problem = ablation_problem(case)
+    record = {"case": case, "variant": variant, "trace": []}
+    settings = ABLATION_VARIANTS[variant]
+    start = time.perf_counter()
+    if settings is None:  # the engine of the baseline commit, through its own solve()
+        import warnings
+
+        import convexnn
+
+        rounds = _Rounds()
+        logger = logging.getLogger("convexnn")
+        logger.addHandler(rounds)
+        logger.setLevel(logging.INFO)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result, _, output = convexnn.solve(
+                problem, "native",
+                {"engine": "neurons", "time_limit": time_limit, "threads": 1, "tol": 1e-6},
+                polish=False,
+            )
+        record["trace"] = rounds.points
+        record.update(objective=output.objective, gap=output.stats.get("relative_gap"),
+                      width=len(output.neurons.alpha), status=output.status.value)
+    else:
+        from convexnn.solvers.native._neurons import NeuronSettings, solve_neurons
+
+        torch.set_num_threads(1)
+        output = solve_neurons(
+            problem, tol=1e-6, max_iter=100000, deadline=time.monotonic() + time_limit,
+            device=torch.device("cpu"), dtype=torch.float64, max_neurons=None,
+            warm_start=None, progress=None, settings=NeuronSettings(**settings),
+            on_round=lambda point: record["trace"].append(
+                {key: point[key] for key in ("round", "seconds", "gap", "width", "objective")}
+            ),
+        )
+        record.update(objective=output.objective, gap=output.stats["relative_gap"],
+                      width=output.stats["neurons"], status=output.status.value)
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def run_ablation(baseline: str | None, output: Path) -> None:
+    """Every ablation variant on every ablation case, each in a subprocess."""
+    import shutil
+    import tempfile
+
+    export = None
+    records = []
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+        if baseline is not None:
+            export = Path(tempfile.mkdtemp(prefix="convexnn-baseline-"))
+            archive = subprocess.run(["git", "archive", baseline], cwd=HERE, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+            # The package installs solvers/ as convexnn.solvers; mirror that in the export,
+            # and give it this tree's data generator.
+            (export / "convexnn" / "solvers").symlink_to(export / "solvers")
+            shutil.copy(HERE.parent / "convexnn" / "datasets" / "_images.py",
+                        export / "convexnn" / "datasets" / "_images.py")
+        for case, limit in ABLATION_CASES.items():
+            for variant, settings in ABLATION_VARIANTS.items():
+                if settings is None and export is None:
+                    continue
+                environment = None
+                if settings is None:
+                    environment = {**__import__("os").environ, "PYTHONPATH": str(export)}
+                command = [sys.executable, __file__, "--ablation-one", case, variant, str(limit)]
+                completed = subprocess.run(command, capture_output=True, text=True,
+                                           env=environment, timeout=limit + 600)
+                line = [x for x in completed.stdout.splitlines() if x.startswith("ABLATION ")]
+                record = (json.loads(line[0][9:]) if line else
+                          {"case": case, "variant": variant, "trace": [],
+                           "status": f"crashed: {completed.stderr.strip()[-200:]}"})
+                records.append(record)
+                print(f"{case:>18s} {variant:>28s} {record.get('status')} "
+                      f"gap={record.get('gap')} width={record.get('width')}", flush=True)
+    finally:
+        if export is not None:
+            shutil.rmtree(export, ignore_errors=True)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": _git_commit(),
+            "baseline": baseline, "threads": 1}
+    output.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "records": records}, indent=2))
+    output.with_suffix(".md").write_text(ablation_markdown(records, meta))
+    print(ablation_markdown(records, meta))
+
+
+def _first_time_below(trace: list[dict], level: float) -> float | None:
+    return next((point["seconds"] for point in trace if point["gap"] <= level), None)
+
+
+def ablation_markdown(records: list[dict], meta: dict) -> str:
+    levels = (1e-1, 1e-2, 1e-4, 1e-6)
+    lines = [
+        f"Ablation run {meta['date']}, commit {(meta.get('commit') or '?')[:10]}, baseline "
+        f"{meta.get('baseline') or '-'}; 1 torch thread, shared 2-core machine. Seconds until "
+        "the certified relative gap first reaches each level (blank: not within the limit).",
+        "",
+        "| case | variant | status | final gap | width | "
+        + " | ".join(f"t(gap<={level:.0e})" for level in levels) + " |",
+        "|---|---|---|---|---|" + "---|" * len(levels),
+    ]
+    for record in records:
+        times = [_first_time_below(record.get("trace", []), level) for level in levels]
+        gap = record.get("gap")
+        lines.append(
+            f"| {record['case']} | {record['variant']} | {record.get('status', '')} | "
+            f"{'' if gap is None else format(gap, '.1e')} | {record.get('width', '')} | "
+            + " | ".join("" if t is None else f"{t:.0f}" for t in times) + " |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -320,8 +478,20 @@ def main(argv=None) -> int:
                              "make eigen-decompositions much slower)")
     parser.add_argument("--output", default=str(RESULTS / "large"),
                         help="path stem of the .json/.md/.png files")
+    parser.add_argument("--ablation", action="store_true",
+                        help="measure what each ingredient of the neurons engine buys")
+    parser.add_argument("--baseline", default=None,
+                        help="with --ablation: a commit whose engine is run for comparison")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--ablation-one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ablation_one:
+        case, variant, limit = args.ablation_one
+        print("ABLATION " + json.dumps(run_ablation_one(case, variant, float(limit))), flush=True)
+        return 0
+    if args.ablation:
+        run_ablation(args.baseline, Path(args.output).with_name("large-ablation"))
+        return 0
     if args.one:
         case, variant, limit, threads = args.one
         row = run_one(case, variant, float(limit), int(threads))

@@ -457,6 +457,10 @@ def test_verbose_shows_progress_and_the_log_has_it(engine, capfd, caplog):
     assert result.status == "optimal"
     _, err = capfd.readouterr()
     assert "native" in err and "objective" in err and "gap" in err
+    # Progress you can watch: the certified gap, the width (neurons) and the elapsed time.
+    assert re.search(r"gap \d\.\de[-+]\d+", err) and re.search(r"\d+\.\ds", err)
+    if engine == "neurons":
+        assert re.search(r"width \d+", err)
     messages = [r.getMessage() for r in caplog.records]
     if engine == "neurons":  # objective, gap, neurons and elapsed time every round
         rounds = [m for m in messages if m.startswith("native neurons round")]

@@ -196,11 +196,13 @@ def solve_neurons(
             previous_start, local_time = round_start, 0.0
             if state.width and round_start < deadline:
                 steps, budget = _local_effort(tracker.gap)
-                local_deadline = deadline
+                # Leave time for the rest of the round and a last certificate: the solve
+                # should end by the time limit, not one certificate after it.
+                local_deadline = deadline - fixed_cost - certificate_cost
                 if tracker.gap >= 1e-3 and fixed_cost > 0:
                     # Far from the optimum, refine for a few times what the rest of a
                     # round costs: more neurons soon beat a polished wrong width.
-                    local_deadline = min(deadline, round_start + LOCAL_SHARE * fixed_cost)
+                    local_deadline = min(local_deadline, round_start + LOCAL_SHARE * fixed_cost)
                 result = refine(
                     model, state, method=settings.local, max_steps=steps,
                     max_products=budget, rtol=1e-12, deadline=local_deadline, radius=radius,
@@ -226,7 +228,7 @@ def solve_neurons(
             now = time.monotonic()
             cheap = certificate_cost <= CHEAP_CERTIFICATE
             due = now - last_certificate >= certificate_cost * (1 / CERTIFICATE_SHARE - 1)
-            final = now + 2 * certificate_cost > deadline or rounds == max_iter
+            final = now + 2 * certificate_cost + fixed_cost > deadline or rounds == max_iter
             if cheap or due or final or violation <= tol or candidates is None:
                 t0 = time.monotonic()
                 state64 = state.to(torch.float64)
@@ -264,7 +266,7 @@ def solve_neurons(
                 break
             if rounds == max_iter:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() + fixed_cost > deadline:  # no time for another round
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
             if rounds - tracker.improved_round >= STALL_ROUNDS:

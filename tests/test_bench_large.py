@@ -1,0 +1,80 @@
+"""The MNIST-scale benchmark script: its cases, its trace of the solver's log, its tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import convexnn
+from conftest import planted_teacher
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_large.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_large", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.parametrize("name, shape", [
+    ("wide-40x3000", (40, 1, 1, 3000)), ("wide-132x500x7", (132, 1, 1, 500)),
+])
+def test_wide_cases_have_the_issues_shapes(bench, name, shape):
+    problem = bench.make_case(name)
+    assert problem.patches.shape == shape
+    assert problem.targets.shape[1] == (7 if name.endswith("x7") else 1)
+
+
+def test_trace_comes_from_the_solvers_round_log(bench):
+    t = planted_teacher(n=40, d=4, seed=1)
+    problem = convexnn.make_problem(t.X, t.y, beta=0.1)
+    handler = bench._Rounds()
+    logger = logging.getLogger("convexnn")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        result, _, _ = convexnn.solve(problem, "native", {"engine": "neurons"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert len(handler.points) == result.iterations + 1
+    last = handler.points[-1]
+    assert last["gap"] <= 1e-6 and last["width"] > 0 and last["seconds"] >= 0
+    assert [p["round"] for p in handler.points] == list(range(result.iterations + 1))
+
+
+def test_targets_speed_ups_tables_and_plots(bench, tmp_path):
+    rows = [
+        bench.Row("digits-binary", "after", 60000, 784, 1, status="time_limit", time=310.0,
+                  peak_memory_gb=1.7, neurons=80, objective=3000.0, relative_gap=0.5,
+                  trace=[{"round": 0, "seconds": 4.0, "gap": 1.0, "width": 0, "objective": 1},
+                         {"round": 1, "seconds": 300.0, "gap": 0.5, "width": 80,
+                          "objective": 1}]),
+        bench.Row("wide-40x3000", "before", 40, 3000, 1, status="optimal", time=600.0,
+                  relative_gap=1e-8),
+        bench.Row("wide-40x3000", "after", 40, 3000, 1, status="optimal", time=20.0,
+                  relative_gap=1e-8),
+    ]
+    bench.judge(rows)
+    assert rows[0].target_met is False
+    assert rows[2].speedup == pytest.approx(30.0) and rows[2].target_met is True
+    stem = tmp_path / "large"
+    assert bench.plot(rows, stem) == ["large-digits-binary.png"]
+    assert (tmp_path / "large-digits-binary.png").stat().st_size > 1000
+    table = bench.markdown(rows, {"date": "today", "machine": "x", "cpus": 2, "threads": 1})
+    assert "| digits-binary |" in table and "**no**" in table and "| 30.0 | yes |" in table
+    assert "300s: 5.0e-01 (80)" in table
+    json.dumps([bench.asdict(row) for row in rows])  # the rows serialise
+    assert np.isfinite(rows[2].speedup)
