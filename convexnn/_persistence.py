@@ -244,3 +244,32 @@ def load_estimator(cls: type, path: Any) -> Any:
             f"n_features_in_ is {estimator.n_features_in_}"
         )
     return estimator
+
+
+#: The classes whose saved files :func:`load_saved_estimator` reads.
+ESTIMATOR_CLASSES = (
+    "ConvexPolyRegressor",
+    "ConvexPolyClassifier",
+    "ConvexPolyConvRegressor",
+    "ConvexPolyConvClassifier",
+)
+
+
+def load_saved_estimator(path: Any) -> Any:
+    """Read a saved estimator of whichever class the file records (see :data:`ESTIMATOR_CLASSES`).
+
+    Raises
+    ------
+    MissingFileError, ValidationError, IncompatibleVersionError
+        As for ``load``; also a file that holds no estimator.
+    """
+    from convexnn import estimators
+
+    _, metadata = read_npz(path, ("U", "alpha"), _WHAT)
+    name = metadata.get("class")
+    if metadata.get("format") != FORMAT or name not in ESTIMATOR_CLASSES:
+        raise ValidationError(
+            f"{path} is not {_WHAT} (write one with a fitted estimator's save, or "
+            "'convexnn fit --out')"
+        )
+    return load_estimator(getattr(estimators, name), path)
