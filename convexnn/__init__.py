@@ -47,6 +47,12 @@ _LAZY: dict[str, str] = {
     "ConvexPolyConvClassifier": "convexnn.estimators",
     "ConvexPolyConvRegressor": "convexnn.estimators",
     "ConvexPolyRegressor": "convexnn.estimators",
+    "ConvexPolyClassifierCV": "convexnn.cv",
+    "ConvexPolyConvClassifierCV": "convexnn.cv",
+    "ConvexPolyConvRegressorCV": "convexnn.cv",
+    "ConvexPolyRegressorCV": "convexnn.cv",
+    "PathCurves": "convexnn._path_report",
+    "plot_path": "convexnn._path_report",
     "Comparison": "convexnn.comparison",
     "compare": "convexnn.comparison",
     "PolySDP": "convexnn.formulations",
@@ -58,6 +64,7 @@ _LAZY: dict[str, str] = {
     "TwoLayerPolyNet": "convexnn.network",
     "ConvGeometry": "convexnn.patches",
     "PathPoint": "convexnn.path",
+    "beta_max": "convexnn.path",
     "certify": "convexnn.certificates",
     "fit_path": "convexnn.path",
     "Certificate": "convexnn.certificates",
@@ -69,6 +76,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn import datasets, solvers
+    from convexnn._path_report import PathCurves, plot_path
     from convexnn._solve import SolveResult, solve
     from convexnn.activations import Activation, get_activation
     from convexnn.baselines import (
@@ -85,6 +93,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         lower_bound_from_dual,
     )
     from convexnn.comparison import Comparison, compare
+    from convexnn.cv import (
+        ConvexPolyClassifierCV,
+        ConvexPolyConvClassifierCV,
+        ConvexPolyConvRegressorCV,
+        ConvexPolyRegressorCV,
+    )
     from convexnn.estimators import (
         ConvexPolyClassifier,
         ConvexPolyConvClassifier,
@@ -115,7 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.losses import Loss, get_loss
     from convexnn.network import TwoLayerPolyNet
     from convexnn.patches import ConvGeometry
-    from convexnn.path import PathPoint, fit_path
+    from convexnn.path import PathPoint, beta_max, fit_path
 
 
 __getattr__, __dir__ = attach("convexnn", globals(), _LAZY)
@@ -131,9 +145,13 @@ __all__ = [
     "ConvexNNError",
     "ConvexNNWarning",
     "ConvexPolyClassifier",
+    "ConvexPolyClassifierCV",
     "ConvexPolyConvClassifier",
+    "ConvexPolyConvClassifierCV",
     "ConvexPolyConvRegressor",
+    "ConvexPolyConvRegressorCV",
     "ConvexPolyRegressor",
+    "ConvexPolyRegressorCV",
     "DataFormatError",
     "FeatureScalingWarning",
     "IncompatibleVersionError",
@@ -142,6 +160,7 @@ __all__ = [
     "Loss",
     "MissingFileError",
     "NotFittedError",
+    "PathCurves",
     "PathPoint",
     "PolySDP",
     "ProblemTooLargeError",
@@ -156,6 +175,7 @@ __all__ = [
     "UnsupportedProblemError",
     "ValidationError",
     "__version__",
+    "beta_max",
     "certify",
     "certify_network",
     "compare",
@@ -167,6 +187,7 @@ __all__ = [
     "make_conv_problem",
     "make_problem",
     "nuclear_norm_program",
+    "plot_path",
     "run_seeds",
     "solve",
     "solvers",
