@@ -4,6 +4,9 @@
 ``convexnn demo``      fit an embedded data set and report the certified optimum
 ``convexnn compare``   the convex optimum vs backprop on one data set: a table,
                        CSV / JSON and figures (see :mod:`convexnn.comparison`)
+``convexnn fit``, ``predict``, ``certify``, ``path``, ``cv``
+                       a model from a data file and what it gives, and the
+                       choice of beta (see :mod:`convexnn._commands`)
 
 Errors -- bad arguments included -- are reported as one line on stderr with
 exit code 2 (``--debug``, before or after the command, shows the traceback).
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from convexnn._commands import add_model_commands, print_result
 from convexnn.datasets import DATASETS
 
 logger = logging.getLogger("convexnn")
@@ -69,12 +73,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = ConvexPolyClassifier(beta=args.beta, solver=args.solver).fit(X_train, y_train)
     elapsed = time.perf_counter() - start
-    result = model.result_
-    print(f"solver            {result.solver} ({result.status}), {elapsed:.2f} s")
-    print(f"objective         {result.objective:.8g}")
-    print(f"lower bound       {result.lower_bound:.8g}")
-    print(f"certified gap     {result.duality_gap:.3g} (relative {result.relative_gap:.2e})")
-    print(f"neurons           {model.network_.n_neurons}")
+    print_result(model.result_, elapsed, model.network_.n_neurons)
     baseline = LogisticRegression(max_iter=1000).fit(X_train, y_train)
     print(
         f"test accuracy     convex network {model.score(X_test, y_test):.4f}, "
@@ -270,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar (default: when stderr is a terminal)")
     compare.set_defaults(handler=_compare_command)
+    add_model_commands(commands, common, _activation)
     return parser
 
 
