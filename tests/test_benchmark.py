@@ -72,6 +72,7 @@ def test_cv_benchmark_on_a_tiny_case_writes_json_and_markdown(bench_cv, tmp_path
     assert row["same_beta"] and row["cv_beta"] == row["grid_beta"]
     assert row["same_score"] and row["cv_score"] == pytest.approx(row["grid_score"])
     assert row["ratio"] == pytest.approx(row["grid_time"] / row["cv_time"])
+    assert row["cpu_ratio"] == pytest.approx(row["grid_cpu"] / row["cv_cpu"])
     assert row["beta_max"] > row["cv_beta"] > 0 and row["skipped_points"] == 0
     markdown = stem.with_suffix(".md").read_text()
     assert "| wine | 178 x 13 | 3 | 3 x 2 |" in markdown
