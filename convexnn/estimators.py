@@ -104,8 +104,21 @@ class _ConvexPolyBase(BaseEstimator):
         (a classifier's ``classes_``), otherwise the fitted encoding is used."""
         raise NotImplementedError
 
-    def _fit(self, X: Any, y: Any) -> Any:
-        """``fit``: validate, encode the targets, solve (:meth:`_solve`)."""
+    def fit(self, X: Any, y: Any) -> Any:
+        """Solve the convex program for ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like
+            Features (images for the convolutional estimators).
+        y : array-like
+            Targets, one or several columns (regressors), or class labels of
+            any type (classifiers; encoded as the class docstring says).
+
+        Returns
+        -------
+        self
+        """
         params = self._check_params()
         features = self._features(X, reset=True)
         self._solve(features, self._targets(y, len(features), params["loss"], reset=True), params)
@@ -268,10 +281,6 @@ class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPoly
     >>> ConvexPolyRegressor.load(path).predict(X)  # doctest: +SKIP
     """
 
-    def fit(self, X: Any, y: Any) -> ConvexPolyRegressor:
-        """Solve the convex program for ``(X, y)``; ``y`` may have several columns."""
-        return self._fit(X, y)
-
     def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
         values = as_float_array(y, "y", ndims=(1, 2))  # np.ndim(y) fails on array-likes
         targets = check_targets(values, n_samples)
@@ -300,10 +309,6 @@ class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase)
     network_ : TwoLayerPolyNet
     n_features_in_ : int
     """
-
-    def fit(self, X: Any, y: Any) -> ConvexPolyClassifier:
-        """Encode the labels and solve the convex program."""
-        return self._fit(X, y)
 
     def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
         if reset:
