@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "Certificate": "convexnn.certificates",
     "SolveResult": "convexnn._solve",
     "certify_network": "convexnn.certificates",
+    "lower_bound_from_dual": "convexnn.certificates",
     "solve": "convexnn._solve",
 }
 
@@ -77,7 +78,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         run_seeds,
         train_backprop,
     )
-    from convexnn.certificates import Certificate, certify, certify_network
+    from convexnn.certificates import (
+        Certificate,
+        certify,
+        certify_network,
+        lower_bound_from_dual,
+    )
     from convexnn.comparison import Comparison, compare
     from convexnn.estimators import (
         ConvexPolyClassifier,
@@ -157,6 +163,7 @@ __all__ = [
     "fit_path",
     "get_activation",
     "get_loss",
+    "lower_bound_from_dual",
     "make_conv_problem",
     "make_problem",
     "nuclear_norm_program",

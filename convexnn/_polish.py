@@ -15,12 +15,10 @@ optimal face, i.e. many more neurons than an optimal network needs.
    low-width optimal one inside the directions the back-end found;
 2. **prune**: neurons whose removal does not raise the objective go (every
    loss; the only step for the non-smooth ones);
-3. **re-certify**: the exact dual oracle at the polished network's
-   predictions. Any certified bound stays valid for every network, so the
-   result keeps the best of the old and new bounds.
-
 A polished network is kept only if its objective is no higher than the
-original's, so polishing never makes a result worse.
+original's, so polishing never makes a result worse; :func:`convexnn.solve`
+then certifies it (any certified bound is valid for every network, so the
+decomposed network's dual candidates still count).
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from convexnn.certificates import Certificate, certify_network
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
 
@@ -49,18 +46,17 @@ class PolishReport:
 
     Attributes
     ----------
-    objective_before, relative_gap_before : float
-        The decomposed network's objective and certified relative gap.
+    objective_before : float
+        The decomposed network's objective.
     width_before, width : int
         Neurons before and after.
     refit : bool
         Whether the output weights were re-optimised (smooth losses).
     seconds : float
-        Wall time of the polish, certificate included.
+        Wall time of the polish.
     """
 
     objective_before: float
-    relative_gap_before: float
     width_before: int
     width: int
     refit: bool
@@ -68,28 +64,11 @@ class PolishReport:
 
 
 def polish_network(
-    problem: PolySDP,
-    network: TwoLayerPolyNet,
-    certificate: Certificate,
-    dual_points: tuple[np.ndarray | None, ...] = (),
-) -> tuple[TwoLayerPolyNet, Certificate, PolishReport]:
-    """Refit, prune and re-certify ``network`` (see the module docstring).
-
-    Parameters
-    ----------
-    problem : PolySDP
-    network : TwoLayerPolyNet
-        The decomposed network.
-    certificate : Certificate
-        Its certificate; its lower bound is kept if it is the best.
-    dual_points : tuple of ndarray
-        Extra dual candidates for the new certificate (a back-end's dual point).
-
-    Returns
-    -------
-    network, certificate, report
-    """
+    problem: PolySDP, network: TwoLayerPolyNet
+) -> tuple[TwoLayerPolyNet, PolishReport]:
+    """Refit and prune ``network`` (see the module docstring); never raises its objective."""
     start = time.perf_counter()
+    objective_before = problem.objective(network.outputs(problem.patches), network.penalty())
     polished = network
     refit = False
     if problem.loss.smooth and network.n_neurons:
@@ -97,34 +76,21 @@ def polish_network(
         if candidate is not None:
             polished, refit = candidate, True
     polished = drop_idle_neurons(problem, polished)
-    if polished is network:
-        new = certificate
-    else:
-        recertified = certify_network(problem, polished, dual_points)
-        if recertified.objective > certificate.objective:
-            polished, new = network, certificate  # never worse than what came in
-        else:
-            new = Certificate.of(
-                recertified.objective,
-                max(recertified.lower_bound, certificate.lower_bound),
-                recertified.dual_scale,
-                recertified.dual_constraint,
-            )
+    objective = problem.objective(polished.outputs(problem.patches), polished.penalty())
+    if objective > objective_before:  # rounding in the refit: keep what came in
+        polished, objective, refit = network, objective_before, False
     report = PolishReport(
-        objective_before=certificate.objective,
-        relative_gap_before=certificate.relative_gap,
+        objective_before=objective_before,
         width_before=network.n_neurons,
         width=polished.n_neurons,
         refit=refit,
         seconds=time.perf_counter() - start,
     )
     logger.info(
-        "polish: objective %.10g -> %.10g, certified relative gap %.2e -> %.2e, "
-        "%d -> %d neurons (%.2fs)",
-        certificate.objective, new.objective, certificate.relative_gap, new.relative_gap,
-        report.width_before, report.width, report.seconds,
+        "polish: objective %.10g -> %.10g, %d -> %d neurons (%.2fs)",
+        objective_before, objective, report.width_before, report.width, report.seconds,
     )
-    return polished, new, report
+    return polished, report
 
 
 def refit_output_weights(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayerPolyNet | None:

@@ -81,7 +81,11 @@ def test_demo_with_a_fixed_solver_and_large_beta(capsys):
     """The fast path: a strong penalty gives a small network in a couple of seconds."""
     assert main(["demo", "--solver", "scs", "--beta", "1.0"]) == 0
     fields = parse_demo(capsys.readouterr().out)
-    assert fields["solver"].startswith("scs (optimal)")
+    # SCS is first order: whether its network meets tol=1e-6 depends on its release;
+    # the status must match the certified gap either way.
+    status = re.match(r"scs \((optimal|optimal_inaccurate)\)", fields["solver"]).group(1)
+    relative = float(re.search(r"relative ([0-9.e+-]+)\)", fields["certified gap"]).group(1))
+    assert (status == "optimal") == (relative <= 1e-6)
     assert float(fields["lower bound"]) <= float(fields["objective"])
     convex = float(re.findall(r"\d\.\d{4}", fields["test accuracy"])[0])
     assert convex > 0.9
