@@ -21,7 +21,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -110,15 +111,25 @@ def _seeds(text: str) -> int | list[int]:
         ) from None
 
 
-def _max_samples(text: str) -> int | str | None:
-    if text.strip().lower() in ("auto", "all"):
-        return text.strip().lower()
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of samples, 'auto' or 'all'; got {text!r}"
-        ) from None
+def _number_or(convert: Callable[[str], Any], words: dict[str, Any], what: str):
+    """An argparse type: a number (``convert``) or one of ``words`` (mapped to its value)."""
+    names = " or ".join(repr(word) for word in words)
+
+    def parse(text: str) -> Any:
+        key = text.strip().lower()
+        if key in words:
+            return words[key]
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or {names}; got {text!r}") from None
+
+    return parse
+
+
+_max_samples = _number_or(int, {"auto": "auto", "all": "all"}, "a number of samples")
+_budget = _number_or(float, {"match": "match"}, "a number of seconds")
+_pool_size = _number_or(int, {"global": None}, "a window size")
 
 
 def _compare_command(args: argparse.Namespace) -> int:
@@ -142,6 +153,15 @@ def _compare_command(args: argparse.Namespace) -> int:
             raise ValueError("--target applies to --data files, not to --dataset")
     # --time-limit 0 removes the default limit (compare drops options set to None).
     solver_options = None if args.time_limit is None else {"time_limit": args.time_limit or None}
+    conv = None
+    if args.filter_size is not None:
+        conv = {"filter_size": args.filter_size, "stride": args.stride,
+                "pool_size": args.pool_size}
+    elif args.pool_size is not None or args.stride != 1:
+        from convexnn.exceptions import ValidationError
+
+        raise ValidationError("--pool-size and --stride apply to the convolutional variant; "
+                              "give --filter-size too")
     comparison = compare(
         data,
         solvers=args.solvers,
@@ -160,6 +180,9 @@ def _compare_command(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
         solver_options=solver_options,
         name=name,
+        tune_lr=args.tune_lr,
+        budget=args.budget,
+        conv=conv,
     )
     out = Path(args.out if args.out is not None else Path("compare-results") / name)
     paths = comparison.save(out)
@@ -264,6 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, default=None,
         help="seconds per convex solve (default: 60; 0 for none)",
     )
+    compare.add_argument(
+        "--tune-lr", action=argparse.BooleanOptionalAction, default=False,
+        help="search each optimizer's learning rate on a log-spaced grid of short runs first "
+        "(default: off)",
+    )
+    compare.add_argument(
+        "--budget", type=_budget, default=None, metavar="SECONDS|match",
+        help="run every optimizer for this many training seconds instead of --epochs; 'match': "
+        "the convex solve's wall time",
+    )
+    compare.add_argument(
+        "--filter-size", type=int, default=None,
+        help="train the convolutional network with average pooling, with filters of this size "
+        "(images: the data set's shape, e.g. digits 8x8)",
+    )
+    compare.add_argument("--pool-size", type=_pool_size, default="global",
+                         help="average-pooling window of the convolutional network, or 'global' "
+                         "(default: global)")
+    compare.add_argument("--stride", type=int, default=1,
+                         help="stride of the convolutional network's filters (default: 1)")
     compare.add_argument("--out", default=None,
                          help="output folder (default: compare-results/<data set>)")
     compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
