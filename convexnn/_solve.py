@@ -325,7 +325,8 @@ def _finish(
             reason = f"certified relative gap {certificate.relative_gap:.2e}"
         warnings.warn(
             f"{solver_name} stopped with status {status.value!r} ({reason}); the network "
-            "may be suboptimal. Raise max_iter / time_limit, lower tol or try another solver.",
+            "may be suboptimal. Raise max_iter / time_limit, try another solver, or accept a "
+            "larger tol.",
             SolverStatusWarning,
             stacklevel=3,
         )

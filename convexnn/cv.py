@@ -345,7 +345,7 @@ class _ConvexPolyCVMixin:
         if parts:
             warnings.warn(
                 "; ".join(parts) + " (see status_path_ and gaps_path_). Raise max_iter / "
-                "time_limit, lower tol or try another solver.",
+                "time_limit, try another solver, or accept a larger tol.",
                 SolverStatusWarning,
                 stacklevel=4,
             )
