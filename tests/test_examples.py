@@ -85,3 +85,21 @@ def test_committed_results_are_complete():
                          "test_metric.png"):
                 assert (case / name).stat().st_size > 0, case / name
             assert case.name in summary.read_text(), (case.name, summary)
+
+
+def test_readme_summary_matches_the_committed_results():
+    """The numbers of the README's claim tables are those the committed summaries hold."""
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("## The paper's experiments, reproduced")[1].split("\n## ")[0]
+    planted = (RESULTS / "planted" / "summary.md").read_text()
+    accuracy = (RESULTS / "accuracy" / "summary.md").read_text()
+    claim_one = section.split("**Claim 1")[1].split("**Claim 2")[0]
+    for value in re.findall(r"\| (\d+\.\d{6,}) ", claim_one):  # SDP, network, bound
+        assert value in planted, value
+    claim_three = section.split("**Claim 3")[1]
+    for value in re.findall(r"(\d\.\d{4} ± \d\.\d{4})", claim_three):
+        assert value in accuracy, value
+    for value in re.findall(r"\| (\d\.\d{4}), \d", claim_three):  # the convex test accuracies
+        assert f"| {value} |" in accuracy, value
