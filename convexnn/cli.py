@@ -274,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what backprop minimises (default: convex)")
     compare.add_argument(
         "--max-samples", type=_max_samples, default="auto",
-        help="cap on training samples: a number, 'auto' (default; keeps conic solvers "
-        "tractable, see convexnn.comparison) or 'all'",
+        help="cap on training samples: a number, 'auto' (default: caps only when a conic "
+        "back-end runs on data too large for it; the report says why, see "
+        "convexnn.comparison) or 'all'",
     )
     compare.add_argument("--test-size", type=float, default=0.25,
                          help="test fraction (default: 0.25)")

@@ -189,7 +189,7 @@ def compare(
         "activation_coefficients": list(plan.activation.coefficients),
         "objective": plan.objective,
         "width": width_used,
-        "epochs": plan.epochs_used if plan.budget is None else None,
+        "epochs": plan.epochs_used,  # None below when a budget replaces them
         "budget": plan.budget,
         "tune_lr": plan.tune_lr,
         "lr": {optimizer: plan.backprop_options.get("lr") or default_lr(optimizer, width_used)
@@ -221,6 +221,8 @@ def compare(
             bar.update(1)
         seconds = _budget_seconds(plan.budget, records)
         settings["budget_seconds"] = seconds
+        if seconds is not None:
+            settings["epochs"] = None
         with thread_limit(threads_used):
             for optimizer in plan.optimizers:
                 bar.set_description(f"{optimizer} x {len(plan.seeds)} seed(s)")
