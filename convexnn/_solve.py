@@ -288,7 +288,11 @@ def _finish(
 ) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
     start = time.perf_counter()
     decomposed = network_from_output(problem, output, rtol)
-    network, report = polish_network(problem, decomposed) if polish else (decomposed, None)
+    # Polishing must stay small against the solve: a quarter of it, at least a second.
+    budget = max(1.0, 0.25 * output.solve_time)
+    network, report = (
+        polish_network(problem, decomposed, budget) if polish else (decomposed, None)
+    )
     # Dual candidates: the back-end's dual point and, when polishing moved the
     # network, the gradient at the decomposed one (the back-end's own point).
     candidates = [output.dual_point]

@@ -175,3 +175,18 @@ def test_tighten_certifies_a_backprop_network_as_tightly_as_a_solve():
     assert tight.objective == plain.objective
     assert plain.lower_bound <= tight.lower_bound <= optimum.objective * (1 + 1e-9)
     assert tight.lower_bound >= optimum.lower_bound * (1 - 1e-6)
+
+
+def test_the_refit_keeps_its_gains_when_its_time_budget_runs_out():
+    """Polishing is bounded by a share of the solve's time; a stopped refit keeps
+    the objective it reached (never higher than the decomposition's)."""
+    from convexnn._polish import polish_network
+
+    problem = make_case("conv", "squared", seed=3, beta=0.1)
+    _, network, _, _ = solve_recording(problem, "scs", {"tol": 1e-4}, polish=False)
+    before = problem.objective(network.outputs(problem.patches), network.penalty())
+    for seconds in (0.0, float("inf")):
+        polished, report = polish_network(problem, network, seconds)
+        after = problem.objective(polished.outputs(problem.patches), polished.penalty())
+        assert after <= before and report.objective_before == before
+        assert polished.n_neurons <= network.n_neurons
