@@ -47,6 +47,12 @@ _LAZY: dict[str, str] = {
     "ConvexPolyConvClassifier": "convexnn.estimators",
     "ConvexPolyConvRegressor": "convexnn.estimators",
     "ConvexPolyRegressor": "convexnn.estimators",
+    "ConvexPolyClassifierCV": "convexnn.cv",
+    "ConvexPolyConvClassifierCV": "convexnn.cv",
+    "ConvexPolyConvRegressorCV": "convexnn.cv",
+    "ConvexPolyRegressorCV": "convexnn.cv",
+    "PathCurves": "convexnn._path_report",
+    "plot_path": "convexnn._path_report",
     "Comparison": "convexnn.comparison",
     "compare": "convexnn.comparison",
     "PolySDP": "convexnn.formulations",
@@ -58,16 +64,19 @@ _LAZY: dict[str, str] = {
     "TwoLayerPolyNet": "convexnn.network",
     "ConvGeometry": "convexnn.patches",
     "PathPoint": "convexnn.path",
+    "beta_max": "convexnn.path",
     "certify": "convexnn.certificates",
     "fit_path": "convexnn.path",
     "Certificate": "convexnn.certificates",
     "SolveResult": "convexnn._solve",
     "certify_network": "convexnn.certificates",
+    "lower_bound_from_dual": "convexnn.certificates",
     "solve": "convexnn._solve",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn import datasets, solvers
+    from convexnn._path_report import PathCurves, plot_path
     from convexnn._solve import SolveResult, solve
     from convexnn.activations import Activation, get_activation
     from convexnn.baselines import (
@@ -77,8 +86,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         run_seeds,
         train_backprop,
     )
-    from convexnn.certificates import Certificate, certify, certify_network
+    from convexnn.certificates import (
+        Certificate,
+        certify,
+        certify_network,
+        lower_bound_from_dual,
+    )
     from convexnn.comparison import Comparison, compare
+    from convexnn.cv import (
+        ConvexPolyClassifierCV,
+        ConvexPolyConvClassifierCV,
+        ConvexPolyConvRegressorCV,
+        ConvexPolyRegressorCV,
+    )
     from convexnn.estimators import (
         ConvexPolyClassifier,
         ConvexPolyConvClassifier,
@@ -109,7 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.losses import Loss, get_loss
     from convexnn.network import TwoLayerPolyNet
     from convexnn.patches import ConvGeometry
-    from convexnn.path import PathPoint, fit_path
+    from convexnn.path import PathPoint, beta_max, fit_path
 
 
 __getattr__, __dir__ = attach("convexnn", globals(), _LAZY)
@@ -125,9 +145,13 @@ __all__ = [
     "ConvexNNError",
     "ConvexNNWarning",
     "ConvexPolyClassifier",
+    "ConvexPolyClassifierCV",
     "ConvexPolyConvClassifier",
+    "ConvexPolyConvClassifierCV",
     "ConvexPolyConvRegressor",
+    "ConvexPolyConvRegressorCV",
     "ConvexPolyRegressor",
+    "ConvexPolyRegressorCV",
     "DataFormatError",
     "FeatureScalingWarning",
     "IncompatibleVersionError",
@@ -136,6 +160,7 @@ __all__ = [
     "Loss",
     "MissingFileError",
     "NotFittedError",
+    "PathCurves",
     "PathPoint",
     "PolySDP",
     "ProblemTooLargeError",
@@ -150,6 +175,7 @@ __all__ = [
     "UnsupportedProblemError",
     "ValidationError",
     "__version__",
+    "beta_max",
     "certify",
     "certify_network",
     "compare",
@@ -157,9 +183,11 @@ __all__ = [
     "fit_path",
     "get_activation",
     "get_loss",
+    "lower_bound_from_dual",
     "make_conv_problem",
     "make_problem",
     "nuclear_norm_program",
+    "plot_path",
     "run_seeds",
     "solve",
     "solvers",

@@ -150,9 +150,17 @@ def save_estimator(estimator: Any, path: Any) -> Path:
         "n_features_in_": int(estimator.n_features_in_),
         "network": network.to_dict(),
         "geometry": None if estimator.geometry_ is None else estimator.geometry_.to_dict(),
-        "result": json_ready({f.name: getattr(result, f.name) for f in dataclasses.fields(result)}),
+        "result": json_ready(
+            {
+                f.name: getattr(result, f.name)
+                for f in dataclasses.fields(result)
+                if f.name != "dual_point"  # an array: stored below, not as JSON
+            }
+        ),
     }
     arrays: dict[str, np.ndarray] = {"U": network.U, "alpha": network.alpha}
+    if result.dual_point is not None:
+        arrays["dual_point"] = result.dual_point
     if hasattr(estimator, "classes_"):
         classes = np.asarray(estimator.classes_)
         metadata["classes_dtype"] = classes.dtype.str if classes.dtype.kind != "O" else "object"
@@ -214,6 +222,7 @@ def load_estimator(cls: type, path: Any) -> Any:
                      "solver_objective"):
             fields[name] = _float(fields[name])
         fields["stats"] = fields["stats"] or {}
+        fields["dual_point"] = arrays.get("dual_point")
         fields["message"] = fields["message"] or ""
         estimator.result_ = SolveResult(**fields)
         if "classes" in arrays:
@@ -235,3 +244,32 @@ def load_estimator(cls: type, path: Any) -> Any:
             f"n_features_in_ is {estimator.n_features_in_}"
         )
     return estimator
+
+
+#: The classes whose saved files :func:`load_saved_estimator` reads.
+ESTIMATOR_CLASSES = (
+    "ConvexPolyRegressor",
+    "ConvexPolyClassifier",
+    "ConvexPolyConvRegressor",
+    "ConvexPolyConvClassifier",
+)
+
+
+def load_saved_estimator(path: Any) -> Any:
+    """Read a saved estimator of whichever class the file records (see :data:`ESTIMATOR_CLASSES`).
+
+    Raises
+    ------
+    MissingFileError, ValidationError, IncompatibleVersionError
+        As for ``load``; also a file that holds no estimator.
+    """
+    from convexnn import estimators
+
+    _, metadata = read_npz(path, ("U", "alpha"), _WHAT)
+    name = metadata.get("class")
+    if metadata.get("format") != FORMAT or name not in ESTIMATOR_CLASSES:
+        raise ValidationError(
+            f"{path} is not {_WHAT} (write one with a fitted estimator's save, or "
+            "'convexnn fit --out')"
+        )
+    return load_estimator(getattr(estimators, name), path)

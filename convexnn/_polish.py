@@ -15,12 +15,10 @@ optimal face, i.e. many more neurons than an optimal network needs.
    low-width optimal one inside the directions the back-end found;
 2. **prune**: neurons whose removal does not raise the objective go (every
    loss; the only step for the non-smooth ones);
-3. **re-certify**: the exact dual oracle at the polished network's
-   predictions. Any certified bound stays valid for every network, so the
-   result keeps the best of the old and new bounds.
-
 A polished network is kept only if its objective is no higher than the
-original's, so polishing never makes a result worse.
+original's, so polishing never makes a result worse; :func:`convexnn.solve`
+then certifies it (any certified bound is valid for every network, so the
+decomposed network's dual candidates still count).
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from convexnn.certificates import Certificate, certify_network
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
 
@@ -49,18 +46,17 @@ class PolishReport:
 
     Attributes
     ----------
-    objective_before, relative_gap_before : float
-        The decomposed network's objective and certified relative gap.
+    objective_before : float
+        The decomposed network's objective.
     width_before, width : int
         Neurons before and after.
     refit : bool
         Whether the output weights were re-optimised (smooth losses).
     seconds : float
-        Wall time of the polish, certificate included.
+        Wall time of the polish.
     """
 
     objective_before: float
-    relative_gap_before: float
     width_before: int
     width: int
     refit: bool
@@ -68,66 +64,42 @@ class PolishReport:
 
 
 def polish_network(
-    problem: PolySDP,
-    network: TwoLayerPolyNet,
-    certificate: Certificate,
-    dual_points: tuple[np.ndarray | None, ...] = (),
-) -> tuple[TwoLayerPolyNet, Certificate, PolishReport]:
-    """Refit, prune and re-certify ``network`` (see the module docstring).
+    problem: PolySDP, network: TwoLayerPolyNet, seconds: float = float("inf")
+) -> tuple[TwoLayerPolyNet, PolishReport]:
+    """Refit and prune ``network`` (see the module docstring); never raises its objective.
 
-    Parameters
-    ----------
-    problem : PolySDP
-    network : TwoLayerPolyNet
-        The decomposed network.
-    certificate : Certificate
-        Its certificate; its lower bound is kept if it is the best.
-    dual_points : tuple of ndarray
-        Extra dual candidates for the new certificate (a back-end's dual point).
-
-    Returns
-    -------
-    network, certificate, report
+    The refit stops after about ``seconds`` (every L-BFGS-B iterate lowers the
+    objective, so an early stop keeps what was gained).
     """
     start = time.perf_counter()
+    objective_before = problem.objective(network.outputs(problem.patches), network.penalty())
     polished = network
     refit = False
     if problem.loss.smooth and network.n_neurons:
-        candidate = refit_output_weights(problem, network)
+        candidate = refit_output_weights(problem, network, deadline=start + seconds)
         if candidate is not None:
             polished, refit = candidate, True
     polished = drop_idle_neurons(problem, polished)
-    if polished is network:
-        new = certificate
-    else:
-        recertified = certify_network(problem, polished, dual_points)
-        if recertified.objective > certificate.objective:
-            polished, new = network, certificate  # never worse than what came in
-        else:
-            new = Certificate.of(
-                recertified.objective,
-                max(recertified.lower_bound, certificate.lower_bound),
-                recertified.dual_scale,
-                recertified.dual_constraint,
-            )
+    objective = problem.objective(polished.outputs(problem.patches), polished.penalty())
+    if objective > objective_before:  # rounding in the refit: keep what came in
+        polished, objective, refit = network, objective_before, False
     report = PolishReport(
-        objective_before=certificate.objective,
-        relative_gap_before=certificate.relative_gap,
+        objective_before=objective_before,
         width_before=network.n_neurons,
         width=polished.n_neurons,
         refit=refit,
         seconds=time.perf_counter() - start,
     )
     logger.info(
-        "polish: objective %.10g -> %.10g, certified relative gap %.2e -> %.2e, "
-        "%d -> %d neurons (%.2fs)",
-        certificate.objective, new.objective, certificate.relative_gap, new.relative_gap,
-        report.width_before, report.width, report.seconds,
+        "polish: objective %.10g -> %.10g, %d -> %d neurons (%.2fs)",
+        objective_before, objective, report.width_before, report.width, report.seconds,
     )
-    return polished, new, report
+    return polished, report
 
 
-def refit_output_weights(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayerPolyNet | None:
+def refit_output_weights(
+    problem: PolySDP, network: TwoLayerPolyNet, deadline: float = float("inf")
+) -> TwoLayerPolyNet | None:
     """The best output weights for the network's directions and weight signs.
 
     Returns ``None`` when the optimiser fails or finds nothing lower.
@@ -150,6 +122,10 @@ def refit_output_weights(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayer
         return value, np.einsum("ne,ne->e", columns, gradient[:, output]) + beta
 
     before, _ = objective_and_gradient(start)
+    def stop_at_deadline(intermediate_result: object) -> None:
+        if time.perf_counter() > deadline:
+            raise StopIteration
+
     solution = minimize(
         objective_and_gradient,
         start,
@@ -157,6 +133,7 @@ def refit_output_weights(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayer
         method="L-BFGS-B",
         bounds=[(0.0, None)] * len(start),
         options={"maxiter": REFIT_MAX_ITER, "ftol": 1e-16, "gtol": 1e-14, "maxcor": 30},
+        callback=stop_at_deadline,
     )
     w = np.asarray(solution.x, dtype=float)
     if not np.all(np.isfinite(w)) or not solution.fun < before:

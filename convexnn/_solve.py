@@ -23,10 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from convexnn import solvers
 from convexnn._polish import polish_network
 from convexnn._validation import check_bool, check_interval
-from convexnn.certificates import Certificate, certify_network
+from convexnn.certificates import certify_network, gradient_dual
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
     ProblemTooLargeError,
@@ -38,6 +40,7 @@ from convexnn.exceptions import (
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
 from convexnn.solvers.base import SolverOutput, Status
+from convexnn.solvers.certificate import relative_gap
 from convexnn.solvers.errors import InvalidSolverOptionError, SolverError
 
 logger = logging.getLogger("convexnn")
@@ -79,6 +82,10 @@ class SolveResult:
     tol : float or None
         The certified relative gap asked for (the ``tol`` option, else the
         back-end's default).
+    dual_point : ndarray of shape (n, C) or None
+        The dual feasible point behind ``lower_bound``, in the loss's own
+        scale: :func:`convexnn.lower_bound_from_dual` recomputes the bound
+        from it, independently of the back-end.
     """
 
     status: str
@@ -94,6 +101,7 @@ class SolveResult:
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict, repr=False)
     tol: float | None = None
+    dual_point: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def optimal(self) -> bool:
@@ -279,17 +287,18 @@ def _finish(
     polish: bool,
 ) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
     start = time.perf_counter()
-    network = network_from_output(problem, output, rtol)
-    if output.lower_bound is not None:
-        objective = problem.objective(network.outputs(problem.patches), network.penalty())
-        certificate = Certificate.of(objective, output.lower_bound)
-    else:
-        certificate = certify_network(problem, network, (output.dual_point,))
-    report = None
-    if polish:
-        network, certificate, report = polish_network(
-            problem, network, certificate, (output.dual_point,)
-        )
+    decomposed = network_from_output(problem, output, rtol)
+    # Polishing must stay small against the solve: a quarter of it, at least a second.
+    budget = max(1.0, 0.25 * output.solve_time)
+    network, report = (
+        polish_network(problem, decomposed, budget) if polish else (decomposed, None)
+    )
+    # Dual candidates: the back-end's dual point and, when polishing moved the
+    # network, the gradient at the decomposed one (the back-end's own point).
+    candidates = [output.dual_point]
+    if network is not decomposed:
+        candidates.append(gradient_dual(problem, decomposed))
+    certificate = certify_network(problem, network, candidates)
     # The status describes the network against tol, by the independent certificate:
     # a back-end's "optimal" whose network misses tol is inaccurate, and its
     # "inaccurate" whose network is certified within tol is optimal.
@@ -320,13 +329,17 @@ def _finish(
             reason = f"certified relative gap {certificate.relative_gap:.2e}"
         warnings.warn(
             f"{solver_name} stopped with status {status.value!r} ({reason}); the network "
-            "may be suboptimal. Raise max_iter / time_limit, lower tol or try another solver.",
+            "may be suboptimal. Raise max_iter / time_limit, try another solver, or accept a "
+            "larger tol.",
             SolverStatusWarning,
             stacklevel=3,
         )
     stats = dict(output.stats, solver_status=output.status.value)
     if report is not None:
-        stats["polish"] = dataclasses.asdict(report)
+        stats["polish"] = dict(
+            dataclasses.asdict(report),
+            relative_gap_before=relative_gap(report.objective_before, certificate.lower_bound),
+        )
     if output.lower_bound is not None:
         stats["solver_lower_bound"] = output.lower_bound
     result = SolveResult(
@@ -343,5 +356,6 @@ def _finish(
         message=output.message,
         stats=stats,
         tol=tol,
+        dual_point=certificate.dual_point,
     )
     return result, network, output

@@ -21,8 +21,14 @@ from convexnn.losses import Loss, get_loss
 CLASSIFICATION_LOSSES = ("squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge")
 
 
-def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, targets)`` for labels ``y`` of any type; see the module doc."""
+def encode_labels(
+    y: Any, n_samples: int, loss: Loss, classes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, targets)`` for labels ``y`` of any type; see the module doc.
+
+    With ``classes`` (a fitted classifier's ``classes_``) the labels are
+    encoded for those classes; a label outside them is an error.
+    """
     if loss.name not in CLASSIFICATION_LOSSES:
         raise ValidationError(
             f"loss {loss.name!r} is not a classification loss; use one of "
@@ -57,6 +63,8 @@ def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.nd
         raise ValidationError(
             f"{error} For real-valued targets use a regressor (ConvexPolyRegressor)."
         ) from error
+    if classes is not None:
+        return classes, _encode(_indices_in(labels, classes), len(classes), loss)
     classes, encoded = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
@@ -64,11 +72,31 @@ def encode_labels(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, np.nd
             f"y has a single class ({only!r}); a classifier needs at least 2 classes "
             "(check the labels, or the split / subsample that produced them)"
         )
+    return classes, _encode(encoded, len(classes), loss)
+
+
+def _encode(encoded: np.ndarray, n_classes: int, loss: Loss) -> np.ndarray:
+    """Targets of class indices ``encoded`` (see the module doc)."""
     if loss.row_wise:
-        return classes, np.eye(len(classes))[encoded]
-    if len(classes) == 2:
-        return classes, np.where(encoded == 1, 1.0, -1.0)
-    return classes, np.where(np.eye(len(classes))[encoded] == 1, 1.0, -1.0)
+        return np.eye(n_classes)[encoded]
+    if n_classes == 2:
+        return np.where(encoded == 1, 1.0, -1.0)
+    return np.where(np.eye(n_classes)[encoded] == 1, 1.0, -1.0)
+
+
+def _indices_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The index in ``classes`` of every label; a label that is not there is an error."""
+    try:
+        known = np.isin(labels, classes)
+    except TypeError:  # labels and classes of incomparable types
+        known = np.zeros(len(labels), dtype=bool)
+    if not known.all():
+        unknown = np.unique(labels[~known].astype(str))[:5]
+        raise ValidationError(
+            f"y has labels the model was not fitted on: {', '.join(unknown)}; its classes "
+            f"are {', '.join(map(str, classes))}"
+        )
+    return np.searchsorted(classes, labels)
 
 
 def _uniform_labels(labels: np.ndarray) -> np.ndarray:

@@ -1,27 +1,38 @@
-"""Certified bounds on the global optimum for any network.
+"""Certified bounds on the global optimum, for any network and from any dual point.
 
-:func:`certify` bounds the suboptimality of *any* network -- for example one
-trained by backprop -- on the convex problem's objective;
-:func:`certify_network` does the same on a built :class:`~convexnn.PolySDP`,
-optionally with extra dual candidates (a conic solver's dual variables).
-Both use the exact dual oracle of :mod:`convexnn.solvers.certificate`, so a
-bound never depends on what a back-end claims.
+Weak duality gives every result its certificate: for a dual point ``v`` with
+``max_{||u||=1} |v^T sigma(X u)| <= beta`` (checked exactly by the oracle of
+:mod:`convexnn.solvers.certificate`), ``-loss.conjugate(v)`` is a lower
+bound on the optimum over networks of every width. So:
+
+- :func:`certify` bounds the suboptimality of *any* network -- for example
+  one trained by backprop -- on the convex problem's objective;
+- :func:`certify_network` does the same on a built :class:`~convexnn.PolySDP`,
+  optionally with extra dual candidates (a back-end's dual variables);
+- :func:`lower_bound_from_dual` recomputes the bound of a given dual point,
+  e.g. the :attr:`~convexnn.SolveResult.dual_point` a solve returns, so a
+  result can be verified independently of the code that produced it.
+
+No bound depends on what a back-end claims.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from convexnn._validation import as_float_array
+from convexnn._validation import as_float_array, check_bool
+from convexnn.activations import ActivationLike
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import PolySDP, problem_for
 from convexnn.losses import LossLike
 from convexnn.network import TwoLayerPolyNet
-from convexnn.solvers.certificate import best_dual_bound, relative_gap
+from convexnn.patches import ConvGeometry
+from convexnn.solvers.certificate import best_dual_bound, dual_bound, relative_gap
 
 
 @dataclass(frozen=True)
@@ -39,8 +50,11 @@ class Certificate:
     relative_gap : float
         ``duality_gap / max(|objective|, 1e-12)``.
     dual_scale, dual_constraint : float
-        The scaling that made the dual point feasible, and its constraint
-        value (NaN when the bound came from the back-end).
+        The scaling that made the dual candidate feasible, and the candidate's
+        constraint value ``max_u |v^T sigma(X u)|``.
+    dual_point : ndarray of shape (n, C) or None
+        The dual feasible point behind ``lower_bound``, in the loss's own
+        scale: :func:`lower_bound_from_dual` reproduces the bound from it.
     """
 
     objective: float
@@ -49,6 +63,7 @@ class Certificate:
     relative_gap: float
     dual_scale: float = float("nan")
     dual_constraint: float = float("nan")
+    dual_point: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(
@@ -57,6 +72,7 @@ class Certificate:
         lower_bound: float,
         dual_scale: float = float("nan"),
         dual_constraint: float = float("nan"),
+        dual_point: np.ndarray | None = None,
     ) -> Certificate:
         """The certificate of an objective and a lower bound (gaps derived)."""
         return cls(
@@ -66,24 +82,34 @@ class Certificate:
             relative_gap=relative_gap(objective, lower_bound),
             dual_scale=dual_scale,
             dual_constraint=dual_constraint,
+            dual_point=dual_point,
         )
+
+
+def gradient_dual(problem: PolySDP, network: TwoLayerPolyNet) -> np.ndarray:
+    """The loss gradient at ``network``'s predictions: its natural dual candidate."""
+    yhat = torch.from_numpy(network.outputs(problem.patches))
+    return problem.loss.gradient(yhat, torch.from_numpy(problem.targets)).numpy()
 
 
 def certify_network(
     problem: PolySDP,
     network: TwoLayerPolyNet,
-    extra_dual_points: tuple[np.ndarray | None, ...] = (),
+    extra_dual_points: Sequence[np.ndarray | None] = (),
 ) -> Certificate:
     """Objective of ``network`` on ``problem`` and the best certified lower bound.
 
     The dual candidates are the loss gradient at the network's predictions
     (the optimal dual point when the network is optimal) and any
-    ``extra_dual_points`` (e.g. a conic solver's dual variables).
+    ``extra_dual_points`` (e.g. a back-end's dual variables, or a previous
+    result's :attr:`~convexnn.SolveResult.dual_point`), each scaled into the
+    feasible set by the exact oracle.
     """
-    yhat = network.outputs(problem.patches)
-    objective = problem.objective(yhat, network.penalty())
-    gradient = problem.loss.gradient(torch.from_numpy(yhat), torch.from_numpy(problem.targets))
-    candidates = [gradient.numpy()] + [v for v in extra_dual_points if v is not None]
+    objective = problem.objective(network.outputs(problem.patches), network.penalty())
+    candidates = [gradient_dual(problem, network)]
+    for point in extra_dual_points:
+        if point is not None:
+            candidates.append(_dual_array(point, problem.targets.shape))
     bound = best_dual_bound(
         problem.patches,
         problem.targets,
@@ -92,7 +118,59 @@ def certify_network(
         problem.beta,
         problem.loss,
     )
-    return Certificate.of(objective, bound.lower_bound, bound.scale, bound.constraint)
+    return Certificate.of(
+        objective, bound.lower_bound, bound.scale, bound.constraint, bound.point
+    )
+
+
+def lower_bound_from_dual(
+    X: Any,
+    y: Any,
+    dual_point: Any,
+    *,
+    activation: ActivationLike = "relu-approx",
+    beta: float = 0.1,
+    loss: LossLike = "squared",
+    geometry: ConvGeometry | None = None,
+) -> float:
+    """The certified lower bound on the optimum given by one dual point.
+
+    ``dual_point`` (shape ``(n,)`` or ``(n, C)``, in the loss's own scale, as
+    :attr:`~convexnn.SolveResult.dual_point`) is projected onto the loss
+    conjugate's domain and scaled by the exact oracle until
+    ``max_{||u||=1} |v^T sigma(X u)| <= beta``; the best ``-loss.conjugate``
+    on that segment is returned. Any array gives a valid bound -- a wrong
+    one merely a low bound -- so this verifies a result independently of the
+    solver that produced it.
+
+    Parameters
+    ----------
+    X, y : array-like
+        Data and loss-encoded targets, as for :func:`convexnn.make_problem`
+        (images and a ``geometry`` for the convolutional variant).
+    dual_point : array-like of shape (n,) or (n, C)
+    activation, beta, loss, geometry
+        The problem's, as for :func:`convexnn.make_problem`.
+    """
+    problem = problem_for(X, y, activation=activation, beta=beta, loss=loss, geometry=geometry)
+    point = _dual_array(as_float_array(dual_point, "dual_point", ndims=(1, 2)),
+                        problem.targets.shape)
+    bound = dual_bound(problem.patches, problem.targets, point, problem.coefficients,
+                       problem.beta, problem.loss)
+    return bound.lower_bound
+
+
+def _dual_array(point: Any, shape: tuple[int, int]) -> np.ndarray:
+    """A dual point as an ``(n, C)`` float array matching the targets."""
+    array = np.asarray(point, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.shape != shape:
+        raise ValidationError(
+            f"dual_point must have shape ({shape[0]},) or {shape} like the targets, "
+            f"got {np.shape(point)}"
+        )
+    return array
 
 
 def certify(
@@ -102,6 +180,9 @@ def certify(
     *,
     loss: LossLike = "squared",
     beta: float = 0.1,
+    dual_points: Sequence[Any] = (),
+    tighten: bool = False,
+    solver: str = "auto",
 ) -> Certificate:
     """How far ``network`` is from the global optimum of the convex problem.
 
@@ -109,6 +190,26 @@ def certify(
     a certified lower bound on the optimum over all networks of the same
     activation (any width), and the gap between them -- whatever trained
     the network. ``y`` is loss-encoded as for :func:`convexnn.make_problem`.
+
+    Parameters
+    ----------
+    network : TwoLayerPolyNet
+    X, y : array-like
+    loss, beta
+        The objective's loss and l1 penalty.
+    dual_points : sequence of array-like, optional
+        Extra dual candidates of shape ``(n,)`` or ``(n, C)`` (e.g. a
+        :attr:`~convexnn.SolveResult.dual_point`); the best bound is kept.
+    tighten : bool, default=False
+        The default bound comes from the loss gradient at the network's own
+        predictions: tight at an optimum, loose for a network that is only
+        close to one (a backprop-trained one; on heavy-tailed data even a
+        1e-8-suboptimal network can give a bound 1e-4 low). With ``True`` the
+        convex problem is also solved (``solver``, unpolished) and its dual
+        point joins the candidates: the bound becomes as tight as that solve,
+        at the cost of the solve.
+    solver : str, default="auto"
+        The back-end of the ``tighten`` solve.
     """
     if not isinstance(network, TwoLayerPolyNet):
         raise ValidationError(
@@ -135,4 +236,10 @@ def certify(
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )
-    return certify_network(problem, network)
+    candidates = list(dual_points)
+    if check_bool(tighten, "tighten"):
+        from convexnn._solve import solve
+
+        result, _, _ = solve(problem, solver, polish=False)
+        candidates.append(result.dual_point)
+    return certify_network(problem, network, candidates)

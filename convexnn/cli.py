@@ -4,6 +4,9 @@
 ``convexnn demo``      fit an embedded data set and report the certified optimum
 ``convexnn compare``   the convex optimum vs backprop on one data set: a table,
                        CSV / JSON and figures (see :mod:`convexnn.comparison`)
+``convexnn fit``, ``predict``, ``certify``, ``path``, ``cv``
+                       a model from a data file and what it gives, and the
+                       choice of beta (see :mod:`convexnn._commands`)
 
 Errors -- bad arguments included -- are reported as one line on stderr with
 exit code 2 (``--debug``, before or after the command, shows the traceback).
@@ -18,10 +21,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from convexnn._commands import add_model_commands, print_result
 from convexnn.datasets import DATASETS
 
 logger = logging.getLogger("convexnn")
@@ -69,12 +74,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = ConvexPolyClassifier(beta=args.beta, solver=args.solver).fit(X_train, y_train)
     elapsed = time.perf_counter() - start
-    result = model.result_
-    print(f"solver            {result.solver} ({result.status}), {elapsed:.2f} s")
-    print(f"objective         {result.objective:.8g}")
-    print(f"lower bound       {result.lower_bound:.8g}")
-    print(f"certified gap     {result.duality_gap:.3g} (relative {result.relative_gap:.2e})")
-    print(f"neurons           {model.network_.n_neurons}")
+    print_result(model.result_, elapsed, model.network_.n_neurons)
     baseline = LogisticRegression(max_iter=1000).fit(X_train, y_train)
     print(
         f"test accuracy     convex network {model.score(X_test, y_test):.4f}, "
@@ -111,15 +111,25 @@ def _seeds(text: str) -> int | list[int]:
         ) from None
 
 
-def _max_samples(text: str) -> int | str | None:
-    if text.strip().lower() in ("auto", "all"):
-        return text.strip().lower()
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of samples, 'auto' or 'all'; got {text!r}"
-        ) from None
+def _number_or(convert: Callable[[str], Any], words: dict[str, Any], what: str):
+    """An argparse type: a number (``convert``) or one of ``words`` (mapped to its value)."""
+    names = " or ".join(repr(word) for word in words)
+
+    def parse(text: str) -> Any:
+        key = text.strip().lower()
+        if key in words:
+            return words[key]
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or {names}; got {text!r}") from None
+
+    return parse
+
+
+_max_samples = _number_or(int, {"auto": "auto", "all": "all"}, "a number of samples")
+_budget = _number_or(float, {"match": "match"}, "a number of seconds")
+_pool_size = _number_or(int, {"global": None}, "a window size")
 
 
 def _compare_command(args: argparse.Namespace) -> int:
@@ -143,6 +153,15 @@ def _compare_command(args: argparse.Namespace) -> int:
             raise ValueError("--target applies to --data files, not to --dataset")
     # --time-limit 0 removes the default limit (compare drops options set to None).
     solver_options = None if args.time_limit is None else {"time_limit": args.time_limit or None}
+    conv = None
+    if args.filter_size is not None:
+        conv = {"filter_size": args.filter_size, "stride": args.stride,
+                "pool_size": args.pool_size}
+    elif args.pool_size is not None or args.stride != 1:
+        from convexnn.exceptions import ValidationError
+
+        raise ValidationError("--pool-size and --stride apply to the convolutional variant; "
+                              "give --filter-size too")
     comparison = compare(
         data,
         solvers=args.solvers,
@@ -161,6 +180,9 @@ def _compare_command(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
         solver_options=solver_options,
         name=name,
+        tune_lr=args.tune_lr,
+        budget=args.budget,
+        conv=conv,
     )
     out = Path(args.out if args.out is not None else Path("compare-results") / name)
     paths = comparison.save(out)
@@ -252,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what backprop minimises (default: convex)")
     compare.add_argument(
         "--max-samples", type=_max_samples, default="auto",
-        help="cap on training samples: a number, 'auto' (default; keeps conic solvers "
-        "tractable, see convexnn.comparison) or 'all'",
+        help="cap on training samples: a number, 'auto' (default: caps only when a conic "
+        "back-end runs on data too large for it; the report says why, see "
+        "convexnn.comparison) or 'all'",
     )
     compare.add_argument("--test-size", type=float, default=0.25,
                          help="test fraction (default: 0.25)")
@@ -265,11 +288,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, default=None,
         help="seconds per convex solve (default: 60; 0 for none)",
     )
+    compare.add_argument(
+        "--tune-lr", action=argparse.BooleanOptionalAction, default=False,
+        help="search each optimizer's learning rate on a log-spaced grid of short runs first "
+        "(default: off)",
+    )
+    compare.add_argument(
+        "--budget", type=_budget, default=None, metavar="SECONDS|match",
+        help="run every optimizer for this many training seconds instead of --epochs; 'match': "
+        "the convex solve's wall time",
+    )
+    compare.add_argument(
+        "--filter-size", type=int, default=None,
+        help="train the convolutional network with average pooling, with filters of this size "
+        "(images: the data set's shape, e.g. digits 8x8)",
+    )
+    compare.add_argument("--pool-size", type=_pool_size, default="global",
+                         help="average-pooling window of the convolutional network, or 'global' "
+                         "(default: global)")
+    compare.add_argument("--stride", type=int, default=1,
+                         help="stride of the convolutional network's filters (default: 1)")
     compare.add_argument("--out", default=None,
                          help="output folder (default: compare-results/<data set>)")
     compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar (default: when stderr is a terminal)")
     compare.set_defaults(handler=_compare_command)
+    add_model_commands(commands, common, _activation)
     return parser
 
 

@@ -36,6 +36,7 @@ from convexnn._validation import (
     estimator_features,
 )
 from convexnn.activations import get_activation
+from convexnn.certificates import Certificate, certify
 from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
@@ -98,17 +99,91 @@ class _ConvexPolyBase(BaseEstimator):
         """Validated features; records / checks ``n_features_in_`` and feature names."""
         return estimator_features(self, X, reset=reset, ndims=self._input_ndims)
 
+    def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
+        """Loss-encoded targets of ``y``; ``reset`` (in ``fit``) records what ``y`` defines
+        (a classifier's ``classes_``), otherwise the fitted encoding is used."""
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any) -> Any:
+        """Solve the convex program for ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like
+            Features (images for the convolutional estimators).
+        y : array-like
+            Targets, one or several columns (regressors), or class labels of
+            any type (classifiers; encoded as the class docstring says).
+
+        Returns
+        -------
+        self
+        """
+        params = self._check_params()
+        features = self._features(X, reset=True)
+        self._solve(features, self._targets(y, len(features), params["loss"], reset=True), params)
+        return self
+
+    def _fitted_beta(self) -> float:
+        """The ``beta`` the fitted network was trained with."""
+        return check_beta(self.beta)
+
+    def certify(self, X: Any, y: Any, *, tighten: bool = False) -> Certificate:
+        """How far the fitted network is from the global optimum on ``(X, y)``.
+
+        The network's objective ``loss(f(X), y) + beta * sum |alpha|`` on the
+        given data (e.g. held-out data, or the training data again), a
+        certified lower bound on the optimum over all networks of this
+        activation on that data, and the gap between them
+        (:func:`convexnn.certify`). ``y`` is given as for ``fit`` (class
+        labels for a classifier, encoded with the fitted ``classes_``). The
+        fit's ``result_.dual_point`` is one of the dual candidates when it
+        has one row per sample of ``X`` (on the training data it reproduces
+        ``result_.lower_bound``; elsewhere any dual point gives a valid bound).
+
+        Parameters
+        ----------
+        X, y : array-like
+        tighten : bool, default=False
+            Also solve the convex problem on ``(X, y)`` and use its dual point
+            (see :func:`convexnn.certify`).
+
+        Returns
+        -------
+        Certificate
+
+        Raises
+        ------
+        NotFittedError
+            The estimator has not been fitted.
+        ValidationError
+            ``X`` or ``y`` do not match the fitted model (a label that is not
+            in ``classes_``, other columns).
+        """
+        check_fitted(self, "network_")
+        features = self._features(X, reset=False)
+        loss = get_loss(self.loss)
+        targets = self._targets(y, len(features), loss, reset=False)
+        fitted = self.result_.dual_point
+        candidates = [] if fitted is None or len(fitted) != len(features) else [fitted]
+        return certify(self.network_, features, targets, loss=loss, beta=self._fitted_beta(),
+                       dual_points=candidates, tighten=tighten, solver=self.solver)
+
     def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
         geometry = self._geometry(X)
         problem = problem_for(X, targets, activation=params["activation"], beta=params["beta"],
                               loss=params["loss"], geometry=geometry)
+        self.result_, self.network_, _ = solve(
+            problem, self.solver, self._options(), decomposition_rtol=self.decomposition_rtol
+        )
+        self.geometry_ = geometry
+
+    def _options(self) -> dict[str, Any]:
+        """The solver options of a solve (``verbose=True`` shows the solver's progress)."""
         options = dict(self.solver_options or {})
         if self.verbose:
             options.setdefault("verbose", True)
-        self.result_, self.network_, _ = solve(
-            problem, self.solver, options, decomposition_rtol=self.decomposition_rtol
-        )
-        self.geometry_ = geometry
+        return options
 
     def _decision(self, X: Any) -> np.ndarray:
         check_fitted(self, "network_")
@@ -206,14 +281,10 @@ class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPoly
     >>> ConvexPolyRegressor.load(path).predict(X)  # doctest: +SKIP
     """
 
-    def fit(self, X: Any, y: Any) -> ConvexPolyRegressor:
-        """Solve the convex program for ``(X, y)``; ``y`` may have several columns."""
-        params = self._check_params()
-        features = self._features(X, reset=True)
+    def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
         values = as_float_array(y, "y", ndims=(1, 2))  # np.ndim(y) fails on array-likes
-        targets = check_targets(values, len(features))
-        self._solve(features, targets[:, 0] if values.ndim == 1 else targets, params)
-        return self
+        targets = check_targets(values, n_samples)
+        return targets[:, 0] if values.ndim == 1 else targets
 
 
 class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase):
@@ -239,13 +310,11 @@ class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase)
     n_features_in_ : int
     """
 
-    def fit(self, X: Any, y: Any) -> ConvexPolyClassifier:
-        """Encode the labels and solve the convex program."""
-        params = self._check_params()
-        features = self._features(X, reset=True)
-        self.classes_, targets = encode_labels(y, len(features), params["loss"])
-        self._solve(features, targets, params)
-        return self
+    def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
+        if reset:
+            self.classes_, targets = encode_labels(y, n_samples, loss)
+            return targets
+        return encode_labels(y, n_samples, loss, classes=self.classes_)[1]
 
 
 class _ConvMixin:

@@ -6,9 +6,10 @@ The same two-layer network (activation ``relu-approx``, squared loss on
 -1/+1 one-vs-rest targets, beta = 0.1) is trained to its certified global
 optimum by three back-ends (native, Clarabel, SCS) and by five backprop
 optimizers from several random initialisations, all on the same
-standardised data. Backprop
-minimises the convex problem's own objective, so the objective column is
-comparable across every row.
+standardised data, each optimizer at the learning rate a search picked
+(``tune_lr=True``: a log-spaced grid of short runs, the best by training
+objective). Backprop minimises the convex problem's own objective, so the
+objective column is comparable across every row.
 
 Writes to DIR (default ``examples/output/classification_convex_vs_backprop/``):
 ``comparison.md`` / ``.csv`` / ``.json``, ``test_metric.png`` (test accuracy
@@ -44,6 +45,7 @@ comparison = compare(
     loss=args.loss,
     beta=0.1,
     activation="relu-approx",
+    tune_lr=True,
     progress=not args.small,
     **options,
 )

@@ -212,12 +212,16 @@ class DualBound:
     constraint : float
         ``max_u |v^T sigma(X u)|`` before scaling (upper bound).
     oracle : OracleResult
+    point : ndarray of shape (n, C)
+        The dual feasible point ``scale * v`` (``v`` projected onto the
+        conjugate's domain): ``-loss.conjugate(point) == lower_bound``.
     """
 
     lower_bound: float
     scale: float
     constraint: float
     oracle: OracleResult
+    point: np.ndarray
 
 
 def dual_bound(
@@ -254,7 +258,10 @@ def dual_bound(
     high = _domain_edge(dual_value, t_max, sign=1.0)
     low = -_domain_edge(dual_value, t_max, sign=-1.0)
     scale, best = _golden_max(dual_value, low, high)
-    return DualBound(lower_bound=best, scale=scale, constraint=constraint, oracle=oracle)
+    point = (scale * v_t).cpu().numpy()
+    return DualBound(
+        lower_bound=best, scale=scale, constraint=constraint, oracle=oracle, point=point
+    )
 
 
 def _domain_edge(function, limit: float, sign: float) -> float:

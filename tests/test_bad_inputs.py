@@ -105,6 +105,12 @@ C = cnn.ConvexPolyClassifier
 BR = cnn.BackpropPolyRegressor
 BC = cnn.BackpropPolyClassifier
 
+
+def RCV(**params: Any) -> cnn.ConvexPolyRegressorCV:
+    """A CV regressor that would run fast if its parameters were valid."""
+    return cnn.ConvexPolyRegressorCV(**{"betas": 2, "cv": 2, **FAST, **params})
+
+
 CASES: list[Case] = [
     # -- convex estimators: data -------------------------------------------------------
     Case("ConvexPolyRegressor.fit", "1-D X", lambda t: R(**FAST).fit(X[:, 0], Y),
@@ -415,6 +421,45 @@ CASES: list[Case] = [
          ValidationError, ("betas must contain at least one value",)),
     Case("fit_path", "a negative beta", lambda t: cnn.fit_path(X, Y, [0.1, -1.0]),
          ValidationError, ("beta must be a finite non-negative number",)),
+    Case("fit_path", "eps of 1 for the default grid", lambda t: cnn.fit_path(X, Y, eps=1.0),
+         ValidationError, ("eps must be a number in (0, 1)", "1.0")),
+    Case("fit_path", "n_betas of 0", lambda t: cnn.fit_path(X, Y, n_betas=0),
+         ValidationError, ("n_betas must be a positive int", "0")),
+    Case("beta_max", "mismatched lengths", lambda t: cnn.beta_max(X, Y[:-1]),
+         ValidationError, ("y has 11 rows", "X has 12 samples")),
+    Case("beta_max", "a loss that does not suit the targets",
+         lambda t: cnn.beta_max(X, Y, loss="logistic"),
+         ValidationError, ("logistic loss needs targets in {-1, +1}",)),
+    # -- choosing beta: the CV estimators ----------------------------------------------------------
+    Case("ConvexPolyRegressorCV.fit", "betas of 0", lambda t: RCV(betas=0).fit(X, Y),
+         ValidationError, ("betas must be a positive int", "0")),
+    Case("ConvexPolyRegressorCV.fit", "a negative beta in betas",
+         lambda t: RCV(betas=[1.0, -1.0]).fit(X, Y),
+         ValidationError, ("betas must be a positive finite number", "-1.0")),
+    Case("ConvexPolyRegressorCV.fit", "eps of 2", lambda t: RCV(eps=2).fit(X, Y),
+         ValidationError, ("eps must be a number in (0, 1)", "2")),
+    Case("ConvexPolyRegressorCV.fit", "cv of 1 fold", lambda t: RCV(cv=1).fit(X, Y),
+         ValidationError, ("cv must be at least 2 folds", "1")),
+    Case("ConvexPolyRegressorCV.fit", "more folds than samples", lambda t: RCV(cv=20).fit(X, Y),
+         ValidationError, ("cv=20", "n_splits=20", "n_samples=12")),
+    Case("ConvexPolyRegressorCV.fit", "unknown scoring", lambda t: RCV(scoring="acc").fit(X, Y),
+         ValidationError, ("scoring='acc' is not a scorer name", "get_scorer_names")),
+    Case("ConvexPolyRegressorCV.fit", "n_jobs of 0", lambda t: RCV(n_jobs=0).fit(X, Y),
+         ValidationError, ("n_jobs must be None or a non-zero int", "0")),
+    Case("ConvexPolyClassifierCV.fit", "a single class",
+         lambda t: cnn.ConvexPolyClassifierCV(**FAST).fit(X, np.zeros(12)),
+         ValidationError, ("single class",)),
+    Case("ConvexPolyClassifierCV.load", "the file a CV estimator saves",
+         lambda t: cnn.ConvexPolyClassifierCV.load(
+             cnn.ConvexPolyClassifier(**FAST).fit(X, LABELS).save(t / "m")),
+         ValidationError, ("holds a ConvexPolyClassifier", "ConvexPolyClassifier.load")),
+    Case("ConvexPolyRegressor.certify", "before fit", lambda t: R().certify(X, Y),
+         NotFittedError, ("not fitted",)),
+    Case("ConvexPolyClassifier.certify", "a label it was not fitted on",
+         lambda t: cnn.ConvexPolyClassifier(**FAST).fit(X, LABELS).certify(X[:2], ["yes", "ja"]),
+         ValidationError, ("labels the model was not fitted on: ja", "yes")),
+    Case("plot_path", "a plain estimator", lambda t: cnn.plot_path(fitted_regressor(), t / "p"),
+         ValidationError, ("cross-validated convexnn estimator", "ConvexPolyRegressor")),
     Case("certify", "not a network", lambda t: cnn.certify("net", X, Y),
          ValidationError, ("network must be a TwoLayerPolyNet", "str")),
     Case("certify", "wrong number of features", lambda t: cnn.certify(NET, X[:, :2], Y),
@@ -522,6 +567,14 @@ CLI_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("three numbers a,b,c",)),
     ("target without a file", ["compare", "--dataset", "iris", "--target", "3"],
      ("--target applies to --data files",)),
+    ("fit without --out", ["fit", "--data", "d.csv"],
+     ("the following arguments are required: --out",)),
+    ("fit with a missing file", ["fit", "--data", "/nonexistent/d.csv", "--out", "m.npz"],
+     ("MissingFileError", "data file not found")),
+    ("predict with a missing model", ["predict", "/nonexistent/m.npz", "--data", "d.csv"],
+     ("MissingFileError", "no such file")),
+    ("cv with one fold", ["cv", "--dataset", "iris", "--folds", "1"],
+     ("ValidationError", "cv must be at least 2 folds")),
 ]
 
 

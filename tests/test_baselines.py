@@ -12,15 +12,24 @@ from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.preprocessing import StandardScaler
 
-from convexnn import ConvexPolyRegressor, TwoLayerPolyNet, ValidationError, get_activation
+from convexnn import (
+    ConvexPolyConvRegressor,
+    ConvexPolyRegressor,
+    TwoLayerPolyNet,
+    ValidationError,
+    get_activation,
+)
 from convexnn.baselines import (
     OPTIMIZERS,
     SCHEDULES,
     BackpropPolyClassifier,
     BackpropPolyRegressor,
     BackpropRun,
+    RateTrial,
     accuracy,
     check_training_settings,
+    default_lr,
+    lr_grid,
     run_seeds,
     train_backprop,
 )
@@ -31,7 +40,9 @@ from convexnn.baselines._training import (
     init_training,
     training_step,
 )
+from convexnn.baselines._tuning import choose_rate, search_rates
 from convexnn.losses import get_loss
+from convexnn.patches import ConvGeometry
 
 ACTIVATION = get_activation("relu-approx")
 
@@ -335,6 +346,13 @@ def test_divergence_logs_a_warning(caplog):
         ({"time_limit": 0}, "time_limit"),
         ({"dtype": torch.int64}, "dtype"),
         ({"X_test": np.zeros((3, 5))}, "y_test"),
+        ({"lr": "fast"}, "lr"),
+        ({"lr": "tune", "lr_grid": [0.1]}, "lr_grid"),
+        ({"lr": "tune", "lr_grid": [0.1, -1.0]}, "lr_grid"),
+        ({"lr": "tune", "lr_grid": "0.1,1"}, "lr_grid"),
+        ({"record_interval": 0}, "record_interval"),
+        ({"geometry": (1, 8, 8)}, "geometry"),
+        ({"geometry": ConvGeometry((1, 2, 2), 1)}, "X must hold images of shape"),
     ],
 )
 def test_train_backprop_rejects_bad_settings(data, kwargs, name):
@@ -515,3 +533,206 @@ def test_loss_objects_match_the_library_losses(data):
     expected = get_loss("squared")(outputs.reshape(-1, 1), y.reshape(-1, 1))
     assert run.final_objective == pytest.approx(expected, rel=1e-12)
     assert expected == pytest.approx(0.5 * np.sum((outputs - y) ** 2), rel=1e-12)
+
+
+# -- learning-rate search ------------------------------------------------------------------
+def gradient_descent_trial(curvature: float, steps: int = 20):
+    """Trials of gradient descent on ``curvature / 2 * w^2`` from ``w = 1``: the best rate is
+    ``1 / curvature`` (one step to the minimum), rates above ``2 / curvature`` diverge and
+    much smaller ones crawl."""
+
+    def trial(lr: float) -> RateTrial:
+        w = 1.0
+        for _ in range(steps):
+            w -= lr * curvature * w
+        value = 0.5 * curvature * w * w
+        diverged = not np.isfinite(value) or value > 1e12
+        return RateTrial(lr, 0.5 * curvature if diverged else value, diverged, steps)
+
+    return trial
+
+
+def test_search_picks_the_known_rate_of_a_quadratic():
+    grid = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]  # 5 rates over 4 decades
+    trials, best, extensions = search_rates(gradient_descent_trial(10.0), grid)
+    assert best.lr == pytest.approx(0.1) and best.objective == 0.0 and not best.diverged
+    assert extensions == 0 and [t.lr for t in trials] == grid
+    by_rate = {t.lr: t for t in trials}
+    assert by_rate[1.0].diverged  # |1 - 10| > 1
+    assert by_rate[1e-4].objective > by_rate[1e-3].objective > by_rate[1e-2].objective > 0  # crawl
+
+
+def test_search_extends_the_grid_past_an_edge_holding_the_best_rate():
+    trials, best, extensions = search_rates(gradient_descent_trial(10.0), [1e-4, 1e-3, 1e-2])
+    # 1e-2 is on the edge: 10^-1.5, 10^-1, 10^-0.5 (diverges) are tried, then 10^-1 wins.
+    assert best.lr == pytest.approx(0.1) and extensions == 3
+    assert trials[-1].lr == pytest.approx(10**-0.5) and trials[-1].diverged
+    # Everything diverging: the search looks below the grid for a rate that does not
+    # (10^-0.5 diverges, 10^-1 converges, 10^-1.5 crawls: 10^-1 is inside, the search stops).
+    trials, best, extensions = search_rates(gradient_descent_trial(10.0), [1.0, 10.0])
+    assert extensions == 3 and best.lr == pytest.approx(0.1) and not best.diverged
+
+
+def test_search_never_selects_a_diverged_run():
+    trials = [
+        RateTrial(1e-3, 5.0, False),
+        RateTrial(1e-2, 1.0, True),  # lowest objective, but diverged: not a result
+        RateTrial(1e-1, float("nan"), False),
+        RateTrial(1.0, 0.5, True),
+    ]
+    assert choose_rate(trials).lr == 1e-3
+    assert choose_rate([RateTrial(1.0, 0.1, True)]) is None
+
+    def trial(lr: float) -> RateTrial:  # the diverged trials "end" lower than the others
+        return RateTrial(lr, 0.0 if lr > 0.05 else 1.0 / lr, lr > 0.05)
+
+    _, best, _ = search_rates(trial, [1e-3, 1e-2, 1e-1, 1.0])
+    assert best.lr == 1e-2 and not best.diverged
+
+
+def linear_problem(n: int = 40, seed: int = 3):
+    """One feature, width 1, identity activation: the convex objective is a lasso in ``alpha``.
+
+    With ``u = w / |w| = +-1`` fixed (its gradient in ``w`` is 0), ``f(x) = c x`` with
+    ``c = +-alpha``; on standardised ``x`` the curvature of the objective / n in ``alpha``
+    is ``mean(x^2) = 1``, so full-batch SGD converges in one step at lr 1, diverges above 2
+    and crawls well below 1.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    x = (x - x.mean()) / x.std()
+    y = 3.0 * x + 0.3 * rng.normal(size=n)
+    return x[:, None], y
+
+
+def test_tuning_picks_the_known_rate_in_training_and_reaches_the_optimum():
+    X, y = linear_problem()
+    beta = 0.1
+    run = train_backprop(
+        X, y, width=1, activation=(0.0, 1.0, 0.0), beta=beta, optimizer="sgd", lr="tune",
+        lr_grid=[1e-3, 1e-2, 1e-1, 1.0, 10.0], epochs=100,
+    )
+    search = run.lr_search
+    assert search.tuned and search.lr == 1.0 and run.lr == 1.0 and not run.diverged
+    assert search.epochs == 10  # a tenth of the run
+    by_rate = {trial.lr: trial for trial in search.trials}
+    assert by_rate[10.0].diverged
+    usable = [t for t in search.trials if not t.diverged]
+    assert by_rate[1.0].objective == min(t.objective for t in usable)
+    assert by_rate[1e-3].objective > by_rate[1e-2].objective > by_rate[1e-1].objective
+    # The optimum, computed independently: c* = soft-threshold(sum x y, beta) / sum x^2.
+    x = X[:, 0]
+    c = np.sign(x @ y) * max(abs(x @ y) - beta, 0.0) / (x @ x)
+    optimum = 0.5 * np.sum((c * x - y) ** 2) + beta * abs(c)
+    assert run.final_objective == pytest.approx(optimum, rel=1e-10)
+
+
+def test_default_grid_spans_four_decades_around_the_default_rate():
+    for optimizer in ("sgd", "adam", "momentum"):
+        grid = lr_grid(optimizer, 30)
+        assert len(grid) == 9 and np.all(np.diff(grid) > 0)
+        assert np.log10(grid[-1] / grid[0]) == pytest.approx(4.0)
+        assert any(rate == pytest.approx(default_lr(optimizer, 30)) for rate in grid)
+
+
+def test_lbfgs_is_not_tuned(data):
+    X, y = data
+    run = train_backprop(X, y, optimizer="lbfgs", lr="tune", **fast(epochs=5))
+    assert not run.lr_search.tuned and run.lr_search.trials == () and run.lr == 1.0
+    assert "line search" in run.lr_search.note
+
+
+def test_run_seeds_tunes_once_and_trains_every_seed_at_the_chosen_rate(data):
+    X, y = data
+    runs = run_seeds(X, y, 2, optimizer="adam", lr="tune", **fast(epochs=20))
+    search = runs[0].lr_search
+    assert search.tuned and search.seed == 0 and len(search.trials) >= 9
+    assert all(run.lr_search is search and run.lr == search.lr for run in runs)
+    plain = train_backprop(X, y, optimizer="adam", lr=search.lr, seed=1, **fast(epochs=20))
+    np.testing.assert_array_equal(runs[1].history.objective, plain.history.objective)
+
+
+def test_record_interval_records_by_training_time(data):
+    X, y = data
+    run = train_backprop(X, y, record_every=None, record_interval=0.05, time_limit=0.3,
+                         **fast(epochs=10**6))
+    assert run.stop_reason == "time_limit"
+    gaps = np.diff(run.history.wall_time)
+    assert 4 <= len(gaps) <= 8 and np.all(gaps[:-1] >= 0.05)
+
+
+# -- the convolutional network ---------------------------------------------------------------
+def small_images(n: int = 40, seed: int = 0):
+    """6x6 one-channel images whose target depends on a local pattern."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 36))
+    images = X.reshape(n, 6, 6)
+    y = images[:, 1:3, 1:3].sum(axis=(1, 2)) ** 2 / 4 - images[:, 3:5, 3:5].sum(axis=(1, 2))
+    return X, y
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_conv_network_trains_on_the_convex_objective(optimizer):
+    X, y = small_images()
+    geometry = ConvGeometry((1, 6, 6), 3, 1, 2)  # 4x4 outputs, 2x2 pooling: 4 regions
+    epochs = 15 if optimizer == "lbfgs" else 60
+    run = train_backprop(X, y, geometry=geometry, optimizer=optimizer, epochs=epochs, beta=0.1)
+    assert not run.diverged and run.geometry == geometry
+    assert run.width == 2 * 1 * 4 * (9 + 1)  # 2 C R (h + 1)
+    assert run.W.shape == (80, 9) and run.alpha.shape == (80, 4)
+    assert run.history.objective[-1] < run.history.objective[0]
+    # The numpy forward pass (patches) agrees with the torch conv2d / avg_pool2d one.
+    assert run.network.geometry == geometry
+    np.testing.assert_allclose(run.predict(X), run.network.predict(X), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(run.predict(X.reshape(-1, 6, 6)), run.predict(X), rtol=1e-12)
+    assert run.network.objective(X, y, "squared", 0.1) == pytest.approx(
+        run.final_convex_objective, rel=1e-10
+    )
+    # ... and the certified convex optimum of the same network bounds it from below.
+    convex = ConvexPolyConvRegressor(image_shape=(1, 6, 6), filter_size=3, pool_size=2,
+                                     beta=0.1, solver="clarabel",
+                                     solver_options={"tol": 1e-8}).fit(X, y)
+    assert convex.result_.lower_bound <= run.final_convex_objective
+
+
+def test_conv_network_with_several_outputs_and_global_pooling():
+    X, y = small_images(seed=1)
+    Y = np.stack([y, -y], axis=1)
+    geometry = ConvGeometry((1, 6, 6), 3)
+    run = train_backprop(X, Y, geometry=geometry, width=6, epochs=5)
+    assert run.alpha.shape == (6, 1, 2) and run.predict(X).shape == (40, 2)
+    np.testing.assert_allclose(run.predict(X), run.network.predict(X), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("pool_size", [None, 2, (1, 3)])
+def test_conv_forward_pass_equals_conv2d_sigma_avgpool(pool_size):
+    """The module's moment-based pass is the plain Conv2d -> sigma -> AvgPool2d -> linear."""
+    from convexnn._torch_model import TorchPolyNet
+
+    generator = torch.Generator().manual_seed(5)
+    geometry = ConvGeometry((2, 7, 6), (3, 2), (1, 1), pool_size)
+    m, C = 4, 3
+    weight = torch.randn(m, geometry.patch_size, generator=generator, dtype=torch.float64)
+    alpha = torch.randn(m, geometry.n_regions, C, generator=generator, dtype=torch.float64)
+    images = torch.randn(9, 2, 7, 6, generator=generator, dtype=torch.float64)
+    a, b, c = ACTIVATION.coefficients
+    for unit_norm in (False, True):
+        module = TorchPolyNet(weight, alpha, (a, b, c), geometry=geometry, single_output=False,
+                              unit_norm=unit_norm)
+        W = weight / weight.norm(dim=1, keepdim=True) if unit_norm else weight
+        t = torch.nn.functional.conv2d(images, W.reshape(m, 2, 3, 2))
+        act = a * t**2 + b * t + c
+        if pool_size is None:
+            pooled = act.mean(dim=(2, 3))[:, :, None]
+        else:
+            pooled = torch.nn.functional.avg_pool2d(act, pool_size).flatten(2)
+        expected = torch.einsum("nmr,mrk->nk", pooled, alpha)
+        with torch.no_grad():
+            np.testing.assert_allclose(module(images.flatten(1)).numpy(), expected.numpy(),
+                                       rtol=1e-12, atol=1e-12)
+
+
+def test_run_seeds_rejects_unknown_settings(data):
+    X, y = data
+    with pytest.raises(ValidationError, match="unknown training setting.*momentum"):
+        run_seeds(X, y, 2, momentum=0.9)

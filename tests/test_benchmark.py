@@ -1,4 +1,4 @@
-"""The benchmark script runs end to end on its smallest case and writes its tables."""
+"""The benchmark scripts run end to end on their smallest cases and write their tables."""
 
 from __future__ import annotations
 
@@ -9,17 +9,27 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_solvers.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_solvers", SCRIPT)
+def _script(name: str):
+    """The benchmark script ``benchmarks/<name>.py`` as a module (a generator for fixtures)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     yield module
     del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    yield from _script("bench_solvers")
+
+
+@pytest.fixture(scope="module")
+def bench_cv():
+    yield from _script("bench_cv")
 
 
 def test_smallest_case_writes_json_and_markdown(bench, tmp_path, capsys):
@@ -48,3 +58,22 @@ def test_smallest_case_writes_json_and_markdown(bench, tmp_path, capsys):
     markdown = stem.with_suffix(".md").read_text()
     assert "| 100x20 | 100 | 20 | native (ipm) | optimal |" in markdown
     assert "time / SCS" in markdown and markdown in capsys.readouterr().out
+
+
+def test_cv_benchmark_on_a_tiny_case_writes_json_and_markdown(bench_cv, tmp_path, capsys):
+    stem = tmp_path / "cv"
+    assert bench_cv.main(["--cases", "wine", "--n-betas", "3", "--folds", "2",
+                       "--output", str(stem)]) == 0
+    document = json.loads(stem.with_suffix(".json").read_text())
+    (row,) = document["rows"]
+    assert row["case"] == "wine" and (row["n"], row["d"], row["classes"]) == (178, 13, 3)
+    assert (row["n_betas"], row["folds"]) == (3, 2)
+    # the same grid and folds give the same choice and score
+    assert row["same_beta"] and row["cv_beta"] == row["grid_beta"]
+    assert row["same_score"] and row["cv_score"] == pytest.approx(row["grid_score"])
+    assert row["ratio"] == pytest.approx(row["grid_time"] / row["cv_time"])
+    assert row["cpu_ratio"] == pytest.approx(row["grid_cpu"] / row["cv_cpu"])
+    assert row["beta_max"] > row["cv_beta"] > 0 and row["skipped_points"] == 0
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| wine | 178 x 13 | 3 | 3 x 2 |" in markdown
+    assert "GridSearchCV / CV" in markdown and markdown in capsys.readouterr().out

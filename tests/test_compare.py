@@ -22,6 +22,7 @@ from convexnn import ValidationError, solvers
 from convexnn.baselines import BackpropPolyClassifier
 from convexnn.cli import main
 from convexnn.comparison import COLUMNS, Comparison, compare, default_max_samples
+from convexnn.comparison._records import time_to_target
 from convexnn.datasets import DATASETS
 from convexnn.estimators import ConvexPolyClassifier
 
@@ -238,6 +239,17 @@ def test_torch_threads_are_restored(planted):
         ({"task": "ranking"}, ["task"]),
         ({"threads": 0}, ["threads"]),
         ({"progress": "yes"}, ["progress"]),
+        ({"tune_lr": "yes"}, ["tune_lr"]),
+        ({"tune_lr": True, "backprop_options": {"lr": 0.1}}, ["tune_lr", "lr"]),
+        ({"budget": -1.0}, ["budget"]),
+        ({"budget": "soon"}, ["budget"]),
+        ({"budget": 1.0, "epochs": 10}, ["budget", "epochs"]),
+        ({"budget": 1.0, "backprop_options": {"time_limit": 2.0}}, ["budget", "time_limit"]),
+        ({"budget": 1.0, "backprop_options": {"schedule": "cosine"}}, ["budget", "schedule"]),
+        ({"conv": 3}, ["conv"]),
+        ({"conv": {"kernel": 3}}, ["conv", "kernel"]),
+        ({"conv": {"filter_size": 0, "image_shape": (1, 2, 2)}}, ["filter_size"]),
+        ({"conv": {"filter_size": 3}}, ["conv", "image_shape"]),  # arrays carry no shape
     ],
 )
 def test_bad_arguments_raise_before_running(planted, kwargs, words):
@@ -374,6 +386,9 @@ def test_cli_compare_on_an_embedded_data_set(tmp_path, capsys):
         ["compare", "--dataset", "iris", "--target", "label"],
         ["compare", "--data", "/no/such/file.csv"],
         ["compare", "--dataset", "iris", "--time-limit", "-5", "--solvers", "scs"],
+        ["compare", "--dataset", "iris", "--budget", "soon"],
+        ["compare", "--dataset", "iris", "--pool-size", "2"],
+        ["compare", "--dataset", "iris", "--filter-size", "3"],  # iris has no image shape
     ],
 )
 def test_cli_bad_arguments_give_one_line_and_exit_code_2(argv, capsys):
@@ -383,3 +398,183 @@ def test_cli_bad_arguments_give_one_line_and_exit_code_2(argv, capsys):
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("convexnn: error:"), captured.err
+
+
+# -- learning-rate tuning -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tuned(planted) -> Comparison:
+    return compare(planted, task="regression", solvers=("clarabel",), optimizers=OPTIMIZERS,
+                   seeds=SEEDS, epochs=EPOCHS, tune_lr=True,
+                   solver_options=tight_options("clarabel"), progress=False)
+
+
+def test_tuning_reports_the_grid_and_the_chosen_rate(tuned):
+    tuning = tuned.settings["tuning"]
+    assert set(tuning) == set(OPTIMIZERS)
+    for optimizer in ("sgd", "adam"):
+        search = tuning[optimizer]
+        rates = [trial["lr"] for trial in search["trials"]]
+        assert len(rates) >= 5 and np.log10(max(rates) / min(rates)) >= 4
+        usable = [t for t in search["trials"] if not t["diverged"]]
+        best = min(usable, key=lambda t: t["objective"])
+        assert search["lr"] == best["lr"] and search["seed"] == 0
+        for row in rows(tuned, method=optimizer):
+            assert row["lr"] == search["lr"]  # every seed at the chosen rate
+        assert tuned.settings["lr"][optimizer] == search["lr"]
+    assert not tuning["lbfgs"]["tuned"] and "line search" in tuning["lbfgs"]["note"]
+    markdown = tuned.to_markdown()
+    assert "### Learning rates" in markdown and f"**{tuning['adam']['lr']:.3g}**" in markdown
+    document = json.loads(json.dumps(tuned.to_dict(), allow_nan=False))
+    first = document["settings"]["tuning"]["sgd"]["trials"][0]
+    assert first["lr"] == tuning["sgd"]["trials"][0]["lr"]
+    assert pd.DataFrame(tuned.records)["lr"].notna().sum() == len(OPTIMIZERS) * SEEDS
+
+
+def test_tuned_runs_are_the_runs_at_the_chosen_rate(tuned, planted):
+    """The rows equal plain runs at the reported rate: the search only picks the rate."""
+    rate = tuned.settings["tuning"]["adam"]["lr"]
+    plain = compare(planted, task="regression", solvers=(), optimizers=("adam",), seeds=SEEDS,
+                    epochs=EPOCHS, backprop_options={"lr": rate}, progress=False)
+    assert [r["objective"] for r in plain.records] == [
+        r["objective"] for r in rows(tuned, method="adam")
+    ]
+
+
+# -- budgets and time to target ---------------------------------------------------------------
+def test_budget_stops_every_optimizer_within_ten_percent_of_it(planted):
+    budget = 0.6
+    result = compare(planted, task="regression", solvers=(), optimizers=OPTIMIZERS, seeds=1,
+                     budget=budget, progress=False)
+    assert result.settings["budget_seconds"] == budget and result.settings["epochs"] is None
+    for row in result.records:
+        assert row["status"] == "time_limit", row
+        assert abs(row["time"] - budget) <= 0.1 * budget, row
+    for run in result.runs:  # records spread over the budget, not only at its ends
+        assert len(run.history) >= 10
+    assert "budget 0.6 s of training per run" in result.to_markdown()
+
+
+def test_budget_match_is_the_convex_solve_time(planted):
+    result = compare(planted, task="regression", solvers=("clarabel",), optimizers=("adam",),
+                     seeds=1, budget="match", solver_options=tight_options("clarabel"),
+                     progress=False)
+    convex, adam = result.records
+    assert result.settings["budget_seconds"] == convex["time"]
+    assert abs(adam["time"] - convex["time"]) <= 0.1 * convex["time"] + 0.01
+    assert "the convex solve's wall time" in result.to_markdown()
+
+
+def test_time_to_target_is_never_when_the_target_is_not_reached(comparison, planted):
+    assert time_to_target([0.0, 1.0, 2.0], [10.0, 1.5, 1.005], 1.0, 1e-2) == 2.0
+    assert time_to_target([0.0, 1.0], [10.0, 1.5], 1.0, 1e-2) == math.inf
+    assert math.isnan(time_to_target([0.0], [1.0], math.nan, 1e-2))
+    short = compare(planted, task="regression", solvers=("clarabel",), optimizers=("sgd",),
+                    seeds=1, epochs=1, solver_options=tight_options("clarabel"), progress=False)
+    convex, sgd = short.records
+    assert convex["time_to_1pct"] == convex["time_to_0.1pct"] == convex["time"]
+    assert sgd["time_to_1pct"] == sgd["time_to_0.1pct"] == math.inf
+    markdown = short.to_markdown()
+    assert "never (0/1)" in markdown
+    document = short.to_dict()
+    assert document["records"][1]["time_to_1pct"] == "never"
+    # Runs that get there: the first record within the target, checked against the history.
+    lower = comparison.lower_bound
+    for run in comparison.runs:
+        row = next(r for r in comparison.records
+                   if (r["method"], r["seed"]) == (run.optimizer, run.seed))
+        values = np.asarray(run.history.convex_objective)
+        hits = np.flatnonzero(values <= lower + 1e-2 * abs(lower))
+        expected = run.history.wall_time[hits[0]] if len(hits) else math.inf
+        assert row["time_to_1pct"] == expected
+
+
+# -- the convolutional variant ----------------------------------------------------------------
+def test_compare_runs_the_convolutional_variant_end_to_end(tmp_path):
+    """Small 6x6 images, average pooling over 2x2 regions; convex and backprop CNN rows."""
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(50, 6, 6))
+    labels = (images[:, 1:4, 1:4].sum(axis=(1, 2)) > 0).astype(int)
+    result = compare((images.reshape(50, 36), labels), task="classification",
+                     solvers=("clarabel",), optimizers=("adam", "lbfgs"), seeds=1, epochs=20,
+                     conv={"filter_size": 3, "pool_size": 2, "image_shape": (1, 6, 6)},
+                     solver_options=tight_options("clarabel"), progress=False)
+    settings = result.settings
+    assert settings["variant"] == "convolutional" and settings["conv"]["pool_size"] == [2, 2]
+    assert settings["width"] == 2 * 1 * 4 * (9 + 1)  # 2 C R (h + 1)
+    convex, adam, lbfgs = result.records
+    assert convex["status"] == "optimal" and convex["relative_gap"] < 1e-6
+    assert result.models["clarabel"].network_.geometry.n_regions == 4
+    for row, run in zip((adam, lbfgs), result.runs):
+        assert row["kind"] == "backprop" and row["status"] == "completed"
+        assert run.geometry is not None and run.geometry.n_regions == 4
+        assert row["objective"] >= result.lower_bound
+        X_train = result.models["clarabel"].network_  # the same data for both
+        assert run.network.geometry == X_train.geometry
+    assert "convolutional (3x3 filters, stride 1x1, 2x2 average pooling)" in result.to_markdown()
+    result.save(tmp_path)  # tables and figures for CNN rows too
+    assert (tmp_path / "objective_vs_time.png").stat().st_size > 1000
+
+
+def test_cli_compare_convolutional_digits(tmp_path, capsys):
+    code = main([
+        "compare", "--dataset", "digits", "--filter-size", "3", "--pool-size", "3",
+        "--solvers", "native", "--optimizers", "adam", "--seeds", "1", "--epochs", "3",
+        "--max-samples", "40", "--out", str(tmp_path), "--no-progress",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    document = json.loads((tmp_path / "comparison.json").read_text())
+    assert document["settings"]["conv"]["image_shape"] == [1, 8, 8]
+    assert [r["method"] for r in document["records"]] == ["native", "adam"]
+    assert "3x3 average pooling" in captured.out
+
+
+# -- max_samples="auto" -------------------------------------------------------------------------
+def test_max_samples_auto_keeps_every_sample_for_native():
+    """Digits (1347 training samples, 10 classes): native takes them all, and says so."""
+    result = compare("digits", solvers=("native",), optimizers=(), progress=False,
+                     solver_options={"engine": "neurons", "max_iter": 1})  # the size, not the fit
+    settings = result.settings
+    assert settings["n_train"] == settings["n_train_available"] == 1347
+    assert result.models["native"].network_.n_features == 64  # it trained on them
+    assert "all 1347 training samples" in settings["sample_cap"]
+    assert "caps only for conic back-ends" in result.to_markdown()
+
+
+def test_max_samples_auto_caps_for_scs(monkeypatch, tmp_path, capsys):
+    """The same data with SCS: capped to 100, and the report says for which back-end and why.
+
+    The solve is replaced by a stub that records what SCS would have been given (a real
+    SCS solve on these 100 samples takes a minute; the rows' solves are tested above).
+    """
+    from convexnn.comparison import _compare
+    from convexnn.comparison._records import new_record
+
+    seen = {}
+
+    def stub(name, data, plan):
+        seen[name] = data.X_train.shape
+        return new_record("convex", name), None
+
+    monkeypatch.setattr(_compare, "run_convex", stub)
+    code = main(["compare", "--dataset", "digits", "--solvers", "native,scs", "--optimizers", "",
+                 "--out", str(tmp_path), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert seen == {"native": (100, 64), "scs": (100, 64)}  # one data set for every method
+    settings = json.loads((tmp_path / "comparison.json").read_text())["settings"]
+    assert settings["n_train"] == 100 and settings["n_train_available"] == 1347
+    for words in ("100 of 1347 training samples", "conic back-end(s) scs", "nonzeros"):
+        assert words in settings["sample_cap"] and words in captured.out
+
+
+def test_sample_cap_rules():
+    from convexnn.comparison._data import choose_sample_cap
+
+    per_sample = 65**2 * 10  # digits
+    assert choose_sample_cap("auto", 1347, per_sample, []).cap is None
+    assert choose_sample_cap("auto", 1347, per_sample, ["scs"]).cap == 100
+    assert choose_sample_cap("auto", 50, per_sample, ["scs"]).cap is None  # the floor of 100
+    assert choose_sample_cap("auto", 426, 31**2, ["scs"]).cap is None  # fits the budget
+    assert choose_sample_cap(60, 1347, per_sample, []).cap == 60  # a given cap always applies
+    assert choose_sample_cap(None, 1347, per_sample, ["scs"]).cap is None

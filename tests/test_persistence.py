@@ -172,9 +172,11 @@ def test_the_file_is_npz_with_json_metadata_and_no_pickle(tmp_path):
     clf = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, y)
     path = clf.save(tmp_path / "clf")
     with np.load(path, allow_pickle=False) as data:
-        assert set(data.files) == {"metadata", "U", "alpha", "classes"}
+        assert set(data.files) == {"metadata", "U", "alpha", "classes", "dual_point"}
         metadata = json.loads(str(data["metadata"]))
         np.testing.assert_array_equal(data["classes"], ["ant", "bee", "cat"])
+        # The dual point behind the certified bound, to verify the result later.
+        np.testing.assert_array_equal(data["dual_point"], clf.result_.dual_point)
     assert metadata["format"] == "convexnn.estimator"
     assert metadata["format_version"] == _persistence.FORMAT_VERSION
     assert metadata["convexnn_version"] == cnn.__version__

@@ -2,7 +2,12 @@
 
 The network is ``f(x) = sum_j alpha_j sigma(u_j^T x)`` with first-layer
 weights ``W`` of shape ``(m, d)`` and output weights ``alpha`` of shape
-``(m,)`` or ``(m, C)``, any width ``m``. Two training objectives:
+``(m,)`` or ``(m, C)``, any width ``m`` -- or, with ``geometry`` (a
+:class:`~convexnn.patches.ConvGeometry`), the convolutional network with
+average pooling ``f(x) = sum_j sum_r alpha_jr (1/P) sum_{p in r}
+sigma(u_j^T x_rp)`` of :class:`convexnn.ConvexPolyConvClassifier`: filters
+``W`` of shape ``(m, h)``, ``alpha`` of shape ``(m, R)`` or ``(m, R, C)``
+over ``R`` pooling regions. Two training objectives:
 
 ``objective="convex"``
     Exactly the convex problem's objective (design notes, section 1):
@@ -65,9 +70,26 @@ Default epochs are 1000 (full-batch first-order steps are cheap) and 200
 for L-BFGS, where one epoch is one L-BFGS iteration (a strong-Wolfe line
 search of up to 25 evaluations).
 
+Learning-rate search (``lr="tune"``)
+------------------------------------
+The defaults above are measured on a few problems; no fixed rate suits
+every problem, so ``lr="tune"`` searches (:mod:`~convexnn.baselines._tuning`):
+the run's seed is trained once per rate of a log-spaced grid --
+:func:`lr_grid`: ``default_lr * 10**k`` for ``k = -2.5, -2, ..., 1.5`` (9
+rates over 4 decades), or ``lr_grid`` -- for a tenth of the run's epochs
+(at least 5) and of its time limit. The rate whose trial ends with the
+lowest training objective wins; diverged trials are never chosen. When the
+winner is on the grid's edge (or every rate diverged) the grid grows half a
+decade at a time past that edge, at most 4 times. The full run then uses the
+winner; ``run.lr_search`` (:class:`RateSearch`) keeps every trial.
+:func:`run_seeds` and :func:`convexnn.compare` search once (on the first
+seed) and train every seed at the chosen rate. L-BFGS is not tuned: its
+strong-Wolfe line search picks every step.
+
 Package layout: :mod:`~convexnn.baselines._settings` (choices, defaults,
 validation), :mod:`~convexnn.baselines._training` (the training state with
 its init / step functions, :func:`train_backprop`, :func:`run_seeds`),
+:mod:`~convexnn.baselines._tuning` (the learning-rate search),
 :mod:`~convexnn.baselines._results`, :mod:`~convexnn.baselines._metrics` and
 :mod:`~convexnn.baselines._estimators`. The network trained is
 :class:`convexnn._torch_model.TorchPolyNet`, the module
@@ -96,6 +118,7 @@ from convexnn.baselines._settings import (
     OPTIMIZERS,
     SCHEDULES,
     SGD_LR_WIDTH_SCALE,
+    TUNE,
     TrainingSettings,
     check_training_settings,
     default_lr,
@@ -103,6 +126,7 @@ from convexnn.baselines._settings import (
 from convexnn.baselines._training import BLOWUP_FACTOR as BLOWUP_FACTOR
 from convexnn.baselines._training import EXPONENTIAL_DECAY as EXPONENTIAL_DECAY
 from convexnn.baselines._training import run_seeds, train_backprop
+from convexnn.baselines._tuning import RateSearch, RateTrial, lr_grid
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -112,14 +136,18 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "SGD_LR_WIDTH_SCALE",
+    "TUNE",
     "BackpropPolyClassifier",
     "BackpropPolyRegressor",
     "BackpropRun",
+    "RateSearch",
+    "RateTrial",
     "TrainingHistory",
     "TrainingSettings",
     "accuracy",
     "check_training_settings",
     "default_lr",
+    "lr_grid",
     "mean_squared_error",
     "r2",
     "run_seeds",

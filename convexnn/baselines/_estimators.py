@@ -37,7 +37,7 @@ class _BackpropPolyBase(BaseEstimator):
         loss: str | Loss = "squared",
         objective: str = "convex",
         optimizer: str = "adam",
-        lr: float | None = None,
+        lr: float | str | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
         schedule: str = "constant",
@@ -137,8 +137,9 @@ _PARAMS_DOC = """
         reparametrisation) or ``(beta / 2) (||W||^2 + ||alpha||^2)``.
     optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"}
         Default ``"adam"``.
-    lr : float, optional
-        Default :func:`convexnn.baselines.default_lr` of the optimizer and width.
+    lr : float or "tune", optional
+        Default :func:`convexnn.baselines.default_lr` of the optimizer and
+        width; ``"tune"`` searches a log-spaced grid first (``run_.lr_search``).
     epochs : int, optional
         Default :data:`convexnn.baselines.DEFAULT_EPOCHS`.
     batch_size : int, optional

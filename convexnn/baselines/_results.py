@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import torch
 
+from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import as_float_array
 from convexnn.activations import Activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss
 from convexnn.network import TwoLayerPolyNet
+from convexnn.patches import ConvGeometry
+
+if TYPE_CHECKING:
+    from convexnn.baselines._tuning import RateSearch
 
 __all__ = ["BackpropRun", "HistoryRecord", "TrainingHistory"]
 
@@ -101,8 +107,11 @@ class BackpropRun:
     lr : float
         Initial learning rate used.
     W : ndarray of shape (m, d)
-        Raw first-layer weights (unnormalised).
+        Raw first-layer weights (unnormalised); flattened filters of ``h``
+        values when convolutional.
     alpha : ndarray of shape (m,) or (m, C)
+        ``(m, R)`` or ``(m, R, C)`` over ``R`` pooling regions when
+        convolutional.
     activation : Activation
     loss : Loss
     beta : float
@@ -111,6 +120,10 @@ class BackpropRun:
         ``alpha``), whose ``objective(X, y, loss, beta)`` equals
         ``final_convex_objective``. None for weight-decay runs, whose
         function is not a unit-norm network (see :meth:`predict`).
+    geometry : ConvGeometry or None
+        The convolution and pooling of a convolutional network.
+    lr_search : RateSearch or None
+        The learning-rate search that picked ``lr`` (``lr="tune"``).
     """
 
     optimizer: str
@@ -132,23 +145,44 @@ class BackpropRun:
     loss: Loss = field(repr=False)
     beta: float = field(repr=False)
     network: TwoLayerPolyNet | None = field(default=None, repr=False)
+    geometry: ConvGeometry | None = field(default=None, repr=False)
+    lr_search: RateSearch | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
         """Number of neurons."""
         return int(self.W.shape[0])
 
+    def to_torch(self, dtype: torch.dtype = torch.float64) -> TorchPolyNet:
+        """The trained network as the module it was trained as (unit-norm for convex runs)."""
+        alpha = self.alpha if self.geometry is not None else self.alpha[:, None]
+        single_output = alpha.ndim == 2
+        return TorchPolyNet(
+            torch.as_tensor(self.W, dtype=dtype),
+            torch.as_tensor(alpha[..., None] if single_output else alpha, dtype=dtype),
+            self.activation.coefficients, geometry=self.geometry,
+            single_output=single_output, unit_norm=self.objective_kind == "convex",
+        )
+
     def predict(self, X: Any) -> np.ndarray:
-        """Outputs of the trained network: ``(n,)`` for one output, else ``(n, C)``."""
-        features = as_float_array(X, "X", min_samples=0)
-        if features.shape[1] != self.W.shape[1]:
-            raise ValidationError(
-                f"X has {features.shape[1]} features but the network expects {self.W.shape[1]}"
+        """Outputs of the trained network: ``(n,)`` for one output, else ``(n, C)``.
+
+        ``X`` holds features, or images (any shape ``geometry`` accepts)
+        when convolutional.
+        """
+        if self.geometry is None:
+            features = as_float_array(X, "X", min_samples=0)
+            if features.shape[1] != self.W.shape[1]:
+                raise ValidationError(
+                    f"X has {features.shape[1]} features but the network expects "
+                    f"{self.W.shape[1]}"
+                )
+        else:
+            features = self.geometry.as_images(
+                as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0)
             )
-        W = self.W
-        if self.objective_kind == "convex":
-            W = W / np.linalg.norm(W, axis=1, keepdims=True)
-        return self.activation(features @ W.T) @ self.alpha
+        with torch.no_grad():
+            return self.to_torch()(torch.as_tensor(features, dtype=torch.float64)).numpy()
 
     def summary(self) -> dict[str, Any]:
         """The scalar results, as one flat record."""
@@ -158,6 +192,7 @@ class BackpropRun:
             "objective_kind": self.objective_kind,
             "width": self.width,
             "lr": self.lr,
+            "lr_tuned": self.lr_search is not None and self.lr_search.tuned,
             "epochs": self.epochs_run,
             "final_objective": self.final_objective,
             "final_convex_objective": self.final_convex_objective,

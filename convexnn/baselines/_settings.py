@@ -6,6 +6,7 @@ The reasons behind the default learning rates and epochs are in the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,10 @@ __all__ = [
     "OBJECTIVES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "SETTING_DEFAULTS",
     "SGD_LR_WIDTH_SCALE",
+    "TUNE",
+    "UNBOUNDED_EPOCHS",
     "TrainingSettings",
     "check_test_data",
     "check_training_settings",
@@ -54,6 +58,22 @@ DEFAULT_LR: dict[str, float] = {
 }
 #: Plain SGD's default step is at most this divided by the width.
 SGD_LR_WIDTH_SCALE = 3.0
+
+#: The ``lr`` that asks for a learning-rate search (:mod:`convexnn.baselines._tuning`).
+TUNE = "tune"
+
+#: Epochs of a run that only its time limit stops (:func:`convexnn.compare`'s ``budget``):
+#: searches and reports treat this many epochs or more as no bound.
+UNBOUNDED_EPOCHS = 10**9
+
+#: The defaults of the settings :func:`check_training_settings` validates, as
+#: :func:`~convexnn.baselines.train_backprop` gives them.
+SETTING_DEFAULTS: dict[str, Any] = {
+    "width": None, "activation": "relu-approx", "loss": "squared", "beta": 0.1,
+    "objective": "convex", "optimizer": "adam", "lr": None, "lr_grid": None, "epochs": None,
+    "batch_size": None, "schedule": "constant", "init": "kaiming", "init_scale": 1.0,
+    "time_limit": None, "record_every": 1, "record_interval": None,
+}
 
 #: Epochs used when ``epochs=None``.
 DEFAULT_EPOCHS: dict[str, int] = {name: 1000 for name in OPTIMIZERS} | {"lbfgs": 200}
@@ -88,9 +108,13 @@ class TrainingSettings:
     """Validated backprop settings (see :func:`check_training_settings`).
 
     ``lr`` is None when the default of :func:`default_lr` applies (it depends
-    on the width, known once the data are); ``width`` is None for the
-    default ``2 C (d + 1)``. ``objective`` is the objective to train,
-    ``"convex"`` or ``"weight-decay"``.
+    on the width, known once the data are) and :data:`TUNE` (``"tune"``)
+    when a learning-rate search picks it (over ``lr_grid``, or the default
+    grid when None); ``width`` is None for the default ``2 C R (h + 1)``
+    (``2 C (d + 1)`` when fully connected). ``objective`` is the objective
+    to train, ``"convex"`` or ``"weight-decay"``. ``record_every`` (epochs)
+    and ``record_interval`` (training seconds) say when to record; either
+    may be None.
     """
 
     activation: Activation
@@ -98,7 +122,7 @@ class TrainingSettings:
     beta: float
     objective: str
     optimizer: str
-    lr: float | None
+    lr: float | str | None
     epochs: int
     batch_size: int | None
     schedule: str
@@ -106,10 +130,14 @@ class TrainingSettings:
     init_scale: float
     width: int | None
     time_limit: float | None
-    record_every: int
+    record_every: int | None
+    record_interval: float | None = None
+    lr_grid: tuple[float, ...] | None = None
 
     def lr_for(self, width: int) -> float:
-        """The learning rate used at ``width`` neurons."""
+        """The learning rate used at ``width`` neurons (once a search has replaced ``"tune"``)."""
+        if self.lr == TUNE:
+            raise ValidationError("lr='tune' has no rate until the search has run")
         return self.lr if self.lr is not None else default_lr(self.optimizer, width)
 
 
@@ -129,12 +157,14 @@ def check_training_settings(
     init_scale: Any,
     time_limit: Any = None,
     record_every: Any = 1,
+    record_interval: Any = None,
+    lr_grid: Any = None,
 ) -> TrainingSettings:
     """Validate backprop training settings, as :func:`~convexnn.baselines.train_backprop` does.
 
     Every argument is the :func:`~convexnn.baselines.train_backprop`
     argument of the same name; ``None`` for ``width``, ``lr`` and ``epochs``
-    means the defaults. Shared by the backprop estimators and
+    means the defaults, ``lr="tune"`` a learning-rate search. Shared by the backprop estimators and
     :func:`convexnn.compare`, which checks everything before anything runs.
 
     Returns
@@ -153,7 +183,7 @@ def check_training_settings(
             "batch_size must be None for optimizer='lbfgs' (L-BFGS with a line search is a "
             f"full-batch method); got batch_size={batch_size}"
         )
-    lr = check_positive(lr, "lr", allow_none=True)
+    lr = _check_lr(lr)
     epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
     return TrainingSettings(
         activation=get_activation(activation),
@@ -169,8 +199,37 @@ def check_training_settings(
         init_scale=check_positive(init_scale, "init_scale"),
         width=check_positive(width, "width", integer=True, allow_none=True),
         time_limit=check_positive(time_limit, "time_limit", allow_none=True),
-        record_every=check_positive(record_every, "record_every", integer=True),
+        record_every=check_positive(record_every, "record_every", integer=True, allow_none=True),
+        record_interval=check_positive(record_interval, "record_interval", allow_none=True),
+        lr_grid=check_lr_grid(lr_grid),
     )
+
+
+def _check_lr(lr: Any) -> float | str | None:
+    """A positive rate, None (the default) or ``"tune"``."""
+    if isinstance(lr, str):
+        if lr.strip().lower() == TUNE:
+            return TUNE
+        raise ValidationError(f"lr must be a positive number, None or 'tune'; got {lr!r}")
+    return check_positive(lr, "lr", allow_none=True)
+
+
+def check_lr_grid(grid: Any) -> tuple[float, ...] | None:
+    """The rates a learning-rate search tries: None (the default grid) or >= 2 positive numbers.
+
+    Raises
+    ------
+    ValidationError
+        Anything else; the message names ``lr_grid``.
+    """
+    if grid is None:
+        return None
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, (Sequence, np.ndarray)):
+        raise ValidationError(f"lr_grid must be a list of positive numbers or None, got {grid!r}")
+    rates = tuple(sorted({check_positive(rate, "each rate of lr_grid") for rate in grid}))
+    if len(rates) < 2:
+        raise ValidationError(f"lr_grid needs at least 2 distinct rates, got {grid!r}")
+    return rates
 
 
 def check_test_data(

@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,17 @@ from convexnn._validation import as_float_array, check_positive, check_seed, che
 from convexnn.activations import ActivationLike
 from convexnn.baselines._metrics import Metric, MetricLike, check_metric
 from convexnn.baselines._results import BackpropRun, HistoryRecord, TrainingHistory
-from convexnn.baselines._settings import TrainingSettings, check_test_data, check_training_settings
+from convexnn.baselines._settings import (
+    SETTING_DEFAULTS,
+    TUNE,
+    TrainingSettings,
+    check_test_data,
+    check_training_settings,
+)
 from convexnn.exceptions import ValidationError
 from convexnn.losses import LossLike
 from convexnn.network import TwoLayerPolyNet
+from convexnn.patches import ConvGeometry
 
 logger = logging.getLogger("convexnn")
 
@@ -42,6 +50,7 @@ __all__ = [
     "run_seeds",
     "run_training",
     "train_backprop",
+    "training_problem",
     "training_step",
 ]
 
@@ -62,7 +71,8 @@ class TrainingProblem:
     ----------
     settings : TrainingSettings
     X : Tensor of shape (n, d)
-        Training features, in the training dtype and on the training device.
+        Training features (flattened images when convolutional), in the
+        training dtype and on the training device.
     y : Tensor of shape (n, C)
         Loss-encoded training targets, likewise.
     y_numpy : ndarray of shape (n, C)
@@ -74,11 +84,14 @@ class TrainingProblem:
     score : callable or None
         ``score(y, yhat)``, recorded on the training and held-out data.
     width : int
-        Number of neurons.
+        Number of neurons (filters when convolutional).
     single_output : bool
         The targets were one column given as ``(n,)``: the run reports
-        ``alpha`` of shape ``(m,)``.
+        ``alpha`` of shape ``(m,)`` (``(m, R)`` when convolutional).
     device : torch.device
+    geometry : ConvGeometry or None
+        Makes the network convolutional with average pooling
+        (:class:`~convexnn._torch_model.TorchPolyNet`'s conv forward pass).
     """
 
     settings: TrainingSettings
@@ -91,6 +104,7 @@ class TrainingProblem:
     width: int
     single_output: bool
     device: torch.device
+    geometry: ConvGeometry | None = None
 
     @classmethod
     def create(
@@ -104,12 +118,14 @@ class TrainingProblem:
         score: Metric | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device | None = None,
+        geometry: ConvGeometry | None = None,
     ) -> TrainingProblem:
         """The problem of validated arrays.
 
         Parameters
         ----------
         features : ndarray of shape (n, d)
+            Flattened images (``d = geometry.n_pixels``) when convolutional.
         targets : ndarray of shape (n, C)
             Loss-encoded, checked against ``settings.loss``.
         settings : TrainingSettings
@@ -122,9 +138,25 @@ class TrainingProblem:
         dtype : torch.float32 or torch.float64
         device : str or torch.device, optional
             Default CPU.
+        geometry : ConvGeometry, optional
+            Train the convolutional network with average pooling.
+
+        Raises
+        ------
+        ValidationError
+            Features that are not images of ``geometry``'s shape.
         """
         d, C = features.shape[1], targets.shape[1]
         device = torch.device("cpu") if device is None else torch.device(device)
+        if geometry is None:
+            default_width = 2 * C * (d + 1)
+        else:
+            if d != geometry.n_pixels:
+                raise ValidationError(
+                    f"X has {d} features but images of shape {geometry.image_shape} have "
+                    f"{geometry.n_pixels} pixels"
+                )
+            default_width = 2 * C * geometry.n_regions * (geometry.patch_size + 1)
         return cls(
             settings=settings,
             X=_as_tensor(features, dtype, device),
@@ -133,10 +165,20 @@ class TrainingProblem:
             X_test=None if test is None else _as_tensor(test[0], dtype, device),
             y_test_numpy=None if test is None else test[1],
             score=score,
-            width=settings.width if settings.width is not None else 2 * C * (d + 1),
+            width=settings.width if settings.width is not None else default_width,
             single_output=single_output,
             device=device,
+            geometry=geometry,
         )
+
+    def with_settings(self, **changes: Any) -> TrainingProblem:
+        """The same data with some settings replaced (e.g. ``lr``, ``epochs``)."""
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
+
+    @property
+    def n_regions(self) -> int:
+        """Pooling regions ``R`` (1 when fully connected)."""
+        return 1 if self.geometry is None else self.geometry.n_regions
 
     @property
     def n_samples(self) -> int:
@@ -264,14 +306,15 @@ def init_training(problem: TrainingProblem, seed: int) -> TrainingState:
         The objective at the initial weights is not finite.
     """
     settings = problem.settings
-    d, C = problem.X.shape[1], problem.y.shape[1]
+    h = problem.X.shape[1] if problem.geometry is None else problem.geometry.patch_size
     generator = torch.Generator().manual_seed(seed)
     weight, alpha = _initial_weights(
-        problem.width, d, C, settings.init, settings.init_scale, generator, problem.X.dtype
+        problem.width, h, problem.n_regions, problem.y.shape[1], settings.init,
+        settings.init_scale, generator, problem.X.dtype,
     )
     model = TorchPolyNet(
-        weight.to(problem.device), alpha[:, None, :].to(problem.device),
-        settings.activation.coefficients, single_output=False, unit_norm=problem.convex,
+        weight.to(problem.device), alpha.to(problem.device), settings.activation.coefficients,
+        geometry=problem.geometry, single_output=False, unit_norm=problem.convex,
     )
     # (weight, alpha) in this order: L-BFGS works on their concatenation, and
     # model.parameters() would list alpha first.
@@ -289,8 +332,9 @@ def init_training(problem: TrainingProblem, seed: int) -> TrainingState:
 def training_step(state: TrainingState, problem: TrainingProblem) -> TrainingState:
     """One epoch: a pass of optimizer steps, a schedule step, a record when due.
 
-    Records every ``record_every`` epochs, at the last epoch and when the
-    time limit is reached. Sets ``stop_reason`` when the run is over:
+    Records every ``record_every`` epochs, every ``record_interval``
+    training seconds, at the last epoch and when the time limit is
+    reached. Sets ``stop_reason`` when the run is over:
     ``"diverged"`` (a non-finite mini-batch objective or parameter, or a
     record that is not finite or exceeds :data:`BLOWUP_FACTOR` times the
     initial objective), ``"time_limit"`` or ``"epochs"``.
@@ -319,7 +363,15 @@ def training_step(state: TrainingState, problem: TrainingProblem) -> TrainingSta
         torch.cuda.synchronize(problem.device)
     state.elapsed += time.perf_counter() - start
     out_of_time = settings.time_limit is not None and state.elapsed >= settings.time_limit
-    due = state.epoch % settings.record_every == 0 or state.epoch == settings.epochs or out_of_time
+    due = (
+        state.epoch == settings.epochs
+        or out_of_time
+        or (settings.record_every is not None and state.epoch % settings.record_every == 0)
+        or (
+            settings.record_interval is not None
+            and state.elapsed - state.history[-1].wall_time >= settings.record_interval
+        )
+    )
     if not finite or (due and not _record(state, problem)):
         state.stop_reason = "diverged"
     elif out_of_time:
@@ -329,27 +381,33 @@ def training_step(state: TrainingState, problem: TrainingProblem) -> TrainingSta
     return state
 
 
-def finish_training(state: TrainingState, problem: TrainingProblem) -> BackpropRun:
+def finish_training(
+    state: TrainingState, problem: TrainingProblem, *, quiet: bool = False
+) -> BackpropRun:
     """The run of a stopped state: the weights and values of its last record.
 
     A diverged run logs a warning, a finished one an INFO summary, on the
-    ``"convexnn"`` logger.
+    ``"convexnn"`` logger; ``quiet`` (the short trial runs of a
+    learning-rate search) logs both at DEBUG level.
     """
     settings, checkpoint = problem.settings, state.checkpoint
     diverged = state.stop_reason == "diverged"
     if diverged:
-        logger.warning(
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "backprop %s (seed %d, lr %g) diverged at epoch %d; returning the weights of epoch %d",
             settings.optimizer, state.seed, problem.lr, state.epoch, checkpoint.epoch,
         )
     history = TrainingHistory.from_records(state.history)
-    W = checkpoint.weight.cpu().numpy().astype(np.float64)
-    alpha = checkpoint.alpha[:, 0, :].cpu().numpy().astype(np.float64)
+    W = checkpoint.weight.flatten(1).cpu().numpy().astype(np.float64)
+    alpha = checkpoint.alpha.cpu().numpy().astype(np.float64)  # (m, R, C)
     if problem.single_output:
+        alpha = alpha[..., 0]
+    if problem.geometry is None:
         alpha = alpha[:, 0]
     network = None
     if problem.convex and np.all(np.linalg.norm(W, axis=1) > 0):
-        network = TwoLayerPolyNet(W, alpha, settings.activation)
+        network = TwoLayerPolyNet(W, alpha, settings.activation, problem.geometry)
     run = BackpropRun(
         optimizer=settings.optimizer,
         seed=state.seed,
@@ -370,8 +428,10 @@ def finish_training(state: TrainingState, problem: TrainingProblem) -> BackpropR
         loss=settings.loss,
         beta=settings.beta,
         network=network,
+        geometry=problem.geometry,
     )
-    logger.info(
+    logger.log(
+        logging.DEBUG if quiet else logging.INFO,
         "backprop %s (%s objective, seed %d, width %d, lr %g): objective %.6g, convex objective "
         "%.6g after %d epochs in %.3g s%s",
         run.optimizer, run.objective_kind, run.seed, run.width, run.lr, run.final_objective,
@@ -381,8 +441,23 @@ def finish_training(state: TrainingState, problem: TrainingProblem) -> BackpropR
     return run
 
 
-def run_training(problem: TrainingProblem, seed: int, *, progress: bool = False) -> BackpropRun:
-    """Initialise, step until the run stops, finish; ``progress`` shows a tqdm bar."""
+def run_training(
+    problem: TrainingProblem, seed: int, *, progress: bool = False, quiet: bool = False
+) -> BackpropRun:
+    """Initialise, step until the run stops, finish; ``progress`` shows a tqdm bar.
+
+    With ``lr="tune"`` a learning-rate search on this seed
+    (:func:`~convexnn.baselines._tuning.search_learning_rate`) picks the rate
+    first; the run carries it as ``lr_search``. ``quiet`` logs at DEBUG level
+    only (the search's own trial runs).
+    """
+    if problem.settings.lr == TUNE:
+        from convexnn.baselines._tuning import search_learning_rate
+
+        search = search_learning_rate(problem, seed)
+        run = run_training(problem.with_settings(lr=search.rate_to_run), seed, progress=progress)
+        run.lr_search = search
+        return run
     state = init_training(problem, seed)
     bar = _progress_bar(problem.settings.epochs, progress, problem.settings.optimizer, seed)
     try:
@@ -395,22 +470,34 @@ def run_training(problem: TrainingProblem, seed: int, *, progress: bool = False)
     finally:
         if bar is not None:
             bar.close()
-    return finish_training(state, problem)
+    return finish_training(state, problem, quiet=quiet)
 
 
 # -- the steps' parts ------------------------------------------------------------
 def _initial_weights(
-    m: int, d: int, C: int, init: str, scale: float, generator: torch.Generator, dtype: torch.dtype
+    m: int,
+    h: int,
+    R: int,
+    C: int,
+    init: str,
+    scale: float,
+    generator: torch.Generator,
+    dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``W`` (m, d) then ``alpha`` (m, C), drawn in that order from ``generator``."""
+    """``W`` (m, h) then ``alpha`` (m, R, C), drawn in that order from ``generator``.
+
+    ``h`` is the fan-in of a neuron (features, or a filter's values), ``R``
+    the pooling regions (1 when fully connected): the output layer's fan-in
+    is ``m R``.
+    """
     if init == "kaiming":  # He normal, fan-in: gain sqrt(2) / sqrt(fan_in)
-        std_w, std_alpha = math.sqrt(2.0 / d), math.sqrt(2.0 / m)
+        std_w, std_alpha = math.sqrt(2.0 / h), math.sqrt(2.0 / (m * R))
     elif init == "xavier":  # Glorot normal
-        std_w, std_alpha = math.sqrt(2.0 / (d + m)), math.sqrt(2.0 / (m + C))
+        std_w, std_alpha = math.sqrt(2.0 / (h + m)), math.sqrt(2.0 / (m * R + C))
     else:
         std_w = std_alpha = 1.0
-    W = torch.randn(m, d, generator=generator, dtype=dtype) * (std_w * scale)
-    alpha = torch.randn(m, C, generator=generator, dtype=dtype) * (std_alpha * scale)
+    W = torch.randn(m, h, generator=generator, dtype=dtype) * (std_w * scale)
+    alpha = torch.randn(m, R, C, generator=generator, dtype=dtype) * (std_alpha * scale)
     return W, alpha
 
 
@@ -539,6 +626,72 @@ def _progress_bar(total: int, enabled: bool, optimizer: str, seed: int):
 
 
 # -- the public drivers ------------------------------------------------------------
+def training_problem(
+    X: Any,
+    y: Any,
+    *,
+    X_test: Any = None,
+    y_test: Any = None,
+    metric: MetricLike = None,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device | None = None,
+    geometry: ConvGeometry | None = None,
+    **settings: Any,
+) -> TrainingProblem:
+    """The validated :class:`TrainingProblem` of :func:`train_backprop`'s arguments.
+
+    Every argument is :func:`train_backprop`'s of the same name; ``settings``
+    are those :func:`check_training_settings` validates (``width``,
+    ``optimizer``, ``lr``, ``epochs``, ...), :data:`SETTING_DEFAULTS` for
+    those not given. The drivers (:func:`train_backprop`,
+    :func:`convexnn.compare`) build the problem once and run it per seed.
+
+    Returns
+    -------
+    TrainingProblem
+
+    Raises
+    ------
+    ValidationError
+        An invalid or unknown argument; the message names it.
+    """
+    unknown = sorted(set(settings) - set(SETTING_DEFAULTS))
+    if unknown:
+        raise ValidationError(
+            f"unknown training setting(s) {', '.join(unknown)}; accepted: "
+            f"{', '.join(SETTING_DEFAULTS)}"
+        )
+    settings = check_training_settings(**{**SETTING_DEFAULTS, **settings})
+    score = check_metric(metric)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValidationError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    if geometry is not None and not isinstance(geometry, ConvGeometry):
+        raise ValidationError(
+            f"geometry must be a ConvGeometry or None, got {type(geometry).__name__}"
+        )
+    features = _flat_features(X, "X", geometry)
+    values = as_float_array(y, "y", ndims=(1, 2))
+    single_output = values.ndim == 1
+    targets = check_targets(values, len(features))
+    settings.loss.check_targets(targets)
+    test_features = None if X_test is None else _flat_features(X_test, "X_test", geometry)
+    test = check_test_data(
+        test_features, y_test, features.shape[1], targets.shape[1], settings.loss
+    )
+    return TrainingProblem.create(
+        features, targets, settings, single_output=single_output, test=test, score=score,
+        dtype=dtype, device=device, geometry=geometry,
+    )
+
+
+def _flat_features(X: Any, name: str, geometry: ConvGeometry | None) -> np.ndarray:
+    """``X`` as a float ``(n, d)`` array; images of ``geometry`` flattened to their pixels."""
+    if geometry is None:
+        return as_float_array(X, name)
+    images = geometry.as_images(as_float_array(X, name, ndims=(2, 3, 4)), name)
+    return images.reshape(len(images), -1)
+
+
 def train_backprop(
     X: Any,
     y: Any,
@@ -549,7 +702,8 @@ def train_backprop(
     beta: float = 0.1,
     objective: str = "convex",
     optimizer: str = "adam",
-    lr: float | None = None,
+    lr: float | str | None = None,
+    lr_grid: Sequence[float] | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     schedule: str = "constant",
@@ -560,9 +714,11 @@ def train_backprop(
     y_test: Any = None,
     metric: MetricLike = None,
     time_limit: float | None = None,
-    record_every: int = 1,
+    record_every: int | None = 1,
+    record_interval: float | None = None,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = None,
+    geometry: ConvGeometry | None = None,
     progress: bool = False,
 ) -> BackpropRun:
     """Train the two-layer polynomial-activation network by backprop.
@@ -570,12 +726,16 @@ def train_backprop(
     Parameters
     ----------
     X : array-like of shape (n, d)
+        Features; with ``geometry``, images (flat ``(n, pixels)``,
+        ``(n, H, W)`` or ``(n, C, H, W)``).
     y : array-like of shape (n,) or (n, C)
         Targets as the loss expects them (-1/+1 or one-hot for
         classification), as for :func:`convexnn.formulations.make_problem`.
     width : int, optional
-        Number of neurons ``m``; default ``2 * C * (d + 1)``, a width at
-        which the convex optimum is attainable.
+        Number of neurons ``m`` (filters when convolutional); default
+        ``2 * C * (d + 1)``, or ``2 * C * R * (h + 1)`` for ``R`` pooling
+        regions and filters of ``h`` values: widths at which the convex
+        optimum is attainable.
     activation : str or (a, b, c) or Activation, default="relu-approx"
     loss : str or Loss, default="squared"
         A :mod:`convexnn.losses` loss (sum over samples).
@@ -586,9 +746,15 @@ def train_backprop(
         Default ``"adam"``. ``momentum`` / ``nesterov`` use momentum 0.9;
         ``lbfgs`` is full batch with a strong-Wolfe line search, one
         iteration per epoch.
-    lr : float, optional
+    lr : float or "tune", optional
         Initial learning rate on the objective divided by ``n``; default
-        :func:`default_lr` of the optimizer and width.
+        :func:`default_lr` of the optimizer and width. ``"tune"``: a
+        learning-rate search on this seed picks it first (see the
+        :mod:`convexnn.baselines` notes; the run's ``lr_search`` holds
+        every rate tried and its objective).
+    lr_grid : sequence of float, optional
+        The rates ``lr="tune"`` tries; default :func:`lr_grid` (9 rates
+        over 4 decades around the default rate).
     epochs : int, optional
         Passes over the data; default :data:`DEFAULT_EPOCHS`.
     batch_size : int, optional
@@ -613,14 +779,23 @@ def train_backprop(
         ``(n, C)``); None records NaN.
     time_limit : float, optional
         Stop after this many training seconds (checked after every step).
-    record_every : int, default=1
-        Record every this many epochs (plus epoch 0 and the last).
+    record_every : int or None, default=1
+        Record every this many epochs (plus epoch 0 and the last); None:
+        not by epochs.
+    record_interval : float, optional
+        Also record whenever this many training seconds have passed since
+        the last record (for runs bounded by ``time_limit``).
     dtype : torch.dtype, default=torch.float64
         Training precision; the recorded objectives are computed in it too
         (float32 agrees with the float64 ``network.objective`` to ~1e-7).
     device : str or torch.device, optional
         Where to train (default CPU). The initialisation and the shuffling
         are drawn on CPU, so runs with one seed start alike on every device.
+    geometry : ConvGeometry, optional
+        Train the convolutional network with average pooling
+        (:class:`convexnn.patches.ConvGeometry`: image shape, filter size,
+        stride, pooling window) -- the network of
+        :class:`convexnn.ConvexPolyConvClassifier`.
     progress : bool, default=False
         Show a tqdm progress bar.
 
@@ -633,33 +808,23 @@ def train_backprop(
     The thread count is the caller's (``torch.set_num_threads``); a summary
     is logged at INFO level on the ``"convexnn"`` logger.
     """
-    settings = check_training_settings(
-        width=width, activation=activation, loss=loss, beta=beta, objective=objective,
-        optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, schedule=schedule,
-        init=init, init_scale=init_scale, time_limit=time_limit, record_every=record_every,
-    )
     seed = check_seed(seed)
-    score = check_metric(metric)
-    if dtype not in (torch.float32, torch.float64):
-        raise ValidationError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    features = as_float_array(X, "X")
-    values = as_float_array(y, "y", ndims=(1, 2))
-    single_output = values.ndim == 1
-    targets = check_targets(values, len(features))
-    settings.loss.check_targets(targets)
-    test = check_test_data(X_test, y_test, features.shape[1], targets.shape[1], settings.loss)
-    problem = TrainingProblem.create(
-        features, targets, settings, single_output=single_output, test=test, score=score,
-        dtype=dtype, device=device,
+    problem = training_problem(
+        X, y, width=width, activation=activation, loss=loss, beta=beta, objective=objective,
+        optimizer=optimizer, lr=lr, lr_grid=lr_grid, epochs=epochs, batch_size=batch_size,
+        schedule=schedule, init=init, init_scale=init_scale, X_test=X_test, y_test=y_test,
+        metric=metric, time_limit=time_limit, record_every=record_every,
+        record_interval=record_interval, dtype=dtype, device=device, geometry=geometry,
     )
     return run_training(problem, seed, progress=progress)
-
 
 
 def run_seeds(X: Any, y: Any, seeds: int | Iterable[int], **kwargs: Any) -> list[BackpropRun]:
     """:func:`train_backprop` once per seed (an int ``k`` means seeds ``0..k-1``).
 
-    Keyword arguments are passed on unchanged.
+    Keyword arguments are passed on unchanged, except ``lr="tune"``: the
+    search runs once, on the first seed, and every seed trains with the
+    rate it picked (each run's ``lr_search`` is that search).
     """
     if "seed" in kwargs:
         raise ValidationError("pass the seeds as `seeds`, not `seed`")
@@ -674,4 +839,13 @@ def run_seeds(X: Any, y: Any, seeds: int | Iterable[int], **kwargs: Any) -> list
             ) from None
         if not seed_list:
             raise ValidationError("seeds is empty; give at least one seed")
-    return [train_backprop(X, y, seed=seed, **kwargs) for seed in seed_list]
+    progress = kwargs.pop("progress", False)
+    problem = training_problem(X, y, **kwargs)
+    if problem.settings.lr != TUNE:
+        return [run_training(problem, seed, progress=progress) for seed in seed_list]
+    first = run_training(problem, seed_list[0], progress=progress)
+    tuned = problem.with_settings(lr=first.lr_search.rate_to_run)
+    runs = [first] + [run_training(tuned, seed, progress=progress) for seed in seed_list[1:]]
+    for run in runs[1:]:
+        run.lr_search = first.lr_search
+    return runs

@@ -10,12 +10,21 @@ in two ways:
   the estimators encode them;
 * by backprop (:func:`convexnn.baselines.train_backprop`) with each
   optimizer in ``optimizers``, once per seed, on the convex problem's own
-  objective (``objective="convex"``) or with weight decay.
+  objective (``objective="convex"``) or with weight decay -- at the
+  learning rate a search picked (``tune_lr=True``), and for a number of
+  epochs or the same wall-time ``budget`` per run (``"match"``: the convex
+  solve's).
+
+``conv=`` compares the convolutional network with average pooling instead
+(:class:`~convexnn.ConvexPolyConvClassifier` and the same network by backprop).
 
 Every row of the result reports the *convex objective*
 ``loss(f(X), y) + beta * sum_j |alpha_j|`` of the trained network on the
 training data, so all rows are comparable, and the best certified lower
-bound of the convex rows bounds every one of them from below.
+bound of the convex rows bounds every one of them from below. Each row also
+gives the time its method took to come within 1% and 0.1% of that bound
+(``time_to_1pct``, ``time_to_0.1pct``; ``inf``, "never" in the tables, when
+it did not).
 
 A method that fails (an unknown or unlicensed solver, a problem too large
 for a conic back-end, a diverged optimizer, any exception) does not stop
@@ -27,19 +36,25 @@ the error text, a warning is logged, and the next method runs. Bad
 Default sizes (``max_samples="auto"``)
 --------------------------------------
 Conic back-ends see an SDP with about ``n * (d + 1)^2 * C`` nonzeros
-(``C`` outputs: one per class for more than two classes); their time and
-memory grow with it, and so does backprop's work per epoch at the default
-width ``2 C (d + 1)``: ``n * width * (d + C)``. With ``max_samples="auto"``
-the *training* set is capped (a stratified random subset; the test set is
-kept whole) at::
+(``C`` outputs: one per class for more than two classes; convolutional:
+``n * (h + 1)^2 * R * C`` for filters of ``h`` values and ``R`` pooling
+regions); their time and memory grow with it. The ``native`` solver never
+forms these data. With ``max_samples="auto"`` the *training* set is capped
+(a stratified random subset; the test set is kept whole) only when a conic
+back-end runs -- one named in ``solvers``, or ``"auto"`` when it would pick
+one (for a loss or ``beta`` native cannot take) -- and the data exceed
+:data:`AUTO_NONZERO_BUDGET`; the cap is then::
 
-    max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // ((d + 1)^2 * C))
+    max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // nonzeros per sample)
 
-= ``max(100, 4_000_000 // ((d + 1)^2 * C))``. For the embedded data sets
-(squared loss, the default 25% test split):
+= ``max(100, 4_000_000 // ((d + 1)^2 * C))``. Every method sees the same
+data, so native run beside a conic back-end gets the capped set too; run it
+alone for all samples. The report (``settings["sample_cap"]`` and the
+markdown) says which cap applied and why. For the embedded data sets
+(squared loss, the default 25% test split), with a conic back-end:
 
 =================  ========  ===  ==========  =====================
-data set           features  C    training    auto cap
+data set           features  C    training    auto cap (conic)
 =================  ========  ===  ==========  =====================
 ``digits``         64        10   1347        100
 ``mnist1d``        40        10   3750        237

@@ -25,11 +25,16 @@ from convexnn.activations import Activation, get_activation
 from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, get_loss
+from convexnn.patches import ConvGeometry
 from convexnn.solvers.base import COMMON_OPTIONS
 from convexnn.solvers.errors import SolverError
 
 #: Seconds each convex solve may take unless ``solver_options`` says otherwise.
 DEFAULT_SOLVER_TIME_LIMIT = 60.0
+#: ``budget="match"``: every optimizer gets the wall time of the convex solve.
+MATCH = "match"
+#: The keys of ``conv``: the convolution and pooling of the convolutional variant.
+CONV_KEYS = ("filter_size", "stride", "pool_size", "image_shape")
 
 _BACKPROP_OPTIONS = ("lr", "batch_size", "schedule", "init", "init_scale", "time_limit", "dtype",
                      "device")
@@ -47,6 +52,9 @@ class Plan:
     objects, ``epochs_used`` holds each optimizer's epochs after defaults,
     ``max_samples`` is ``"auto"``, None or an int, ``solver_options`` has
     the default time limit merged in and the None values dropped.
+    ``budget`` is None, seconds or ``"match"``; ``conv`` the
+    ``ConvGeometry`` arguments (``image_shape`` None until the data give it)
+    or None for the fully connected network.
     """
 
     solvers: list[str]
@@ -57,25 +65,30 @@ class Plan:
     activation: Activation
     objective: str
     width: int | None
-    epochs: int | None
+    epochs: int | dict[str, int] | None
     epochs_used: dict[str, int]
     max_samples: int | str | None
     solver_options: dict[str, Any]
     backprop_options: dict[str, Any]
     threads: int | str | None
+    tune_lr: bool = False
+    budget: float | str | None = None
+    conv: dict[str, Any] | None = None
 
 
 def check_arguments(
     *, solvers: Any, optimizers: Any, seeds: Any, loss: Any, beta: Any, activation: Any,
     width: Any, epochs: Any, objective: Any, max_samples: Any, task: Any, standardize: Any,
     progress: Any, solver_options: Any, backprop_options: Any, threads: Any,
+    tune_lr: Any = False, budget: Any = None, conv: Any = None,
 ) -> Plan:
     """Every argument of :func:`~convexnn.comparison.compare` checked before anything runs.
 
     Parameters
     ----------
     solvers, optimizers, seeds, loss, beta, activation, width, epochs, objective, \
-max_samples, task, standardize, progress, solver_options, backprop_options, threads
+max_samples, task, standardize, progress, solver_options, backprop_options, threads, \
+tune_lr, budget, conv
         As given to :func:`~convexnn.comparison.compare`.
 
     Returns
@@ -96,7 +109,8 @@ max_samples, task, standardize, progress, solver_options, backprop_options, thre
             )
     if not solver_names and not optimizer_names:
         raise ValidationError("solvers and optimizers are both empty; nothing to compare")
-    for flag, value in (("progress", progress), ("standardize", standardize)):
+    for flag, value in (("progress", progress), ("standardize", standardize),
+                        ("tune_lr", tune_lr)):
         if not isinstance(value, (bool, np.bool_)):
             raise ValidationError(f"{flag} must be True or False, got {value!r}")
     if task not in ("auto", "classification", "regression"):
@@ -110,13 +124,19 @@ max_samples, task, standardize, progress, solver_options, backprop_options, thre
     beta = check_beta(beta)
     objective = check_choice(objective, "objective", OBJECTIVES)
     width = check_positive(width, "width", integer=True, allow_none=True)
-    epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
+    epochs = _check_epochs(epochs, optimizer_names)
     extra = _backprop_options(backprop_options)
+    budget = _check_budget(budget, epochs, extra)
+    if tune_lr is True and extra.get("lr") is not None:
+        raise ValidationError(
+            "tune_lr and backprop_options['lr'] exclude each other: the search picks the rate"
+        )
     epochs_used: dict[str, int] = {}
     for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
         settings = check_training_settings(
             width=width, activation=activation_object, loss=loss_object, beta=beta,
-            objective=objective, optimizer=name, epochs=epochs,
+            objective=objective, optimizer=name,
+            epochs=epochs.get(name) if isinstance(epochs, dict) else epochs,
             **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
         )
         epochs_used[name] = settings.epochs
@@ -126,8 +146,91 @@ max_samples, task, standardize, progress, solver_options, backprop_options, thre
         width=width, epochs=epochs, epochs_used=epochs_used,
         max_samples=_check_max_samples(max_samples),
         solver_options=_solver_options(solver_options, solver_names), backprop_options=extra,
-        threads=threads,
+        threads=threads, tune_lr=bool(tune_lr), budget=budget, conv=_check_conv(conv),
     )
+
+
+def _check_epochs(epochs: Any, optimizers: list[str]) -> int | dict[str, int] | None:
+    """None, a positive int, or ``{optimizer: positive int}`` for some of ``optimizers``."""
+    if not isinstance(epochs, Mapping):
+        return check_positive(epochs, "epochs", integer=True, allow_none=True)
+    per_optimizer = {}
+    for name, value in epochs.items():
+        key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+        if key not in optimizers:
+            raise ValidationError(
+                f"epochs: {name!r} is not one of the optimizers compared ({', '.join(optimizers)})"
+            )
+        per_optimizer[key] = check_positive(value, f"epochs[{name!r}]", integer=True)
+    return per_optimizer
+
+
+def _check_budget(budget: Any, epochs: Any, backprop_options: dict[str, Any]) -> float | str | None:
+    """None, seconds or ``"match"``; it replaces ``epochs`` and a backprop time limit."""
+    if budget is None:
+        return None
+    if isinstance(budget, str) and budget.strip().lower() == MATCH:
+        value: float | str = MATCH
+    else:
+        if isinstance(budget, str):
+            try:
+                budget = float(budget)
+            except ValueError:
+                raise ValidationError(
+                    f"budget must be a positive number of seconds, 'match' or None; "
+                    f"got {budget!r}"
+                ) from None
+        value = check_positive(budget, "budget")
+    for key, given in (("epochs", epochs), ("backprop_options['time_limit']",
+                                             backprop_options.get("time_limit"))):
+        if given is not None:
+            raise ValidationError(
+                f"budget and {key} exclude each other: a budget runs every optimizer for "
+                "that wall time, whatever the epochs"
+            )
+    if backprop_options.get("schedule", "constant") != "constant":
+        raise ValidationError(
+            "budget needs backprop_options['schedule'] = 'constant' (schedules are defined "
+            "over epochs, which a budget leaves open)"
+        )
+    return value
+
+
+def _check_conv(conv: Any) -> dict[str, Any] | None:
+    """The convolution's ``ConvGeometry`` arguments, checked as far as they go without data."""
+    if conv is None:
+        return None
+    if not isinstance(conv, Mapping):
+        raise ValidationError(
+            f"conv must be a dict with keys among {', '.join(CONV_KEYS)}, or None; got {conv!r}"
+        )
+    unknown = sorted(set(conv) - set(CONV_KEYS))
+    if unknown:
+        raise ValidationError(
+            f"conv: unknown key(s) {', '.join(map(str, unknown))}; accepted: "
+            f"{', '.join(CONV_KEYS)}"
+        )
+    spec = {"filter_size": 3, "stride": 1, "pool_size": None, "image_shape": None, **conv}
+    if spec["image_shape"] is not None:  # everything is checkable now
+        conv_geometry(spec, None)
+    return spec
+
+
+def conv_geometry(spec: Mapping[str, Any], image_shape: Any) -> ConvGeometry:
+    """The geometry of ``conv``, its image shape taken from the data when it gives none.
+
+    Raises
+    ------
+    ValidationError
+        No image shape anywhere, or arguments ``ConvGeometry`` refuses (named).
+    """
+    shape = spec["image_shape"] if spec["image_shape"] is not None else image_shape
+    if shape is None:
+        raise ValidationError(
+            "conv needs the images' shape: pass conv={'image_shape': (channels, height, width), "
+            "...} for data without one"
+        )
+    return ConvGeometry(shape, spec["filter_size"], spec["stride"], spec["pool_size"])
 
 
 def _names(value: Any, name: str) -> list[str]:

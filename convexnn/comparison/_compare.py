@@ -9,15 +9,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from convexnn.baselines import BackpropRun, default_lr
-from convexnn.comparison._arguments import check_arguments
+from convexnn.comparison._arguments import MATCH, check_arguments, conv_geometry
 from convexnn.comparison._data import DataLike, load_split, prepare_data
-from convexnn.comparison._records import certified_optimum
+from convexnn.comparison._records import FAILED, TARGETS, certified_optimum, time_to_target
 from convexnn.comparison._report import Comparison
 from convexnn.comparison._runners import (
     backprop_threads,
     progress_bar,
-    run_backprop,
     run_convex,
+    run_optimizer,
     thread_limit,
 )
 
@@ -34,7 +34,7 @@ def compare(
     beta: float = 0.1,
     activation: Any = "relu-approx",
     width: int | None = None,
-    epochs: int | None = None,
+    epochs: int | Mapping[str, int] | None = None,
     objective: str = "convex",
     max_samples: int | Literal["auto"] | None = "auto",
     test_size: float = 0.25,
@@ -46,6 +46,9 @@ def compare(
     backprop_options: Mapping[str, Any] | None = None,
     threads: int | Literal["auto"] | None = "auto",
     name: str | None = None,
+    tune_lr: bool = False,
+    budget: float | Literal["match"] | None = None,
+    conv: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Train by the convex program and by backprop on the same data; compare.
 
@@ -74,15 +77,18 @@ def compare(
     width : int, optional
         Backprop width; default ``2 * C * (d + 1)``, at which the convex
         optimum is attainable.
-    epochs : int, optional
-        Backprop epochs for every optimizer; default
-        :data:`convexnn.baselines.DEFAULT_EPOCHS` (1000, L-BFGS 200).
+    epochs : int or mapping, optional
+        Backprop epochs for every optimizer, or ``{optimizer: epochs}`` for
+        some of them; default :data:`convexnn.baselines.DEFAULT_EPOCHS`
+        (1000, L-BFGS 200).
     objective : {"convex", "weight-decay"}, default "convex"
         What backprop minimises. Rows always report the convex objective.
     max_samples : int, "auto" or None, default "auto"
         Cap on the number of *training* samples (a stratified random
-        subset; the test set stays whole). ``"auto"``: see the notes of
-        :mod:`convexnn.comparison`; None: no cap.
+        subset; the test set stays whole). ``"auto"`` caps only when a
+        conic back-end runs and the data are too large for it (see the
+        notes of :mod:`convexnn.comparison`); None: no cap. The report says
+        which cap applied and why (``settings["sample_cap"]``).
     test_size : float or int, default 0.25
         For a data set name and ``(X, y)``.
     random_state : int, default 0
@@ -110,6 +116,27 @@ def compare(
     name : str, optional
         What to call the data in the table and the figures; default the
         data set's name (``"data"`` for arrays).
+    tune_lr : bool, default False
+        Search each optimizer's learning rate first (a log-spaced grid of
+        short runs on the first seed, the best by training objective,
+        diverged runs excluded; see :mod:`convexnn.baselines`), then train
+        every seed at the chosen rate. The rows' ``lr`` column and
+        ``settings["tuning"]`` report it. Not with ``backprop_options["lr"]``.
+    budget : float or "match", optional
+        Run every optimizer for this many training seconds instead of a
+        number of epochs (``"match"``: the wall time of the fastest convex
+        row that solved, or of the slowest one when none reached
+        ``"optimal"``). Not with ``epochs`` or a backprop time limit.
+    conv : mapping, optional
+        Train the convolutional network with average pooling instead:
+        ``filter_size`` (default 3), ``stride`` (1), ``pool_size`` (None:
+        global) and ``image_shape`` (default the data set's own, e.g.
+        digits' ``(1, 8, 8)``). Convex rows use
+        :class:`~convexnn.ConvexPolyConvClassifier` /
+        :class:`~convexnn.ConvexPolyConvRegressor`, backprop rows the same
+        network (:func:`~convexnn.baselines.train_backprop` with
+        ``geometry``). Standardisation then uses one mean and one
+        standard deviation for all pixels.
 
     Returns
     -------
@@ -126,12 +153,18 @@ def compare(
         activation=activation, width=width, epochs=epochs, objective=objective,
         max_samples=max_samples, task=task, standardize=standardize, progress=progress,
         solver_options=solver_options, backprop_options=backprop_options, threads=threads,
+        tune_lr=tune_lr, budget=budget, conv=conv,
     )
     split = load_split(data, task=task, test_size=test_size, random_state=random_state)
-    prepared = prepare_data(split, plan.loss, plan.max_samples, random_state, standardize)
+    geometry = None if plan.conv is None else conv_geometry(plan.conv, split.image_shape)
+    prepared = prepare_data(split, plan, random_state, standardize, geometry)
     n, d = prepared.X_train.shape
     C = prepared.n_outputs
-    width_used = plan.width if plan.width is not None else 2 * C * (d + 1)
+    if geometry is None:
+        width_used = plan.width if plan.width is not None else 2 * C * (d + 1)
+    else:
+        default_width = 2 * C * geometry.n_regions * (geometry.patch_size + 1)
+        width_used = plan.width if plan.width is not None else default_width
     settings = {
         "data": split.name if name is None else str(name),
         "description": split.description,
@@ -144,6 +177,9 @@ def compare(
         "n_outputs": C,
         "n_classes": None if prepared.classes is None else len(prepared.classes),
         "max_samples": plan.max_samples,
+        "sample_cap": prepared.cap_reason,
+        "variant": "fully connected" if geometry is None else "convolutional",
+        "conv": None if geometry is None else geometry.to_dict(),
         "standardize": bool(standardize),
         "test_size": test_size,
         "random_state": random_state,
@@ -153,9 +189,12 @@ def compare(
         "activation_coefficients": list(plan.activation.coefficients),
         "objective": plan.objective,
         "width": width_used,
-        "epochs": plan.epochs_used,
+        "epochs": plan.epochs_used,  # None below when a budget replaces them
+        "budget": plan.budget,
+        "tune_lr": plan.tune_lr,
         "lr": {optimizer: plan.backprop_options.get("lr") or default_lr(optimizer, width_used)
                for optimizer in plan.optimizers},
+        "tuning": {},
         "seeds": plan.seeds,
         "solvers": plan.solvers,
         "optimizers": plan.optimizers,
@@ -171,9 +210,8 @@ def compare(
     records: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
     runs: list[BackpropRun] = []
-    threads_used = backprop_threads(plan.threads, n * width_used * (d + C))
-    n_runs = len(plan.solvers) + len(plan.optimizers) * len(plan.seeds)
-    with progress_bar(n_runs, progress) as bar:
+    threads_used = backprop_threads(plan.threads, _epoch_work(n, width_used, d, C, geometry))
+    with progress_bar(len(plan.solvers) + len(plan.optimizers), progress) as bar:
         for solver in plan.solvers:
             bar.set_description(f"convex {solver}")
             record, model = run_convex(solver, prepared, plan)
@@ -181,22 +219,65 @@ def compare(
             if model is not None:
                 models[solver] = model
             bar.update(1)
+        seconds = _budget_seconds(plan.budget, records)
+        settings["budget_seconds"] = seconds
+        if seconds is not None:
+            settings["epochs"] = None
         with thread_limit(threads_used):
             for optimizer in plan.optimizers:
-                for seed in plan.seeds:
-                    bar.set_description(f"{optimizer} seed {seed}")
-                    record, run = run_backprop(optimizer, seed, prepared, plan)
-                    records.append(record)
-                    if run is not None:
-                        runs.append(run)
-                    bar.update(1)
+                bar.set_description(f"{optimizer} x {len(plan.seeds)} seed(s)")
+                rows, optimizer_runs, search = run_optimizer(optimizer, prepared, plan, seconds)
+                records += rows
+                runs += optimizer_runs
+                if search is not None:
+                    settings["tuning"][optimizer] = search.to_dict()
+                    settings["lr"][optimizer] = search.rate_to_run
+                bar.update(1)
 
     lower_bound, _ = certified_optimum(records)
+    histories = {(run.optimizer, run.seed): run.history for run in runs}
     for record in records:
         value = record["objective"]
         if math.isfinite(lower_bound) and math.isfinite(value):
             record["relative_excess"] = (value - lower_bound) / max(abs(value), 1e-12)
+        if record["status"] == FAILED:
+            continue
+        history = histories.get((record["method"], record["seed"]))
+        times, values = (([record["time"]], [value]) if history is None
+                         else (history.wall_time, history.convex_objective))
+        for column, tolerance in TARGETS.items():
+            record[column] = time_to_target(times, values, lower_bound, tolerance)
     settings["total_time"] = time.perf_counter() - started
     logger.info("compare on %s done in %.1f s; certified optimum >= %.8g", split.name,
                 settings["total_time"], lower_bound)
     return Comparison(records, settings, runs, models)
+
+
+def _budget_seconds(budget: float | str | None, records: list[dict[str, Any]]) -> float | None:
+    """The training seconds of every backprop run: ``budget``, or the convex solve's for "match".
+
+    "match" takes the fastest convex row that reached ``"optimal"``, else the
+    slowest convex row that returned a network; None (no budget) when there
+    is none, with a warning.
+    """
+    if budget != MATCH:
+        return budget  # type: ignore[return-value]
+    solved = [r for r in records if r["kind"] == "convex" and r["status"] != FAILED]
+    optimal = [r["time"] for r in solved if r["status"] == "optimal"]
+    if optimal:
+        return min(optimal)
+    if solved:
+        return max(r["time"] for r in solved)
+    logger.warning("budget='match': no convex row returned a network; backprop runs by epochs")
+    return None
+
+
+def _epoch_work(n: int, width: int, d: int, C: int, geometry: Any) -> float:
+    """Multiply-adds of one full-batch epoch's forward pass, for the thread heuristic.
+
+    Convolutional: ``R`` quadratic forms of ``h x h`` patch moments per
+    filter (see :mod:`convexnn._torch_model`).
+    """
+    if geometry is None:
+        return n * width * (d + C)
+    return n * width * geometry.n_regions * (geometry.patch_size**2 + C)

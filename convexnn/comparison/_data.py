@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,11 +22,18 @@ from convexnn.datasets import (
 )
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss
+from convexnn.patches import ConvGeometry
+
+if TYPE_CHECKING:
+    from convexnn.comparison._arguments import Plan
 
 logger = logging.getLogger("convexnn")
 
-#: Conic nonzeros ``n * (d + 1)^2 * C`` that ``max_samples="auto"`` allows.
+#: Conic nonzeros ``n * (d + 1)^2 * C`` (``n * (h + 1)^2 * R * C`` when convolutional)
+#: that ``max_samples="auto"`` allows a conic back-end.
 AUTO_NONZERO_BUDGET = 4_000_000
+#: Back-ends that never form the conic data: ``max_samples="auto"`` never caps for them.
+STRUCTURED_SOLVERS: tuple[str, ...] = ("native",)
 #: ``max_samples="auto"`` never caps below this many training samples.
 AUTO_MIN_SAMPLES = 100
 #: ``task="auto"``: integer-valued targets with at most this many values are class labels.
@@ -36,8 +43,36 @@ MAX_AUTO_CLASSES = 20
 DataLike = str | Dataset | Sequence[Any]
 
 
-def default_max_samples(n_features: int, n_outputs: int) -> int:
-    """The training-set cap of ``max_samples="auto"`` (see :mod:`convexnn.comparison`).
+def conic_nonzeros_per_sample(
+    n_features: int, n_outputs: int, geometry: ConvGeometry | None = None
+) -> int:
+    """Nonzeros one sample adds to the conic data: ``(d + 1)^2 C``, or ``(h + 1)^2 R C``.
+
+    Parameters
+    ----------
+    n_features : int
+        ``d`` (ignored when convolutional).
+    n_outputs : int
+        ``C``: one per class for more than two classes, else one.
+    geometry : ConvGeometry, optional
+        The convolutional variant: filters of ``h`` values, ``R`` pooling regions.
+
+    Returns
+    -------
+    int
+    """
+    if geometry is None:
+        return (n_features + 1) ** 2 * n_outputs
+    return (geometry.patch_size + 1) ** 2 * geometry.n_regions * n_outputs
+
+
+def default_max_samples(
+    n_features: int, n_outputs: int, geometry: ConvGeometry | None = None
+) -> int:
+    """The training-set cap of ``max_samples="auto"`` for a conic back-end.
+
+    See :mod:`convexnn.comparison`; the cap applies only when a conic
+    back-end runs and the data exceed it.
 
     Parameters
     ----------
@@ -45,14 +80,84 @@ def default_max_samples(n_features: int, n_outputs: int) -> int:
         ``d``.
     n_outputs : int
         ``C``: one per class for more than two classes, else one.
+    geometry : ConvGeometry, optional
+        The convolutional variant (:func:`conic_nonzeros_per_sample`).
 
     Returns
     -------
     int
-        ``max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // ((d + 1)^2 * C))``.
+        ``max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // nonzeros per sample)``.
     """
-    per_sample = (n_features + 1) ** 2 * n_outputs
+    per_sample = conic_nonzeros_per_sample(n_features, n_outputs, geometry)
     return max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // per_sample)
+
+
+@dataclass(frozen=True)
+class SampleCap:
+    """How many training samples a comparison uses, and why.
+
+    Attributes
+    ----------
+    cap : int or None
+        The cap on the training samples; None for all of them.
+    reason : str
+        One sentence for the report.
+    """
+
+    cap: int | None
+    reason: str
+
+
+def choose_sample_cap(
+    max_samples: int | str | None,
+    n_available: int,
+    per_sample: int,
+    conic_solvers: Sequence[str],
+) -> SampleCap:
+    """The training-set cap ``max_samples`` means here, with the reason the report gives.
+
+    Parameters
+    ----------
+    max_samples : int, "auto" or None
+        As given to :func:`~convexnn.comparison.compare`.
+    n_available : int
+        Training samples before any cap.
+    per_sample : int
+        Conic nonzeros per sample (:func:`conic_nonzeros_per_sample`).
+    conic_solvers : sequence of str
+        The requested back-ends that form the conic data (every one but
+        :data:`STRUCTURED_SOLVERS`, and ``"auto"`` when it would pick a
+        conic back-end). ``"auto"`` caps only for these.
+
+    Returns
+    -------
+    SampleCap
+    """
+    if max_samples is None:
+        return SampleCap(None, f"all {n_available} training samples (max_samples=None)")
+    if max_samples != "auto":
+        if max_samples < n_available:
+            return SampleCap(int(max_samples), f"{max_samples} of {n_available} training "
+                                               f"samples: the cap max_samples={max_samples}")
+        return SampleCap(None, f"all {n_available} training samples (max_samples="
+                               f"{max_samples} is not below them)")
+    nonzeros = n_available * per_sample
+    if not conic_solvers:
+        return SampleCap(None, f"all {n_available} training samples: max_samples='auto' caps "
+                               "only for conic back-ends, and none runs here")
+    names = ", ".join(conic_solvers)
+    if nonzeros <= AUTO_NONZERO_BUDGET:
+        return SampleCap(None, f"all {n_available} training samples: the conic data for "
+                               f"{names} ({nonzeros:,} nonzeros) fit max_samples='auto''s budget "
+                               f"of {AUTO_NONZERO_BUDGET:,}")
+    cap = max(AUTO_MIN_SAMPLES, AUTO_NONZERO_BUDGET // per_sample)
+    if cap >= n_available:  # the floor of AUTO_MIN_SAMPLES
+        return SampleCap(None, f"all {n_available} training samples (max_samples='auto' "
+                               f"never caps below {AUTO_MIN_SAMPLES})")
+    return SampleCap(cap, f"{cap} of {n_available} training samples, for the conic back-end(s) "
+                          f"{names}: all samples would make {nonzeros:,} conic nonzeros, over "
+                          f"max_samples='auto''s budget of {AUTO_NONZERO_BUDGET:,} (run native "
+                          "alone, or pass max_samples=None, for all samples)")
 
 
 @dataclass
@@ -66,6 +171,7 @@ class Split:
     X_test: np.ndarray
     y_test: np.ndarray
     task: str
+    image_shape: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -80,6 +186,8 @@ class PreparedData:
     task: str
     classes: np.ndarray | None
     n_available: int
+    cap_reason: str = ""
+    geometry: ConvGeometry | None = None
 
     @property
     def metric(self) -> str:
@@ -152,7 +260,7 @@ def _from_dataset(dataset: Dataset, task: str) -> Split:
     kind = dataset.task if task == "auto" else task
     return Split(dataset.name, dataset.description, as_float_array(dataset.X_train, "X_train"),
                  np.asarray(dataset.y_train), as_float_array(dataset.X_test, "X_test"),
-                 np.asarray(dataset.y_test), kind)
+                 np.asarray(dataset.y_test), kind, dataset.image_shape)
 
 
 def _target_array(y: Any, name: str) -> np.ndarray:
@@ -197,7 +305,11 @@ def _resolve_task(y: np.ndarray, task: str) -> str:
 
 
 def prepare_data(
-    split: Split, loss: Loss, max_samples: int | str | None, random_state: Any, standardize: bool
+    split: Split,
+    plan: Plan,
+    random_state: Any,
+    standardize: bool,
+    geometry: ConvGeometry | None = None,
 ) -> PreparedData:
     """Subsample the training part, encode the targets for ``loss`` and scale the features.
 
@@ -205,16 +317,20 @@ def prepare_data(
     ----------
     split : Split
         The data as loaded.
-    loss : Loss
-        Decides how class labels are encoded.
-    max_samples : int, "auto" or None
-        The cap on the training samples (:func:`default_max_samples` for
-        ``"auto"``): a random subset, stratified for classification. The
-        test part stays whole.
+    plan : Plan
+        The checked arguments: ``loss`` decides how class labels are
+        encoded; ``max_samples`` and the ``solvers`` that form conic data
+        (:func:`conic_backends`) the cap on the training samples
+        (:func:`choose_sample_cap`): a random subset, stratified for
+        classification. The test part stays whole.
     random_state : int
         Seeds the subsample.
     standardize : bool
-        Centre and scale the features with the training part's statistics.
+        Centre and scale the features with the training part's statistics:
+        per feature, or -- for the convolutional variant, whose filters slide
+        over the pixels -- by one mean and one standard deviation of all pixels.
+    geometry : ConvGeometry, optional
+        The convolutional variant.
 
     Returns
     -------
@@ -227,27 +343,83 @@ def prepare_data(
         a classification loss on a regression task.
     """
     classification = split.task == "classification"
+    loss = plan.loss
     X_train, y_train = split.X_train, split.y_train
     n_available = len(X_train)
     # The cap depends on the number of outputs, known once the labels are encoded.
     T_train, T_test, classes = _encode_targets(y_train, split.y_test, loss, classification)
     C = 1 if T_train.ndim == 1 else T_train.shape[1]
-    cap = default_max_samples(X_train.shape[1], C) if max_samples == "auto" else max_samples
-    if cap is not None and cap < n_available:
+    per_sample = conic_nonzeros_per_sample(X_train.shape[1], C, geometry)
+    conic = conic_backends(plan, X_train[:2], T_train[:2], geometry) if plan.solvers else []
+    cap = choose_sample_cap(plan.max_samples, n_available, per_sample, conic)
+    if cap.cap is not None:
         X_train, _, y_train, _ = train_test_split_data(
-            X_train, y_train, test_size=n_available - cap, random_state=random_state,
+            X_train, y_train, test_size=n_available - cap.cap, random_state=random_state,
             stratify=classification,
         )
         T_train, T_test, classes = _encode_targets(y_train, split.y_test, loss, classification)
-        logger.info("max_samples=%s: using %d of %d training samples", max_samples, cap,
-                    n_available)
+    logger.info("compare: %s", cap.reason)
     if len(X_train) < 2:
         raise ValidationError(f"the training set has {len(X_train)} sample(s); at least 2 needed")
     X_test = split.X_test
-    if standardize:
+    if standardize and geometry is not None:
+        X_train, X_test = _scale_pixels(X_train, X_test)
+    elif standardize:
         X_train, X_test, _, _ = standardize_features(X_train, X_test)
     return PreparedData(X_train, X_test, y_train, T_train, T_test, split.task, classes,
-                        n_available)
+                        n_available, cap.reason, geometry)
+
+
+def conic_backends(
+    plan: Plan, X: np.ndarray, T: np.ndarray, geometry: ConvGeometry | None
+) -> list[str]:
+    """The requested back-ends that would form the conic data, as ``max_samples="auto"`` sees them.
+
+    Every usable registered back-end but :data:`STRUCTURED_SOLVERS`; for
+    ``"auto"``, whether it would pick a conic back-end at a size where the
+    cap matters: ``auto`` puts ``native`` first on large problems whenever
+    native is usable and takes the loss (and ``beta``), so ``"auto"``
+    counts as conic only otherwise. Unknown and unusable names fail
+    without solving anything and count as nothing.
+
+    Parameters
+    ----------
+    plan : Plan
+        The checked arguments (solvers, loss, beta, activation).
+    X, T : ndarray
+        A few training samples and their encoded targets, to build a problem
+        the back-ends can judge.
+    geometry : ConvGeometry, optional
+
+    Returns
+    -------
+    list of str
+    """
+    from convexnn import solvers as registry
+    from convexnn.formulations import problem_for
+
+    registered = registry.names()
+
+    def usable(name: str) -> bool:
+        return name in registered and registry.info(name).usable
+
+    conic = [name for name in plan.solvers
+             if name not in STRUCTURED_SOLVERS and name != "auto" and usable(name)]
+    if "auto" in plan.solvers:
+        problem = problem_for(X, T, activation=plan.activation, beta=plan.beta, loss=plan.loss,
+                              geometry=geometry)
+        structured = [name for name in STRUCTURED_SOLVERS if usable(name)
+                      and registry.get(name).unsupported_reason(problem) is None]
+        if not structured:
+            conic.append("auto")
+    return conic
+
+
+def _scale_pixels(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Images centred and scaled by one mean and one standard deviation of the training pixels."""
+    mean, std = float(X_train.mean()), float(X_train.std())
+    scale = std if std > 0 else 1.0
+    return (X_train - mean) / scale, (X_test - mean) / scale
 
 
 def _encode_targets(

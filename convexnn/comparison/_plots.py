@@ -84,14 +84,22 @@ def plot_objective_vs_time(comparison: Comparison, path: str | Path | None = Non
     if has_bound and bound > 0:
         left.axhline(bound, color="black", ls="--", lw=1,
                      label=f"certified optimum (≥ {bound:.6g})")
+        left.axhline(bound * 1.01, color="gray", ls=":", lw=1, label="1% above the optimum")
         lower.append(bound)
+    budget = comparison.settings.get("budget_seconds")
+    if budget:
+        for axes in (left, right):
+            axes.axvline(budget, color="gray", ls="-.", lw=1)
+        left.plot([], [], color="gray", ls="-.", lw=1, label=f"budget ({budget:.3g} s)")
     left.set_yscale("log")
     if upper and lower:  # clip diverged runs; keep every sensible curve in view
         left.set_ylim(min(lower) / 1.3, max(upper) * 1.5)
     left.set(xlabel="wall time (s)", ylabel="training objective (convex objective)",
              title=f"{comparison.settings['data']}: training objective")
-    left.legend(fontsize=8)
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=8)
     if has_bound and right.has_data():
+        right.axhline(0.01 * abs(bound), color="gray", ls=":", lw=1, label="1% of the optimum")
         right.set_yscale("log")
         right.set(xlabel="wall time (s)", ylabel="objective − certified lower bound",
                   title="distance to the certified optimum")

@@ -7,7 +7,10 @@ them; their shape lives here so that none of those modules imports another.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 #: The columns of :meth:`Comparison.table`, in order.
 COLUMNS: tuple[str, ...] = (
@@ -23,10 +26,17 @@ COLUMNS: tuple[str, ...] = (
     "train_metric",
     "test_metric",
     "time",
+    "time_to_1pct",
+    "time_to_0.1pct",
+    "lr",
     "neurons",
     "epochs",
     "error",
 )
+
+#: ``{column: relative tolerance}``: seconds until the objective is within this
+#: fraction of the certified optimum (``objective <= lower_bound + tol * |lower_bound|``).
+TARGETS: dict[str, float] = {"time_to_1pct": 1e-2, "time_to_0.1pct": 1e-3}
 
 #: The status of a row whose method raised.
 FAILED = "failed"
@@ -75,6 +85,34 @@ def certified_optimum(records: list[dict[str, Any]]) -> tuple[float, float]:
     bounds = [r["lower_bound"] for r in convex if math.isfinite(r["lower_bound"])]
     objectives = [r["objective"] for r in convex if math.isfinite(r["objective"])]
     return (max(bounds) if bounds else math.nan, min(objectives) if objectives else math.nan)
+
+
+def time_to_target(
+    times: Sequence[float], values: Sequence[float], lower_bound: float, tolerance: float
+) -> float:
+    """Seconds until ``values`` first come within ``tolerance`` of the certified optimum.
+
+    Parameters
+    ----------
+    times, values : sequence of float
+        A run's recorded training times and objectives, in order.
+    lower_bound : float
+        The certified lower bound on the optimum.
+    tolerance : float
+        Relative: the target is ``lower_bound + tolerance * |lower_bound|``.
+
+    Returns
+    -------
+    float
+        The first recorded time at the target; ``inf`` when the run never
+        reached it ("never"), NaN when there is no certified bound to aim at.
+    """
+    if not math.isfinite(lower_bound):
+        return math.nan
+    target = lower_bound + tolerance * abs(lower_bound)
+    values = np.asarray(values, dtype=float)
+    reached = np.flatnonzero(np.isfinite(values) & (values <= target))
+    return float(np.asarray(times, dtype=float)[reached[0]]) if len(reached) else math.inf
 
 
 def method_label(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from convexnn._persistence import json_ready
 from convexnn.baselines import BackpropRun, TrainingHistory
 from convexnn.comparison import _plots
@@ -21,6 +23,7 @@ from convexnn.comparison._records import (
     COLUMNS,
     FAILED,
     METRIC_LABEL,
+    TARGETS,
     certified_optimum,
     method_label,
 )
@@ -65,15 +68,24 @@ class Comparison:
         ``time``            seconds to train: convex, the whole fit
                             (formulation, solve, decomposition,
                             certificate); backprop, the training time
-                            (evaluations for the records not counted)
+                            (evaluations for the records not counted,
+                            nor the learning-rate search)
+        ``time_to_1pct``    seconds until the objective was within 1% of
+                            the best certified lower bound (backprop: the
+                            first record there; convex: the fit's time if
+                            its network is there); ``inf`` when never,
+                            NaN without a certified bound
+        ``time_to_0.1pct``  the same for 0.1%
+        ``lr``              the learning rate the run used (backprop)
         ``neurons``         neurons of the convex network / backprop width
         ``epochs``          epochs completed (backprop rows)
         ``error``           why the method failed or diverged, else ""
 
         Missing numbers are NaN.
     settings : dict
-        What was compared: data, sizes, loss, beta, activation, width,
-        epochs, learning rates, ...
+        What was compared: data, sizes and the sample cap's reason
+        (``sample_cap``), loss, beta, activation, width, epochs or budget,
+        learning rates and their searches (``tuning``), ...
     runs : list of BackpropRun
         The backprop runs themselves (weights and histories included).
     models : dict
@@ -116,26 +128,35 @@ class Comparison:
         return pd.DataFrame(self.records, columns=list(COLUMNS))
 
     def summary(self) -> pd.DataFrame:
-        """One row per method: runs, failures, objective and metric over seeds, mean time."""
+        """One row per method: runs, failures, objective and metric over seeds, times.
+
+        ``median_time_to_1pct`` / ``median_time_to_0.1pct`` are medians over
+        the runs that did not fail (``inf`` when most never got there) and
+        ``reached_1pct`` / ``reached_0.1pct`` count the runs that did.
+        """
         import pandas as pd
 
         rows = []
         for (kind, method), group in self.table().groupby(["kind", "method"], sort=False):
             ok = group[group["status"] != FAILED]
-            rows.append(
-                {
-                    "kind": kind,
-                    "method": method,
-                    "runs": len(group),
-                    "failed": int((group["status"] == FAILED).sum()),
-                    "diverged": int((group["status"] == "diverged").sum()),
-                    "best_objective": ok["objective"].min(),
-                    "median_objective": ok["objective"].median(),
-                    "mean_test_metric": ok["test_metric"].mean(),
-                    "std_test_metric": ok["test_metric"].std(),  # NaN for a single run
-                    "mean_time": ok["time"].mean(),
-                }
-            )
+            row = {
+                "kind": kind,
+                "method": method,
+                "runs": len(group),
+                "failed": int((group["status"] == FAILED).sum()),
+                "diverged": int((group["status"] == "diverged").sum()),
+                "lr": ok["lr"].median(),
+                "best_objective": ok["objective"].min(),
+                "median_objective": ok["objective"].median(),
+                "mean_test_metric": ok["test_metric"].mean(),
+                "std_test_metric": ok["test_metric"].std(),  # NaN for a single run
+                "mean_time": ok["time"].mean(),
+            }
+            for column in TARGETS:
+                times = ok[column].astype(float)
+                row[f"median_{column}"] = times.median()
+                row[f"reached_{column[len('time_to_'):]}"] = int(np.isfinite(times).sum())
+            rows.append(row)
         return pd.DataFrame(rows)
 
     def to_markdown(self) -> str:
@@ -143,16 +164,14 @@ class Comparison:
         s = self.settings
         metric = METRIC_LABEL[self.metric]
         lines = [f"## Convex optimum vs backprop: {s['data']}", ""]
-        cap = ""
-        if s["n_train"] < s["n_train_available"]:
-            cap = f" (a subset of {s['n_train_available']}: max_samples={s['max_samples']})"
         lines += [
-            f"- data: {s['n_train']} training{cap} / {s['n_test']} test samples, "
+            f"- data: {s['n_train']} training / {s['n_test']} test samples, "
             f"{s['n_features']} features, {s['n_outputs']} output(s), {s['task']}"
             + (", standardised" if s["standardize"] else ""),
-            f"- model: activation {s['activation']}, {s['loss']} loss, beta {s['beta']:g}; "
-            f"backprop width {s['width']}, objective {s['objective']!r}, epochs "
-            + ", ".join(f"{k} {v}" for k, v in s["epochs"].items()),
+            f"- training samples: {s['sample_cap']}",
+            f"- model: {_variant(s)}, activation {s['activation']}, {s['loss']} loss, beta "
+            f"{s['beta']:g}; backprop width {s['width']}, objective {s['objective']!r}, "
+            + _length(s),
         ]
         if math.isfinite(self.lower_bound):
             lines.append(
@@ -161,11 +180,20 @@ class Comparison:
             )
         else:
             lines.append("- certified optimum: none (no convex solver succeeded)")
-        lines += ["", "### Per method", ""]
+        if s.get("tuning"):
+            lines += ["", "### Learning rates", "",
+                      "Each optimizer's rate was searched on a log-spaced grid (short runs from "
+                      "the first seed, the lowest final training objective wins, diverged runs "
+                      "excluded); every seed then trained at the chosen rate.", ""]
+            lines += [f"- {_search_line(search)}" for search in s["tuning"].values()]
+        lines += ["", "### Per method", "",
+                  "t(1%) / t(0.1%): seconds until the objective was within 1% / 0.1% of the "
+                  "certified optimum (median over runs; reached / runs), or never.", ""]
         summary = self.summary()
         lines += _markdown(
-            ["method", "kind", "runs", "failed", "diverged", "best objective", "median objective",
-             f"test {metric} (mean ± std)", "mean time (s)"],
+            ["method", "kind", "runs", "failed", "diverged", "lr", "best objective",
+             "median objective", f"test {metric} (mean ± std)", "mean time (s)", "t(1%)",
+             "t(0.1%)"],
             [
                 [
                     method_label(self.records, row["kind"], row["method"]),
@@ -173,10 +201,14 @@ class Comparison:
                     str(row["runs"]),
                     str(row["failed"]),
                     str(row["diverged"]),
+                    _fmt(row["lr"], ".3g"),
                     _fmt(row["best_objective"], ".6g"),
                     _fmt(row["median_objective"], ".6g"),
                     _fmt_spread(row["mean_test_metric"], row["std_test_metric"]),
                     _fmt(row["mean_time"], ".2f"),
+                    *(_fmt_reached(row[f"median_{column}"],
+                                   row[f"reached_{column[len('time_to_'):]}"],
+                                   row["runs"] - row["failed"]) for column in TARGETS),
                 ]
                 for _, row in summary.iterrows()
             ],
@@ -184,8 +216,8 @@ class Comparison:
         lines += ["", "### All runs", ""]
         lines += _markdown(
             ["method", "seed", "status", "objective", "lower bound", "rel. gap",
-             "rel. excess", f"train {metric}", f"test {metric}", "time (s)", "neurons", "epochs",
-             "error"],
+             "rel. excess", f"train {metric}", f"test {metric}", "time (s)", "t(1%)", "t(0.1%)",
+             "lr", "neurons", "epochs", "error"],
             [
                 [
                     method_label(self.records, r["kind"], r["method"], r["solver"]),
@@ -198,6 +230,8 @@ class Comparison:
                     _fmt(r["train_metric"], ".4f"),
                     _fmt(r["test_metric"], ".4f"),
                     _fmt(r["time"], ".2f"),
+                    *(_fmt_seconds(r[column]) for column in TARGETS),
+                    _fmt(r["lr"], ".3g"),
                     _fmt(r["neurons"], "d"),
                     _fmt(r["epochs"], "d"),
                     _shorten(r["error"]),
@@ -208,13 +242,21 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything as plain JSON-ready values (NaN becomes None)."""
+        """Everything as plain JSON-ready values.
+
+        NaN becomes None, a time to a target never reached ``"never"``.
+        """
+        records = [
+            {key: "never" if key in TARGETS and value == math.inf else value
+             for key, value in record.items()}
+            for record in self.records
+        ]
         return json_ready(
             {
                 "settings": self.settings,
                 "optimum": {"lower_bound": self.lower_bound,
                             "best_objective": self.best_objective},
-                "records": self.records,
+                "records": records,
                 "histories": [
                     {"method": method, "seed": seed, **history.to_dict()}
                     for (method, seed), history in self.histories.items()
@@ -278,6 +320,63 @@ def _fmt(value: Any, spec: str) -> str:
     if spec == "d":
         return str(int(value))
     return format(value, spec)
+
+
+def _fmt_seconds(value: float) -> str:
+    """Seconds to a target: ``never`` when not reached, empty without a bound."""
+    if value == math.inf:
+        return "never"
+    return _fmt(value, ".3g")
+
+
+def _fmt_reached(median: float, reached: int, runs: int) -> str:
+    """``"0.42 (3/3)"``: the median time to a target and how many runs reached it."""
+    if runs == 0 or not (math.isfinite(median) or median == math.inf):
+        return ""
+    return f"{_fmt_seconds(median)} ({reached}/{runs})"
+
+
+def _variant(settings: dict[str, Any]) -> str:
+    """``fully connected`` or the convolution and pooling, in words."""
+    conv = settings.get("conv")
+    if not conv:
+        return "fully connected"
+    filters = "x".join(map(str, conv["filter_size"]))
+    pool = ("global average pooling" if conv["pool_size"] is None
+            else "x".join(map(str, conv["pool_size"])) + " average pooling")
+    return (f"convolutional ({filters} filters, stride {'x'.join(map(str, conv['stride']))}, "
+            f"{pool})")
+
+
+def _length(settings: dict[str, Any]) -> str:
+    """How long backprop ran: the epochs per optimizer, or the budget."""
+    budget = settings.get("budget")
+    if budget is None or settings.get("budget_seconds") is None:
+        return "epochs " + ", ".join(f"{k} {v}" for k, v in (settings["epochs"] or {}).items())
+    seconds = settings["budget_seconds"]
+    source = " (the convex solve's wall time)" if budget == "match" else ""
+    return f"budget {seconds:.3g} s of training per run{source}"
+
+
+def _search_line(search: dict[str, Any]) -> str:
+    """A learning-rate search (its :meth:`RateSearch.to_dict`) in one line."""
+    if not search["tuned"]:
+        return f"{search['optimizer']}: lr {search['lr']:g}, {search['note']}"
+    budget = " or ".join(
+        part for part in (
+            None if search["epochs"] is None else f"{search['epochs']} epochs",
+            None if search["time_limit"] is None else f"{search['time_limit']:.3g} s",
+        ) if part
+    )
+    trials = ", ".join(
+        f"{t['lr']:.3g} → " + ("diverged" if t["diverged"] else f"{t['objective']:.6g}")
+        for t in search["trials"]
+    )
+    chosen = (f"**{search['lr']:.3g}**" if search["lr"] is not None
+              else "none (every rate diverged; the smallest ran)")
+    note = f"; {search['note']}" if search["note"] else ""
+    return (f"{search['optimizer']}: chosen {chosen} of {len(search['trials'])} rates, "
+            f"{budget} each, seed {search['seed']}, {search['time']:.2f} s in all{note}: {trials}")
 
 
 def _fmt_spread(mean: float, std: float) -> str:

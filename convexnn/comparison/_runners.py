@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from convexnn.baselines import BackpropRun, accuracy, r2, train_backprop
+from convexnn.baselines import TUNE, BackpropRun, RateSearch, accuracy, r2
+from convexnn.baselines._settings import UNBOUNDED_EPOCHS
+from convexnn.baselines._training import TrainingProblem, run_training, training_problem
+from convexnn.baselines._tuning import search_learning_rate
 from convexnn.comparison._records import new_record
-from convexnn.estimators import ConvexPolyClassifier, ConvexPolyRegressor
+from convexnn.estimators import (
+    ConvexPolyClassifier,
+    ConvexPolyConvClassifier,
+    ConvexPolyConvRegressor,
+    ConvexPolyRegressor,
+)
 from convexnn.exceptions import SolverStatusWarning
 
 if TYPE_CHECKING:
@@ -56,9 +64,17 @@ def run_convex(name: str, data: PreparedData, plan: Plan) -> tuple[dict[str, Any
         The fitted estimator; None when the fit raised.
     """
     record = new_record("convex", name)
-    estimator_class = ConvexPolyClassifier if data.task == "classification" else ConvexPolyRegressor
-    model = estimator_class(activation=plan.activation, beta=plan.beta, loss=plan.loss,
-                            solver=name, solver_options=dict(plan.solver_options))
+    classification = data.task == "classification"
+    options = {"activation": plan.activation, "beta": plan.beta, "loss": plan.loss,
+               "solver": name, "solver_options": dict(plan.solver_options)}
+    if data.geometry is None:
+        model = (ConvexPolyClassifier if classification else ConvexPolyRegressor)(**options)
+    else:
+        g = data.geometry
+        model = (ConvexPolyConvClassifier if classification else ConvexPolyConvRegressor)(
+            image_shape=g.image_shape, filter_size=g.filter_size, stride=g.stride,
+            pool_size=g.pool_size, **options,
+        )
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -98,53 +114,91 @@ def run_convex(name: str, data: PreparedData, plan: Plan) -> tuple[dict[str, Any
     return record, model
 
 
-def run_backprop(
-    optimizer: str, seed: int, data: PreparedData, plan: Plan
-) -> tuple[dict[str, Any], BackpropRun | None]:
-    """Train by backprop with one optimizer and one seed.
+def run_optimizer(
+    optimizer: str, data: PreparedData, plan: Plan, budget: float | None
+) -> tuple[list[dict[str, Any]], list[BackpropRun], RateSearch | None]:
+    """Train by backprop with one optimizer, once per seed (after a rate search when asked).
 
     Parameters
     ----------
     optimizer : str
         One of :data:`convexnn.baselines.OPTIMIZERS`.
-    seed : int
-        Seeds the initial weights and the batches.
     data : PreparedData
         The training and test data of every method.
     plan : Plan
-        The checked arguments of the comparison.
+        The checked arguments of the comparison; with ``tune_lr`` a
+        learning-rate search on the first seed picks the rate every seed
+        trains with.
+    budget : float, optional
+        Training seconds of every run (the epochs are then unbounded).
 
     Returns
     -------
-    record : dict
-        The row; ``"diverged"`` with the last finite record's numbers, or
-        ``"failed"`` with the error text when training raised.
-    run : BackpropRun or None
-        The run (weights and history); None when training raised.
+    records : list of dict
+        One row per seed; ``"diverged"`` with the last finite record's
+        numbers, or ``"failed"`` with the error text when training raised.
+    runs : list of BackpropRun
+        The runs that did not raise (weights and histories).
+    search : RateSearch or None
+        The learning-rate search, when one ran.
     """
+    search = None
+    try:
+        problem = _training_problem(optimizer, data, plan, budget)
+        if plan.tune_lr:
+            search = search_learning_rate(problem.with_settings(lr=TUNE), plan.seeds[0])
+            problem = problem.with_settings(lr=search.rate_to_run)
+    except Exception as error:  # noqa: BLE001 - a failing method never stops the comparison
+        records = [_failed(new_record("backprop", optimizer, seed), error, optimizer, seed)
+                   for seed in plan.seeds]
+        return records, [], search
+    records, runs = [], []
+    for seed in plan.seeds:
+        record, run = _run_seed(problem, optimizer, seed)
+        if run is not None:
+            run.lr_search = search
+            runs.append(run)
+        records.append(record)
+    return records, runs, search
+
+
+def _training_problem(
+    optimizer: str, data: PreparedData, plan: Plan, budget: float | None
+) -> TrainingProblem:
+    """The training problem of one optimizer: by epochs, or by a time budget."""
+    options = dict(plan.backprop_options)
+    if budget is None:
+        epochs = plan.epochs_used[optimizer]
+        timing = {"epochs": epochs, "record_every": max(1, epochs // RECORDS_PER_RUN)}
+    else:
+        timing = {"epochs": UNBOUNDED_EPOCHS, "time_limit": budget, "record_every": None,
+                  "record_interval": budget / RECORDS_PER_RUN}
+    return training_problem(
+        data.X_train, data.T_train, width=plan.width, activation=plan.activation,
+        loss=plan.loss, beta=plan.beta, objective=plan.objective, optimizer=optimizer,
+        X_test=data.X_test, y_test=data.T_test, metric=_metric_function(data.metric),
+        geometry=data.geometry, **timing, **options,
+    )
+
+
+def _run_seed(
+    problem: TrainingProblem, optimizer: str, seed: int
+) -> tuple[dict[str, Any], BackpropRun | None]:
+    """One seed's row and run (None when training raised)."""
     record = new_record("backprop", optimizer, seed)
     start = time.perf_counter()
     try:
-        run = train_backprop(
-            data.X_train, data.T_train, width=plan.width, activation=plan.activation,
-            loss=plan.loss, beta=plan.beta, objective=plan.objective, optimizer=optimizer,
-            epochs=plan.epochs, seed=seed, X_test=data.X_test, y_test=data.T_test,
-            metric=_metric_function(data.metric),
-            record_every=max(1, plan.epochs_used[optimizer] // RECORDS_PER_RUN),
-            **plan.backprop_options,
-        )
+        run = run_training(problem, seed)
     except Exception as error:  # noqa: BLE001 - a failing method never stops the comparison
         record["time"] = time.perf_counter() - start
-        record["error"] = f"{type(error).__name__}: {error}"
-        logger.warning("compare: %s (seed %d) failed (%s); recorded as failed", optimizer, seed,
-                       record["error"])
-        return record, None
+        return _failed(record, error, optimizer, seed), None
     record.update(
         status=_STOP_STATUS.get(run.stop_reason, run.stop_reason),
         objective=run.final_convex_objective,
         train_metric=run.final_train_metric,
         test_metric=run.final_test_metric,
         time=run.train_time,
+        lr=run.lr,
         neurons=run.width,
         epochs=run.epochs_run,
     )
@@ -154,6 +208,14 @@ def run_backprop(
             "record, are reported"
         )
     return record, run
+
+
+def _failed(record: dict[str, Any], error: Exception, optimizer: str, seed: int) -> dict[str, Any]:
+    """``record`` marked failed with ``error``'s text, and a warning logged."""
+    record["error"] = f"{type(error).__name__}: {error}"
+    logger.warning("compare: %s (seed %d) failed (%s); recorded as failed", optimizer, seed,
+                   record["error"])
+    return record
 
 
 def _metric_function(name: str) -> Callable[[Any, Any], float]:

@@ -1,0 +1,194 @@
+"""Choosing beta: the CV estimators against GridSearchCV over the same grid and folds.
+
+For every case, in the same process and run: ``ConvexPolyClassifierCV``
+(``ConvexPolyRegressorCV`` for the planted regression) with the default grid
+(``--n-betas`` values log-spaced from beta_max down to 1e-3 beta_max) and
+``--folds`` shuffled (stratified) folds, then ``GridSearchCV`` around the plain
+estimator with exactly that grid (in the same decreasing order, so ties go to
+the same beta) and the same folds, both refitting at the chosen beta. Both use
+``solver="auto"``, the squared loss, the default scoring (accuracy, R^2) and
+one thread (BLAS and torch: on a shared 2-core machine, threads only add
+contention; the ratio is what counts). Features are standardised on the
+whole data set, the same for both.
+
+Cases: the embedded ``breast-cancer`` (569 x 30, 2 classes), ``wine``
+(178 x 13, 3 classes), ``digits`` (8x8 images, 10 classes: a stratified
+subsample of ``--digits-samples`` = 300 of the 1797, to keep the run within
+a few minutes; each point solves 10 outputs) and a ``planted`` regression
+(the teacher-network generator: 300 x 10 Gaussian features, 5 unit-norm
+neurons, noise 0.5).
+
+Writes ``benchmarks/results/cv.json`` and ``cv.md``: per case the chosen beta
+and best mean score of each method, whether they agree, the wall times and
+their ratio (GridSearchCV / CV; also of this process's CPU time, which other
+users of a shared machine disturb less), and the CV's path points that failed or
+stopped early (skipped) or were certified only above tol (used by both).
+
+Usage::
+
+    python benchmarks/bench_cv.py
+    python benchmarks/bench_cv.py --cases wine --n-betas 5 --folds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_solvers import _git_commit  # noqa: E402  (the same record of the commit)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CASES = ("breast-cancer", "wine", "digits", "planted")
+
+
+@dataclass
+class Row:
+    case: str
+    n: int
+    d: int
+    classes: int | None
+    folds: int
+    n_betas: int
+    beta_max: float
+    cv_beta: float
+    grid_beta: float
+    same_beta: bool
+    cv_score: float
+    grid_score: float
+    same_score: bool
+    cv_time: float
+    grid_time: float
+    ratio: float
+    cv_cpu: float
+    grid_cpu: float
+    cpu_ratio: float
+    skipped_points: int
+    inaccurate_points: int
+    refit_gap: float
+
+
+def load_case(name: str, digits_samples: int):
+    """``(X, y, classification)``, features standardised."""
+    import numpy as np
+
+    from convexnn.datasets import load_dataset, make_planted, standardize
+
+    if name == "planted":
+        data = make_planted(300, 10, features="gaussian", unit_norm_teacher=True, noise=0.5,
+                            random_state=0)
+        return standardize(data.X).X_train, data.y, False
+    dataset = load_dataset(name, standardize=False, test_size=0.25,
+                           n_samples=digits_samples if name == "digits" else None)
+    X = np.concatenate([dataset.X_train, dataset.X_test])
+    y = np.concatenate([dataset.y_train, dataset.y_test])
+    return standardize(X).X_train, y, True
+
+
+def _timed(call, *args) -> tuple[float, float]:
+    """Wall time and CPU time of this process (one thread: the work itself) of ``call``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    call(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_case(name: str, n_betas: int, folds: int, digits_samples: int) -> Row:
+    import numpy as np
+    from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+
+    import convexnn as cnn
+
+    X, y, classification = load_case(name, digits_samples)
+    splitter = (StratifiedKFold if classification else KFold)(folds, shuffle=True,
+                                                              random_state=0)
+    split = list(splitter.split(X, y))
+    cv_class = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
+    plain = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cnn.SolverStatusWarning)  # counted in the row
+        cv = cv_class(betas=n_betas, cv=split)
+        cv_time, cv_cpu = _timed(cv.fit, X, y)
+        grid = GridSearchCV(plain(), {"beta": [float(b) for b in cv.betas_]}, cv=split)
+        grid_time, grid_cpu = _timed(grid.fit, X, y)
+    grid_beta = float(grid.best_params_["beta"])
+    return Row(
+        case=name, n=len(X), d=X.shape[1],
+        classes=len(np.unique(y)) if classification else None,
+        folds=folds, n_betas=n_betas, beta_max=float(cv.beta_max_),
+        cv_beta=cv.beta_, grid_beta=grid_beta, same_beta=cv.beta_ == grid_beta,
+        cv_score=cv.best_score_, grid_score=float(grid.best_score_),
+        same_score=bool(np.isclose(cv.best_score_, grid.best_score_, rtol=1e-9, atol=1e-12)),
+        cv_time=cv_time, grid_time=grid_time, ratio=grid_time / cv_time,
+        cv_cpu=cv_cpu, grid_cpu=grid_cpu, cpu_ratio=grid_cpu / cv_cpu,
+        skipped_points=int((~np.isfinite(cv.scores_path_)).sum()),
+        inaccurate_points=int((cv.status_path_ == "optimal_inaccurate").sum()),
+        refit_gap=float(cv.result_.relative_gap),
+    )
+
+
+def markdown(rows: list[Row], meta: dict) -> str:
+    lines = [
+        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, one thread), "
+        f"commit {(meta.get('commit') or 'unknown')[:10]}; {meta['note']}",
+        "",
+        "| case | n x d | classes | betas x folds | beta_ (CV) | beta (GridSearchCV) | "
+        "score (CV) | score (GridSearchCV) | time CV (s) | time GridSearchCV (s) | "
+        "GridSearchCV / CV | CPU GridSearchCV / CV | points skipped / above tol |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.case} | {r.n} x {r.d} | {r.classes or '-'} | {r.n_betas} x {r.folds} | "
+            f"{r.cv_beta:.4g} | {r.grid_beta:.4g}{'' if r.same_beta else ' (differs)'} | "
+            f"{r.cv_score:.4f} | {r.grid_score:.4f}{'' if r.same_score else ' (differs)'} | "
+            f"{r.cv_time:.1f} | {r.grid_time:.1f} | {r.ratio:.2f}x | {r.cpu_ratio:.2f}x | "
+            f"{r.skipped_points} / {r.inaccurate_points} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--n-betas", type=int, default=20)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--digits-samples", type=int, default=300)
+    parser.add_argument("--output", default=str(RESULTS / "cv"), help="path stem of the .json/.md")
+    args = parser.parse_args(argv)
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    rows = []
+    with threadpool_limits(1):
+        for case in args.cases:
+            row = run_case(case, args.n_betas, args.folds, args.digits_samples)
+            rows.append(row)
+            print(f"{case:>14s} beta_ {row.cv_beta:.4g} / {row.grid_beta:.4g}  score "
+                  f"{row.cv_score:.4f} / {row.grid_score:.4f}  time {row.cv_time:.1f}s / "
+                  f"{row.grid_time:.1f}s  ratio {row.ratio:.2f}x", flush=True)
+    note = (f"digits: a stratified subsample of {args.digits_samples} samples; solver='auto', "
+            "squared loss, default scoring, both refit at the chosen beta.")
+    meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), cpus=os.cpu_count(), note=note,
+                machine=platform.processor() or platform.machine(), commit=_git_commit(),
+                python=platform.python_version(), torch=torch.__version__)
+    stem = Path(args.output)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    document = {"meta": meta, "rows": [asdict(r) for r in rows]}
+    stem.with_suffix(".json").write_text(json.dumps(document, indent=2))
+    table = markdown(rows, meta)
+    stem.with_suffix(".md").write_text(table)
+    print(f"\n{table}\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

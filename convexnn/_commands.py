@@ -1,0 +1,341 @@
+"""The model commands of the command line: ``fit``, ``predict``, ``certify``, ``path``, ``cv``.
+
+``convexnn fit``      fit an estimator on a data file (``--cv``: choose beta by
+                      cross-validation) and save it to a portable ``.npz``
+``convexnn predict``  predictions of a saved model on a data file
+``convexnn certify``  objective, certified lower bound and gap of a saved
+                      model on a data file
+``convexnn path``     the regularisation path on a training split, scored on a
+                      validation split: PNG + CSV (:func:`convexnn.plot_path`)
+``convexnn cv``       the same with k-fold cross-validation
+
+Data come from the same loaders as ``compare`` (:func:`convexnn.datasets.load_file`;
+``path`` and ``cv`` also take ``--dataset``). Only the standard library and
+numpy are imported at module level: building the parser must stay cheap
+(``convexnn --help``); everything else is imported by the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convexnn.datasets import DATASETS
+
+
+# -- argument types -------------------------------------------------------------------
+def _betas(text: str) -> int | list[float]:
+    """``20`` (a number of grid points) or ``0.1,1,10`` (the values)."""
+    try:
+        if "," not in text and text.strip().isdigit():
+            return int(text)
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of betas or a comma-separated list of betas; got {text!r}"
+        ) from None
+
+
+def _column(text: str | None) -> int | str | None:
+    """A target column: an index or a header name."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+# -- data -------------------------------------------------------------------------------
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, name)`` from ``--data`` (with ``--target``) or ``--dataset`` (all its samples)."""
+    from convexnn.exceptions import ValidationError
+
+    if getattr(args, "dataset", None) is not None:
+        from convexnn.datasets import load_dataset
+
+        if args.target is not None:
+            raise ValidationError("--target applies to --data files, not to --dataset")
+        data = load_dataset(args.dataset, standardize=False)
+        X = np.concatenate([data.X_train, data.X_test])
+        return X, np.concatenate([data.y_train, data.y_test]), args.dataset
+    from convexnn.datasets import load_file
+
+    X, y = load_file(args.data, target=_column(args.target))
+    return X, y, Path(args.data).name.split(".")[0] or "data"
+
+
+def _features_for(model: Any, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features (and targets, when there is a target column) of ``--data`` for ``model``.
+
+    ``--target`` names the target column, which is dropped. Without it the
+    last column is the target when the file has one column more than the
+    model's features, and a feature otherwise.
+    """
+    from convexnn.datasets import load_file
+    from convexnn.exceptions import ValidationError
+
+    X, y = load_file(args.data, target=_column(args.target))
+    if args.target is None and X.shape[1] == model.n_features_in_ - 1 and y.ndim == 1:
+        if y.dtype.kind not in "biuf":
+            raise ValidationError(
+                f"{args.data} has {X.shape[1] + 1} columns and its last is not numeric; the "
+                f"model takes {model.n_features_in_} features (name the target with --target)"
+            )
+        return np.column_stack([X, y.astype(np.float64)]), None
+    return X, y
+
+
+def _task(y: np.ndarray, task: str) -> str:
+    from convexnn.comparison._data import _resolve_task
+
+    return _resolve_task(y, task)
+
+
+def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    return None if args.time_limit is None else {"time_limit": args.time_limit}
+
+
+# -- reporting ----------------------------------------------------------------------------
+def print_result(result: Any, seconds: float, n_neurons: int) -> None:
+    """The solve's solver, status, objective, certified bound and gap, and width."""
+    print(f"solver            {result.solver} ({result.status}), {seconds:.2f} s")
+    print_certificate(result)
+    print(f"neurons           {n_neurons}")
+
+
+def print_certificate(certificate: Any) -> None:
+    """Objective, certified lower bound and gap (of a result or a certificate)."""
+    print(f"objective         {certificate.objective:.8g}")
+    print(f"lower bound       {certificate.lower_bound:.8g}")
+    print(f"certified gap     {certificate.duality_gap:.3g} "
+          f"(relative {certificate.relative_gap:.2e})")
+
+
+def _metric(model: Any, scoring: str | None = None) -> str:
+    if scoring is not None:
+        return scoring
+    return "accuracy" if hasattr(model, "classes_") else "R^2"
+
+
+# -- the commands ---------------------------------------------------------------------------
+def fit_command(args: argparse.Namespace) -> int:
+    import convexnn as cnn
+
+    X, y, _ = load_data(args)
+    classification = _task(y, args.task) == "classification"
+    common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
+                  solver_options=_solver_options(args))
+    if args.cv is not None:
+        cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
+        model = cls(betas=args.betas, eps=args.eps, cv=args.cv, n_jobs=args.n_jobs, **common)
+    else:
+        cls = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
+        model = cls(beta=args.beta, **common)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    if args.cv is not None:
+        print(f"model             {cls._plain_estimator.__name__}, beta {model.beta_:.6g} chosen "
+              f"by {model.n_splits_}-fold CV over {len(model.betas_)} betas "
+              f"(mean validation {_metric(model)} {model.best_score_:.4f})")
+        skipped = int((~np.isfinite(model.scores_path_)).sum())
+        if skipped:
+            print(f"path points       {skipped} of {model.scores_path_.size} failed or stopped "
+                  "early, skipped")
+    else:
+        print(f"model             {cls.__name__}, beta {args.beta:g}")
+    print_result(model.result_, seconds, model.network_.n_neurons)
+    print(f"training score    {_metric(model)} {model.score(X, y):.4f}")
+    path = model.save(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    from convexnn._persistence import load_saved_estimator
+
+    model = load_saved_estimator(args.model)
+    X, y = _features_for(model, args)
+    predictions = model.predict(X)
+    if args.out is None:
+        for row in predictions.reshape(len(predictions), -1):
+            print(",".join(str(value) for value in row))
+        return 0
+    columns = 1 if predictions.ndim == 1 else predictions.shape[1]
+    names = ["prediction"] if columns == 1 else [f"prediction_{k}" for k in range(columns)]
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(",".join(names) + "\n")
+        for row in predictions.reshape(len(predictions), -1):
+            handle.write(",".join(str(value) for value in row) + "\n")
+    print(f"wrote {len(predictions)} predictions to {args.out}")
+    if y is not None:
+        print(f"{_metric(model)} {model.score(X, y):.4f}")
+    return 0
+
+
+def certify_command(args: argparse.Namespace) -> int:
+    from convexnn._persistence import load_saved_estimator
+    from convexnn.exceptions import ValidationError
+    from convexnn.losses import get_loss
+
+    model = load_saved_estimator(args.model)
+    X, y = _features_for(model, args)
+    if y is None:
+        raise ValidationError(f"{args.data} has no target column; certify needs targets (--target)")
+    certificate = model.certify(X, y, tighten=args.tighten)
+    print(f"model             {type(model).__name__}, beta {model.beta:g}, "
+          f"{get_loss(model.loss).name} loss, {model.network_.n_neurons} neurons")
+    print(f"samples           {len(X)}")
+    print_certificate(certificate)
+    return 0
+
+
+def path_command(args: argparse.Namespace) -> int:
+    """``path`` (one validation split) and ``cv`` (k folds): fit, plot, tabulate."""
+    import convexnn as cnn
+    from convexnn.datasets import standardize
+
+    X, y, name = load_data(args)
+    classification = _task(y, args.task) == "classification"
+    if args.standardize:
+        X = standardize(X).X_train
+    if args.command == "path":
+        from sklearn.model_selection import train_test_split
+
+        train, test = train_test_split(
+            np.arange(len(X)), test_size=args.test_size, random_state=args.random_state,
+            stratify=y if classification else None,
+        )
+        cv: Any = [(train, test)]
+    else:
+        cv = args.folds
+    cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
+    model = cls(betas=args.betas, eps=args.eps, cv=cv, n_jobs=args.n_jobs, refit=False,
+                activation=args.activation, loss=args.loss, solver=args.solver,
+                solver_options=_solver_options(args))
+    model.fit(X, y)
+    out = Path(args.out if args.out is not None else Path(f"{args.command}-results") / name)
+    paths = cnn.plot_path(model, out / args.command)
+    curves = cnn.PathCurves.of(model)
+    print(f"| beta | {curves.scoring} | training objective | neurons | certified gap | "
+          "solved folds |")
+    print("|---|---|---|---|---|---|")
+    for i, beta in enumerate(curves.betas):
+        mark = " (beta_)" if beta == curves.beta else ""
+        print(f"| {beta:.4g}{mark} | {curves.scores[i]:.4f} | {curves.objectives[i]:.6g} | "
+              f"{curves.n_neurons[i]:.3g} | {curves.relative_gaps[i]:.1e} | "
+              f"{curves.usable_folds[i]}/{curves.n_folds} |")
+    print(f"beta_ = {model.beta_:.6g}; wrote {paths['png'].name}, {paths['csv'].name} to {out}/")
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------------
+def add_model_commands(commands: Any, common: argparse.ArgumentParser, activation: Any) -> None:
+    """Add ``fit``, ``predict``, ``certify``, ``path`` and ``cv`` to the sub-parsers ``commands``.
+
+    ``activation`` is the ``--activation`` argument type of the main parser.
+    """
+    def model_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--task", default="auto",
+                            choices=("auto", "classification", "regression"),
+                            help="classification or regression (default: auto, from the targets)")
+        parser.add_argument("--loss", default="squared",
+                            help="loss (default: squared); e.g. logistic, hinge, huber")
+        parser.add_argument(
+            "--activation", type=activation, default="relu-approx",
+            help="relu-approx, quadratic or a,b,c for a t^2 + b t + c (default: relu-approx)",
+        )
+        parser.add_argument("--solver", default="auto",
+                            help="back-end name or 'auto' (see 'convexnn solvers')")
+        parser.add_argument("--time-limit", type=float, default=None,
+                            help="seconds per convex solve (default: none)")
+
+    def grid_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--betas", type=_betas, default=20,
+                            help="a number of betas log-spaced from beta_max down to eps * "
+                            "beta_max, or a list such as 0.1,1,10 (default: 20)")
+        parser.add_argument("--eps", type=float, default=1e-3,
+                            help="smallest over largest beta of the grid (default: 1e-3)")
+        parser.add_argument("--n-jobs", type=int, default=None,
+                            help="folds solved in parallel (default: 1; -1: every core)")
+
+    def data_file(parser: argparse.ArgumentParser, *, datasets: bool = False) -> None:
+        if datasets:
+            source = parser.add_mutually_exclusive_group(required=True)
+            source.add_argument(
+                "--dataset", type=lambda text: text.strip().lower().replace("_", "-"),
+                choices=DATASETS, help="an embedded data set: " + ", ".join(DATASETS),
+            )
+            source.add_argument("--data", metavar="FILE",
+                                help="a data file: CSV/TSV/text, .npy/.npz, svmlight, MNIST IDX")
+        else:
+            parser.add_argument("--data", metavar="FILE", required=True,
+                                help="a data file: CSV/TSV/text, .npy/.npz, svmlight, MNIST IDX")
+        parser.add_argument("--target", metavar="COL",
+                            help="target column of a CSV / .npy file: index or header name "
+                            "(default: the last column)")
+
+    fit = commands.add_parser(
+        "fit", parents=[common], help="fit a model on a data file and save it",
+        description="Fit a convex network on a data file (features as given: standardise "
+        "them first if their scales differ) and write it to a portable .npz file.",
+    )
+    data_file(fit)
+    fit.add_argument("--out", metavar="MODEL", required=True, help="the model file (.npz)")
+    fit.add_argument("--cv", type=int, nargs="?", const=5, default=None, metavar="K",
+                     help="choose beta by K-fold cross-validation on the path (default K: 5)")
+    fit.add_argument("--beta", type=float, default=0.1,
+                     help="l1 penalty without --cv (default: 0.1)")
+    model_options(fit)
+    grid_options(fit)
+    fit.set_defaults(handler=fit_command)
+
+    for name, handler, text in (
+        ("predict", predict_command, "predictions of a saved model on a data file"),
+        ("certify", certify_command,
+         "objective, certified lower bound and gap of a saved model on a data file"),
+    ):
+        parser = commands.add_parser(name, parents=[common], help=text, description=text + ".")
+        parser.add_argument("model", metavar="MODEL", help="a model file written by 'fit'")
+        data_file(parser)
+        if name == "predict":
+            parser.add_argument("--out", metavar="CSV",
+                                help="write the predictions to this CSV (default: print them)")
+        else:
+            parser.add_argument("--tighten", action="store_true",
+                                help="also solve on this data for a tighter bound")
+        parser.set_defaults(handler=handler)
+
+    for name, text in (
+        ("path", "the path on a training split, scored on a validation split"),
+        ("cv", "the path on every fold of k-fold cross-validation"),
+    ):
+        parser = commands.add_parser(
+            name, parents=[common], help=text + ": PNG + CSV",
+            description=f"Solve {text} over a grid of betas, each point warm-started and "
+            "certified; plot the validation score, the training objective and the number "
+            f"of neurons against beta with beta_ marked; write {name}.png and {name}.csv.",
+        )
+        data_file(parser, datasets=True)
+        model_options(parser)
+        grid_options(parser)
+        if name == "path":
+            parser.add_argument("--test-size", type=float, default=0.25,
+                                help="validation fraction (default: 0.25)")
+            parser.add_argument("--random-state", type=int, default=0,
+                                help="seed of the split (default: 0)")
+        else:
+            parser.add_argument("--folds", type=int, default=5, help="folds (default: 5)")
+        parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                            help="standardise the features first (default: yes)")
+        parser.add_argument("--out", metavar="DIR", default=None,
+                            help=f"output folder (default: {name}-results/<data set>)")
+        parser.set_defaults(handler=path_command)
+
+
+__all__ = ["add_model_commands", "print_certificate", "print_result"]

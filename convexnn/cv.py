@@ -1,0 +1,539 @@
+"""Choosing ``beta`` by cross-validation on a warm-started, certified path (like ``LassoCV``).
+
+:class:`ConvexPolyRegressorCV` and :class:`ConvexPolyClassifierCV` (and the
+convolutional :class:`ConvexPolyConvRegressorCV`,
+:class:`ConvexPolyConvClassifierCV`) take one grid of ``beta`` values -- by
+default ``betas=20`` values log-spaced from :func:`~convexnn.beta_max` of the
+whole training data down to ``eps * beta_max`` -- and on every training fold
+solve the regularisation path over that grid (:func:`~convexnn.fit_path`:
+largest ``beta`` first, each solve warm-started from the previous one,
+every point certified). Each point's network is scored on the fold's
+held-out part; the ``beta`` with the best mean score is ``beta_``, and with
+``refit=True`` the model is solved once more on all the data at ``beta_``.
+
+Every point is recorded with its status and certified gap
+(``status_path_``, ``gaps_path_``, ``cv_results_``). A point that failed or
+stopped early (an iteration or time limit; :attr:`PathPoint.usable` is
+false) has score NaN, and a ``beta`` with such a point on any fold is
+skipped by the selection -- never silently used. A point whose back-end
+converged but whose network is certified only to a gap above ``tol``
+(``"optimal_inaccurate"``) is used, as a plain ``fit`` would return it. One
+:class:`~convexnn.exceptions.SolverStatusWarning` counts both kinds.
+
+Folds run in parallel with ``n_jobs`` (joblib, as in scikit-learn); the
+result does not depend on it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import check_cv
+from sklearn.utils.parallel import Parallel, delayed
+
+from convexnn._targets import decode_scores
+from convexnn._validation import check_bool, check_positive
+from convexnn.estimators import (
+    ConvexPolyClassifier,
+    ConvexPolyConvClassifier,
+    ConvexPolyConvRegressor,
+    ConvexPolyRegressor,
+    _ConvexPolyBase,
+)
+from convexnn.exceptions import SolverFailedError, SolverStatusWarning, ValidationError
+from convexnn.formulations import problem_for
+from convexnn.patches import ConvGeometry
+from convexnn.path import EPS, N_BETAS, PathPoint, beta_grid, fit_path, zero_network_beta
+from convexnn.solvers._checks import is_int, is_real
+from convexnn.solvers.base import Status
+
+logger = logging.getLogger("convexnn")
+
+#: Folds of ``cv=None`` (scikit-learn's default).
+DEFAULT_FOLDS = 5
+
+
+# -- parameter checks --------------------------------------------------------------
+def _check_betas(value: Any) -> int | list[float]:
+    """A number of grid points (int >= 1) or a non-empty list of positive betas (decreasing)."""
+    if is_int(value):
+        return check_positive(value, "betas", integer=True)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValidationError(
+            "betas must be a number of grid points (an int >= 1) or a list of positive "
+            f"regularisation strengths, got {value!r}"
+        )
+    values = [check_positive(beta, "betas") for beta in value]
+    if not values:
+        raise ValidationError("betas must contain at least one value")
+    return sorted(set(values), reverse=True)
+
+
+def _check_eps(value: Any) -> float:
+    if not is_real(value) or not 0.0 < value < 1.0:
+        raise ValidationError(
+            f"eps must be a number in (0, 1) (smallest over largest beta of the grid), "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def _check_cv(value: Any) -> Any:
+    if value is None or (hasattr(value, "split") and not isinstance(value, (str, bytes))):
+        return value
+    if is_int(value):
+        if value < 2:
+            raise ValidationError(f"cv must be at least 2 folds, got {value!r}")
+        return int(value)
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        return value
+    raise ValidationError(
+        "cv must be None, a number of folds (int >= 2), a cross-validation splitter or an "
+        f"iterable of (train, test) index arrays, got {value!r}"
+    )
+
+
+def _check_scoring(value: Any) -> Any:
+    if isinstance(value, str) and value not in get_scorer_names():
+        raise ValidationError(
+            f"scoring={value!r} is not a scorer name: see sklearn.metrics.get_scorer_names() "
+            "(e.g. 'accuracy', 'balanced_accuracy', 'r2', 'neg_mean_squared_error')"
+        )
+    if value is None or isinstance(value, str) or callable(value):
+        return value
+    raise ValidationError(
+        f"scoring must be None, a scorer name (e.g. 'accuracy', 'r2') or a callable "
+        f"scorer(estimator, X, y), got {value!r}"
+    )
+
+
+def _check_n_jobs(value: Any) -> int | None:
+    if value is None or (is_int(value) and value != 0):
+        return value
+    raise ValidationError(f"n_jobs must be None or a non-zero int (-1: all cores), got {value!r}")
+
+
+# -- one fold -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _FoldPath:
+    """What one fold's path gives, one entry per beta (decreasing)."""
+
+    scores: np.ndarray
+    statuses: list[str]
+    relative_gaps: np.ndarray
+    n_neurons: np.ndarray
+    objectives: np.ndarray
+    solve_times: np.ndarray
+
+
+def _fold_path(
+    estimator: _ConvexPolyCVMixin,
+    features: np.ndarray,
+    targets: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    betas: np.ndarray,
+    scorer: Callable[..., float],
+    params: dict[str, Any],
+) -> _FoldPath:
+    """The path on ``train``, each usable point scored on ``test`` (a joblib job)."""
+    geometry = estimator._geometry(features)
+    with warnings.catch_warnings():
+        # Counted, with every other unusable point, in one warning by fit.
+        warnings.simplefilter("ignore", SolverStatusWarning)
+        points = fit_path(
+            features[train], targets[train], betas, activation=params["activation"],
+            loss=params["loss"], solver=params["solver"], solver_options=estimator._options(),
+            geometry=geometry, decomposition_rtol=params["decomposition_rtol"],
+        )
+    scores = [
+        scorer(estimator._estimator_at(point, geometry), features[test], labels[test])
+        if point.usable else np.nan
+        for point in points
+    ]
+    return _FoldPath(
+        scores=np.asarray(scores, dtype=float),
+        statuses=[point.result.status for point in points],
+        relative_gaps=np.array([point.result.relative_gap for point in points]),
+        n_neurons=np.array([point.result.n_neurons for point in points]),
+        objectives=np.array([point.result.objective for point in points]),
+        solve_times=np.array([point.result.solve_time for point in points]),
+    )
+
+
+# -- the estimators -----------------------------------------------------------------
+#: The parameters that replace ``beta``: name, default, annotation.
+CV_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
+    ("betas", N_BETAS, "int | Iterable[float]"),
+    ("eps", EPS, "float"),
+    ("cv", None, "int | BaseCrossValidator | Iterable | None"),
+    ("scoring", None, "str | Callable | None"),
+    ("n_jobs", None, "int | None"),
+    ("refit", True, "bool"),
+)
+
+
+def _cv_init(plain: type[_ConvexPolyBase]) -> Callable[..., None]:
+    """``__init__`` of the CV counterpart of ``plain``: its parameters with ``beta``
+    replaced by :data:`CV_PARAMETERS`.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__`` and wants them stored untouched; building that signature
+    from the plain class keeps every parameter of the plain estimator (the
+    convolution's too) in the CV one, in the same order, with the same
+    defaults, without writing them out twice.
+    """
+    parameters = []
+    for parameter in inspect.signature(plain.__init__).parameters.values():
+        if parameter.name != "beta":
+            parameters.append(parameter)
+            continue
+        parameters += [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                              annotation=annotation)
+            for name, default, annotation in CV_PARAMETERS
+        ]
+    signature = inspect.Signature(parameters)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{plain.__name__}CV.__init__"
+    return __init__
+
+
+class _ConvexPolyCVMixin:
+    """Cross-validated ``beta`` on top of a plain convex estimator (placed before it in the MRO).
+
+    The plain estimator supplies validation, target encoding, the solve and
+    prediction; this mixin replaces ``beta`` by the grid and CV parameters.
+    """
+
+    #: The plain estimator class whose ``beta`` is chosen.
+    _plain_estimator: ClassVar[type[_ConvexPolyBase]]
+
+    _parameter_constraints: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        **{
+            name: check
+            for name, check in _ConvexPolyBase._parameter_constraints.items()
+            if name != "beta"
+        },
+        "betas": _check_betas,
+        "eps": _check_eps,
+        "cv": _check_cv,
+        "scoring": _check_scoring,
+        "n_jobs": _check_n_jobs,
+        "refit": lambda value: check_bool(value, "refit"),
+    }
+
+    # -- fit ---------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> Any:
+        """Solve the path on every fold, choose ``beta_`` and (``refit``) solve at it.
+
+        Parameters
+        ----------
+        X : array-like
+            As for the plain estimator.
+        y : array-like
+            Targets (regressors) or class labels (classifiers).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        SolverFailedError
+            No ``beta`` of the grid was solved on every fold.
+        """
+        params = self._check_params()  # type: ignore[attr-defined]
+        try:
+            scorer = check_scoring(self, scoring=params["scoring"])
+        except ValueError as error:
+            raise ValidationError(f"scoring={params['scoring']!r}: {error}") from error
+        features = self._features(X, reset=True)  # type: ignore[attr-defined]
+        loss = params["loss"]
+        targets = self._targets(y, len(features), loss, reset=True)  # type: ignore[attr-defined]
+        labels = decode_scores(targets, self.classes_) if is_classifier(self) else targets
+        try:
+            splitter = check_cv(DEFAULT_FOLDS if params["cv"] is None else params["cv"], labels,
+                                classifier=is_classifier(self))
+            folds = list(splitter.split(features, labels))
+        except ValueError as error:  # e.g. more folds than samples
+            raise ValidationError(f"cv={self.cv!r}: {error}") from error
+        self.n_splits_ = len(folds)
+        geometry = self._geometry(features)  # type: ignore[attr-defined]
+        problem = problem_for(features, targets, activation=params["activation"], beta=0.0,
+                              loss=loss, geometry=geometry)
+        self.beta_max_ = zero_network_beta(problem)
+        betas = params["betas"]
+        self.betas_ = (
+            np.asarray(betas, dtype=float)
+            if isinstance(betas, list)
+            else beta_grid(self.beta_max_, betas, params["eps"])
+        )
+        logger.info("cv: %d betas from %.4g to %.4g, %d folds", len(self.betas_),
+                    self.betas_[0], self.betas_[-1], len(folds))
+        paths = Parallel(n_jobs=params["n_jobs"])(
+            delayed(_fold_path)(self, features, targets, labels, train, test, self.betas_,
+                                scorer, params)
+            for train, test in folds
+        )
+        self._record(paths)
+        if params["refit"]:
+            self._solve(features, targets, {**params, "beta": self.beta_})  # type: ignore[attr-defined]
+        return self
+
+    def _record(self, paths: list[_FoldPath]) -> None:
+        """Fitted path attributes, ``cv_results_`` and the choice of ``beta_``."""
+        def stacked(name: str) -> np.ndarray:
+            return np.column_stack([getattr(path, name) for path in paths])
+
+        self.scores_path_ = stacked("scores")
+        self.status_path_ = np.array([path.statuses for path in paths], dtype=object).T
+        self.gaps_path_ = stacked("relative_gaps")
+        self.n_neurons_path_ = stacked("n_neurons")
+        self.objective_path_ = stacked("objectives")
+        usable = np.isfinite(self.scores_path_)
+        complete = usable.all(axis=1)
+        mean = np.where(complete, self.scores_path_.mean(axis=1), np.nan)
+        self._warn_about_points(usable, complete)
+        if not complete.any():
+            raise SolverFailedError(
+                f"no beta of the grid was solved on every fold "
+                f"({dict(Counter(self.status_path_.ravel()))}); raise max_iter / time_limit "
+                "or try another solver"
+            )
+        self.best_index_ = int(np.nanargmax(mean))  # the first (largest beta) of ties
+        self.beta_ = float(self.betas_[self.best_index_])
+        self.best_score_ = float(mean[self.best_index_])
+        self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"))
+
+    def _warn_about_points(self, usable: np.ndarray, complete: np.ndarray) -> None:
+        """One :class:`SolverStatusWarning` for the points that are not certified within tol."""
+        parts = []
+        if not usable.all():
+            counts = Counter(self.status_path_[~usable])
+            summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+            parts.append(
+                f"{int((~usable).sum())} of {usable.size} path points (beta, fold) failed or "
+                f"stopped early ({summary}); the {int((~complete).sum())} beta value(s) "
+                "concerned are skipped by the selection"
+            )
+        inaccurate = self.status_path_ == Status.OPTIMAL_INACCURATE.value
+        if inaccurate.any():
+            parts.append(
+                f"{int(inaccurate.sum())} of {usable.size} path points are certified only to "
+                f"a relative gap above tol (worst {np.max(self.gaps_path_[inaccurate]):.1e}); "
+                "they are used"
+            )
+        if parts:
+            warnings.warn(
+                "; ".join(parts) + " (see status_path_ and gaps_path_). Raise max_iter / "
+                "time_limit, try another solver, or accept a larger tol.",
+                SolverStatusWarning,
+                stacklevel=4,
+            )
+
+    def _cv_results(
+        self, mean: np.ndarray, complete: np.ndarray, solve_times: np.ndarray
+    ) -> dict[str, Any]:
+        """``cv_results_`` in :class:`~sklearn.model_selection.GridSearchCV`'s layout."""
+        from scipy.stats import rankdata
+
+        results: dict[str, Any] = {
+            "param_beta": self.betas_.copy(),
+            "params": [{"beta": float(beta)} for beta in self.betas_],
+        }
+        for k in range(self.n_splits_):
+            results[f"split{k}_test_score"] = self.scores_path_[:, k]
+        results["mean_test_score"] = mean
+        results["std_test_score"] = np.where(complete, self.scores_path_.std(axis=1), np.nan)
+        rank = rankdata(-np.where(complete, mean, -np.inf), method="min").astype(np.int32)
+        results["rank_test_score"] = rank
+        results["mean_solve_time"] = solve_times.mean(axis=1)
+        results["n_usable_splits"] = np.isfinite(self.scores_path_).sum(axis=1)
+        for name, values in (("status", self.status_path_), ("relative_gap", self.gaps_path_),
+                             ("n_neurons", self.n_neurons_path_),
+                             ("objective", self.objective_path_)):
+            for k in range(self.n_splits_):
+                results[f"split{k}_{name}"] = values[:, k]
+        return results
+
+    # -- the network at a point, and at beta_ ------------------------------------
+    def _estimator_at(
+        self, point: PathPoint, geometry: ConvGeometry | None, *, names: bool = False
+    ) -> _ConvexPolyBase:
+        """The plain estimator fitted at ``point`` (``names``: with the feature names)."""
+        params = {
+            name: getattr(self, name)
+            for name in self._plain_estimator._get_param_names()
+            if name != "beta"
+        }
+        estimator = self._plain_estimator(beta=point.beta, **params)
+        estimator.result_, estimator.network_ = point.result, point.network
+        estimator.geometry_ = geometry
+        estimator.n_features_in_ = self.n_features_in_  # type: ignore[attr-defined]
+        for name in ("classes_",) + (("feature_names_in_",) if names else ()):
+            if hasattr(self, name):
+                setattr(estimator, name, getattr(self, name))
+        return estimator
+
+    def to_estimator(self) -> _ConvexPolyBase:
+        """The refitted model as the plain estimator with ``beta=beta_``.
+
+        It shares ``network_`` and ``result_`` with this estimator and is what
+        :meth:`save` writes.
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted, or fitted with ``refit=False``.
+        """
+        from convexnn._validation import check_fitted
+
+        check_fitted(self, "network_")
+        point = PathPoint(self.beta_, self.result_, self.network_)  # type: ignore[attr-defined]
+        return self._estimator_at(point, self.geometry_, names=True)  # type: ignore[attr-defined]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the refitted model as its plain estimator (see :meth:`to_estimator`).
+
+        The file is that of ``ConvexPolyClassifier(beta=beta_, ...)`` (or the
+        regressor / convolutional counterpart): load it with that class's
+        ``load``. The path attributes are not saved.
+        """
+        return self.to_estimator().save(path)
+
+    def _fitted_beta(self) -> float:
+        return self.beta_
+
+
+class ConvexPolyRegressorCV(_ConvexPolyCVMixin, ConvexPolyRegressor):
+    """:class:`ConvexPolyRegressor` with ``beta`` chosen by cross-validation on the path.
+
+    See :mod:`convexnn.cv` for how the path is solved and a ``beta`` chosen.
+
+    Parameters
+    ----------
+    betas : int or list of float, default=20
+        The grid: a number of values log-spaced from ``beta_max`` (of the
+        whole training data, :func:`~convexnn.beta_max`) down to
+        ``eps * beta_max``, or the values themselves (positive).
+    eps : float in (0, 1), default=1e-3
+        Smallest over largest ``beta`` of a generated grid.
+    cv : int, splitter or iterable, default=None
+        Folds as in scikit-learn: None for 5, a number of folds (KFold;
+        StratifiedKFold for classifiers), a splitter, or (train, test) index
+        pairs.
+    scoring : str or callable, default=None
+        A scikit-learn scorer; None uses ``score`` (R^2, accuracy for
+        classifiers).
+    n_jobs : int, default=None
+        Folds solved in parallel (joblib); -1 for every core.
+    refit : bool, default=True
+        Solve on all the data at ``beta_`` (needed to ``predict``).
+    activation, loss, solver, solver_options, decomposition_rtol, verbose
+        As for :class:`ConvexPolyRegressor`.
+
+    Attributes
+    ----------
+    beta_ : float
+        The chosen ``beta``: the best mean validation score over the betas
+        solved on every fold (the largest of ties).
+    betas_ : ndarray of shape (n_betas,)
+        The grid, decreasing.
+    beta_max_ : float
+        :func:`~convexnn.beta_max` of the training data.
+    scores_path_ : ndarray of shape (n_betas, n_folds)
+        Validation score of every point (NaN where it failed or stopped early).
+    status_path_ : ndarray of str, shape (n_betas, n_folds)
+        Status of every point (``"optimal"`` where certified within ``tol``).
+    gaps_path_ : ndarray of shape (n_betas, n_folds)
+        Certified relative gap of every point.
+    n_neurons_path_ : ndarray of int, shape (n_betas, n_folds)
+        Width of every point's network.
+    objective_path_ : ndarray of shape (n_betas, n_folds)
+        Training objective of every point.
+    best_score_ : float
+        Mean validation score at ``beta_``.
+    best_index_ : int
+        Index of ``beta_`` in ``betas_``.
+    n_splits_ : int
+    cv_results_ : dict of ndarray
+        :class:`~sklearn.model_selection.GridSearchCV`'s layout
+        (``param_beta``, ``splitK_test_score``, ``mean_test_score``,
+        ``rank_test_score``, ...) plus ``splitK_status``,
+        ``splitK_relative_gap``, ``splitK_n_neurons``, ``splitK_objective``,
+        ``n_usable_splits`` and ``mean_solve_time``.
+    result_, network_ : SolveResult, TwoLayerPolyNet
+        The model refitted at ``beta_`` (``refit=True``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convexnn import ConvexPolyRegressorCV
+    >>> X = np.random.default_rng(0).normal(size=(60, 3))
+    >>> y = X[:, 0] ** 2 - X[:, 1]
+    >>> reg = ConvexPolyRegressorCV(betas=5, cv=3).fit(X, y)
+    >>> reg.scores_path_.shape
+    (5, 3)
+    >>> float(reg.beta_) in reg.betas_
+    True
+    """
+
+    _plain_estimator = ConvexPolyRegressor
+    __init__ = _cv_init(ConvexPolyRegressor)
+
+
+class ConvexPolyClassifierCV(_ConvexPolyCVMixin, ConvexPolyClassifier):
+    """:class:`ConvexPolyClassifier` with ``beta`` chosen by cross-validation on the path.
+
+    Parameters and attributes as for :class:`ConvexPolyRegressorCV`, with the
+    losses and label handling of :class:`ConvexPolyClassifier` (plus
+    ``classes_``). Folds are stratified by class for ``cv=None`` or an int;
+    scoring defaults to accuracy.
+    """
+
+    _plain_estimator = ConvexPolyClassifier
+    __init__ = _cv_init(ConvexPolyClassifier)
+
+
+class ConvexPolyConvRegressorCV(_ConvexPolyCVMixin, ConvexPolyConvRegressor):
+    """:class:`ConvexPolyConvRegressor` with ``beta`` chosen by cross-validation on the path.
+
+    Parameters: the convolution's (``image_shape``, ``filter_size``,
+    ``stride``, ``pool_size``) as for :class:`ConvexPolyConvRegressor`, the
+    rest as for :class:`ConvexPolyRegressorCV`; attributes as there.
+    """
+
+    _plain_estimator = ConvexPolyConvRegressor
+    __init__ = _cv_init(ConvexPolyConvRegressor)
+
+
+class ConvexPolyConvClassifierCV(_ConvexPolyCVMixin, ConvexPolyConvClassifier):
+    """:class:`ConvexPolyConvClassifier` with ``beta`` chosen by cross-validation on the path.
+
+    Parameters: the convolution's as for :class:`ConvexPolyConvClassifier`,
+    the rest as for :class:`ConvexPolyClassifierCV`; attributes as there.
+    """
+
+    _plain_estimator = ConvexPolyConvClassifier
+    __init__ = _cv_init(ConvexPolyConvClassifier)
