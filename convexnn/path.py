@@ -1,9 +1,12 @@
 """Regularisation paths.
 
 :func:`fit_path` solves the convex problem for a decreasing sequence of
-``beta`` values, warm-starting each solve from the previous solution (the
-neurons engine of the native solver and any back-end that accepts a warm
-start use it), and certifies every point. Without ``betas`` it builds the
+``beta`` values, warm-starting each solve from the previous solution, and
+certifies every point. The native solver's engines use the warm start (the
+interior point resumes from the previous iterate, rescaled to the new
+``beta``, and reuses the scaled data and operators it prepared for the
+first point; the neurons engine starts from the previous network), as does
+any back-end that accepts one. Without ``betas`` it builds the
 grid scikit-learn users know from ``lasso_path``: ``n_betas`` values
 log-spaced from :func:`beta_max` down to ``eps * beta_max``.
 
@@ -18,6 +21,7 @@ region), a trust-region subproblem solved exactly
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -211,9 +215,11 @@ def fit_path(
         (a :class:`~convexnn.exceptions.SolverStatusWarning` says so).
         :attr:`PathPoint.usable` tells them apart.
     """
+    # Built once: every point shares the data (and, with it, what a back-end
+    # prepares from the data and carries in its warm start).
+    base = problem_for(X, y, activation=activation, beta=0.0, loss=loss, geometry=geometry)
     if betas is None:
-        problem = problem_for(X, y, activation=activation, beta=0.0, loss=loss, geometry=geometry)
-        values = [float(beta) for beta in beta_grid(zero_network_beta(problem), n_betas, eps)]
+        values = [float(beta) for beta in beta_grid(zero_network_beta(base), n_betas, eps)]
     else:
         if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
             raise ValidationError(
@@ -226,7 +232,7 @@ def fit_path(
     points: list[PathPoint] = []
     warm_start = None
     for beta in values:
-        problem = problem_for(X, y, activation=activation, beta=beta, loss=loss, geometry=geometry)
+        problem = dataclasses.replace(base, beta=beta)
         start = time.perf_counter()
         try:
             result, network, output = solve(

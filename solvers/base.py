@@ -212,6 +212,11 @@ class SolverOutput:
     is set when ``status.has_solution``. ``dual_point`` is the back-end's dual
     variable for the predictions, shape ``(n, C)``, when it has one;
     ``lower_bound`` a bound on the optimum the back-end certified itself.
+    ``engine_state`` is opaque, engine-specific data a later solve of the
+    same data can resume from when this output is passed back as its
+    ``warm_start`` (the native interior point's prepared data and last
+    iterate); it is not part of the solution, and a back-end checks that it
+    belongs to the problem before using it.
     """
 
     status: Status
@@ -224,6 +229,7 @@ class SolverOutput:
     lower_bound: float | None = None
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    engine_state: Any = field(default=None, repr=False, compare=False)
 
 
 #: Options every back-end understands, translated to its own names.

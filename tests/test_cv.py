@@ -211,9 +211,12 @@ def test_regressor_cv_picks_what_a_brute_force_loop_of_cold_fits_picks():
     best = int(np.argmax(mean))
     assert 0 < best < len(mean) - 1  # an interior optimum: the test means something
     assert np.sort(mean)[-1] - np.sort(mean)[-2] > 1e-3  # and an unambiguous one
-    np.testing.assert_allclose(cv.scores_path_, scores, rtol=1e-7, atol=1e-9)
+    # The path's interior point resumes from the previous beta's iterate, the cold
+    # fits from the central point: two certified optima (gap <= tol = 1e-6) whose
+    # held-out scores agree to about the certified accuracy, not bit for bit.
+    np.testing.assert_allclose(cv.scores_path_, scores, rtol=1e-5, atol=1e-9)
     assert cv.beta_ == cv.betas_[best] and cv.best_index_ == best
-    assert cv.best_score_ == pytest.approx(mean[best], rel=1e-9)
+    assert cv.best_score_ == pytest.approx(mean[best], rel=1e-5)
     assert cv.scores_path_.shape == (6, 3) and cv.n_splits_ == 3
     assert np.all(cv.status_path_ == "optimal") and np.all(cv.gaps_path_ <= 1e-6)
     assert cv.n_neurons_path_[0].tolist() == [0, 0, 0]  # beta_max: the zero network

@@ -250,7 +250,8 @@ class NativeSolver(Solver):
             if zero is not None:
                 output = zero
             elif engine == "ipm":
-                output = self._solve_ipm(problem, tol, options, deadline, device, bar)
+                output = self._solve_ipm(problem, tol, options, deadline, device, bar,
+                                         warm_start)
             else:
                 from convexnn.solvers.native._neurons import solve_neurons
 
@@ -308,8 +309,10 @@ class NativeSolver(Solver):
         output.lower_bound = bound.lower_bound
         return output
 
-    def _solve_ipm(self, problem, tol, options, deadline, device, bar) -> SolverOutput:
-        from convexnn.solvers.native._ipm import solve_squared
+    def _solve_ipm(
+        self, problem, tol, options, deadline, device, bar, warm_start=None
+    ) -> SolverOutput:
+        from convexnn.solvers.native._ipm import IPMWarmStart, solve_squared
 
         patches = torch.as_tensor(problem.patches, dtype=torch.float64, device=device)
         targets = torch.as_tensor(problem.targets, dtype=torch.float64, device=device)
@@ -333,6 +336,10 @@ class NativeSolver(Solver):
             max_iter=int(options.get("max_iter", 100)),
             deadline=deadline,
             on_iteration=on_iteration,
+            # Along a path: the previous point's prepared data and iterate (checked
+            # against this problem's data by solve_squared).
+            warm_start=(warm_start.engine_state if warm_start is not None
+                        and isinstance(warm_start.engine_state, IPMWarmStart) else None),
         )
         blocks = [(z.cpu().numpy(), z_neg.cpu().numpy()) for z, z_neg in result.blocks]
         dual = result.dual.cpu().numpy()
@@ -361,7 +368,9 @@ class NativeSolver(Solver):
             dual_point=dual,
             lower_bound=bound.lower_bound,
             message=result.message,
-            stats={"relative_gap": gap, "dual_scale": bound.scale},
+            stats={"relative_gap": gap, "dual_scale": bound.scale,
+                   "warm_started_outputs": result.warm_started},
+            engine_state=result.warm_start,
         )
 
 

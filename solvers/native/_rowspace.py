@@ -107,7 +107,9 @@ class RowSpace:
         lift of :meth:`lift` (exact for blocks this reduction produced).
         """
         reduced = SolverOutput(status=output.status, objective=output.objective,
-                               iterations=output.iterations, solve_time=0.0)
+                               iterations=output.iterations, solve_time=0.0,
+                               # produced on the reduced problem; the engine checks it
+                               engine_state=output.engine_state)
         if output.neurons is not None:
             inside = np.asarray(output.neurons.U) @ self.basis
             slack = np.sqrt(np.clip(1.0 - np.sum(inside * inside, axis=1), 0.0, None))
