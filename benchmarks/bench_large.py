@@ -79,7 +79,7 @@ CASES = {
     "planted": (600.0, 1e-3, 4.0),
     "wide-40x3000": (1200.0, 1e-6, None),
     "wide-132x500x7": (1200.0, 1e-6, None),
-    "cnn-12000": (900.0, 1e-6, None),
+    "cnn-12000": (600.0, 1e-6, None),
 }
 LARGE = ("digits-binary", "digits-10class", "planted", "cnn-12000")
 
@@ -511,6 +511,8 @@ def main(argv=None) -> int:
                              "make eigen-decompositions much slower)")
     parser.add_argument("--output", default=str(RESULTS / "large"),
                         help="path stem of the .json/.md/.png files")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of other cases already in the output's JSON")
     parser.add_argument("--ablation", action="store_true",
                         help="measure what each ingredient of the neurons engine buys")
     parser.add_argument("--baseline", default=None,
@@ -543,6 +545,11 @@ def main(argv=None) -> int:
                   f"mem={'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB'} "
                   f"width={row.neurons} obj={row.objective} gap={row.relative_gap} {row.note}",
                   flush=True)
+    stem = Path(args.output)
+    if args.merge and stem.with_suffix(".json").exists():
+        kept = json.loads(stem.with_suffix(".json").read_text())["rows"]
+        rows = [Row(**row) for row in kept if row["case"] not in args.cases] + rows
+        rows.sort(key=lambda row: list(CASES).index(row.case))
     judge(rows)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -552,7 +559,6 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "commit": _git_commit(),
     }
-    stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta["plots"] = plot(rows, stem)
     stem.with_suffix(".json").write_text(
