@@ -79,8 +79,15 @@ CASES = {
     "planted": (600.0, 1e-3, 4.0),
     "wide-40x3000": (1200.0, 1e-6, None),
     "wide-132x500x7": (1200.0, 1e-6, None),
+    "cnn-12000": (600.0, 1e-6, None),
 }
-LARGE = ("digits-binary", "digits-10class", "planted")
+LARGE = ("digits-binary", "digits-10class", "planted", "cnn-12000")
+
+#: Rows per case family besides the native engine's ("after").
+VARIANTS = {"wide": ["before", "after"], "cnn": ["after", "scs"]}
+
+#: The CNN case: 28 x 28 images, 5 x 5 filters, the 24 x 24 outputs pooled in 2 x 2 regions.
+CNN_IMAGES = 12000
 
 #: A round's log line: objective, certified gap, width and elapsed seconds.
 ROUND = re.compile(
@@ -92,7 +99,7 @@ ROUND = re.compile(
 @dataclass
 class Row:
     case: str
-    variant: str  # "after" (this engine) or "before" (wide rows without the reduction)
+    variant: str  # "after" (native), "before" (wide rows without the reduction) or "scs"
     n: int
     d: int
     outputs: int
@@ -126,6 +133,15 @@ def make_case(name: str):
         else:
             y = np.where(np.eye(10)[images.y] == 1, 1.0, -1.0)
         return make_problem(images.X, y, activation="relu-approx", beta=1.0)
+    if name == "cnn-12000":  # digits 0 vs 1, as the paper's Fashion-MNIST 0-vs-1 run
+        from convexnn import ConvGeometry, make_conv_problem
+
+        images = make_digit_images(6 * CNN_IMAGES, random_state=0)
+        keep = np.flatnonzero(images.y <= 1)[:CNN_IMAGES]
+        y = np.where(images.y[keep] == 0, 1.0, -1.0)
+        geometry = ConvGeometry((28, 28), filter_size=5, pool_size=12)
+        return make_conv_problem(images.X[keep].reshape(-1, 28, 28), y, geometry,
+                                 activation="relu-approx", beta=1.0)
     if name == "planted":
         data = make_planted(60000, 784, activation=(0.09, 0.5, 0.47), random_state=0)
         return make_problem(data.X, data.y, activation=(0.09, 0.5, 0.47), beta=0.1)
@@ -174,9 +190,16 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
     limit, target, _ = CASES[case]
     row = Row(case, variant, shape.n_samples, shape.patch_size, shape.n_outputs,
               target_gap=target, time_limit=time_limit)
-    options = {"time_limit": time_limit, "threads": threads, "tol": min(target, 1e-6)}
+    solver = "scs" if variant == "scs" else "native"
+    options = {"time_limit": time_limit, "tol": min(target, 1e-6)}
     if variant == "before":
         options["row_space"] = False
+    if solver == "native":
+        options["threads"] = threads
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
     rounds = _Rounds()
     logger = logging.getLogger("convexnn")
     logger.addHandler(rounds)
@@ -185,7 +208,7 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result, _, _ = convexnn.solve(problem, "native", options)
+            result, _, _ = convexnn.solve(problem, solver, options)
     except ProblemTooLargeError as error:
         row.status, row.note = "refused", str(error).split(". ")[0]
         return row
@@ -225,10 +248,13 @@ def run_in_subprocess(case: str, variant: str, time_limit: float, threads: int) 
 
 
 def judge(rows: list[Row]) -> None:
-    """Target met or not (large rows), and the speed-up of ``after`` over ``before`` (wide rows)."""
+    """Target met or not: gap, time and memory (large rows); the speed-up over ``before``
+    (wide rows, >= 10x) or over SCS (the CNN row: faster, or SCS not certified at all)."""
     by_key = {(row.case, row.variant): row for row in rows}
     for row in rows:
         limit, target, memory = CASES[row.case]
+        if row.variant == "scs":
+            continue
         if row.relative_gap is None:
             row.target_met = False
             continue
@@ -242,6 +268,13 @@ def judge(rows: list[Row]) -> None:
             row.speedup = before.time / row.time
             row.target_met = row.speedup >= 10 and row.relative_gap <= max(
                 before.relative_gap or 0.0, target
+            )
+        scs = by_key.get((row.case, "scs"))
+        if row.variant == "after" and scs is not None and row.time:
+            scs_certified = scs.relative_gap is not None and scs.relative_gap <= target
+            row.speedup = scs.time / row.time if scs.time else None
+            row.target_met = row.relative_gap <= target and (
+                not scs_certified or (row.speedup or 0) > 1
             )
 
 
@@ -478,6 +511,8 @@ def main(argv=None) -> int:
                              "make eigen-decompositions much slower)")
     parser.add_argument("--output", default=str(RESULTS / "large"),
                         help="path stem of the .json/.md/.png files")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of other cases already in the output's JSON")
     parser.add_argument("--ablation", action="store_true",
                         help="measure what each ingredient of the neurons engine buys")
     parser.add_argument("--baseline", default=None,
@@ -501,7 +536,7 @@ def main(argv=None) -> int:
     rows: list[Row] = []
     for case in args.cases:
         limit = args.time_limit or CASES[case][0]
-        variants = ["before", "after"] if case.startswith("wide") else ["after"]
+        variants = VARIANTS.get(case.split("-")[0], ["after"])
         for variant in variants:
             row = run_in_subprocess(case, variant, limit, args.threads)
             rows.append(row)
@@ -510,6 +545,11 @@ def main(argv=None) -> int:
                   f"mem={'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB'} "
                   f"width={row.neurons} obj={row.objective} gap={row.relative_gap} {row.note}",
                   flush=True)
+    stem = Path(args.output)
+    if args.merge and stem.with_suffix(".json").exists():
+        kept = json.loads(stem.with_suffix(".json").read_text())["rows"]
+        rows = [Row(**row) for row in kept if row["case"] not in args.cases] + rows
+        rows.sort(key=lambda row: list(CASES).index(row.case))
     judge(rows)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -519,7 +559,6 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "commit": _git_commit(),
     }
-    stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta["plots"] = plot(rows, stem)
     stem.with_suffix(".json").write_text(

@@ -77,7 +77,7 @@ def refit_weights(model: NeuronModel, state: NeuronState, max_iter: int = 8) -> 
             (model.loss.gradient(yhat, targets)[:, outputs] * atoms).sum(dim=0)
         ) + model.beta
         curvature = model.reduce(_curvature(model, yhat, targets, atoms, outputs)).cpu().numpy()
-        new_weights = _nonnegative_quadratic_min(
+        new_weights = nonnegative_quadratic_min(
             curvature, (gradient.cpu().numpy() - curvature @ weights.cpu().numpy())
         )
         step = torch.as_tensor(new_weights, dtype=torch.float64, device=weights.device) - weights
@@ -126,7 +126,7 @@ def _curvature(model: NeuronModel, yhat, targets, atoms, outputs) -> torch.Tenso
     return 0.5 * (curvature + curvature.T)
 
 
-def _nonnegative_quadratic_min(H: np.ndarray, c: np.ndarray) -> np.ndarray:
+def nonnegative_quadratic_min(H: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``argmin_{z >= 0} z^T H z / 2 + c^T z`` for a PSD ``H``, by NNLS on a Cholesky factor."""
     m = H.shape[0]
     ridge = 1e-12 * max(float(np.trace(H)) / m, 1e-300)

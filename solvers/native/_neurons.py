@@ -45,6 +45,7 @@ from convexnn.solvers._memory import GrowthPlan, format_bytes
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
 from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
 from convexnn.solvers.native._consolidate import compress, prune, refit_weights
+from convexnn.solvers.native._dual import DualCuts
 from convexnn.solvers.native._local import refine
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 from convexnn.solvers.native._oracle import Oracle, add_neurons
@@ -90,6 +91,9 @@ class NeuronSettings:
         Report the best bound of all rounds (else the last certified one).
     formed_oracle_max_h : int
         Form the oracle matrix up to this patch size; LOBPCG above.
+    dual_cuts : bool
+        Certify the gradient moved off the oracle directions it violates
+        (:mod:`._dual`), not the gradient itself.
     """
 
     directions_per_block: int = 16
@@ -99,6 +103,7 @@ class NeuronSettings:
     low_precision: bool | None = None
     keep_best_bound: bool = True
     formed_oracle_max_h: int = 2048
+    dual_cuts: bool = True
 
 
 DEFAULT_SETTINGS = NeuronSettings()
@@ -172,6 +177,7 @@ def solve_neurons(
     memory_cap = memory.max_width() if memory is not None else None
     oracle = Oracle(settings.directions_per_block, settings.formed_oracle_max_h)
     tracker = _Best(settings.keep_best_bound)
+    cuts = DualCuts(shape.patch_size) if settings.dual_cuts else None
     status, message = Status.ITERATION_LIMIT, "iteration limit reached"
     rounds = local_steps = products = 0
     radius = None
@@ -222,6 +228,8 @@ def solve_neurons(
             v = problem.loss.gradient(yhat, model.targets)
             oracle.per_block = max(per_block, 1)
             candidates = oracle.candidates(model, v) if state.width < cap else None
+            if cuts is not None and candidates is not None:
+                cuts.add(candidates.vectors, candidates.blocks)
             violation = (
                 candidates.largest / problem.beta - 1 if candidates is not None else math.nan
             )
@@ -234,10 +242,14 @@ def solve_neurons(
                 state64 = state.to(torch.float64)
                 yhat64, _ = exact.forward(state64)
                 f = exact.objective(state64, yhat64)
+                dual = problem.loss.gradient(yhat64, targets)
+                if cuts is not None:
+                    dual = cuts.project(exact, dual, _neuron_cuts(state64, shape.n_outputs))
                 bound = dual_bound(
-                    patches, targets, problem.loss.gradient(yhat64, targets),
-                    problem.coefficients, problem.beta, problem.loss,
+                    patches, targets, dual, problem.coefficients, problem.beta, problem.loss
                 )
+                if cuts is not None:
+                    cuts.add(bound.oracle.directions, np.arange(shape.n_blocks))
                 tracker.update(rounds, f, state64, bound)
                 last_certificate = time.monotonic()
                 certificate_cost = last_certificate - t0
@@ -310,6 +322,7 @@ def solve_neurons(
         solve_time=0.0,
         neurons=Neurons(U=filters, alpha=weights, blocks=blocks),
         lower_bound=tracker.lower_bound,
+        dual_point=tracker.bound.point if tracker.bound is not None else None,
         message=message,
         stats={
             "relative_gap": tracker.gap, "local_steps": local_steps,
@@ -345,6 +358,13 @@ class _Best:
         if gap < 0.99 * self.gap:
             self.improved_round = round_
         self.gap = gap
+
+
+def _neuron_cuts(state: NeuronState, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neurons' unit directions and blocks (where the constraint is tight at the optimum)."""
+    norms = state.V.norm(dim=1, keepdim=True).clamp(min=1e-300)
+    blocks = state.regions * n_outputs + state.outputs
+    return (state.V / norms).cpu().numpy(), blocks.cpu().numpy()
 
 
 def _local_effort(gap: float) -> tuple[int, int]:

@@ -1,0 +1,114 @@
+"""Dual points moved off the cuts they violate (solvers/native/_dual.py) and their bounds."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import convexnn
+from convexnn import make_problem
+from convexnn.datasets import make_digit_images
+from convexnn.solvers.certificate import dual_bound
+from convexnn.solvers.native._dual import DualCuts
+from convexnn.solvers.native._model import NeuronModel
+from convexnn.solvers.native._neurons import NeuronSettings, solve_neurons
+
+
+def _digits_problem(n: int = 200):
+    images = make_digit_images(n, image_size=8, digit_size=6.0, max_shift=1.0, random_state=0)
+    y = np.where(images.y % 2 == 0, 1.0, -1.0)
+    return make_problem(images.X, y, activation="relu-approx", beta=1.0)
+
+
+def _model(problem) -> NeuronModel:
+    return NeuronModel(torch.as_tensor(problem.patches), torch.as_tensor(problem.targets),
+                       problem.coefficients, problem.beta, problem.loss)
+
+
+def _short_solve(problem, rounds: int, dual_cuts: bool = True):
+    return solve_neurons(
+        problem, tol=1e-12, max_iter=rounds, deadline=time.monotonic() + 600,
+        device=torch.device("cpu"), dtype=torch.float64, max_neurons=None, warm_start=None,
+        progress=None, settings=NeuronSettings(dual_cuts=dual_cuts),
+    )
+
+
+def _predictions(problem, neurons) -> torch.Tensor:
+    X = problem.patches[:, 0, 0, :]
+    a, b, c = problem.coefficients
+    t = X @ neurons.U.T
+    return torch.as_tensor(((a * t * t + b * t + c) @ neurons.alpha)[:, None])
+
+
+def test_projection_satisfies_every_cut_and_leaves_a_feasible_point_alone():
+    problem = _digits_problem()
+    model = _model(problem)
+    rng = np.random.default_rng(0)
+    v = torch.as_tensor(rng.standard_normal((problem.shape.n_samples, 1)))
+    cuts = DualCuts(problem.shape.patch_size)
+    directions = rng.standard_normal((20, problem.shape.patch_size))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    cuts.add(directions, np.zeros(20, dtype=int))
+    features = model.atoms(torch.as_tensor(directions), torch.zeros(20, dtype=torch.long))
+    assert (features.T @ v).abs().max() > 2 * problem.beta  # the cuts are violated
+    moved = cuts.project(model, v, None)
+    assert (features.T @ moved).abs().max() <= problem.beta * (1 + 1e-8)
+    # Least change: a point that already satisfies every cut is returned as it is.
+    inside = 0.5 * moved
+    assert torch.equal(cuts.project(model, inside, None), inside)
+
+
+def test_capacity_keeps_the_newest_cuts():
+    cuts = DualCuts(3, capacity=4)
+    for block in range(6):
+        cuts.add(np.eye(3)[:1], [block])
+    assert cuts.blocks.tolist() == [2, 3, 4, 5] and cuts.directions.shape == (4, 3)
+
+
+def test_moved_gradient_certifies_more_of_the_same_network():
+    """At a fixed network, the gradient moved off its violated cuts gives a higher (still
+    valid) bound than the gradient itself: the point of the cuts."""
+    problem = _digits_problem()
+    output = _short_solve(problem, rounds=6, dual_cuts=False)
+    model = _model(problem)
+    yhat = _predictions(problem, output.neurons)
+    gradient = problem.loss.gradient(yhat, model.targets)
+    plain = dual_bound(problem.patches, problem.targets, gradient, problem.coefficients,
+                       problem.beta, problem.loss)
+    cuts = DualCuts(problem.shape.patch_size)
+    best = plain.lower_bound
+    for _ in range(4):  # a few cutting-plane rounds at the same network
+        cuts.add(plain.oracle.directions, np.arange(problem.shape.n_blocks))
+        moved = cuts.project(model, gradient, (output.neurons.U, output.neurons.blocks))
+        plain = dual_bound(problem.patches, problem.targets, moved, problem.coefficients,
+                           problem.beta, problem.loss)
+        best = max(best, plain.lower_bound)
+    reference, _, _ = convexnn.solve(problem, "clarabel", {"tol": 1e-9}, polish=False)
+    first = dual_bound(problem.patches, problem.targets, gradient, problem.coefficients,
+                       problem.beta, problem.loss).lower_bound
+    assert best <= reference.objective * (1 + 1e-7)  # valid
+    assert output.objective - best < 0.8 * (output.objective - first)  # and tighter
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_neurons_engines_dual_point_reproduces_its_bound(loss):
+    problem = _digits_problem(120)
+    if loss == "logistic":
+        problem = make_problem(problem.patches[:, 0, 0, :], problem.targets[:, 0],
+                               activation="relu-approx", beta=1.0, loss="logistic")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)  # 4 rounds: not optimal
+        result, _, output = convexnn.solve(
+            problem, "native", {"engine": "neurons", "max_iter": 4}, polish=False
+        )
+    assert output.dual_point is not None and output.dual_point.shape == (120, 1)
+    recomputed = convexnn.lower_bound_from_dual(
+        problem.patches[:, 0, 0, :], problem.targets, output.dual_point,
+        activation="relu-approx", beta=1.0, loss=loss,
+    )
+    assert recomputed == pytest.approx(output.lower_bound, rel=1e-9, abs=1e-12)
+    assert result.lower_bound >= output.lower_bound - 1e-12
