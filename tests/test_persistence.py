@@ -26,7 +26,9 @@ from convexnn.activations import Activation
 from convexnn.exceptions import IncompatibleVersionError, ValidationError
 from convexnn.losses import HuberLoss, SquaredLoss
 
-FAST = dict(solver="clarabel", solver_options={"tol": 1e-7})
+# tol 1e-6: polish has a wall-clock budget, so on a loaded machine the network can end a
+# hair above a tighter tol (a status warning, an error here); these tests are about files.
+FAST = dict(solver="clarabel", solver_options={"tol": 1e-6})
 
 
 def regression(n=30, d=3, outputs=None, seed=0):
