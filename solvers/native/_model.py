@@ -12,8 +12,10 @@ and equals the SDP objective at the corresponding blocks.
 Every product here costs ``O(n R P h m)`` for ``m`` neurons and never forms a
 Jacobian (except :meth:`NeuronModel.jacobian`, for small problems). Every
 sum over samples ends in :meth:`NeuronModel.reduce`, the one place where a
-data-parallel run would all-reduce (an ``m x h``, ``m x m`` or ``h x h``
-array, or a scalar: never anything of size ``n``).
+data-parallel run all-reduces (an ``m x h``, ``m x m`` or ``h x h``
+array, or a scalar: never anything of size ``n``) through the model's
+:class:`~convexnn.solvers._distributed.Communicator`; ``n`` is then this
+rank's number of rows and :attr:`NeuronModel.n_total` the total.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from convexnn.solvers._distributed import LOCAL, Communicator
 
 
 @dataclass
@@ -69,10 +73,16 @@ class NeuronModel:
     coefficients : (a, b, c)
     beta : float
     loss : SmoothLoss
+    comm : Communicator, optional
+        Completes the sums over samples of a data-parallel solve (each rank
+        holding its own rows in ``patches`` and ``targets``).
+    n_total : int, optional
+        Samples over all ranks (default: ``n``).
     """
 
     def __init__(
-        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss
+        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss,
+        comm: Communicator = LOCAL, n_total: int | None = None,
     ):
         self.patches = patches
         self.n, self.n_regions, self.pool, self.h = patches.shape
@@ -84,6 +94,8 @@ class NeuronModel:
         self.a, self.b, self.c = (float(value) for value in coefficients)
         self.beta = beta
         self.loss = loss
+        self.comm = comm
+        self.n_total = self.n if n_total is None else int(n_total)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,7 +108,7 @@ class NeuronModel:
         data-parallel solve (every caller passes an array whose size does not
         depend on ``n``).
         """
-        return value
+        return self.comm.all_reduce(value)
 
     # -- forward -------------------------------------------------------------
     def _gather(self, T: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
