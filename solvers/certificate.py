@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from convexnn.solvers import _search
 from convexnn.solvers.base import LossProtocol
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -257,8 +258,10 @@ def dual_bound(
     dual objective ``-loss.conjugate(t v)`` is concave in ``t`` and is
     maximised on that interval by golden-section search. ``reduce``
     completes the sums of a data-parallel solve (see the module docstring);
-    ``point`` is then this rank's rows of the dual point.
+    ``point`` is then this rank's rows of the dual point, and the search
+    over ``t`` evaluates batches of probes (one all-reduce each).
     """
+    reduced = reduce is not None
     reduce = reduce or _identity
     patches_t = torch.as_tensor(patches, dtype=torch.float64)
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
@@ -277,9 +280,22 @@ def dual_bound(
     # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
     # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
     # [0, 1] too). Golden-section search needs finite probes: find that interval.
-    high = _domain_edge(dual_value, t_max, sign=1.0)
-    low = -_domain_edge(dual_value, t_max, sign=-1.0)
-    scale, best = _golden_max(dual_value, low, high)
+    if reduced:
+        # One all-reduce per batch of probes instead of one per probe.
+        def dual_values(ts: np.ndarray) -> np.ndarray:
+            local = torch.stack([
+                torch.as_tensor(loss.conjugate(float(t) * v_t, y_t), dtype=torch.float64)
+                for t in ts
+            ])
+            return -reduce(local).cpu().numpy()
+
+        high = _search.finite_edge(dual_values, t_max, sign=1.0)
+        low = -_search.finite_edge(dual_values, t_max, sign=-1.0)
+        scale, best = _search.concave_max(dual_values, low, high)
+    else:
+        high = _domain_edge(dual_value, t_max, sign=1.0)
+        low = -_domain_edge(dual_value, t_max, sign=-1.0)
+        scale, best = _golden_max(dual_value, low, high)
     point = (scale * v_t).cpu().numpy()
     return DualBound(
         lower_bound=best, scale=scale, constraint=constraint, oracle=oracle, point=point

@@ -442,7 +442,7 @@ def _zero_network_if_optimal(
     v = problem.loss.gradient(zero, targets)
     bound = dual_bound(
         problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss,
-        reduce=comm.all_reduce,
+        reduce=comm.all_reduce if comm.distributed else None,
     )
     if bound.constraint > problem.beta:
         return None

@@ -123,17 +123,28 @@ class NeuronModel:
         T = (self.flat @ W.T).reshape(self.n, self.n_regions, self.pool, -1)
         return self._gather(T, regions)
 
-    def _adjoint(self, kappa: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """``sum_{i,p} kappa_ipj x_{i r_j p}`` for coefficients ``(n, P, m)``: ``(m, h)``."""
+    def _adjoint(
+        self, kappa: torch.Tensor, regions: torch.Tensor, extra: torch.Tensor | None = None
+    ):
+        """``sum_{i,p} kappa_ipj x_{i r_j p}`` for coefficients ``(n, P, m)``: ``(m, h)``.
+
+        With ``extra`` (this rank's sums of shape ``(k, m)``), both are reduced in
+        one all-reduce and the pair is returned.
+        """
         m = kappa.shape[2]
         if self.n_regions == 1:
-            return self.reduce(kappa.reshape(-1, m).T @ self.flat)
-        full = torch.zeros(
-            (self.n, self.n_regions, self.pool, m), dtype=kappa.dtype, device=kappa.device
-        )
-        index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
-        full.scatter_(1, index, kappa[:, None])
-        return self.reduce(full.reshape(-1, m).T @ self.flat)
+            local = kappa.reshape(-1, m).T @ self.flat
+        else:
+            full = torch.zeros(
+                (self.n, self.n_regions, self.pool, m), dtype=kappa.dtype, device=kappa.device
+            )
+            index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
+            full.scatter_(1, index, kappa[:, None])
+            local = full.reshape(-1, m).T @ self.flat
+        if extra is None:
+            return self.reduce(local)
+        both = self.reduce(torch.cat([local, extra.to(local.dtype).T], dim=1))  # (m, h + k)
+        return both[:, : self.h], both[:, self.h :].T
 
     def _outputs(self, phi: torch.Tensor, state: NeuronState) -> torch.Tensor:
         """Per-neuron contributions ``(n, m)`` summed into the outputs ``(n, C)``."""
@@ -166,10 +177,11 @@ class NeuronModel:
         t, nu = cache
         omega = w[:, state.outputs] * state.signs  # (n, m)
         kappa = omega[:, None, :] * (2 * self.a * t + self.b * nu) / self.pool  # (n, P, m)
-        radial = self.reduce(
+        radial = (
             self.b * (omega * t.mean(dim=1)).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
         )
-        return self._adjoint(kappa, state.regions) + radial[:, None] * state.V
+        adjoint, radial = self._adjoint(kappa, state.regions, radial[None])
+        return adjoint + radial[0][:, None] * state.V
 
     def jvp(self, state: NeuronState, cache, D: torch.Tensor) -> torch.Tensor:
         """``J D`` for a direction ``D`` of shape ``(m, h)``; result ``(n, C)``."""
@@ -232,9 +244,9 @@ class NeuronModel:
             )
             g_t_dir = (g * t_dir.mean(dim=1)).sum(dim=0)
             radial_gn = self.b * (omega * t_mean).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
-            radial = self.reduce(torch.stack([radial_gn, g_t_dir]))
+            adjoint, radial = self._adjoint(kappa, regions, torch.stack([radial_gn, g_t_dir]))
             return (
-                self._adjoint(kappa, regions)
+                adjoint
                 + radial[0][:, None] * V
                 + (self.b * nu_dir)[:, None] * g_x
                 + (self.b * radial[1] / nu)[:, None] * V

@@ -251,7 +251,8 @@ def solve_neurons(
                 f = exact.objective(state64, yhat64)
                 bound = dual_bound(
                     patches, targets, problem.loss.gradient(yhat64, targets),
-                    problem.coefficients, problem.beta, problem.loss, reduce=exact.reduce,
+                    problem.coefficients, problem.beta, problem.loss,
+                    reduce=exact.reduce if comm.distributed else None,
                 )
                 tracker.update(rounds, f, state64, bound)
                 last_certificate = clock()
