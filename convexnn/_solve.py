@@ -91,7 +91,8 @@ class SolveResult:
     dual_point : ndarray of shape (n, C) or None
         The dual feasible point behind ``lower_bound``, in the loss's own
         scale: :func:`convexnn.lower_bound_from_dual` recomputes the bound
-        from it, independently of the back-end.
+        from it, independently of the back-end. In a distributed solve:
+        this rank's rows of it.
     """
 
     status: str

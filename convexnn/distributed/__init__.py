@@ -45,7 +45,6 @@ import dataclasses
 import datetime
 import logging
 import os
-import resource
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +93,8 @@ class DistributedFit:
 
 def peak_memory() -> int:
     """Peak resident memory of this process, bytes (Linux ``ru_maxrss``)."""
+    import resource  # Unix only
+
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
