@@ -15,6 +15,10 @@ optimal face, i.e. many more neurons than an optimal network needs.
    low-width optimal one inside the directions the back-end found;
 2. **prune**: neurons whose removal does not raise the objective go (every
    loss; the only step for the non-smooth ones);
+In a data-parallel solve (``problem.communicator``) every sum over samples
+is completed over the ranks and the time limit is read from the agreed
+clock, so every rank polishes identically.
+
 A polished network is kept only if its objective is no higher than the
 original's, so polishing never makes a result worse; :func:`convexnn.solve`
 then certifies it (any certified bound is valid for every network, so the
@@ -72,11 +76,12 @@ def polish_network(
     objective, so an early stop keeps what was gained).
     """
     start = time.perf_counter()
+    clock = _clock(problem)
     objective_before = problem.objective(network.outputs(problem.patches), network.penalty())
     polished = network
     refit = False
     if problem.loss.smooth and network.n_neurons:
-        candidate = refit_output_weights(problem, network, deadline=start + seconds)
+        candidate = refit_output_weights(problem, network, deadline=clock() + seconds)
         if candidate is not None:
             polished, refit = candidate, True
     polished = drop_idle_neurons(problem, polished)
@@ -117,13 +122,17 @@ def refit_output_weights(
 
     def objective_and_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
         yhat = torch.from_numpy(columns @ (w[:, None] * scatter))
-        value = float(loss.value(yhat, targets)) + beta * float(w.sum())
         gradient = loss.gradient(yhat, targets).numpy()  # (n, C)
-        return value, np.einsum("ne,ne->e", columns, gradient[:, output]) + beta
+        parts = np.concatenate([[float(loss.value(yhat, targets))],
+                                np.einsum("ne,ne->e", columns, gradient[:, output])])
+        parts = problem.reduce(parts)  # one all-reduce in a data-parallel solve
+        return float(parts[0]) + beta * float(w.sum()), parts[1:] + beta
 
     before, _ = objective_and_gradient(start)
+    clock = _clock(problem)
+
     def stop_at_deadline(intermediate_result: object) -> None:
-        if time.perf_counter() > deadline:
+        if clock() > deadline:
             raise StopIteration
 
     solution = minimize(
@@ -163,7 +172,10 @@ def drop_idle_neurons(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayerPol
     objective = problem.objective(yhat, penalty)
     keep = weight > 0
     kept_in_a_row = 0
-    size = weight * np.abs(pooled).max(axis=(0, 1))
+    largest = np.abs(pooled).max(axis=(0, 1))
+    if problem.communicator is not None:  # the same order on every rank
+        largest = problem.communicator.all_reduce(torch.from_numpy(largest), "max").numpy()
+    size = weight * largest
     for j in np.argsort(size, kind="stable"):
         if not keep[j]:
             continue
@@ -181,6 +193,11 @@ def drop_idle_neurons(problem: PolySDP, network: TwoLayerPolyNet) -> TwoLayerPol
         return network
     return TwoLayerPolyNet(network.U[keep], network.alpha[keep], network.activation,
                            network.geometry)
+
+
+def _clock(problem: PolySDP):
+    """The clock deadlines are read from: agreed over the ranks of a data-parallel solve."""
+    return time.perf_counter if problem.communicator is None else problem.communicator.now
 
 
 def _with_output_weights(network: TwoLayerPolyNet, weights: np.ndarray) -> TwoLayerPolyNet:

@@ -11,6 +11,12 @@ bound is the best of two dual candidates, the loss gradient at the
 network's predictions and the back-end's dual point when it returns one,
 each scaled to feasibility by the oracle. The objective is always the
 returned network's, recomputed here.
+
+With the ``distributed`` option (``True``, a ``torch.distributed`` process
+group or a communicator) the solve is data-parallel: ``problem`` holds this
+rank's rows, the native back-end solves (the only one that shards), and
+polish and certificate complete their sums over the ranks, so every rank
+returns the same network and result (see :mod:`convexnn.distributed`).
 """
 
 from __future__ import annotations
@@ -85,7 +91,8 @@ class SolveResult:
     dual_point : ndarray of shape (n, C) or None
         The dual feasible point behind ``lower_bound``, in the loss's own
         scale: :func:`convexnn.lower_bound_from_dual` recomputes the bound
-        from it, independently of the back-end.
+        from it, independently of the back-end. In a distributed solve:
+        this rank's rows of it.
     """
 
     status: str
@@ -175,6 +182,9 @@ def solve(
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
     check_bool(polish, "polish")
+    if options.get("distributed") not in (None, False):
+        return _solve_distributed(problem, solver, options, warm_start, decomposition_rtol,
+                                  polish)
     try:
         if solver.lower() == "auto":
             candidates = solvers.auto_candidates(problem)
@@ -227,6 +237,49 @@ def solve(
             polish,
         )
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
+
+
+def _solve_distributed(
+    problem: PolySDP,
+    solver: str,
+    options: dict[str, Any],
+    warm_start: SolverOutput | None,
+    decomposition_rtol: float,
+    polish: bool,
+) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+    """:func:`solve` of one rank of a data-parallel solve (native back-end only)."""
+    from convexnn.solvers._distributed import communicator_for, is_distributed_option
+
+    if solver.lower() not in ("auto", "native"):
+        raise ValidationError(
+            f"a distributed solve runs on solver='native' (the back-end that shards the "
+            f"data); got solver={solver!r}"
+        )
+    if not is_distributed_option(options["distributed"]):
+        raise ValidationError(
+            "the distributed option must be True, a torch.distributed ProcessGroup or a "
+            f"Communicator, got {type(options['distributed']).__name__}"
+        )
+    try:
+        comm = communicator_for(options["distributed"])
+        options = dict(options, distributed=comm)
+        problem = dataclasses.replace(problem, communicator=comm)
+        with comm.guard():
+            backend = solvers.require_usable("native", problem)
+            backend.check_options(options)
+            output = backend.solve(problem, warm_start=warm_start, **options)
+            if not output.status.has_solution:
+                raise SolverFailedError(
+                    f"native returned status {output.status.value!r} and no solution. "
+                    f"{output.message}".strip()
+                )
+            return _finish(problem, "native", output, decomposition_rtol,
+                           backend.target_tol(options), polish)
+    except SolverError as error:
+        translated = translate_solver_error(error)
+        if translated is error:
+            raise
+        raise translated from error
 
 
 def _options_per_candidate(

@@ -117,6 +117,7 @@ def certify_network(
         problem.coefficients,
         problem.beta,
         problem.loss,
+        reduce=problem.reduce if problem.communicator is not None else None,
     )
     return Certificate.of(
         objective, bound.lower_bound, bound.scale, bound.constraint, bound.point

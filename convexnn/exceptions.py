@@ -23,6 +23,10 @@ class                          raised when
 ``InvalidSolverOptionError``   an option the back-end does not accept
 ``ProblemTooLargeError``       the solve would not fit in memory (MemoryError)
 ``SolverFailedError``          the back-end crashed or returned no solution
+``DistributedSolveError``      a data-parallel solve failed on some rank (the
+                               same error on every rank)
+``ShardError``                 the ranks' data shards do not fit together
+                               (also ValueError)
 ``IncompatibleVersionError``   a saved model is from an incompatible version
 =============================  ===============================================
 
@@ -93,7 +97,17 @@ class SolverFailedError(SolverError, _solver_errors.SolverFailedError):
     """The back-end failed."""
 
 
+class DistributedSolveError(SolverError, _solver_errors.DistributedSolveError):
+    """A data-parallel solve failed on some rank; every rank raises it."""
+
+
+class ShardError(DistributedSolveError, _solver_errors.ShardError):
+    """The ranks' data shards cannot form one problem."""
+
+
 _TRANSLATION: dict[type, type] = {
+    _solver_errors.ShardError: ShardError,
+    _solver_errors.DistributedSolveError: DistributedSolveError,
     _solver_errors.UnknownSolverError: UnknownSolverError,
     _solver_errors.SolverNotInstalledError: SolverNotInstalledError,
     _solver_errors.SolverNotLicensedError: SolverNotLicensedError,

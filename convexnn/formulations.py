@@ -13,7 +13,7 @@ problem, :mod:`convexnn.solvers._conic_model`). Build one with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
@@ -41,6 +41,10 @@ class PolySDP:
     loss : Loss
     geometry : ConvGeometry or None
         Set for the convolutional variant.
+    communicator : Communicator or None
+        Set in a data-parallel solve (:mod:`convexnn.distributed`): ``patches``
+        and ``targets`` are this rank's rows, and :meth:`objective` and
+        :meth:`reduce` complete sums over samples over every rank.
     """
 
     patches: np.ndarray
@@ -49,6 +53,20 @@ class PolySDP:
     beta: float
     loss: Loss
     geometry: ConvGeometry | None = None
+    communicator: Any = field(default=None, repr=False)
+
+    def reduce(self, value: Any) -> Any:
+        """A sum over this problem's samples (a float, array or tensor), completed over
+        the ranks of a data-parallel solve (the identity otherwise)."""
+        if self.communicator is None:
+            return value
+        if isinstance(value, float | int):
+            return self.communicator.sum(value)
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            return self.communicator.all_reduce(value)
+        return self.communicator.all_reduce(torch.as_tensor(np.asarray(value))).numpy()
 
     @property
     def coefficients(self) -> tuple[float, float, float]:
@@ -83,8 +101,8 @@ class PolySDP:
         return float(sum(z[-1, -1] + z_neg[-1, -1] for z, z_neg in blocks))
 
     def objective(self, yhat: np.ndarray, penalty: float) -> float:
-        """``loss(yhat, targets) + beta * penalty``."""
-        return self.loss(yhat, self.targets) + self.beta * penalty
+        """``loss(yhat, targets) + beta * penalty`` (over every rank's samples)."""
+        return self.reduce(self.loss(yhat, self.targets)) + self.beta * penalty
 
 
 def make_problem(

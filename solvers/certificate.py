@@ -12,19 +12,33 @@ eigen-decomposition and returns an *upper bound* that is valid whatever the
 accuracy of the root finding (weak duality of the subproblem), so a scaled
 ``v`` is dual feasible for certain and ``-loss.conjugate(v)`` is a true lower
 bound on the optimum.
+
+Every function that sums over samples takes ``reduce``: in a data-parallel
+solve each rank passes its own rows and ``reduce`` completes the sums over
+all ranks (the ``(h, h)`` matrices ``Q``, the vectors ``q``, the constants
+and the conjugate's value: never an array of size ``n``); every rank then
+gets the same bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from convexnn.solvers import _search
 from convexnn.solvers.base import LossProtocol
 
 _EPS = float(np.finfo(np.float64).eps)
+
+#: Completes a sum over this process's samples (the identity in one process).
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _identity(value: torch.Tensor) -> torch.Tensor:
+    return value
 
 
 def relative_gap(objective: float, lower_bound: float) -> float:
@@ -171,11 +185,15 @@ def dual_oracle(
     patches: torch.Tensor | np.ndarray,
     v: torch.Tensor | np.ndarray,
     coefficients: tuple[float, float, float],
+    reduce: Reduce | None = None,
 ) -> OracleResult:
     """Solve ``max_{||u||=1} |h_rk(u)|`` exactly for every block (see module doc)."""
+    reduce = reduce or _identity
     patches_t = torch.as_tensor(patches, dtype=torch.float64)
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
-    quads, lins, consts = block_quadratics(patches_t, v_t, coefficients)
+    quads, lins, consts = (
+        reduce(part) for part in block_quadratics(patches_t, v_t, coefficients)
+    )
     quads = 0.5 * (quads + quads.transpose(1, 2))
     eigenvalues, eigenvectors = torch.linalg.eigh(quads)
     eigenvalues = eigenvalues.cpu().numpy()
@@ -231,33 +249,53 @@ def dual_bound(
     coefficients: tuple[float, float, float],
     beta: float,
     loss: LossProtocol,
+    reduce: Reduce | None = None,
 ) -> DualBound:
     """Scale ``v`` into the dual feasible set and return the best bound on that ray.
 
     ``v`` is first projected onto the conjugate's domain; then ``t * v`` is
     feasible for ``|t| <= beta / max_u |v^T sigma(X u)|``; the
     dual objective ``-loss.conjugate(t v)`` is concave in ``t`` and is
-    maximised on that interval by golden-section search.
+    maximised on that interval by golden-section search. ``reduce``
+    completes the sums of a data-parallel solve (see the module docstring);
+    ``point`` is then this rank's rows of the dual point, and the search
+    over ``t`` evaluates batches of probes (one all-reduce each).
     """
+    reduced = reduce is not None
+    reduce = reduce or _identity
     patches_t = torch.as_tensor(patches, dtype=torch.float64)
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
     y_t = torch.as_tensor(targets, dtype=torch.float64, device=patches_t.device)
     v_t = loss.project_dual(v_t, y_t)
-    oracle = dual_oracle(patches_t, v_t, coefficients)
+    oracle = dual_oracle(patches_t, v_t, coefficients, reduce)
     constraint = oracle.max_bound
     t_max = beta / constraint if constraint > 0 else 1.0
     t_max = min(t_max, 1e12)
 
     def dual_value(t: float) -> float:
-        value = -float(loss.conjugate(t * v_t, y_t))
+        value = -float(reduce(torch.as_tensor(loss.conjugate(t * v_t, y_t),
+                                              dtype=torch.float64)))
         return value if np.isfinite(value) else -np.inf
 
     # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
     # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
     # [0, 1] too). Golden-section search needs finite probes: find that interval.
-    high = _domain_edge(dual_value, t_max, sign=1.0)
-    low = -_domain_edge(dual_value, t_max, sign=-1.0)
-    scale, best = _golden_max(dual_value, low, high)
+    if reduced:
+        # One all-reduce per batch of probes instead of one per probe.
+        def dual_values(ts: np.ndarray) -> np.ndarray:
+            local = torch.stack([
+                torch.as_tensor(loss.conjugate(float(t) * v_t, y_t), dtype=torch.float64)
+                for t in ts
+            ])
+            return -reduce(local).cpu().numpy()
+
+        high = _search.finite_edge(dual_values, t_max, sign=1.0)
+        low = -_search.finite_edge(dual_values, t_max, sign=-1.0)
+        scale, best = _search.concave_max(dual_values, low, high)
+    else:
+        high = _domain_edge(dual_value, t_max, sign=1.0)
+        low = -_domain_edge(dual_value, t_max, sign=-1.0)
+        scale, best = _golden_max(dual_value, low, high)
     point = (scale * v_t).cpu().numpy()
     return DualBound(
         lower_bound=best, scale=scale, constraint=constraint, oracle=oracle, point=point
@@ -308,10 +346,11 @@ def best_dual_bound(
     coefficients: tuple[float, float, float],
     beta: float,
     loss: LossProtocol,
+    reduce: Reduce | None = None,
 ) -> DualBound:
     """The largest of :func:`dual_bound` over several candidate dual points."""
     bounds = [
-        dual_bound(patches, targets, v, coefficients, beta, loss) for v in dual_points
+        dual_bound(patches, targets, v, coefficients, beta, loss, reduce) for v in dual_points
     ]
     if not bounds:
         raise ValueError("best_dual_bound needs at least one dual point")

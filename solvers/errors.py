@@ -38,3 +38,15 @@ class ProblemTooLargeError(SolverError, MemoryError):
 
 class SolverFailedError(SolverError):
     """The back-end raised an error or returned no usable solution."""
+
+
+class DistributedSolveError(SolverError):
+    """A data-parallel solve failed: on another rank, or in the process group itself.
+
+    Raised on every rank with the same message (which rank failed, and why),
+    never left to hang.
+    """
+
+
+class ShardError(DistributedSolveError, ValueError):
+    """The ranks' data shards cannot form one problem (sizes, features, dtypes)."""

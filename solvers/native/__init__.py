@@ -23,6 +23,13 @@ Wide data (fewer patch vectors than features) is solved exactly in the row
 space of the patches, ``rank + 1`` dimensions (:mod:`._rowspace`), and the
 solution is mapped back and certified on the original data.
 
+Data-parallel (option ``distributed``): each rank of a ``torch.distributed``
+process group passes its own rows; the neurons engine all-reduces every sum
+over samples (:mod:`convexnn.solvers._distributed`) and every rank returns
+the same neurons and certificate. The ``ipm`` engine (``n x n`` matrices)
+and the row-space reduction (which needs every rank's rows) are not used
+in that mode.
+
 Whatever the engine, the returned solution carries a lower bound on the
 optimum from the exact dual oracle (:mod:`convexnn.solvers.certificate`), so the
 reported gap is certified, and the solver stops on a relative gap
@@ -47,6 +54,12 @@ import torch
 from convexnn.solvers import _memory
 from convexnn.solvers._checks import BOOL, POSITIVE_INT, one_of, optional
 from convexnn.solvers._conic_model import is_large
+from convexnn.solvers._distributed import (
+    LOCAL,
+    Communicator,
+    communicator_for,
+    is_distributed_option,
+)
 from convexnn.solvers.base import (
     LossNeed,
     LossProtocol,
@@ -98,6 +111,10 @@ class NativeSolver(Solver):
     ``max_neurons``: cap on the width (neurons engine).
     ``row_space``: solve wide data in the row space of the patches (default
     True; see :mod:`._rowspace` for the neurons it returns).
+    ``distributed``: ``True`` (the default ``torch.distributed`` group), a
+    ``ProcessGroup`` or a :class:`~convexnn.solvers._distributed.Communicator`:
+    a data-parallel solve in which ``problem`` holds this rank's rows
+    (neurons engine; see the module docstring).
     """
 
     name = "native"
@@ -111,6 +128,10 @@ class NativeSolver(Solver):
             "threads": optional(POSITIVE_INT),
             "max_neurons": optional(POSITIVE_INT),
             "row_space": BOOL,
+            "distributed": (
+                "True, a torch.distributed ProcessGroup or a Communicator",
+                is_distributed_option,
+            ),
         }
     )
     native_options = frozenset(native_option_checks)
@@ -159,8 +180,18 @@ class NativeSolver(Solver):
         lifted = n * shape.n_regions * side * side if shape.pool_size > 1 else 0
         return 8 * (5 * n * n + lifted + 2 * problem.patches.size)
 
-    def choose_engine(self, problem: SDPProblem, requested: str) -> str:
-        """``ipm`` for the squared loss while its matrices fit in memory, else ``neurons``."""
+    def choose_engine(
+        self, problem: SDPProblem, requested: str, comm: Communicator = LOCAL
+    ) -> str:
+        """``ipm`` for the squared loss while its matrices fit in memory, else ``neurons``
+        (always ``neurons`` in a data-parallel solve)."""
+        if comm.distributed:
+            if requested == "ipm":
+                raise InvalidSolverOptionError(
+                    "engine='ipm' cannot run distributed (its Newton systems are n x n over "
+                    "all ranks' samples); use engine='neurons' (or 'auto'), which shards"
+                )
+            return "neurons"
         if requested != "auto":
             return requested
         if _ipm_solves(problem.loss) and self.ipm_bytes(problem) < 0.5 * _memory.available_memory():
@@ -197,6 +228,10 @@ class NativeSolver(Solver):
         **options: Any,
     ) -> SolverOutput:
         self.check_options(options)
+        comm = communicator_for(options.get("distributed"))
+        if comm.distributed:
+            with comm.guard():
+                return self._solve_distributed(problem, warm_start, options, comm)
         start = time.perf_counter()
         row_space = None
         if options.get("row_space", True):
@@ -212,8 +247,32 @@ class NativeSolver(Solver):
         output.solve_time = time.perf_counter() - start
         return output
 
-    def _solve(self, problem: SDPProblem, warm_start, options: Mapping[str, Any]) -> SolverOutput:
-        engine = self.choose_engine(problem, options.get("engine", "auto"))
+    def _solve_distributed(
+        self, problem: SDPProblem, warm_start, options: Mapping[str, Any], comm: Communicator
+    ) -> SolverOutput:
+        """One rank's part of a data-parallel solve (every rank returns the same output)."""
+        start = time.perf_counter()
+        n, regions, pool, h = problem.patches.shape
+        total = comm.check_shards(
+            n, (regions, pool, h, problem.targets.shape[1]),
+            str(np.asarray(problem.patches).dtype), what="samples",
+        )
+        if options.get("row_space", True) and comm.rank == 0:
+            if total * regions * pool + 1 < h:
+                logger.info(
+                    "native: distributed solve; the row-space reduction of wide data is off "
+                    "(it would need every rank's rows), solving in all %d features", h,
+                )
+        output = self._solve(problem, warm_start, options, comm)
+        output.solve_time = comm.max(time.perf_counter() - start)
+        output.stats["world_size"] = comm.world_size
+        return output
+
+    def _solve(
+        self, problem: SDPProblem, warm_start, options: Mapping[str, Any],
+        comm: Communicator = LOCAL,
+    ) -> SolverOutput:
+        engine = self.choose_engine(problem, options.get("engine", "auto"), comm)
         if engine == "ipm" and not _ipm_solves(problem.loss):
             raise InvalidSolverOptionError(
                 f"engine='ipm' solves the squared loss only; the {problem.loss.name!r} loss "
@@ -245,8 +304,9 @@ class NativeSolver(Solver):
         threads = options.get("threads")
         if threads is None and _small(shape):
             threads = 1  # thread start-up costs more than these small products gain
-        with _threads(threads), _progress(bool(options.get("verbose"))) as bar:
-            zero = _zero_network_if_optimal(problem)
+        verbose = bool(options.get("verbose")) and comm.rank == 0
+        with _threads(threads), _progress(verbose) as bar, comm.interruptible():
+            zero = _zero_network_if_optimal(problem, comm)
             if zero is not None:
                 output = zero
             elif engine == "ipm":
@@ -266,6 +326,7 @@ class NativeSolver(Solver):
                     warm_start=warm_start,
                     progress=bar,
                     memory=plan,
+                    comm=comm,
                 )
         output.stats["engine"] = engine
         return output
@@ -374,7 +435,9 @@ class NativeSolver(Solver):
         )
 
 
-def _zero_network_if_optimal(problem: SDPProblem) -> SolverOutput | None:
+def _zero_network_if_optimal(
+    problem: SDPProblem, comm: Communicator = LOCAL
+) -> SolverOutput | None:
     """The empty network, certified, when it is already optimal (else None).
 
     At ``yhat = 0`` the dual point ``v = grad loss(0)`` is feasible exactly when
@@ -387,11 +450,12 @@ def _zero_network_if_optimal(problem: SDPProblem) -> SolverOutput | None:
     zero = torch.zeros_like(targets)
     v = problem.loss.gradient(zero, targets)
     bound = dual_bound(
-        problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss
+        problem.patches, targets, v, problem.coefficients, problem.beta, problem.loss,
+        reduce=comm.all_reduce if comm.distributed else None,
     )
     if bound.constraint > problem.beta:
         return None
-    objective = float(problem.loss.value(zero, targets))
+    objective = comm.sum(float(problem.loss.value(zero, targets)))
     h = problem.patches.shape[3]
     logger.info("native: the zero network is optimal (objective %.10g)", objective)
     return SolverOutput(

@@ -14,13 +14,15 @@ Two solvers, chosen by size (:func:`refine`):
   after neurons are added) is followed to the trust-region boundary.
 
 Both stop on a step budget, a time limit, or three successive relative
-decreases below ``rtol``.
+decreases below ``rtol``. Time is read from the model's communicator, so
+the ranks of a data-parallel solve stop at the same step; such a solve
+always uses Newton-CG (the direct solver's Gram matrix is ``(m h)^2`` or
+``n^2``, too much to all-reduce).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +50,10 @@ class LocalResult:
 
 
 def uses_direct(model: NeuronModel, state: NeuronState) -> bool:
-    """Whether the dense Jacobian of ``state`` is small enough for direct solves."""
+    """Whether the dense Jacobian of ``state`` is small enough for direct solves
+    (never in a data-parallel solve)."""
+    if model.comm.distributed:
+        return False
     rows, cols = model.n * model.n_outputs, state.V.numel()
     return rows * cols <= DIRECT_JACOBIAN_ENTRIES and rows * cols * min(rows, cols) <= (
         DIRECT_GRAM_FLOPS
@@ -67,7 +72,7 @@ def refine(
     radius: float | None = None,
 ) -> LocalResult:
     """Refine ``state`` with ``method`` (``"direct"``, ``"newton-cg"`` or ``"auto"``)."""
-    if method == "auto":
+    if method == "auto" or (method == "direct" and model.comm.distributed):
         method = "direct" if uses_direct(model, state) else "newton-cg"
     if method == "direct":
         return gauss_newton(model, state, max_steps=max_steps, rtol=rtol, deadline=deadline)
@@ -88,7 +93,7 @@ def gauss_newton(
     negligible = 0
     mu = 2 * model.beta
     for _ in range(max_steps):
-        if time.monotonic() > deadline:
+        if model.comm.now() > deadline:
             break
         gradient = model.gradient(state, yhat, cache)
         system = _DirectSystem(model, state, yhat, cache, mu)
@@ -107,7 +112,7 @@ def gauss_newton(
                 accepted = True
             else:
                 damping = max(damping * 10.0, 1e-12)
-                if damping > 1e12 or time.monotonic() > deadline:
+                if damping > 1e12 or model.comm.now() > deadline:
                     return LocalResult(state, yhat, cache, f, steps, steps)
         decrease = f - new_f
         state, yhat, cache, f = candidate, new_yhat, new_cache, new_f
@@ -182,7 +187,7 @@ def newton_cg(
     # A region carried over from the last round, but never so small that a round stalls.
     radius = 0.1 * scale if radius is None or not radius > 0 else max(radius, 1e-3 * scale)
     steps = products = negligible = 0
-    while steps < max_steps and products < max_products and time.monotonic() < deadline:
+    while steps < max_steps and products < max_products and model.comm.now() < deadline:
         norm = float(gradient.norm())
         if norm == 0.0:
             break

@@ -12,8 +12,10 @@ and equals the SDP objective at the corresponding blocks.
 Every product here costs ``O(n R P h m)`` for ``m`` neurons and never forms a
 Jacobian (except :meth:`NeuronModel.jacobian`, for small problems). Every
 sum over samples ends in :meth:`NeuronModel.reduce`, the one place where a
-data-parallel run would all-reduce (an ``m x h``, ``m x m`` or ``h x h``
-array, or a scalar: never anything of size ``n``).
+data-parallel run all-reduces (an ``m x h``, ``m x m`` or ``h x h``
+array, or a scalar: never anything of size ``n``) through the model's
+:class:`~convexnn.solvers._distributed.Communicator`; ``n`` is then this
+rank's number of rows and :attr:`NeuronModel.n_total` the total.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from convexnn.solvers._distributed import LOCAL, Communicator
 
 
 @dataclass
@@ -69,10 +73,16 @@ class NeuronModel:
     coefficients : (a, b, c)
     beta : float
     loss : SmoothLoss
+    comm : Communicator, optional
+        Completes the sums over samples of a data-parallel solve (each rank
+        holding its own rows in ``patches`` and ``targets``).
+    n_total : int, optional
+        Samples over all ranks (default: ``n``).
     """
 
     def __init__(
-        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss
+        self, patches: torch.Tensor, targets: torch.Tensor, coefficients, beta: float, loss,
+        comm: Communicator = LOCAL, n_total: int | None = None,
     ):
         self.patches = patches
         self.n, self.n_regions, self.pool, self.h = patches.shape
@@ -84,6 +94,8 @@ class NeuronModel:
         self.a, self.b, self.c = (float(value) for value in coefficients)
         self.beta = beta
         self.loss = loss
+        self.comm = comm
+        self.n_total = self.n if n_total is None else int(n_total)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,7 +108,7 @@ class NeuronModel:
         data-parallel solve (every caller passes an array whose size does not
         depend on ``n``).
         """
-        return value
+        return self.comm.all_reduce(value)
 
     # -- forward -------------------------------------------------------------
     def _gather(self, T: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
@@ -111,17 +123,28 @@ class NeuronModel:
         T = (self.flat @ W.T).reshape(self.n, self.n_regions, self.pool, -1)
         return self._gather(T, regions)
 
-    def _adjoint(self, kappa: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """``sum_{i,p} kappa_ipj x_{i r_j p}`` for coefficients ``(n, P, m)``: ``(m, h)``."""
+    def _adjoint(
+        self, kappa: torch.Tensor, regions: torch.Tensor, extra: torch.Tensor | None = None
+    ):
+        """``sum_{i,p} kappa_ipj x_{i r_j p}`` for coefficients ``(n, P, m)``: ``(m, h)``.
+
+        With ``extra`` (this rank's sums of shape ``(k, m)``), both are reduced in
+        one all-reduce and the pair is returned.
+        """
         m = kappa.shape[2]
         if self.n_regions == 1:
-            return self.reduce(kappa.reshape(-1, m).T @ self.flat)
-        full = torch.zeros(
-            (self.n, self.n_regions, self.pool, m), dtype=kappa.dtype, device=kappa.device
-        )
-        index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
-        full.scatter_(1, index, kappa[:, None])
-        return self.reduce(full.reshape(-1, m).T @ self.flat)
+            local = kappa.reshape(-1, m).T @ self.flat
+        else:
+            full = torch.zeros(
+                (self.n, self.n_regions, self.pool, m), dtype=kappa.dtype, device=kappa.device
+            )
+            index = regions.view(1, 1, 1, -1).expand(self.n, 1, self.pool, -1)
+            full.scatter_(1, index, kappa[:, None])
+            local = full.reshape(-1, m).T @ self.flat
+        if extra is None:
+            return self.reduce(local)
+        both = self.reduce(torch.cat([local, extra.to(local.dtype).T], dim=1))  # (m, h + k)
+        return both[:, : self.h], both[:, self.h :].T
 
     def _outputs(self, phi: torch.Tensor, state: NeuronState) -> torch.Tensor:
         """Per-neuron contributions ``(n, m)`` summed into the outputs ``(n, C)``."""
@@ -154,10 +177,11 @@ class NeuronModel:
         t, nu = cache
         omega = w[:, state.outputs] * state.signs  # (n, m)
         kappa = omega[:, None, :] * (2 * self.a * t + self.b * nu) / self.pool  # (n, P, m)
-        radial = self.reduce(
+        radial = (
             self.b * (omega * t.mean(dim=1)).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
         )
-        return self._adjoint(kappa, state.regions) + radial[:, None] * state.V
+        adjoint, radial = self._adjoint(kappa, state.regions, radial[None])
+        return adjoint + radial[0][:, None] * state.V
 
     def jvp(self, state: NeuronState, cache, D: torch.Tensor) -> torch.Tensor:
         """``J D`` for a direction ``D`` of shape ``(m, h)``; result ``(n, C)``."""
@@ -220,9 +244,9 @@ class NeuronModel:
             )
             g_t_dir = (g * t_dir.mean(dim=1)).sum(dim=0)
             radial_gn = self.b * (omega * t_mean).sum(dim=0) / nu + 2 * self.c * omega.sum(dim=0)
-            radial = self.reduce(torch.stack([radial_gn, g_t_dir]))
+            adjoint, radial = self._adjoint(kappa, regions, torch.stack([radial_gn, g_t_dir]))
             return (
-                self._adjoint(kappa, regions)
+                adjoint
                 + radial[0][:, None] * V
                 + (self.b * nu_dir)[:, None] * g_x
                 + (self.b * radial[1] / nu)[:, None] * V

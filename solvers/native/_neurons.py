@@ -26,6 +26,12 @@ The best primal point and the best lower bound are kept separately (a bound
 certified at any round bounds the optimum), so the reported gap is
 ``best objective - best bound``.
 
+Data-parallel (``comm``, :mod:`convexnn.solvers._distributed`): each rank
+holds its rows; every sum over samples is all-reduced by the models, the
+certificate's by :func:`~convexnn.solvers.certificate.dual_bound`'s
+``reduce``; time and the memory cap are agreed over the ranks, so every rank
+runs the same rounds and returns the same neurons.
+
 Stationarity must be tight for a tight certificate (the dual bound is
 first-order in the error of ``grad loss``), which is why the local solvers
 are second order.
@@ -33,14 +39,15 @@ are second order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from convexnn.solvers._distributed import LOCAL, Communicator
 from convexnn.solvers._memory import GrowthPlan, format_bytes
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
 from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
@@ -155,26 +162,34 @@ def solve_neurons(
     memory: GrowthPlan | None = None,
     settings: NeuronSettings = DEFAULT_SETTINGS,
     on_round=None,
+    comm: Communicator = LOCAL,
 ) -> SolverOutput:
     """Run the neurons engine (see the module docstring).
 
     ``memory`` caps the width (grow-as-you-go); ``on_round(record)`` is
     called with a dict after every round (benchmarks record the trace).
+    ``comm`` makes the solve data-parallel: ``problem`` holds this rank's
+    rows, ``deadline`` is this process's ``time.monotonic()`` deadline.
     """
-    shape = ProblemShape.of(problem)
+    local_shape = ProblemShape.of(problem)
+    shape = dataclasses.replace(local_shape, n_samples=int(comm.sum(local_shape.n_samples)))
+    clock = comm.now
+    deadline = comm.deadline(deadline)
     patches = torch.as_tensor(problem.patches, dtype=torch.float64, device=device)
     targets = torch.as_tensor(problem.targets, dtype=torch.float64, device=device)
-    exact = NeuronModel(patches, targets, problem.coefficients, problem.beta, problem.loss)
+    exact = NeuronModel(patches, targets, problem.coefficients, problem.beta, problem.loss,
+                        comm=comm, n_total=shape.n_samples)
     low = settings.low_precision
     if low is None:
         low = is_large_problem(shape)
     fast = None
     if dtype == torch.float32 or low:
         fast = NeuronModel(patches.float(), targets.float(), problem.coefficients, problem.beta,
-                           problem.loss)
+                           problem.loss, comm=comm, n_total=shape.n_samples)
     state = _initial_state(shape, warm_start, torch.float64, device)
     cap = max_neurons or 4 * shape.n_blocks * (shape.patch_size + 1)
-    memory_cap = memory.max_width() if memory is not None else None
+    # The smallest rank's memory caps everyone's width (the ranks must add alike).
+    memory_cap = int(comm.min(memory.max_width())) if memory is not None else None
     oracle = Oracle(settings.directions_per_block, settings.formed_oracle_max_h)
     tracker = _Best(settings.keep_best_bound)
     cuts = DualCuts(shape.patch_size) if settings.dual_cuts else None
@@ -188,7 +203,7 @@ def solve_neurons(
     added = before_added = 0
     fixed_cost = local_time = 0.0
     previous_start = None
-    start = time.monotonic()
+    start = clock()
     try:
         for rounds in range(max_iter + 1):
             in_float32 = fast is not None and (
@@ -196,7 +211,7 @@ def solve_neurons(
             )
             model = fast if in_float32 else exact
             state = state.to(model.dtype)
-            round_start = time.monotonic()
+            round_start = clock()
             if previous_start is not None:  # what the last round cost besides its local solve
                 fixed_cost = round_start - previous_start - local_time
             previous_start, local_time = round_start, 0.0
@@ -213,7 +228,7 @@ def solve_neurons(
                     model, state, method=settings.local, max_steps=steps,
                     max_products=budget, rtol=1e-12, deadline=local_deadline, radius=radius,
                 )
-                local_time = time.monotonic() - round_start
+                local_time = clock() - round_start
                 state, radius = result.state, result.radius
                 local_steps += result.steps
                 products += result.products
@@ -233,12 +248,12 @@ def solve_neurons(
             violation = (
                 candidates.largest / problem.beta - 1 if candidates is not None else math.nan
             )
-            now = time.monotonic()
+            now = clock()
             cheap = certificate_cost <= CHEAP_CERTIFICATE
             due = now - last_certificate >= certificate_cost * (1 / CERTIFICATE_SHARE - 1)
             final = now + 2 * certificate_cost + fixed_cost > deadline or rounds == max_iter
             if cheap or due or final or violation <= tol or candidates is None:
-                t0 = time.monotonic()
+                t0 = clock()
                 state64 = state.to(torch.float64)
                 yhat64, _ = exact.forward(state64)
                 f = exact.objective(state64, yhat64)
@@ -246,15 +261,16 @@ def solve_neurons(
                 if cuts is not None:
                     dual = cuts.project(exact, dual, _neuron_cuts(state64, shape.n_outputs))
                 bound = dual_bound(
-                    patches, targets, dual, problem.coefficients, problem.beta, problem.loss
+                    patches, targets, dual, problem.coefficients, problem.beta, problem.loss,
+                    reduce=exact.reduce if comm.distributed else None,
                 )
                 if cuts is not None:
                     cuts.add(bound.oracle.directions, np.arange(shape.n_blocks))
                 tracker.update(rounds, f, state64, bound)
-                last_certificate = time.monotonic()
+                last_certificate = clock()
                 certificate_cost = last_certificate - t0
             gap = tracker.gap
-            elapsed = time.monotonic() - start
+            elapsed = clock() - start
             logger.info(
                 "native neurons round %d: objective %.10g, certified gap %.2e, violation %.2e, "
                 "%d neurons, %d local steps (%d products), %s, %.1fs",
@@ -278,7 +294,7 @@ def solve_neurons(
                 break
             if rounds == max_iter:
                 break
-            if time.monotonic() + fixed_cost > deadline:  # no time for another round
+            if clock() + fixed_cost > deadline:  # no time for another round
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
             if rounds - tracker.improved_round >= STALL_ROUNDS:
@@ -321,6 +337,9 @@ def solve_neurons(
         iterations=rounds,
         solve_time=0.0,
         neurons=Neurons(U=filters, alpha=weights, blocks=blocks),
+        # The dual point of the best bound (of any round, this rank's rows): the
+        # final network's own gradient can certify less than an earlier round did.
+        dual_point=tracker.bound.point if tracker.bound is not None else None,
         lower_bound=tracker.lower_bound,
         dual_point=tracker.bound.point if tracker.bound is not None else None,
         message=message,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from convexnn.solvers import _search
 from convexnn.solvers.certificate import block_quadratics, sphere_quadratic_max
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 
@@ -232,6 +233,8 @@ def line_search_weight(
         g = model.loss.gradient(yhat + w * direction, model.targets)[:, output]
         return float(model.reduce(g @ atom))
 
+    if model.comm.distributed:
+        return _batched_line_search(model, yhat, atom, output, direction)
     slope = derivative(0.0)
     if abs(slope) <= model.beta:
         return 0.0
@@ -259,3 +262,32 @@ def line_search_weight(
         if high - low <= 1e-13 * high:
             break
     return sign * 0.5 * (low + high)
+
+
+def _batched_line_search(
+    model: NeuronModel, yhat: torch.Tensor, atom: torch.Tensor, output: int,
+    direction: torch.Tensor,
+) -> float:
+    """:func:`line_search_weight` of a data-parallel solve: the same minimiser, with the
+    derivative evaluated in batches of points (one all-reduce per batch, not per point)."""
+    first = model.reduce(torch.stack([
+        model.loss.gradient(yhat, model.targets)[:, output] @ atom,
+        (model.loss.hessian_vector(yhat, model.targets, direction)[:, output] * atom).sum(),
+        atom @ atom,
+    ]))
+    slope, curvature, scale = (float(value) for value in first)
+    if abs(slope) <= model.beta:
+        return 0.0
+    sign = -math.copysign(1.0, slope)
+
+    def along(steps: np.ndarray) -> np.ndarray:  # the objective's derivative on the ray
+        local = torch.stack([
+            model.loss.gradient(yhat + sign * float(s) * direction, model.targets)[:, output]
+            @ atom
+            for s in steps
+        ])
+        return sign * model.reduce(local).double().cpu().numpy() + model.beta
+
+    start = (abs(slope) - model.beta) / curvature if curvature > 0 else 1.0 / max(scale, 1e-300)
+    low, high = _search.growing_bracket(along, start)
+    return sign * _search.increasing_root(along, low, high, rtol=1e-13)
