@@ -341,7 +341,6 @@ def solve_neurons(
         # final network's own gradient can certify less than an earlier round did.
         dual_point=tracker.bound.point if tracker.bound is not None else None,
         lower_bound=tracker.lower_bound,
-        dual_point=tracker.bound.point if tracker.bound is not None else None,
         message=message,
         stats={
             "relative_gap": tracker.gap, "local_steps": local_steps,
