@@ -249,7 +249,7 @@ def run_in_subprocess(case: str, variant: str, time_limit: float, threads: int) 
 
 def judge(rows: list[Row]) -> None:
     """Target met or not: gap, time and memory (large rows); the speed-up over ``before``
-    (wide rows, >= 10x) or over SCS (the CNN row: faster, or SCS not certified at all)."""
+    (wide rows, >= 10x) or over SCS (the CNN row: certified and faster than SCS)."""
     by_key = {(row.case, row.variant): row for row in rows}
     for row in rows:
         limit, target, memory = CASES[row.case]
@@ -270,12 +270,9 @@ def judge(rows: list[Row]) -> None:
                 before.relative_gap or 0.0, target
             )
         scs = by_key.get((row.case, "scs"))
-        if row.variant == "after" and scs is not None and row.time:
-            scs_certified = scs.relative_gap is not None and scs.relative_gap <= target
-            row.speedup = scs.time / row.time if scs.time else None
-            row.target_met = row.relative_gap <= target and (
-                not scs_certified or (row.speedup or 0) > 1
-            )
+        if row.variant == "after" and scs is not None and row.time and scs.time:
+            row.speedup = scs.time / row.time
+            row.target_met = row.relative_gap <= target and row.speedup > 1
 
 
 def plot(rows: list[Row], stem: Path) -> list[str]:

@@ -135,6 +135,52 @@ def test_polish_is_validated_and_off_keeps_the_decomposition():
     assert result.objective == pytest.approx(output.objective, rel=1e-6)
 
 
+def _stopped_output(problem, seconds: float, status):
+    """The native solver's solution, as if it had taken ``seconds`` and stopped with ``status``."""
+    from convexnn.solvers.native import NativeSolver
+
+    output = NativeSolver().solve(problem)
+    output.solve_time, output.status = seconds, status
+    return output
+
+
+@pytest.mark.parametrize("time_limit, expected", [(None, 25.0), (100.0, 1.0), (101.0, 1.0),
+                                                   (110.0, 10.0), (200.0, 25.0)])
+def test_polish_budget_is_a_quarter_of_the_solve_within_the_time_limit(
+    monkeypatch, time_limit, expected
+):
+    """A solve that used its time limit is not polished for minutes past it."""
+    from convexnn import _solve
+
+    budgets = []
+
+    def recording(problem, network, budget):
+        budgets.append(budget)
+        return network, None
+
+    monkeypatch.setattr(_solve, "polish_network", recording)
+    problem = make_case("scalar", "squared", seed=1, beta=0.1)
+    output = _stopped_output(problem, 100.0, solvers.Status.OPTIMAL)
+    _solve._finish(problem, "native", output, 1e-8, 1e-6, True, time_limit)
+    assert budgets == [pytest.approx(expected)]
+
+
+@pytest.mark.parametrize("stop", ["TIME_LIMIT", "ITERATION_LIMIT"])
+def test_a_network_certified_within_tol_is_optimal_whatever_stopped_the_solver(stop):
+    """The status describes the network: a back-end stopped by a limit whose network is
+    certified within tol returns 'optimal' (and no warning); one that misses tol keeps
+    the limit's status."""
+    from convexnn import _solve
+
+    problem = make_case("scalar", "squared", seed=1, beta=0.1)
+    output = _stopped_output(problem, 1.0, solvers.Status[stop])
+    result, _, _ = _solve._finish(problem, "native", output, 1e-8, 1e-6, True)
+    assert result.relative_gap <= 1e-6 and result.status == "optimal"
+    with pytest.warns(SolverStatusWarning, match=stop.lower()):
+        strict, _, _ = _solve._finish(problem, "native", output, 1e-8, 1e-30, True)
+    assert strict.status == stop.lower()
+
+
 # -- the exposed certificate -------------------------------------------------------------
 def test_the_dual_point_reproduces_the_bound_through_the_public_check():
     t = planted_teacher(n=30, d=4, n_outputs=2, seed=8)
