@@ -78,3 +78,24 @@ def test_targets_speed_ups_tables_and_plots(bench, tmp_path):
     assert "300s: 5.0e-01 (80)" in table
     json.dumps([bench.asdict(row) for row in rows])  # the rows serialise
     assert np.isfinite(rows[2].speedup)
+
+
+@pytest.mark.parametrize("scs_time, met", [(400.0, False), (1200.0, True)])
+def test_the_cnn_row_must_be_certified_and_faster_than_scs(bench, scs_time, met):
+    rows = [
+        bench.Row("cnn-12000", "after", 12000, 25, 1, status="optimal", time=600.0,
+                  relative_gap=1e-10),
+        bench.Row("cnn-12000", "scs", 12000, 25, 1, status="optimal_inaccurate", time=scs_time,
+                  relative_gap=1.3e-6),
+    ]
+    bench.judge(rows)
+    assert rows[0].speedup == pytest.approx(scs_time / 600.0)
+    assert rows[0].target_met is met and rows[1].target_met is None
+
+
+def test_cnn_case_has_the_papers_shape(bench, monkeypatch):
+    monkeypatch.setattr(bench, "CNN_IMAGES", 40)
+    problem = bench.make_case("cnn-12000")
+    # 28 x 28 images, 5 x 5 filters: 24 x 24 outputs pooled in 2 x 2 regions of 12 x 12.
+    assert problem.patches.shape == (40, 4, 144, 25)
+    assert set(np.unique(problem.targets)) == {-1.0, 1.0}
