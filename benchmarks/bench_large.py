@@ -59,7 +59,6 @@ import json
 import logging
 import platform
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -70,7 +69,11 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from bench_solvers import _git_commit  # noqa: E402  (the sibling script, not a package)
+from bench_solvers import (  # noqa: E402  (the sibling script, not a package)
+    _first_sentence,
+    _git_commit,
+    _peak_rss_gb,
+)
 
 #: name -> (time limit in seconds, target certified gap, target peak RSS in GB or None)
 CASES = {
@@ -210,7 +213,7 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
             warnings.simplefilter("ignore")
             result, _, _ = convexnn.solve(problem, solver, options)
     except ProblemTooLargeError as error:
-        row.status, row.note = "refused", str(error).split(". ")[0]
+        row.status, row.note = "refused", _first_sentence(str(error))
         return row
     except SolverError as error:
         row.status, row.note = "failed", str(error)[:200]
@@ -224,10 +227,6 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
     row.relative_gap = result.relative_gap
     row.trace = rounds.points
     return row
-
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB on Linux
 
 
 def run_in_subprocess(case: str, variant: str, time_limit: float, threads: int) -> Row:

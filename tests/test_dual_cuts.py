@@ -13,6 +13,7 @@ import convexnn
 from convexnn import make_problem
 from convexnn.datasets import make_digit_images
 from convexnn.solvers.certificate import dual_bound
+from convexnn.solvers.native import _neuron_predictions
 from convexnn.solvers.native._dual import DualCuts
 from convexnn.solvers.native._model import NeuronModel
 from convexnn.solvers.native._neurons import NeuronSettings, solve_neurons
@@ -35,13 +36,6 @@ def _short_solve(problem, rounds: int, dual_cuts: bool = True):
         device=torch.device("cpu"), dtype=torch.float64, max_neurons=None, warm_start=None,
         progress=None, settings=NeuronSettings(dual_cuts=dual_cuts),
     )
-
-
-def _predictions(problem, neurons) -> torch.Tensor:
-    X = problem.patches[:, 0, 0, :]
-    a, b, c = problem.coefficients
-    t = X @ neurons.U.T
-    return torch.as_tensor(((a * t * t + b * t + c) @ neurons.alpha)[:, None])
 
 
 def test_projection_satisfies_every_cut_and_leaves_a_feasible_point_alone():
@@ -75,7 +69,7 @@ def test_moved_gradient_certifies_more_of_the_same_network():
     problem = _digits_problem()
     output = _short_solve(problem, rounds=6, dual_cuts=False)
     model = _model(problem)
-    yhat = _predictions(problem, output.neurons)
+    yhat, _ = _neuron_predictions(model.patches, output.neurons, problem)
     gradient = problem.loss.gradient(yhat, model.targets)
     plain = dual_bound(problem.patches, problem.targets, gradient, problem.coefficients,
                        problem.beta, problem.loss)

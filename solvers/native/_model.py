@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from convexnn.solvers._distributed import LOCAL, Communicator
@@ -55,6 +56,14 @@ class NeuronState:
     def moved(self, V: torch.Tensor) -> NeuronState:
         """The same neurons with new vectors ``V``."""
         return NeuronState(V, self.signs, self.regions, self.outputs)
+
+    def unit_neurons(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit filters ``(m, h)``, output weights ``s ||v||^2`` and blocks ``r C + k``."""
+        nu = self.V.norm(dim=1)
+        filters = (self.V / nu.clamp(min=1e-300)[:, None]).double().cpu().numpy()
+        weights = (self.signs * nu * nu).double().cpu().numpy()
+        blocks = (self.regions * n_outputs + self.outputs).cpu().numpy()
+        return filters, weights, blocks
 
     def to(self, dtype: torch.dtype) -> NeuronState:
         """The state with vectors and signs in ``dtype``."""

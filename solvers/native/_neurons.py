@@ -259,7 +259,9 @@ def solve_neurons(
                 f = exact.objective(state64, yhat64)
                 dual = problem.loss.gradient(yhat64, targets)
                 if cuts is not None:
-                    dual = cuts.project(exact, dual, _neuron_cuts(state64, shape.n_outputs))
+                    # The neurons' own directions, where the constraint is tight at the optimum.
+                    filters, _, blocks = state64.unit_neurons(shape.n_outputs)
+                    dual = cuts.project(exact, dual, (filters, blocks))
                 bound = dual_bound(
                     patches, targets, dual, problem.coefficients, problem.beta, problem.loss,
                     reduce=exact.reduce if comm.distributed else None,
@@ -327,10 +329,7 @@ def solve_neurons(
     if capped:
         message += f"; width capped at {memory_cap} neurons by memory"
     best = tracker.state
-    nu = best.V.norm(dim=1)
-    filters = (best.V / nu.clamp(min=1e-300)[:, None]).double().cpu().numpy()
-    weights = (best.signs * nu * nu).double().cpu().numpy()
-    blocks = (best.regions * shape.n_outputs + best.outputs).cpu().numpy()
+    filters, weights, blocks = best.unit_neurons(shape.n_outputs)
     return SolverOutput(
         status=status,
         objective=tracker.objective,
@@ -376,13 +375,6 @@ class _Best:
         if gap < 0.99 * self.gap:
             self.improved_round = round_
         self.gap = gap
-
-
-def _neuron_cuts(state: NeuronState, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
-    """The neurons' unit directions and blocks (where the constraint is tight at the optimum)."""
-    norms = state.V.norm(dim=1, keepdim=True).clamp(min=1e-300)
-    blocks = state.regions * n_outputs + state.outputs
-    return (state.V / norms).cpu().numpy(), blocks.cpu().numpy()
 
 
 def _local_effort(gap: float) -> tuple[int, int]:
