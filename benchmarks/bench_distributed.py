@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import socket
 import subprocess
 import sys
@@ -110,7 +109,7 @@ def worker(args: argparse.Namespace) -> None:
                   objective=result.objective, lower_bound=result.lower_bound,
                   relative_gap=result.relative_gap, neurons=result.n_neurons,
                   rounds=result.iterations, solve_time=result.solve_time,
-                  peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                  peak_rss=distributed.peak_memory())
     # One file per rank: the ranks' stdout lines would interleave under torchrun.
     (Path(args.data) / f"record-{world}-{args.threads}-{rank}.json").write_text(
         json.dumps(record))
