@@ -430,7 +430,8 @@ class NativeSolver(Solver):
             lower_bound=bound.lower_bound,
             message=result.message,
             stats={"relative_gap": gap, "dual_scale": bound.scale,
-                   "warm_started_outputs": result.warm_started},
+                   "warm_started_outputs": result.warm_started,
+                   "factored_outputs": result.factored},
             engine_state=result.warm_start,
         )
 

@@ -30,7 +30,10 @@ to the new ``beta`` and pulled back into the interior (see
 :func:`_warm_cones`): the next solve starts exactly dual feasible and
 strictly inside the cones instead of from the cold point ``(xi I, eta I)``.
 It saves about a quarter of the iterations: the last few iterations, which
-every solve needs to go from a moderate gap to ``tol``, are not saved.
+every solve needs to go from a moderate gap to ``tol``, are not saved. So a
+warm-started output first tries factored Newton (:mod:`._factored`) from the
+previous blocks' factors, which certifies most path points in a handful of
+small Newton steps; the interior point (warm, then cold) is the fallback.
 """
 
 from __future__ import annotations
@@ -188,7 +191,9 @@ class IPMOutput:
     """Blocks (block order ``r * C + k``), dual points ``(n, C)`` and status.
 
     ``warm_start`` resumes a solve of the same data at another ``beta``;
-    ``warm_started`` counts the outputs that started from one.
+    ``warm_started`` counts the outputs that started from one, ``factored`` those
+    that factored Newton (:mod:`._factored`) certified from it without the
+    interior point.
     """
 
     blocks: list[tuple[torch.Tensor, torch.Tensor]]
@@ -198,6 +203,7 @@ class IPMOutput:
     message: str
     warm_start: IPMWarmStart | None = None
     warm_started: int = 0
+    factored: int = 0
 
 
 @dataclass
@@ -513,6 +519,7 @@ def solve_squared(
     points: list[IPMPoint | None] = []
     iterations = 0
     warm_started = 0
+    factored = 0
     statuses, messages = [], []
     for k in range(outputs):
         if statuses and statuses[-1] is Status.INTERRUPTED:
@@ -533,10 +540,25 @@ def solve_squared(
         arguments = dict(tol=tol, max_iter=max_iter, deadline=deadline,
                          objective_scale=kappa * kappa, on_iteration=callback)
         y = targets[:, k] / kappa
-        cones, lam, its, status, message = solve_output(
-            operators, y, cost, G, start=start,
-            beta_ratio=1.0 if start is None else beta / warm_start.beta, **arguments,
-        )
+        beta_ratio = 1.0 if start is None else beta / warm_start.beta
+        status = None
+        if start is not None:
+            # (imported here: _factored builds on this module's cones and points)
+            from convexnn.solvers.native._factored import solve_output_factored
+
+            cones, lam, its, status, message = solve_output_factored(
+                operators, y, cost, G, tol=tol, deadline=deadline, start=start,
+                beta_ratio=beta_ratio)
+            if status is Status.OPTIMAL:
+                factored += 1
+            else:
+                logger.info("native ipm: output %d: factored Newton did not certify (%s)",
+                            k, message)
+                iterations += its
+        if status is not Status.OPTIMAL:
+            cones, lam, its, status, message = solve_output(
+                operators, y, cost, G, start=start, beta_ratio=beta_ratio, **arguments,
+            )
         if start is not None:
             warm_started += 1
             if status not in (Status.OPTIMAL, Status.INTERRUPTED):
@@ -571,6 +593,7 @@ def solve_squared(
         message=message,
         warm_start=IPMWarmStart(workspace, float(beta), points),
         warm_started=warm_started,
+        factored=factored,
     )
 
 

@@ -91,6 +91,14 @@ class GramOperator:
         P.add_(z[:, None]).add_(z[None, :])
         M.add_(P)
 
+    def apply_factor(self, U: torch.Tensor) -> torch.Tensor:
+        """``(A_i U)_i`` of shape ``(n, h+1, r)`` for ``U`` of shape ``(h+1, r)``."""
+        h = self.h
+        q = self.X @ U[:h]  # (n, r)
+        top = self.X[:, :, None] * (self.a * q + (0.5 * self.b) * U[h])[:, None, :]
+        last = (0.5 * self.b) * q + self.c * U[h]
+        return torch.cat([top, last[:, None, :]], dim=1)
+
 
 class LiftedOperator:
     """``A`` for one pooled block, from patches of shape ``(n, P, h)``."""
@@ -119,6 +127,10 @@ class LiftedOperator:
         matrices = self.matrices.to(M.dtype)
         transformed = Xm @ matrices @ S_inv  # (n, N, N)
         M.add_(matrices.reshape(self.n, -1) @ transformed.reshape(self.n, -1).T)
+
+    def apply_factor(self, U: torch.Tensor) -> torch.Tensor:
+        """``(A_i U)_i`` of shape ``(n, h+1, r)`` for ``U`` of shape ``(h+1, r)``."""
+        return self.matrices @ U
 
 
 def make_operator(patches: torch.Tensor, coefficients: tuple[float, float, float]):
