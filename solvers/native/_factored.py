@@ -151,14 +151,16 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
     Returns ``(point, slacks, gap, spectra, steps)`` at the last point.
     """
     dtype, device = problem.y.dtype, problem.y.device
-    rho = 1.0
+    rho = 1.0  # weight of the squared constraint residuals in the merit function
     steps = 0
     damping = 0.0  # Levenberg-Marquardt, carried from step to step
     while True:
         slacks = problem.slacks(point.U, point.residual, point.mu)
         gap, spectra = _certified_gap(problem, point, slacks)
-        logger.debug("native factored step %d: objective %.12g, gap %.2e", steps,
-                     point.objective, gap)
+        logger.debug("native factored step %d: objective %.12g, gap %.2e, damping %.1e, "
+                     "constraints %.1e, lambda_min %.2e", steps, point.objective, gap, damping,
+                     float(point.constraints.abs().max()),
+                     min(float(values[0]) for values, _ in spectra))
         # Stationary at this rank (grad L = 2 S_k U_k): a certificate needs more columns.
         stationary = math.isfinite(gap) and all(
             float((S @ Uk).norm()) <= STATIONARY_RTOL * float(S.norm()) * float(Uk.norm())
@@ -176,7 +178,7 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
                               for Uk, S, m in zip(U, slacks, mu)])
         K = torch.zeros((total + cones, total + cones), dtype=dtype, device=device)
         H = K[:total, :total]
-        torch.matmul(J.T, J, out=H) if total else None
+        H.copy_(J.T @ J)
         offset = 0
         for k, (S, Uk, size) in enumerate(zip(slacks, U, sizes)):
             if size:
