@@ -183,7 +183,6 @@ def path_iterations(cv, X, y, train) -> dict:
             result, _, _ = solve(dataclasses.replace(base, beta=float(beta)))
             cold.append(result.iterations or 0)
     solved = np.array(cold) > 0  # the zero network is certified without iterations
-    outputs = targets.shape[1] if targets.ndim == 2 else 1
     return dict(
         # outputs certified by factored Newton without the interior point, of those warm-started
         factored_points=int(sum(p.result.stats.get("factored_outputs", 0) for p in path)),

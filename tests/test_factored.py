@@ -137,3 +137,17 @@ def test_fit_path_agrees_with_clarabel_and_reports_factored_outputs():
         assert point.result.status == "optimal"
         assert point.result.objective == pytest.approx(reference.objective, rel=1e-6)
         assert point.result.relative_gap <= 1e-6
+
+
+def test_ctrl_c_in_factored_newton_stops_the_solve_with_its_iterate(monkeypatch):
+    _, patches, targets = data(outputs=2)
+    start = ipm(patches, targets, 2.0)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_factored, "_newton", interrupted)
+    output = ipm(patches, targets, 1.0, warm_start=start.warm_start)
+    # no fall-back to the interior point after Ctrl-C, and the next output is not started
+    assert output.status is Status.INTERRUPTED and output.iterations == 0
+    assert all(float(z.abs().sum()) == 0.0 for z in output.blocks[1])

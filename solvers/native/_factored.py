@@ -145,12 +145,41 @@ def _certified_gap(problem: _Factored, point: _Point, slacks) -> tuple[float, li
     return abs(primal - dual) / max(abs(primal), abs(dual), 1e-300), spectra
 
 
+def _kkt_system(problem: _Factored, point: _Point, slacks) -> tuple[torch.Tensor, torch.Tensor]:
+    """The KKT matrix ``[[H, A^T], [A, 0]]`` at ``point`` and the objective's gradient.
+
+    ``H = J^T J + blockdiag(2 S_k (x) I)`` is the Lagrangian's Hessian in the
+    factor entries, ``A`` the trace constraints' gradients ``2 G U_k``.
+    """
+    U, mu = point.U, point.mu
+    dtype, device = problem.y.dtype, problem.y.device
+    sizes = [Uk.numel() for Uk in U]
+    total, cones = sum(sizes), len(U)
+    J = torch.cat([2.0 * sign * AU.reshape(AU.shape[0], -1)
+                   for AU, (_, sign) in zip(point.products, problem.layout)], dim=1)
+    # grad f = J^T r + 2 C U = 2 (S_k - mu_k G) U_k per cone.
+    gradient = torch.cat([(2.0 * (S - m * problem.G) @ Uk).reshape(-1)
+                          for Uk, S, m in zip(U, slacks, mu)])
+    K = torch.zeros((total + cones, total + cones), dtype=dtype, device=device)
+    K[:total, :total] = J.T @ J
+    offset = 0
+    for k, (S, Uk, size) in enumerate(zip(slacks, U, sizes)):
+        if size:
+            eye = torch.eye(Uk.shape[1], dtype=dtype, device=device)
+            K[offset:offset + size, offset:offset + size] += 2.0 * torch.kron(S, eye)
+            K[total + k, offset:offset + size] = (2.0 * problem.G @ Uk).reshape(-1)
+            K[offset:offset + size, total + k] = K[total + k, offset:offset + size]
+        else:  # an empty cone's constraint is 0 = 0
+            K[total + k, total + k] = 1.0
+        offset += size
+    return K, gradient
+
+
 def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
     """Damped Newton on the KKT conditions until the gap is certified or steps stall.
 
     Returns ``(point, slacks, gap, spectra, steps)`` at the last point.
     """
-    dtype, device = problem.y.dtype, problem.y.device
     rho = 1.0  # weight of the squared constraint residuals in the merit function
     steps = 0
     damping = 0.0  # Levenberg-Marquardt, carried from step to step
@@ -170,38 +199,22 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
             return point, slacks, gap, spectra, steps
         U, mu = point.U, point.mu
         sizes = [Uk.numel() for Uk in U]
-        total, cones = sum(sizes), len(U)
-        J = torch.cat([2.0 * sign * AU.reshape(AU.shape[0], -1)
-                       for AU, (_, sign) in zip(point.products, problem.layout)], dim=1)
-        # grad f = J^T r + 2 C U = 2 (S_k - mu_k G) U_k per cone.
-        gradient = torch.cat([(2.0 * (S - m * problem.G) @ Uk).reshape(-1)
-                              for Uk, S, m in zip(U, slacks, mu)])
-        K = torch.zeros((total + cones, total + cones), dtype=dtype, device=device)
+        total = sum(sizes)
+        K, gradient = _kkt_system(problem, point, slacks)
         H = K[:total, :total]
-        H.copy_(J.T @ J)
-        offset = 0
-        for k, (S, Uk, size) in enumerate(zip(slacks, U, sizes)):
-            if size:
-                eye = torch.eye(Uk.shape[1], dtype=dtype, device=device)
-                H[offset:offset + size, offset:offset + size] += 2.0 * torch.kron(S, eye)
-                K[total + k, offset:offset + size] = (2.0 * problem.G @ Uk).reshape(-1)
-                K[offset:offset + size, total + k] = K[total + k, offset:offset + size]
-            else:  # an empty cone's constraint is 0 = 0
-                K[total + k, total + k] = 1.0
-            offset += size
         rhs = torch.cat([-gradient, -point.constraints])
         # Damping from the slacks' negative curvature (a saddle after a neuron was added),
         # raised until the augmented Lagrangian decreases.
         negative = max(0.0, -min(float(values[0]) for values, _ in spectra))
         while True:
             if damping > 0:
-                K[:total, :total].diagonal().add_(damping)
+                H.diagonal().add_(damping)
             try:
                 solution = torch.linalg.solve(K, rhs)
             except torch.linalg.LinAlgError:
                 solution = torch.linalg.lstsq(K, rhs[:, None]).solution[:, 0]
             if damping > 0:
-                K[:total, :total].diagonal().sub_(damping)
+                H.diagonal().sub_(damping)
             step, new_mu = solution[:total], solution[total:].clone()
             for k, size in enumerate(sizes):
                 if size == 0:
@@ -261,37 +274,42 @@ def solve_output_factored(
     slacks = problem.slacks(point.U, point.residual, point.mu)
     steps = 0
     status, message = Status.ITERATION_LIMIT, f"no certificate after {MAX_ROUNDS} rounds"
-    for rounds in range(1, MAX_ROUNDS + 1):
-        point, slacks, gap, spectra, taken = _newton(problem, point, tol=tol, deadline=deadline)
-        steps += taken
-        logger.info("native factored round %d: objective %.10g, gap %.2e, ranks %s, %d steps",
-                    rounds, point.objective, gap, [Uk.shape[1] for Uk in point.U], taken)
-        if gap <= tol:
-            status, message = Status.OPTIMAL, f"certified after {steps} Newton steps"
-            break
-        if time.monotonic() > deadline:
-            status, message = Status.TIME_LIMIT, "time limit reached"
-            break
-        # New columns where a slack is not PSD: its most negative eigenvectors, each at
-        # the length minimising lambda tau^2 + |A(v v^T)|^2 tau^4 / 2 along X + tau^2 v v^T.
-        U = list(point.U)
-        for k, (values, vectors) in enumerate(spectra):
-            if float(values[0]) >= 0:
-                continue
-            wanted = int((values < NEGATIVE_FRACTION * values[0]).sum())
-            for j in range(min(COLUMNS_PER_ROUND, wanted)):
-                v = vectors[:, j:j + 1]
-                curvature = float(operators[layout[k][0]].apply(v @ v.T).norm()) ** 2
-                tau = math.sqrt(-float(values[j]) / max(curvature, 1e-300))
-                U[k] = torch.cat([U[k], tau * v], dim=1)
-        if all(Uk.shape[1] == Vk.shape[1] for Uk, Vk in zip(U, point.U)):
-            status = Status.OPTIMAL_INACCURATE
-            message = f"stationary but not certified (gap {gap:.1e})"
-            break
-        if _too_large(U, y.shape[0]):
-            status, message = Status.ITERATION_LIMIT, "the factors grew too wide for Newton steps"
-            break
-        point = _Point.at(problem, U, point.mu)
+    try:
+        for rounds in range(1, MAX_ROUNDS + 1):
+            point, slacks, gap, spectra, taken = _newton(problem, point, tol=tol,
+                                                         deadline=deadline)
+            steps += taken
+            logger.info("native factored round %d: objective %.10g, gap %.2e, ranks %s, %d steps",
+                        rounds, point.objective, gap, [Uk.shape[1] for Uk in point.U], taken)
+            if gap <= tol:
+                status, message = Status.OPTIMAL, f"certified after {steps} Newton steps"
+                break
+            if time.monotonic() > deadline:
+                status, message = Status.TIME_LIMIT, "time limit reached"
+                break
+            # New columns where a slack is not PSD: its most negative eigenvectors, each at
+            # the length minimising lambda tau^2 + |A(v v^T)|^2 tau^4 / 2 along X + tau^2 v v^T.
+            U = list(point.U)
+            for k, (values, vectors) in enumerate(spectra):
+                if float(values[0]) >= 0:
+                    continue
+                wanted = int((values < NEGATIVE_FRACTION * values[0]).sum())
+                for j in range(min(COLUMNS_PER_ROUND, wanted)):
+                    v = vectors[:, j:j + 1]
+                    curvature = float(operators[layout[k][0]].apply(v @ v.T).norm()) ** 2
+                    tau = math.sqrt(-float(values[j]) / max(curvature, 1e-300))
+                    U[k] = torch.cat([U[k], tau * v], dim=1)
+            if all(Uk.shape[1] == Vk.shape[1] for Uk, Vk in zip(U, point.U)):
+                status = Status.OPTIMAL_INACCURATE
+                message = f"stationary but not certified (gap {gap:.1e})"
+                break
+            if _too_large(U, y.shape[0]):
+                status = Status.ITERATION_LIMIT
+                message = "the factors grew too wide for Newton steps"
+                break
+            point = _Point.at(problem, U, point.mu)
+    except KeyboardInterrupt:
+        status, message = Status.INTERRUPTED, "interrupted; returning the last Newton iterate"
     cones = [_Cone(r, sign, Uk @ Uk.T, S, float(m))
              for (r, sign), Uk, S, m in zip(layout, point.U, slacks, point.mu)]
     return cones, point.residual, steps, status, message

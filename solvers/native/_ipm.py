@@ -551,11 +551,11 @@ def solve_squared(
                 beta_ratio=beta_ratio)
             if status is Status.OPTIMAL:
                 factored += 1
-            else:
+            elif status is not Status.INTERRUPTED:
                 logger.info("native ipm: output %d: factored Newton did not certify (%s)",
                             k, message)
                 iterations += its
-        if status is not Status.OPTIMAL:
+        if status not in (Status.OPTIMAL, Status.INTERRUPTED):
             cones, lam, its, status, message = solve_output(
                 operators, y, cost, G, start=start, beta_ratio=beta_ratio, **arguments,
             )
