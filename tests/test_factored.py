@@ -3,37 +3,21 @@ point solved cold and against Clarabel."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
+from test_ipm_warm import COEFFICIENTS, data, ipm  # the same small problems and solves
 
 from conftest import planted_teacher
 from convexnn import fit_path, make_problem, solve
 from convexnn.solvers.base import Status
 from convexnn.solvers.native import _factored
-from convexnn.solvers.native._ipm import SquaredWorkspace, solve_squared
+from convexnn.solvers.native._ipm import SquaredWorkspace
 from convexnn.solvers.native._lifted import GramOperator, LiftedOperator
-
-COEFFICIENTS = (0.09375, 0.5, 0.46875)
-
-
-def data(n=80, d=5, outputs=1, seed=3):
-    t = planted_teacher(n=n, d=d, seed=seed, noise=0.3,
-                        n_outputs=None if outputs == 1 else outputs)
-    problem = make_problem(t.X, t.y, beta=1.0, loss="squared")
-    patches = torch.as_tensor(problem.patches, dtype=torch.float64)
-    targets = torch.as_tensor(problem.targets, dtype=torch.float64)
-    return problem, patches, targets
-
-
-def ipm(patches, targets, beta, **kwargs):
-    return solve_squared(patches, targets, COEFFICIENTS, beta, tol=1e-7, max_iter=100,
-                         deadline=math.inf, **kwargs)
 
 
 def objective(patches, targets, output, beta):
+    """The SDP objective of an output's blocks on ``(patches, targets)``."""
     from convexnn.solvers.native import _block_predictions
 
     blocks = [(z.numpy(), zn.numpy()) for z, zn in output.blocks]
