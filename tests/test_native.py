@@ -411,13 +411,15 @@ def test_auto_picks_native_for_the_squared_loss():
     assert estimator.result_.relative_gap <= 1e-6
 
 
-def test_auto_prefers_conic_solvers_for_small_smooth_non_squared_problems():
-    problem = case("scalar-logistic")[2]
-    order = [s.name for s in solvers.auto_candidates(problem)]
-    assert "native" in order
-    assert order.index("clarabel") < order.index("native")
-    assert order[0] != "native"
-    # ... but native first where the conic data would be too large.
+def test_auto_solves_small_smooth_non_squared_problems_with_native():
+    """Native goes first for logistic problems small and large, and agrees with Clarabel."""
+    name = "scalar-logistic"
+    problem = case(name)[2]
+    assert solvers.auto_candidates(problem)[0].name == "native"
+    result, _, _ = solve(problem, "auto")
+    conic, _, _ = reference(name)
+    assert result.solver == "native" and result.status == "optimal"
+    assert relative_difference(result.objective, conic.objective) <= 1e-6
     rng = np.random.default_rng(5)
     X = rng.standard_normal((25_000, 9))
     large = make_problem(X, np.sign(X[:, 0]) + (X[:, 0] == 0), beta=0.1, loss="logistic")

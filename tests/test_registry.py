@@ -295,12 +295,13 @@ def test_auto_prefers_scs_for_large_conic_data(problem, monkeypatch):
         assert names.index("clarabel") < names.index("cvxopt")
 
 
-def test_one_size_limit_steers_native_and_clarabel(monkeypatch):
-    """Native's priority and Clarabel's read the same limit of conic data."""
+def test_auto_tries_native_first_for_every_smooth_loss(monkeypatch):
+    """Native goes first whatever the size; Clarabel drops behind SCS on large conic data."""
     t = planted_teacher(n=30, d=4, seed=41)
     logistic = make_problem(t.X, sign_targets(t), beta=0.1, loss="logistic")
     native, clarabel = solvers.get("native"), solvers.get("clarabel")
-    assert (native.auto_priority(logistic), clarabel.auto_priority(logistic)) == (2, 1)
+    assert (native.auto_priority(logistic), clarabel.auto_priority(logistic)) == (0, 1)
+    assert solvers.auto_candidates(logistic)[0].name == "native"
     monkeypatch.setattr(_conic_model, "LARGE_CONIC_NONZEROS", 0)
     assert (native.auto_priority(logistic), clarabel.auto_priority(logistic)) == (0, 2)
 

@@ -291,7 +291,9 @@ def solve_neurons(
                     "objective": tracker.objective, "lower_bound": tracker.lower_bound,
                     "width": state.width, "violation": violation, "float32": in_float32,
                 })
-            if gap <= tol:
+            # An empty network within tol is still not returned while the oracle has a
+            # direction that improves it (just below beta_max: the user expects a neuron).
+            if gap <= tol and (state.width > 0 or not violation > 0):
                 status, message = Status.OPTIMAL, f"certified gap {gap:.2e} after {rounds} rounds"
                 break
             if rounds == max_iter:
