@@ -6,7 +6,7 @@ For every case, in the same process and run: ``ConvexPolyClassifierCV``
 ``--folds`` shuffled (stratified) folds, then ``GridSearchCV`` around the plain
 estimator with exactly that grid (in the same decreasing order, so ties go to
 the same beta) and the same folds, both refitting at the chosen beta. Both use
-``solver="auto"``, the squared loss, the default scoring (accuracy, R^2) and
+``solver="auto"``, the same loss, the default scoring (accuracy, R^2) and
 one thread (BLAS and torch: on a shared 2-core machine, threads only add
 contention; the ratio is what counts). Features are standardised on the
 whole data set, the same for both.
@@ -16,7 +16,11 @@ Cases: the embedded ``breast-cancer`` (569 x 30, 2 classes), ``wine``
 subsample of ``--digits-samples`` = 300 of the 1797, to keep the run within
 a few minutes; each point solves 10 outputs) and a ``planted`` regression
 (the teacher-network generator: 300 x 10 Gaussian features, 5 unit-norm
-neurons, noise 0.5).
+neurons, noise 0.5). Each case runs with the squared loss (the native
+interior point and factored Newton) and with its natural smooth loss
+(``--losses``: logistic for two classes, cross-entropy for more, Huber for
+the regression; the native neurons engine, warm-started from the previous
+network along the path).
 
 Writes ``benchmarks/results/cv.json`` and ``cv.md``: per case the chosen beta
 and best mean score of each method, whether they agree, the wall times and
@@ -29,7 +33,7 @@ Newton certified without the interior point.
 Usage::
 
     python benchmarks/bench_cv.py
-    python benchmarks/bench_cv.py --cases wine --n-betas 5 --folds 3
+    python benchmarks/bench_cv.py --cases wine --n-betas 5 --folds 3 --losses natural
 """
 
 from __future__ import annotations
@@ -55,11 +59,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: bit-identical ones.
 SCORE_RTOL = 1e-5
 CASES = ("breast-cancer", "wine", "digits", "planted")
+FAMILIES = ("squared", "natural")
 
 
 @dataclass
 class Row:
     case: str
+    loss: str
     n: int
     d: int
     classes: int | None
@@ -114,7 +120,17 @@ def _timed(call, *args) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_case(name: str, n_betas: int, folds: int, digits_samples: int) -> Row:
+def loss_for(family: str, classification: bool, classes: int) -> str:
+    """``squared``, or the data's natural smooth loss (``natural``): logistic for two
+    classes, cross-entropy for more, Huber for a regression."""
+    if family == "squared":
+        return "squared"
+    if not classification:
+        return "huber"
+    return "logistic" if classes == 2 else "cross-entropy"
+
+
+def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: int) -> Row:
     import numpy as np
     from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
@@ -126,15 +142,17 @@ def run_case(name: str, n_betas: int, folds: int, digits_samples: int) -> Row:
     split = list(splitter.split(X, y))
     cv_class = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
     plain = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
+    loss = loss_for(family, classification, len(np.unique(y)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cnn.SolverStatusWarning)  # counted in the row
-        cv = cv_class(betas=n_betas, cv=split)
+        cv = cv_class(betas=n_betas, cv=split, loss=loss)
         cv_time, cv_cpu = _timed(cv.fit, X, y)
-        grid = GridSearchCV(plain(), {"beta": [float(b) for b in cv.betas_]}, cv=split)
+        grid = GridSearchCV(plain(loss=loss), {"beta": [float(b) for b in cv.betas_]},
+                            cv=split)
         grid_time, grid_cpu = _timed(grid.fit, X, y)
     grid_beta = float(grid.best_params_["beta"])
     return Row(
-        case=name, n=len(X), d=X.shape[1],
+        case=name, loss=loss, n=len(X), d=X.shape[1],
         classes=len(np.unique(y)) if classification else None,
         folds=folds, n_betas=n_betas, beta_max=float(cv.beta_max_),
         cv_beta=cv.beta_, grid_beta=grid_beta, same_beta=cv.beta_ == grid_beta,
@@ -174,7 +192,7 @@ def path_iterations(cv, X, y, train) -> dict:
     targets = cv._targets(y[train], len(train), params["loss"], reset=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cnn.SolverStatusWarning)
-        path = fit_path(features, targets, cv.betas_)
+        path = fit_path(features, targets, cv.betas_, loss=params["loss"])
         warm = [p.result.iterations or 0 for p in path]
         base = problem_for(features, targets, activation=params["activation"], beta=0.0,
                            loss=params["loss"], geometry=None)
@@ -198,16 +216,17 @@ def markdown(rows: list[Row], meta: dict) -> str:
         f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, one thread), "
         f"commit {(meta.get('commit') or 'unknown')[:10]}; {meta['note']}",
         "",
-        "| case | n x d | classes | betas x folds | beta_ (CV) | beta (GridSearchCV) | "
+        "| case | loss | n x d | classes | betas x folds | beta_ (CV) | beta (GridSearchCV) | "
         "score (CV) | score (GridSearchCV) | time CV (s) | time GridSearchCV (s) | "
         "GridSearchCV / CV | CPU GridSearchCV / CV | points skipped / above tol | "
         "iterations per point, cold / warm (fold 0) | warm outputs certified by factored "
         "Newton (fold 0) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.case} | {r.n} x {r.d} | {r.classes or '-'} | {r.n_betas} x {r.folds} | "
+            f"| {r.case} | {r.loss} | {r.n} x {r.d} | {r.classes or '-'} | "
+            f"{r.n_betas} x {r.folds} | "
             f"{r.cv_beta:.4g} | {r.grid_beta:.4g}{'' if r.same_beta else ' (differs)'} | "
             f"{r.cv_score:.4f} | {r.grid_score:.4f}{'' if r.same_score else ' (differs)'} | "
             f"{r.cv_time:.1f} | {r.grid_time:.1f} | {r.ratio:.2f}x | {r.cpu_ratio:.2f}x | "
@@ -224,6 +243,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n-betas", type=int, default=20)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--digits-samples", type=int, default=300)
+    parser.add_argument("--losses", nargs="+", default=list(FAMILIES), choices=FAMILIES,
+                        help="squared, and/or natural: logistic (two classes), "
+                             "cross-entropy (more), Huber (regression)")
     parser.add_argument("--output", default=str(RESULTS / "cv"), help="path stem of the .json/.md")
     args = parser.parse_args(argv)
 
@@ -233,14 +255,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     rows = []
     with threadpool_limits(1):
-        for case in args.cases:
-            row = run_case(case, args.n_betas, args.folds, args.digits_samples)
+        for family, case in ((f, c) for f in args.losses for c in args.cases):
+            row = run_case(case, family, args.n_betas, args.folds, args.digits_samples)
             rows.append(row)
-            print(f"{case:>14s} beta_ {row.cv_beta:.4g} / {row.grid_beta:.4g}  score "
+            print(f"{case:>14s} {row.loss:>13s} beta_ {row.cv_beta:.4g} / "
+                  f"{row.grid_beta:.4g}  score "
                   f"{row.cv_score:.4f} / {row.grid_score:.4f}  time {row.cv_time:.1f}s / "
                   f"{row.grid_time:.1f}s  ratio {row.ratio:.2f}x", flush=True)
     note = (f"digits: a stratified subsample of {args.digits_samples} samples; solver='auto', "
-            "squared loss, default scoring, both refit at the chosen beta.")
+            "default scoring, both refit at the chosen beta.")
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), cpus=os.cpu_count(), note=note,
                 machine=platform.processor() or platform.machine(), commit=_git_commit(),
                 python=platform.python_version(), torch=torch.__version__)

@@ -63,17 +63,21 @@ def test_smallest_case_writes_json_and_markdown(bench, tmp_path, capsys):
 def test_cv_benchmark_on_a_tiny_case_writes_json_and_markdown(bench_cv, tmp_path, capsys):
     stem = tmp_path / "cv"
     assert bench_cv.main(["--cases", "wine", "--n-betas", "3", "--folds", "2",
-                       "--output", str(stem)]) == 0
+                          "--output", str(stem)]) == 0
     document = json.loads(stem.with_suffix(".json").read_text())
-    (row,) = document["rows"]
-    assert row["case"] == "wine" and (row["n"], row["d"], row["classes"]) == (178, 13, 3)
-    assert (row["n_betas"], row["folds"]) == (3, 2)
-    # the same grid and folds give the same choice and score
-    assert row["same_beta"] and row["cv_beta"] == row["grid_beta"]
-    assert row["same_score"] and row["cv_score"] == pytest.approx(row["grid_score"])
-    assert row["ratio"] == pytest.approx(row["grid_time"] / row["cv_time"])
-    assert row["cpu_ratio"] == pytest.approx(row["grid_cpu"] / row["cv_cpu"])
-    assert row["beta_max"] > row["cv_beta"] > 0 and row["skipped_points"] == 0
+    rows = document["rows"]
+    # the squared loss, and wine's natural smooth loss (three classes: cross-entropy)
+    assert [row["loss"] for row in rows] == ["squared", "cross-entropy"]
+    for row in rows:
+        assert row["case"] == "wine" and (row["n"], row["d"], row["classes"]) == (178, 13, 3)
+        assert (row["n_betas"], row["folds"]) == (3, 2)
+        # the same grid and folds give the same choice and score
+        assert row["same_beta"] and row["cv_beta"] == row["grid_beta"]
+        assert row["same_score"] and row["cv_score"] == pytest.approx(row["grid_score"])
+        assert row["ratio"] == pytest.approx(row["grid_time"] / row["cv_time"])
+        assert row["cpu_ratio"] == pytest.approx(row["grid_cpu"] / row["cv_cpu"])
+        assert row["beta_max"] > row["cv_beta"] > 0 and row["skipped_points"] == 0
     markdown = stem.with_suffix(".md").read_text()
-    assert "| wine | 178 x 13 | 3 | 3 x 2 |" in markdown
+    assert "| wine | squared | 178 x 13 | 3 | 3 x 2 |" in markdown
+    assert "| wine | cross-entropy | 178 x 13 | 3 | 3 x 2 |" in markdown
     assert "GridSearchCV / CV" in markdown and markdown in capsys.readouterr().out
