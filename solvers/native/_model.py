@@ -265,6 +265,45 @@ class NeuronModel:
 
         return product
 
+    def curvature_blocks(self, state: NeuronState, yhat: torch.Tensor, cache) -> torch.Tensor:
+        """The Hessian's second-order term per neuron, ``(m, h, h)``: what Gauss-Newton leaves out.
+
+        The dense form of the per-neuron term of :meth:`hessian_product` (with
+        ``2c sum g`` but without ``2 beta I``): ``(2a/P) sum_{i,p} w_i x x^T
+        + b (m v^T + v m^T) / nu + b (sum_i w_i tbar_i) (I - v v^T / nu^2) / nu
+        + 2c (sum_i w_i) I``, with ``w_i = s_j g_{i k_j}`` and ``m = sum_i w_i
+        xbar_i``. Neurons of one output and region share the outer-product sum,
+        formed once per pair: ``O(n P h^2 C R)`` (single process only).
+        """
+        t, nu = cache
+        V = state.V
+        g = self.loss.gradient(yhat, self.targets)  # (n, C)
+        weights = g[:, state.outputs] * state.signs  # (n, m)
+        blocks = torch.empty((state.width, self.h, self.h), dtype=V.dtype, device=V.device)
+        for r in range(self.n_regions):
+            patches = self.patches[:, r]  # (n, P, h)
+            for k in range(self.n_outputs):
+                members = ((state.regions == r) & (state.outputs == k)).nonzero().flatten()
+                if len(members):
+                    outer = torch.einsum("n,nph,npj->hj", g[:, k], patches, patches)
+                    blocks[members] = (2 * self.a / self.pool) * outer * state.signs[
+                        members, None, None]
+        if self.n_regions == 1:
+            g_x = weights.T @ self.mean_patches[:, 0]  # (m, h)
+        else:
+            per_region = torch.einsum("nm,nrh->rmh", weights, self.mean_patches)
+            g_x = per_region[state.regions, torch.arange(state.width, device=V.device)]
+        g_t = (weights * t.mean(dim=1)).sum(dim=0)
+        g_sum = weights.sum(dim=0)
+        eye = torch.eye(self.h, dtype=V.dtype, device=V.device)
+        unit = V / nu[:, None]
+        blocks += (self.b / nu)[:, None, None] * (
+            g_x[:, :, None] * V[:, None, :] + V[:, :, None] * g_x[:, None, :])
+        blocks += (self.b * g_t / nu)[:, None, None] * (
+            eye - unit[:, :, None] * unit[:, None, :])
+        blocks += (2 * self.c * g_sum)[:, None, None] * eye
+        return blocks
+
     def jacobian(self, state: NeuronState, cache) -> torch.Tensor:
         """Dense Jacobian of the outputs, ``(n, C, m h)`` (outputs of other neurons are 0)."""
         t, nu = cache
