@@ -3,7 +3,7 @@
 The iterate is a set of neurons (:mod:`._model`). One round:
 
 1. **refine** every neuron by second-order steps (:mod:`._local`): direct
-   Gauss-Newton while the dense Jacobian is small, else trust-region
+   Newton while the dense Jacobian is small, else trust-region
    Newton-CG on exact Hessian-vector products (``O(n h m)`` each);
 2. **consolidate** (:mod:`._consolidate`): refit the output weights over the
    fixed directions (a convex problem; redundant neurons get weight zero),
