@@ -909,3 +909,25 @@ def test_quadratic_activation_keeps_wide_neurons_inside_the_row_space():
     # b = c = 0: a neuron of norm s < 1 is the unit neuron with weight s^2 and a smaller
     # penalty, so the optimum's neurons have unit norm inside the row space.
     assert np.allclose(np.linalg.norm(network.U @ basis, axis=1), 1.0, atol=1e-6)
+
+
+def test_a_warm_start_gets_the_output_weights_of_the_new_beta_before_any_local_step(
+    monkeypatch,
+):
+    """The first local solve starts from the warm network refitted at the new beta (a
+    convex problem over its output weights), not from the network as it came."""
+    from convexnn.solvers.native import _local, _neurons
+
+    X, network, output = _rank_one_output()
+    problem = make_problem(X, network.predict(X), beta=1.0)
+    warm_objective = problem.objective(network.outputs(problem.patches), network.penalty())
+    seen = []
+
+    def recording_refine(model, state, **kwargs):
+        seen.append(model.objective(state, model.forward(state)[0]))
+        return _local.refine(model, state, **kwargs)
+
+    monkeypatch.setattr(_neurons, "refine", recording_refine)
+    result, _, _ = solve(problem, "native", {"engine": "neurons"}, warm_start=output)
+    assert result.status == "optimal"
+    assert seen[0] < warm_objective * (1 - 1e-3) and seen[0] >= result.objective * (1 - 1e-9)

@@ -187,6 +187,12 @@ def solve_neurons(
         fast = NeuronModel(patches.float(), targets.float(), problem.coefficients, problem.beta,
                            problem.loss, comm=comm, n_total=shape.n_samples)
     state = _initial_state(shape, warm_start, torch.float64, device)
+    if state.width and clock() < deadline:
+        # A warm start (a neighbouring beta's network) first gets the output weights of
+        # this beta over its directions, a convex refit: the local solve then starts
+        # near the optimum (digits, cross-entropy: a 20-point path 23 s -> 16 s).
+        state = _consolidated(exact, state, exact.objective(state, exact.forward(state)[0]),
+                              settings)
     cap = max_neurons or 4 * shape.n_blocks * (shape.patch_size + 1)
     # The smallest rank's memory caps everyone's width (the ranks must add alike).
     memory_cap = int(comm.min(memory.max_width())) if memory is not None else None
