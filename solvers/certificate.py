@@ -329,10 +329,9 @@ def _concave_max(function, low: float, high: float) -> tuple[float, float]:
     from scipy.optimize import minimize_scalar
 
     candidates = {low: function(low), high: function(high)}
-    inside = high - 1e-9 * (high - low)
-    if high > low and function(inside) <= candidates[high]:
-        return high, candidates[high]  # still rising at the end: the constraint binds
     if high > low:
+        if function(high - 1e-9 * (high - low)) <= candidates[high]:
+            return high, candidates[high]  # still rising at the end: the constraint binds
         found = minimize_scalar(lambda t: -function(t), bounds=(low, high), method="bounded",
                                 options={"xatol": 1e-10 * (high - low)})
         candidates[float(found.x)] = -float(found.fun)

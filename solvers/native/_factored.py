@@ -186,10 +186,12 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
     while True:
         slacks = problem.slacks(point.U, point.residual, point.mu)
         gap, spectra = _certified_gap(problem, point, slacks)
+        # The slacks' negative curvature (a saddle after a neuron was added) sets the
+        # smallest damping worth trying when a step is rejected.
+        negative = max(0.0, -min(float(values[0]) for values, _ in spectra))
         logger.debug("native factored step %d: objective %.12g, gap %.2e, damping %.1e, "
                      "constraints %.1e, lambda_min %.2e", steps, point.objective, gap, damping,
-                     float(point.constraints.abs().max()),
-                     min(float(values[0]) for values, _ in spectra))
+                     float(point.constraints.abs().max()), -negative)
         # Stationary at this rank (grad L = 2 S_k U_k): a certificate needs more columns.
         stationary = math.isfinite(gap) and all(
             float((S @ Uk).norm()) <= STATIONARY_RTOL * float(S.norm()) * float(Uk.norm())
@@ -203,9 +205,7 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
         K, gradient = _kkt_system(problem, point, slacks)
         H = K[:total, :total]
         rhs = torch.cat([-gradient, -point.constraints])
-        # Damping from the slacks' negative curvature (a saddle after a neuron was added),
-        # raised until the augmented Lagrangian decreases.
-        negative = max(0.0, -min(float(values[0]) for values, _ in spectra))
+        # Damping raised until the augmented Lagrangian decreases.
         while True:
             if damping > 0:
                 H.diagonal().add_(damping)
@@ -261,10 +261,10 @@ def solve_output_factored(
     dtype, device = y.dtype, y.device
     layout = [(r, sign) for r in range(len(operators)) for sign in (1.0, -1.0)]
     problem = _Factored(operators, layout, y, cost, G)
-    largest = max(float(torch.linalg.eigvalsh(X)[-1]) for X in start.X)
+    spectra = [torch.linalg.eigh(X) for X in start.X]
+    largest = max(float(values[-1]) for values, _ in spectra)
     U = []
-    for X in start.X:
-        values, vectors = torch.linalg.eigh(X)
+    for values, vectors in spectra:
         keep = values > RANGE_RTOL * largest
         U.append(vectors[:, keep] * values[keep].sqrt())
     if _too_large(U, y.shape[0]):

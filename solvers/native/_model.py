@@ -226,14 +226,8 @@ class NeuronModel:
         """
         t, nu = cache
         V, regions = state.V, state.regions
-        g = self.loss.gradient(yhat, self.targets)[:, state.outputs] * state.signs  # (n, m)
         t_mean = t.mean(dim=1)
-        g_sum, g_t = self.reduce(torch.stack([g.sum(dim=0), (g * t_mean).sum(dim=0)]))
-        if self.n_regions == 1:
-            g_x = self.reduce(g.T @ self.mean_patches[:, 0])  # (m, h)
-        else:
-            per_region = self.reduce(torch.einsum("nm,nrh->rmh", g, self.mean_patches))
-            g_x = per_region[regions, torch.arange(state.width, device=V.device)]
+        g, g_sum, g_t, g_x = self._gradient_moments(state, yhat, t_mean)
         linear = 2 * self.a / self.pool
 
         def product(D: torch.Tensor) -> torch.Tensor:
@@ -265,6 +259,20 @@ class NeuronModel:
 
         return product
 
+    def _gradient_moments(self, state: NeuronState, yhat: torch.Tensor, t_mean: torch.Tensor):
+        """The loss gradient per neuron ``w_ij = s_j g_{i k_j}`` ``(n, m)`` and its sums over
+        samples (completed over ranks): ``sum_i w_ij``, ``sum_i w_ij tbar_ij`` and
+        ``sum_i w_ij xbar_i`` over the neuron's region ``(m, h)``."""
+        weights = self.loss.gradient(yhat, self.targets)[:, state.outputs] * state.signs
+        g_sum, g_t = self.reduce(
+            torch.stack([weights.sum(dim=0), (weights * t_mean).sum(dim=0)]))
+        if self.n_regions == 1:
+            g_x = self.reduce(weights.T @ self.mean_patches[:, 0])
+        else:
+            per_region = self.reduce(torch.einsum("nm,nrh->rmh", weights, self.mean_patches))
+            g_x = per_region[state.regions, torch.arange(state.width, device=weights.device)]
+        return weights, g_sum, g_t, g_x
+
     def curvature_blocks(self, state: NeuronState, yhat: torch.Tensor, cache) -> torch.Tensor:
         """The Hessian's second-order term per neuron, ``(m, h, h)``: what Gauss-Newton leaves out.
 
@@ -273,28 +281,21 @@ class NeuronModel:
         + b (m v^T + v m^T) / nu + b (sum_i w_i tbar_i) (I - v v^T / nu^2) / nu
         + 2c (sum_i w_i) I``, with ``w_i = s_j g_{i k_j}`` and ``m = sum_i w_i
         xbar_i``. Neurons of one output and region share the outer-product sum,
-        formed once per pair: ``O(n P h^2 C R)`` (single process only).
+        formed once per pair: ``O(n P h^2 C R)``.
         """
         t, nu = cache
         V = state.V
         g = self.loss.gradient(yhat, self.targets)  # (n, C)
-        weights = g[:, state.outputs] * state.signs  # (n, m)
+        _, g_sum, g_t, g_x = self._gradient_moments(state, yhat, t.mean(dim=1))
         blocks = torch.empty((state.width, self.h, self.h), dtype=V.dtype, device=V.device)
         for r in range(self.n_regions):
             patches = self.patches[:, r]  # (n, P, h)
             for k in range(self.n_outputs):
                 members = ((state.regions == r) & (state.outputs == k)).nonzero().flatten()
                 if len(members):
-                    outer = torch.einsum("n,nph,npj->hj", g[:, k], patches, patches)
+                    outer = self.reduce(torch.einsum("n,nph,npj->hj", g[:, k], patches, patches))
                     blocks[members] = (2 * self.a / self.pool) * outer * state.signs[
                         members, None, None]
-        if self.n_regions == 1:
-            g_x = weights.T @ self.mean_patches[:, 0]  # (m, h)
-        else:
-            per_region = torch.einsum("nm,nrh->rmh", weights, self.mean_patches)
-            g_x = per_region[state.regions, torch.arange(state.width, device=V.device)]
-        g_t = (weights * t.mean(dim=1)).sum(dim=0)
-        g_sum = weights.sum(dim=0)
         eye = torch.eye(self.h, dtype=V.dtype, device=V.device)
         unit = V / nu[:, None]
         blocks += (self.b / nu)[:, None, None] * (
