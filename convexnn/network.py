@@ -33,6 +33,9 @@ from convexnn.patches import ConvGeometry
 from convexnn.solvers.base import Neurons
 
 FORMAT_VERSION = 1
+#: Pre-activations computed at once, at most (samples are taken in chunks): a
+#: convolutional network's ``(n, R, P, m)`` would not fit in memory at MNIST size.
+PREACTIVATION_CHUNK = 1 << 24
 
 
 class TwoLayerPolyNet:
@@ -145,7 +148,25 @@ class TwoLayerPolyNet:
         ``patches`` has shape ``(n, R, P, h)`` (a fully connected network's
         samples are ``X[:, None, None, :]``), as in :class:`~convexnn.PolySDP`.
         """
-        return self.activation(patches @ self.U.T).mean(axis=2)
+        n, regions, pool, h = patches.shape
+        m = len(self.U)
+        # Through the patches' second moments when that is cheaper (pooling over many
+        # patches, more neurons than features): mean_p sigma(x_p.u) is
+        # a u^T (mean_p x_p x_p^T) u + b (mean_p x_p).u + c.
+        by_moments = pool > 1 and h * h * (pool + m) < pool * m * (h + 4)
+        per_sample = regions * (h * (h + m) if by_moments else pool * m)
+        step = max(1, PREACTIVATION_CHUNK // max(per_sample, 1))
+        pooled = np.empty((n, regions, m))
+        for start in range(0, n, step):
+            chunk = patches[start:start + step]
+            if by_moments:
+                a, b, c = self.activation.coefficients
+                second = np.swapaxes(chunk, 2, 3) @ chunk / pool  # (n, R, h, h)
+                quadratic = ((second @ self.U.T) * self.U.T).sum(axis=2)
+                pooled[start:start + step] = a * quadratic + b * (chunk.mean(axis=2) @ self.U.T) + c
+            else:
+                pooled[start:start + step] = self.activation(chunk @ self.U.T).mean(axis=2)
+        return pooled
 
     def outputs(self, patches: np.ndarray) -> np.ndarray:
         """``(n, C)`` outputs of the network on ``(n, R, P, h)`` patches: the one forward pass."""

@@ -577,7 +577,8 @@ def _squeeze_memory(monkeypatch, problem):
 
 
 def _memory_problem():
-    t = planted_teacher(n=80, d=4, seed=4)
+    # More lifted entries (13 * 14 / 2) than samples: the interior point needs n x n matrices.
+    t = planted_teacher(n=80, d=12, seed=4)
     return make_problem(t.X, t.y, beta=0.1)
 
 

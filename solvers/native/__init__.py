@@ -176,12 +176,19 @@ class NativeSolver(Solver):
         return 0
 
     def ipm_bytes(self, problem: SDPProblem) -> int:
-        """Peak memory of the interior-point engine (``n x n`` matrices)."""
+        """Peak memory of the interior-point engine: its ``n x n`` matrices, or the
+        lifted side's (:class:`._lifted.LiftedSystem`) where that is cheaper."""
+        from convexnn.solvers.native._lifted import LiftedSystem
+
         shape = ProblemShape.of(problem)
         side = shape.patch_size + 1
-        n = shape.n_samples
-        lifted = n * shape.n_regions * side * side if shape.pool_size > 1 else 0
-        return 8 * (5 * n * n + lifted + 2 * problem.patches.size)
+        n, regions = shape.n_samples, shape.n_regions
+        lifted = n * regions * side * side if shape.pool_size > 1 else 0
+        if LiftedSystem.preferred(n, regions, shape.pool_size, side):
+            newton = LiftedSystem.bytes(n, regions, side)
+        else:
+            newton = 8 * 5 * n * n
+        return newton + 8 * (lifted + 2 * problem.patches.size)
 
     def choose_engine(
         self, problem: SDPProblem, requested: str, comm: Communicator = LOCAL

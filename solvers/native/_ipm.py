@@ -14,7 +14,12 @@ predictor-corrector) reduces to an ``n x n`` system whose matrix
 matrices (:mod:`._lifted`) and factorised once; the ``2R`` trace
 multipliers are eliminated by a rank-``2R`` Woodbury correction. Cost per
 iteration: ``O(n^3 / 3 + n^2 h)``, memory ``O(n^2)`` -- against
-``n (h+1)^2`` dense coefficients for a generic conic solver.
+``n (h+1)^2`` dense coefficients for a generic conic solver. With many
+samples and small blocks (``m = R (h+1)(h+2)/2`` lifted entries, fewer than
+``n``: tall data, convolutions with small filters) the same system is
+solved on the lifted side instead (:class:`._lifted.LiftedSystem`): an
+``m x m`` matrix per iteration, memory ``O(n m)``, chosen by operation count
+when the workspace is prepared.
 
 Outputs are independent for the squared loss and are solved one by one.
 Far from the optimum the ``n x n`` system is assembled and factorised in
@@ -47,7 +52,7 @@ from dataclasses import dataclass
 import torch
 
 from convexnn.solvers.base import Status
-from convexnn.solvers.native._lifted import make_operator
+from convexnn.solvers.native._lifted import LiftedSystem, make_operator
 
 logger = logging.getLogger("convexnn")
 
@@ -103,6 +108,9 @@ class SquaredWorkspace:
         ``diag(D)^-2``: the penalty's and the trace constraint's weighting.
     G : Tensor of shape (h + 1, h + 1)
         The trace constraint's matrix in scaled coordinates.
+    lifted : LiftedSystem or None
+        The Newton systems' lifted side, where it is cheaper than the ``n x n``
+        matrix (:meth:`LiftedSystem.preferred`).
     """
 
     patches: torch.Tensor
@@ -113,6 +121,7 @@ class SquaredWorkspace:
     kappa: float
     inverse_square: torch.Tensor
     G: torch.Tensor
+    lifted: LiftedSystem | None = None
 
     @classmethod
     def prepare(
@@ -122,7 +131,7 @@ class SquaredWorkspace:
         coefficients: tuple[float, float, float],
     ) -> SquaredWorkspace:
         """Scale the data and build its operators (see the class docstring)."""
-        n, regions, _, h = patches.shape
+        n, regions, pool_size, h = patches.shape
         dtype, device = patches.dtype, patches.device
         feature_scale = patches.pow(2).mean(dim=(0, 1, 2)).sqrt()
         feature_scale = torch.where(feature_scale > 0, feature_scale,
@@ -135,9 +144,11 @@ class SquaredWorkspace:
         inverse_square = torch.cat([feature_scale.pow(-2), one])
         G = torch.diag(inverse_square * torch.cat([torch.ones(h, dtype=dtype, device=device),
                                                    -one]))
+        lifted = (LiftedSystem(operators)
+                  if LiftedSystem.preferred(n, regions, pool_size, h + 1) else None)
         return cls(patches=patches, targets=targets, coefficients=tuple(coefficients),
                    operators=operators, feature_scale=feature_scale, kappa=kappa,
-                   inverse_square=inverse_square, G=G)
+                   inverse_square=inverse_square, G=G, lifted=lifted)
 
     def matches(
         self,
@@ -244,13 +255,15 @@ def solve_output(
     on_iteration: Callable[[int, float, float], None] | None = None,
     start: IPMPoint | None = None,
     beta_ratio: float = 1.0,
+    lifted: LiftedSystem | None = None,
 ) -> tuple[list[_Cone], torch.Tensor, int, Status, str]:
     """Interior-point solve of one output; ``operators`` has one entry per region.
 
     ``cost`` is the objective's matrix (``beta/2 I`` unscaled) and ``G`` the
     trace constraint's, both diagonal; ``objective_scale`` converts reported
     objectives back to the user's units. ``start`` is a warm start (the final
-    iterate of a solve at ``beta / beta_ratio``), else the cold point.
+    iterate of a solve at ``beta / beta_ratio``), else the cold point. Newton
+    systems are solved on the ``lifted`` side where one is given.
     """
     n = y.shape[0]
     h = operators[0].h
@@ -325,7 +338,7 @@ def solve_output(
             try:
                 step = _newton_step(
                     operators, cones, lam, rp, trace_res, Rd, mu, G, n,
-                    low_precision=score > LOW_PRECISION_ABOVE,
+                    low_precision=score > LOW_PRECISION_ABOVE, lifted=lifted,
                 )
             except torch.linalg.LinAlgError:
                 status = Status.OPTIMAL_INACCURATE if best[0] <= math.sqrt(tol) else Status.FAILED
@@ -399,26 +412,31 @@ def _schur_factor(operators, cones, S_inv, n, dtype):
     return factor
 
 
-def _newton_step(operators, cones, lam, rp, trace_res, Rd, mu, G, n, low_precision):
+def _newton_step(operators, cones, lam, rp, trace_res, Rd, mu, G, n, low_precision,
+                 lifted=None):
     """Mehrotra predictor-corrector step; returns directions and step lengths.
 
     With ``low_precision`` (far from the optimum, where the Newton system is
     well conditioned and its direction needs few digits) the ``n x n``
     system is assembled and factorised in float32, about twice as fast;
-    every residual stays in float64, so the method corrects itself.
+    every residual stays in float64, so the method corrects itself. With
+    ``lifted`` the system is solved on the lifted side, in float64.
     """
     dtype, device = lam.dtype, lam.device
     S_inv = [_symmetric(torch.linalg.inv(c.S)) for c in cones]
-    schur_dtype = torch.float32 if low_precision else dtype
-    try:
-        factor = _schur_factor(operators, cones, S_inv, n, schur_dtype)
-    except torch.linalg.LinAlgError:
-        if not low_precision:
-            raise
-        factor, schur_dtype = _schur_factor(operators, cones, S_inv, n, dtype), dtype
+    if lifted is not None:
+        solve_schur = lifted.solver(cones, S_inv)
+    else:
+        schur_dtype = torch.float32 if low_precision else dtype
+        try:
+            factor = _schur_factor(operators, cones, S_inv, n, schur_dtype)
+        except torch.linalg.LinAlgError:
+            if not low_precision:
+                raise
+            factor, schur_dtype = _schur_factor(operators, cones, S_inv, n, dtype), dtype
 
-    def solve_schur(B: torch.Tensor) -> torch.Tensor:
-        return torch.cholesky_solve(B.to(schur_dtype), factor).to(dtype)
+        def solve_schur(B: torch.Tensor) -> torch.Tensor:
+            return torch.cholesky_solve(B.to(schur_dtype), factor).to(dtype)
 
     g = [operators[c.region].apply(c.X @ G @ Si) for c, Si in zip(cones, S_inv)]
     gamma = [float(torch.trace(G @ c.X @ G @ Si)) for c, Si in zip(cones, S_inv)]
@@ -538,7 +556,8 @@ def solve_squared(
                 return on_iteration(k, it, primal, gap)
         start = None if warm_start is None else warm_start.points[k]
         arguments = dict(tol=tol, max_iter=max_iter, deadline=deadline,
-                         objective_scale=kappa * kappa, on_iteration=callback)
+                         objective_scale=kappa * kappa, on_iteration=callback,
+                         lifted=workspace.lifted)
         y = targets[:, k] / kappa
         beta_ratio = 1.0 if start is None else beta / warm_start.beta
         status = None

@@ -13,16 +13,19 @@ Two implementations share one interface:
 * :class:`LiftedOperator` (pooling, small patches): the pooled matrices
   ``A_i`` are stored (``n (h+1)^2`` numbers) and ``M`` costs
   ``O(n h^3 + n^2 h^2)``.
+
+When the blocks have fewer entries than there are samples (many samples,
+small patches: ``m = R (h+1)(h+2)/2 < n``), :class:`LiftedSystem` solves
+with ``M`` without forming it: ``M = I + B W B^T`` with ``B`` the ``n x m``
+matrix of the ``A_i`` in symmetric-vector coordinates and ``W`` the
+block-diagonal ``X ⊗_s S^{-1}``, an ``m x m`` system per iteration.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
-
-
-def _activation_matrix(coefficients: tuple[float, float, float], dtype, device) -> torch.Tensor:
-    a, b, c = coefficients
-    return torch.tensor([[a, b / 2], [b / 2, c]], dtype=dtype, device=device)
 
 
 class GramOperator:
@@ -99,21 +102,24 @@ class GramOperator:
         last = (0.5 * self.b) * q + self.c * U[h]
         return torch.cat([top, last[:, None, :]], dim=1)
 
+    def svec_rows(self) -> torch.Tensor:
+        """``(svec(A_i))_i`` of shape ``(n, (h+1)(h+2)/2)`` (see :func:`svec_indices`)."""
+        dtype, device = self.X.dtype, self.X.device
+        rows, cols, weights = svec_indices(self.h + 1, dtype, device)
+        augmented = torch.cat([self.X, torch.ones((self.n, 1), dtype=dtype, device=device)], 1)
+        pattern = _pattern(self.h, (self.a, self.b, self.c), dtype, device)
+        return augmented[:, rows] * augmented[:, cols] * (pattern[rows, cols] * weights)
+
 
 class LiftedOperator:
     """``A`` for one pooled block, from patches of shape ``(n, P, h)``."""
 
     def __init__(self, patches: torch.Tensor, coefficients: tuple[float, float, float]) -> None:
         n, pool, h = patches.shape
-        K = _activation_matrix(coefficients, patches.dtype, patches.device)
         ones = torch.ones((n, pool, 1), dtype=patches.dtype, device=patches.device)
         F = torch.cat([patches, ones], dim=2)  # (n, P, h+1)
         # A_i = (1/P) sum_p F_p F_p^T scaled entrywise by the activation pattern
-        pattern = torch.full(
-            (h + 1, h + 1), K[0, 0].item(), dtype=patches.dtype, device=patches.device
-        )
-        pattern[:h, h] = pattern[h, :h] = K[0, 1]
-        pattern[h, h] = K[1, 1]
+        pattern = _pattern(h, coefficients, patches.dtype, patches.device)
         self.matrices = torch.einsum("npi,npj->nij", F, F).div_(pool).mul_(pattern)
         self.n, self.h = n, h
 
@@ -131,6 +137,128 @@ class LiftedOperator:
     def apply_factor(self, U: torch.Tensor) -> torch.Tensor:
         """``(A_i U)_i`` of shape ``(n, h+1, r)`` for ``U`` of shape ``(h+1, r)``."""
         return self.matrices @ U
+
+    def svec_rows(self) -> torch.Tensor:
+        """``(svec(A_i))_i`` of shape ``(n, (h+1)(h+2)/2)`` (see :func:`svec_indices`)."""
+        rows, cols, weights = svec_indices(self.h + 1, self.matrices.dtype,
+                                           self.matrices.device)
+        return self.matrices[:, rows, cols] * weights
+
+
+def _pattern(h: int, coefficients, dtype, device) -> torch.Tensor:
+    """The activation's weights on the entries of a lifted ``(h+1) x (h+1)`` matrix."""
+    a, b, c = coefficients
+    pattern = torch.full((h + 1, h + 1), float(a), dtype=dtype, device=device)
+    pattern[:h, h] = pattern[h, :h] = 0.5 * b
+    pattern[h, h] = c
+    return pattern
+
+
+def svec_indices(side: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row and column of each entry ``a <= b`` of a symmetric ``side x side`` matrix, and
+    its weight in ``svec`` (``1`` on the diagonal, ``sqrt(2)`` off it): then
+    ``tr(A B) = svec(A) . svec(B)``."""
+    rows, cols = torch.triu_indices(side, side, device=device)
+    weights = torch.full(rows.shape, math.sqrt(2.0), dtype=dtype, device=device)
+    weights[rows == cols] = 1.0
+    return rows, cols, weights
+
+
+def svec_kron(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """The matrix of ``D -> (X D Y + Y D X) / 2`` in ``svec`` coordinates.
+
+    Entry ``(ab, cd)`` is ``w_ab w_cd (X_ac Y_bd + X_bd Y_ac + X_ad Y_bc + X_bc Y_ad) / 2``
+    with ``w = 1/sqrt(2)`` on diagonal pairs and ``1`` off them.
+    """
+    a, b, weights = svec_indices(X.shape[0], X.dtype, X.device)
+    w = weights / math.sqrt(2.0)
+    a_, b_ = a[:, None], b[:, None]
+    c, d = a[None, :], b[None, :]
+    total = X[a_, c] * Y[b_, d] + X[b_, d] * Y[a_, c] + X[a_, d] * Y[b_, c] + X[b_, c] * Y[a_, d]
+    return (0.5 * w[:, None] * w[None, :]) * total
+
+
+#: Iterative refinements of a lifted-side solve, each with the exact ``M``.
+REFINEMENTS = 6
+
+
+class LiftedSystem:
+    """The interior point's Newton system on the lifted side, for ``m < n`` (see above).
+
+    With the thin QR factorisation ``B = Q R`` of the ``n x m`` matrix of the
+    ``A_i`` (``svec`` coordinates, regions side by side; computed once per
+    data set), ``M = I + B W B^T = Q (I + R W R^T) Q^T + (I - Q Q^T)``: a
+    solve with ``M`` is one with the ``m x m`` matrix ``I + R W R^T``, as
+    well conditioned as ``M`` itself (unlike the push-through form
+    ``I - B W (I + B^T B W)^{-1} B^T``, whose subtraction loses the digits
+    that the interior point's last iterations need). The two cones of a
+    region (``Z`` and ``Z'``) enter ``M`` with the same ``B_r``, so they share
+    one block ``W_r``.
+    """
+
+    def __init__(self, operators: list) -> None:
+        rows = torch.cat([op.svec_rows() for op in operators], dim=1)
+        self.basis, self.triangle = torch.linalg.qr(rows)
+        self.regions = len(operators)
+        self.block = rows.shape[1] // self.regions
+
+    @staticmethod
+    def preferred(n: int, regions: int, pool_size: int, side: int) -> bool:
+        """Whether an iteration costs fewer operations on the lifted side than with the
+        assembled ``n x n`` matrix (the QR factorisation amortised over a typical solve)."""
+        block = side * (side + 1) // 2
+        m = regions * block
+        k = min(n, m)  # the size of the system actually factorised
+        lifted = 2 * k * m * block + 2 * k * k * m + k ** 3 / 3 + 40 * n * k + 0.15 * n * m * k
+        assembly = (2 * n * n * side * side + 4 * n * side ** 3 if pool_size > 1
+                    else 4 * n * n * side + 4 * n * side * side + 4 * n * n)
+        return lifted < n ** 3 / 3 + 2 * regions * assembly
+
+    @staticmethod
+    def bytes(n: int, regions: int, side: int) -> int:
+        """Memory of its matrices (float64)."""
+        m = regions * side * (side + 1) // 2
+        k = min(n, m)
+        return 8 * (2 * n * k + k * m + 3 * k * k)
+
+    def solver(self, cones, S_inv: list):
+        """``b -> M^{-1} b`` for the cones' current ``X`` and ``S^{-1}``."""
+        R, block = self.triangle, self.block
+        W = [torch.zeros((block, block), dtype=R.dtype, device=R.device)
+             for _ in range(self.regions)]
+        for c, Si in zip(cones, S_inv):
+            W[c.region] += svec_kron(c.X, Si)
+        RW = torch.cat([R[:, r * block:(r + 1) * block] @ Wr for r, Wr in enumerate(W)], dim=1)
+        K = RW @ R.T
+        K = 0.5 * (K + K.T)
+        K.diagonal().add_(1.0)
+        factor = torch.linalg.cholesky(K)
+
+        def once(b: torch.Tensor) -> torch.Tensor:
+            c = self.basis.T @ b
+            return b + self.basis @ (torch.cholesky_solve(c, factor) - c)
+
+        def apply_M(x: torch.Tensor) -> torch.Tensor:
+            z = R.T @ (self.basis.T @ x)
+            Wz = torch.cat([Wr @ z[r * block:(r + 1) * block] for r, Wr in enumerate(W)])
+            return x + self.basis @ (R @ Wz)
+
+        def solve(b: torch.Tensor) -> torch.Tensor:
+            # Refined while the residual (of the exact M) at least halves: near the end
+            # of a solve M is so ill-conditioned that rounding sets the residual's floor.
+            x = once(b)
+            residual = b - apply_M(x)
+            error = float(residual.norm())
+            for _ in range(REFINEMENTS):
+                refined = x + once(residual)
+                new_residual = b - apply_M(refined)
+                new_error = float(new_residual.norm())
+                if not new_error <= 0.5 * error:
+                    break
+                x, residual, error = refined, new_residual, new_error
+            return x
+
+        return solve
 
 
 def make_operator(patches: torch.Tensor, coefficients: tuple[float, float, float]):
