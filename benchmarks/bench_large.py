@@ -120,6 +120,7 @@ class Row:
     note: str = ""
     speedup: float | None = None
     trace: list = field(default_factory=list)
+    measured: str = ""  # date and commit of the run that measured the row (rows are merged)
 
 
 def make_case(name: str):
@@ -303,20 +304,25 @@ def plot(rows: list[Row], stem: Path) -> list[str]:
     return written
 
 
+def _provenance(meta: dict) -> str:
+    return f"{meta['date']}, {(meta.get('commit') or '?')[:10]}"
+
+
 def markdown(rows: list[Row], meta: dict) -> str:
     def fmt(value, spec):
         return "" if value is None else format(value, spec)
 
     lines = [
-        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, shared; "
-        f"{meta['threads']} torch thread(s) per solve), commit {(meta.get('commit') or '?')[:10]}.",
+        f"Last run {meta['date']} on {meta['machine']} ({meta['cpus']} CPU cores, shared; "
+        f"{meta['threads']} torch thread(s) per solve), commit {(meta.get('commit') or '?')[:10]}; "
+        "the last column says when and at which commit each row was measured.",
         "Peak memory is the solving process's max RSS (Python, libraries and the data included).",
         "Objective and certified gap are the returned network's (convexnn.solve, polished).",
         "",
         "| case | n | d | outputs | variant | engine | status | time (s) | limit (s) "
         "| peak RSS (GB) | width | objective | certified rel. gap | target gap | speed-up "
-        "| target met | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target met | note | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         met = "" if row.target_met is None else ("yes" if row.target_met else "**no**")
@@ -326,7 +332,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
             f"{fmt(row.time_limit, '.0f')} | {fmt(row.peak_memory_gb, '.2f')} | "
             f"{fmt(row.neurons, 'd')} | {fmt(row.objective, '.9g')} | "
             f"{fmt(row.relative_gap, '.1e')} | {fmt(row.target_gap, '.0e')} | "
-            f"{fmt(row.speedup, '.1f')} | {met} | {row.note} |"
+            f"{fmt(row.speedup, '.1f')} | {met} | {row.note} | {row.measured} |"
         )
     lines.append("")
     for row in rows:
@@ -541,12 +547,6 @@ def main(argv=None) -> int:
                   f"mem={'' if row.peak_memory_gb is None else f'{row.peak_memory_gb:.2f}GB'} "
                   f"width={row.neurons} obj={row.objective} gap={row.relative_gap} {row.note}",
                   flush=True)
-    stem = Path(args.output)
-    if args.merge and stem.with_suffix(".json").exists():
-        kept = json.loads(stem.with_suffix(".json").read_text())["rows"]
-        rows = [Row(**row) for row in kept if row["case"] not in args.cases] + rows
-        rows.sort(key=lambda row: list(CASES).index(row.case))
-    judge(rows)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": platform.processor() or platform.machine(),
@@ -555,6 +555,17 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "commit": _git_commit(),
     }
+    for row in rows:
+        row.measured = _provenance(meta)
+    stem = Path(args.output)
+    if args.merge and stem.with_suffix(".json").exists():
+        earlier = json.loads(stem.with_suffix(".json").read_text())
+        kept = [Row(**row) for row in earlier["rows"] if row["case"] not in args.cases]
+        for row in kept:
+            row.measured = row.measured or _provenance(earlier["meta"])
+        rows = kept + rows
+        rows.sort(key=lambda row: list(CASES).index(row.case))
+    judge(rows)
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta["plots"] = plot(rows, stem)
     stem.with_suffix(".json").write_text(

@@ -99,3 +99,22 @@ def test_cnn_case_has_the_papers_shape(bench, monkeypatch):
     # 28 x 28 images, 5 x 5 filters: 24 x 24 outputs pooled in 2 x 2 regions of 12 x 12.
     assert problem.patches.shape == (40, 4, 144, 25)
     assert set(np.unique(problem.targets)) == {-1.0, 1.0}
+
+
+def test_a_merged_table_says_when_each_row_was_measured(bench, tmp_path, monkeypatch):
+    stem = tmp_path / "large"
+    earlier = bench.Row("digits-binary", "after", 60000, 784, 1, status="time_limit")
+    stem.with_suffix(".json").write_text(json.dumps({
+        "meta": {"date": "2026-01-01 10:00", "commit": "abcdef123456"},
+        "rows": [bench.asdict(earlier)],
+    }))
+    monkeypatch.setattr(bench, "run_in_subprocess", lambda case, variant, limit, threads: bench.Row(
+        case, variant, 40, 3000, 1, status="optimal", time=1.0, relative_gap=1e-8))
+    monkeypatch.setattr(bench, "_git_commit", lambda: "fedcba654321")
+    assert bench.main(["--cases", "wide-40x3000", "--merge", "--output", str(stem)]) == 0
+    rows = json.loads(stem.with_suffix(".json").read_text())["rows"]
+    measured = {(row["case"], row["variant"]): row["measured"] for row in rows}
+    assert measured[("digits-binary", "after")] == "2026-01-01 10:00, abcdef1234"
+    assert measured[("wide-40x3000", "after")].endswith(", fedcba6543")
+    table = stem.with_suffix(".md").read_text()
+    assert "| 2026-01-01 10:00, abcdef1234 |" in table and "fedcba6543 |" in table
