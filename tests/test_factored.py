@@ -94,6 +94,17 @@ def test_factors_wider_than_the_interior_points_system_are_left_to_it():
     assert output.status is Status.OPTIMAL and output.factored == 0
 
 
+def test_factors_are_left_to_the_interior_point_when_its_iteration_is_cheaper():
+    from convexnn.solvers.native._factored import _too_large
+
+    # Breast-cancer's shape: 455 samples, 8 neurons of 31 entries (a Newton step ~33 MFlop).
+    factors, n = [torch.zeros((31, 8), dtype=torch.float64)], 455
+    assert not _too_large(factors, n, iteration_flops=8.3e7)  # n x n side: ~83 MFlop
+    assert _too_large(factors, n, iteration_flops=2e6)  # a cheap lifted side
+    assert not _too_large(factors, n, iteration_flops=float("inf"))
+    assert _too_large([torch.zeros((31, 15), dtype=torch.float64)], n, float("inf"))  # > n
+
+
 def test_pooled_path_is_certified_by_factored_newton():
     rng = np.random.default_rng(1)
     patches = torch.as_tensor(rng.normal(size=(50, 2, 3, 3)))

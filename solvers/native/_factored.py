@@ -45,6 +45,15 @@ NEGATIVE_FRACTION = 0.1
 COLUMNS_PER_ROUND = 4
 #: Newton steps per round.
 MAX_STEPS = 30
+#: Factors are left to the interior point when a Newton step (``n P^2 + P^3 / 3`` for
+#: ``P`` factor entries) costs more than this fraction of an interior-point iteration
+#: (:func:`._lifted.iteration_flops`, plus a fixed overhead). Measured on fold 0 of
+#: benchmarks/bench_cv.py: breast-cancer's path took 0.76 s with factors of up to
+#: ``n/2`` entries and 1.1 s with up to ``n`` (its interior point is on the ``n x n``
+#: side); the planted regression's 0.33 s against 0.48 s the other way round (its
+#: interior point is on the cheap lifted side, but its 11-neuron factors are small).
+STEP_COST_RATIO = 0.3
+ITERATION_OVERHEAD_FLOPS = 3e7
 
 
 class _Factored:
@@ -236,10 +245,12 @@ def _newton(problem: _Factored, point: _Point, *, tol: float, deadline: float):
         damping = 0.0 if damping < 1e-300 else 0.1 * damping
 
 
-def _too_large(U, n: int) -> bool:
-    """Whether a Newton system (one unknown per factor entry) would be larger than the
-    interior point's ``n x n`` one, which then costs less per iteration."""
-    return sum(Uk.numel() for Uk in U) > n
+def _too_large(U, n: int, iteration_flops: float) -> bool:
+    """Whether a Newton step (one unknown per factor entry) costs more than its share of
+    an interior-point iteration (see :data:`STEP_COST_RATIO`)."""
+    entries = sum(Uk.numel() for Uk in U)
+    step = n * entries ** 2 + entries ** 3 / 3
+    return entries > n or step > STEP_COST_RATIO * (iteration_flops + ITERATION_OVERHEAD_FLOPS)
 
 
 def solve_output_factored(
@@ -252,11 +263,14 @@ def solve_output_factored(
     deadline: float,
     start: IPMPoint,
     beta_ratio: float = 1.0,
+    iteration_flops: float = math.inf,
 ) -> tuple[list[_Cone], torch.Tensor, int, Status, str]:
     """Factored Newton for one output from ``start`` (the optimum at ``beta / beta_ratio``).
 
     The same arguments and returns as :func:`._ipm.solve_output`; the
-    iteration count is the number of Newton steps.
+    iteration count is the number of Newton steps. ``iteration_flops`` is the
+    cost of an interior-point iteration: factors whose Newton steps cost
+    more are left to the interior point.
     """
     dtype, device = y.dtype, y.device
     layout = [(r, sign) for r in range(len(operators)) for sign in (1.0, -1.0)]
@@ -267,7 +281,7 @@ def solve_output_factored(
     for values, vectors in spectra:
         keep = values > RANGE_RTOL * largest
         U.append(vectors[:, keep] * values[keep].sqrt())
-    if _too_large(U, y.shape[0]):
+    if _too_large(U, y.shape[0], iteration_flops):
         return [], y, 0, Status.ITERATION_LIMIT, "the factors are too wide for Newton steps"
     mu = torch.tensor([beta_ratio * m for m in start.multipliers], dtype=dtype, device=device)
     point = _Point.at(problem, U, mu)
@@ -303,7 +317,7 @@ def solve_output_factored(
                 status = Status.OPTIMAL_INACCURATE
                 message = f"stationary but not certified (gap {gap:.1e})"
                 break
-            if _too_large(U, y.shape[0]):
+            if _too_large(U, y.shape[0], iteration_flops):
                 status = Status.ITERATION_LIMIT
                 message = "the factors grew too wide for Newton steps"
                 break

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import torch
 
 from convexnn.solvers.base import Status
-from convexnn.solvers.native._lifted import LiftedSystem, make_operator
+from convexnn.solvers.native._lifted import LiftedSystem, iteration_flops, make_operator
 
 logger = logging.getLogger("convexnn")
 
@@ -122,6 +122,7 @@ class SquaredWorkspace:
     inverse_square: torch.Tensor
     G: torch.Tensor
     lifted: LiftedSystem | None = None
+    iteration_flops: float = math.inf
 
     @classmethod
     def prepare(
@@ -144,11 +145,12 @@ class SquaredWorkspace:
         inverse_square = torch.cat([feature_scale.pow(-2), one])
         G = torch.diag(inverse_square * torch.cat([torch.ones(h, dtype=dtype, device=device),
                                                    -one]))
-        lifted = (LiftedSystem(operators)
-                  if LiftedSystem.preferred(n, regions, pool_size, h + 1) else None)
+        n_side, lifted_side = iteration_flops(n, regions, pool_size, h + 1)
+        lifted = LiftedSystem(operators) if lifted_side < n_side else None
         return cls(patches=patches, targets=targets, coefficients=tuple(coefficients),
                    operators=operators, feature_scale=feature_scale, kappa=kappa,
-                   inverse_square=inverse_square, G=G, lifted=lifted)
+                   inverse_square=inverse_square, G=G, lifted=lifted,
+                   iteration_flops=min(n_side, lifted_side))
 
     def matches(
         self,
@@ -567,7 +569,7 @@ def solve_squared(
 
             cones, lam, its, status, message = solve_output_factored(
                 operators, y, cost, G, tol=tol, deadline=deadline, start=start,
-                beta_ratio=beta_ratio)
+                beta_ratio=beta_ratio, iteration_flops=workspace.iteration_flops)
             if status is Status.OPTIMAL:
                 factored += 1
             elif status is not Status.INTERRUPTED:

@@ -145,6 +145,22 @@ class LiftedOperator:
         return self.matrices[:, rows, cols] * weights
 
 
+def iteration_flops(n: int, regions: int, pool_size: int, side: int) -> tuple[float, float]:
+    """Operations of one interior-point iteration with the assembled ``n x n`` matrix and
+    on the lifted side (its QR factorisation amortised over a typical solve; ``inf``
+    unless there are fewer lifted entries ``m`` than samples: measured, with as many
+    samples as entries the ``n x n`` side is faster)."""
+    assembly = (2 * n * n * side * side + 4 * n * side ** 3 if pool_size > 1
+                else 4 * n * n * side + 4 * n * side * side + 4 * n * n)
+    n_side = n ** 3 / 3 + 2 * regions * assembly
+    block = side * (side + 1) // 2
+    m = regions * block
+    if m >= n:
+        return n_side, math.inf
+    lifted = 2 * m * m * block + 2 * m ** 3 + m ** 3 / 3 + 40 * n * m + 0.15 * n * m * m
+    return n_side, lifted
+
+
 def _pattern(h: int, coefficients, dtype, device) -> torch.Tensor:
     """The activation's weights on the entries of a lifted ``(h+1) x (h+1)`` matrix."""
     a, b, c = coefficients
@@ -204,22 +220,16 @@ class LiftedSystem:
 
     @staticmethod
     def preferred(n: int, regions: int, pool_size: int, side: int) -> bool:
-        """Whether an iteration costs fewer operations on the lifted side than with the
-        assembled ``n x n`` matrix (the QR factorisation amortised over a typical solve)."""
-        block = side * (side + 1) // 2
-        m = regions * block
-        k = min(n, m)  # the size of the system actually factorised
-        lifted = 2 * k * m * block + 2 * k * k * m + k ** 3 / 3 + 40 * n * k + 0.15 * n * m * k
-        assembly = (2 * n * n * side * side + 4 * n * side ** 3 if pool_size > 1
-                    else 4 * n * n * side + 4 * n * side * side + 4 * n * n)
-        return lifted < n ** 3 / 3 + 2 * regions * assembly
+        """Whether an iteration costs fewer operations on the lifted side (see
+        :func:`iteration_flops`)."""
+        n_side, lifted_side = iteration_flops(n, regions, pool_size, side)
+        return lifted_side < n_side
 
     @staticmethod
     def bytes(n: int, regions: int, side: int) -> int:
         """Memory of its matrices (float64)."""
         m = regions * side * (side + 1) // 2
-        k = min(n, m)
-        return 8 * (2 * n * k + k * m + 3 * k * k)
+        return 8 * (2 * n * m + 4 * m * m)
 
     def solver(self, cones, S_inv: list):
         """``b -> M^{-1} b`` for the cones' current ``X`` and ``S^{-1}``."""
