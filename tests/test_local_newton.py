@@ -71,3 +71,24 @@ def test_second_order_blocks_take_fewer_steps_than_gauss_newton(monkeypatch):
     assert newton_objective == pytest.approx(gn_objective, rel=1e-9)
     assert newton_gradient <= 1e-6
     assert 3 * newton_steps < gn_steps, (newton_steps, gn_steps)  # measured 26 and 151
+
+
+@pytest.mark.parametrize("shape", [
+    (40, 1, 1, 5, 3, "cross-entropy"),  # fully connected, three outputs
+    (30, 3, 4, 4, 2, "squared"),  # pooled, two outputs
+])
+def test_gauss_newton_matrix_assembled_per_output_is_j_transpose_h_j(shape):
+    model, state = model_and_state(*shape, seed=2, width=6)
+    yhat, cache = model.forward(state)
+    J = model.jacobian(state, cache)  # (n, C, p)
+    root = model.loss_curvature_root(yhat)
+    weighted = (root @ J).reshape(-1, J.shape[2])
+    expected = weighted.T @ weighted
+    system = _local._DirectSystem(model, state, yhat, cache, mu=0.0)
+    assert system.primal
+    assert torch.allclose(system.gram, expected, rtol=1e-12,
+                          atol=1e-12 * float(expected.abs().max()))
+    step = torch.randn(state.V.shape, dtype=torch.float64)
+    # Before any solve the model is Gauss-Newton's (no second-order blocks), mu = 0 here.
+    expected_quadratic = float((weighted @ step.reshape(-1)).norm()) ** 2
+    assert system.quadratic(step) == pytest.approx(expected_quadratic, rel=1e-10)

@@ -141,14 +141,21 @@ class _DirectSystem:
     """
 
     def __init__(self, model: NeuronModel, state: NeuronState, yhat, cache, mu: float):
-        root = model.loss_curvature_root(yhat)  # (n, C, C)
         J = model.jacobian(state, cache)  # (n, C, p)
-        self.J = (root @ J).reshape(-1, J.shape[2])  # rows: weighted outputs
         self.mu = mu
         self.shape = state.V.shape
-        rows, cols = self.J.shape
-        self.primal = cols <= rows
-        self.gram = self.J.T @ self.J if self.primal else self.J @ self.J.T
+        n, outputs, cols = J.shape
+        self.primal = cols <= n * outputs
+        if self.primal:
+            # Each column belongs to one neuron, hence to one output: J^T H J is assembled
+            # per output from the (n, p) nonzeros, n p^2 operations instead of n C p^2.
+            self.J = None
+            self.gram = _output_weighted_gram(J.sum(dim=1), state.outputs.repeat_interleave(
+                state.V.shape[1]), model.loss_hessians(yhat))
+        else:
+            root = model.loss_curvature_root(yhat)  # (n, C, C)
+            self.J = (root @ J).reshape(-1, cols)  # rows: weighted outputs
+            self.gram = self.J @ self.J.T
         self.curvature = (
             torch.block_diag(*model.curvature_blocks(state, yhat, cache))
             if self.primal and state.width else None
@@ -181,11 +188,26 @@ class _DirectSystem:
 
     def quadratic(self, step: torch.Tensor) -> float:
         s = step.reshape(-1)
-        Js = self.J @ s
-        value = float(Js @ Js) + self.mu * float(s @ s)
+        if self.primal:
+            value = float(s @ (self.gram @ s)) + self.mu * float(s @ s)
+        else:
+            Js = self.J @ s
+            value = float(Js @ Js) + self.mu * float(s @ s)
         if self.exact:
             value += float(s @ (self.curvature @ s))
         return value
+
+
+def _output_weighted_gram(
+    J: torch.Tensor, outputs: torch.Tensor, hessians: torch.Tensor
+) -> torch.Tensor:
+    """``sum_i J_i^T H_i J_i`` where column ``q`` of ``J`` (``(n, p)``) is the derivative of
+    output ``outputs[q]`` only and ``H_i`` (``(n, C, C)``) are the loss Hessians."""
+    gram = torch.empty((J.shape[1], J.shape[1]), dtype=J.dtype, device=J.device)
+    for k in outputs.unique().tolist():
+        columns = (outputs == k).nonzero().flatten()
+        gram[columns] = J[:, columns].T @ (J * hessians[:, k, outputs])
+    return gram
 
 
 def newton_cg(

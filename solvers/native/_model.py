@@ -323,8 +323,8 @@ class NeuronModel:
         full[:, state.outputs, torch.arange(m)] = J
         return full.reshape(self.n, self.n_outputs, m * self.h)
 
-    def loss_curvature_root(self, yhat: torch.Tensor) -> torch.Tensor:
-        """``H_i^{1/2}`` of the per-sample loss Hessians, ``(n, C, C)``."""
+    def loss_hessians(self, yhat: torch.Tensor) -> torch.Tensor:
+        """The per-sample loss Hessians ``H_i``, ``(n, C, C)`` (symmetrised)."""
         C = self.n_outputs
         eye = torch.eye(C, dtype=yhat.dtype, device=yhat.device)
         columns = torch.stack(
@@ -334,5 +334,9 @@ class NeuronModel:
             ],
             dim=2,
         )  # (n, C, C): H_i e_k in column k
-        values, vectors = torch.linalg.eigh(0.5 * (columns + columns.transpose(1, 2)))
+        return 0.5 * (columns + columns.transpose(1, 2))
+
+    def loss_curvature_root(self, yhat: torch.Tensor) -> torch.Tensor:
+        """``H_i^{1/2}`` of the per-sample loss Hessians, ``(n, C, C)``."""
+        values, vectors = torch.linalg.eigh(self.loss_hessians(yhat))
         return (vectors * values.clamp(min=0).sqrt()[:, None, :]) @ vectors.transpose(1, 2)
