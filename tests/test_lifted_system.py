@@ -6,18 +6,21 @@ small blocks), against the assembled ``n x n`` matrix and the conic optimum.
 * a lifted-side solve equals a solve with the assembled ``M`` (both
   operators; more and fewer samples than lifted entries);
 * the interior point reaches the same optimum on either side, and Clarabel's;
-* ``preferred`` and the memory estimate follow the sizes: the MNIST-size
+* the cost model and the memory estimate follow the sizes: the MNIST-size
   CNN of issue 11 no longer needs its ``n x n`` matrices;
 * a network's pooled activations are computed in chunks, identically.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import convexnn.network
+import convexnn.solvers.native._ipm as ipm_module
 from conftest import planted_conv_teacher, planted_teacher, relative_difference, solve_checked
 from convexnn import make_conv_problem, make_problem, solvers
 from convexnn._solve import solve
@@ -26,6 +29,7 @@ from convexnn.solvers.native._lifted import (
     GramOperator,
     LiftedOperator,
     LiftedSystem,
+    iteration_flops,
     svec_indices,
     svec_kron,
 )
@@ -120,7 +124,9 @@ def test_ipm_on_the_lifted_side_reaches_the_assembled_sides_and_clarabels_optimu
                                          problem.coefficients)
     assert workspace.lifted is not None  # the cost model picks the lifted side here
     on_lifted, _, _ = solve(problem, "native", {"engine": "ipm"})
-    monkeypatch.setattr(LiftedSystem, "preferred", staticmethod(lambda *sizes: False))
+    monkeypatch.setattr(ipm_module, "iteration_flops", lambda *sizes: (0.0, math.inf))
+    assert SquaredWorkspace.prepare(patches, torch.from_numpy(problem.targets),
+                                    problem.coefficients).lifted is None
     assembled, _, _ = solve(problem, "native", {"engine": "ipm"})
     conic, _, _ = solve_checked(problem, "clarabel")
     for result in (on_lifted, assembled):
@@ -130,16 +136,21 @@ def test_ipm_on_the_lifted_side_reaches_the_assembled_sides_and_clarabels_optimu
     assert on_lifted.lower_bound <= conic.objective * (1 + 1e-9)
 
 
+def _lifted_side_preferred(*sizes) -> bool:
+    n_side, lifted_side = iteration_flops(*sizes)
+    return lifted_side < n_side
+
+
 def test_cost_model_and_memory_follow_the_sizes():
     # The issue-11 CNN (12000 images, 5x5 filters, 4 pooling regions of 144 patches).
-    assert LiftedSystem.preferred(12000, 4, 144, 26)
+    assert _lifted_side_preferred(12000, 4, 144, 26)
     # Fully connected 2000 x 100 (the solver benchmark): n x n is smaller than m x m.
-    assert not LiftedSystem.preferred(2000, 1, 1, 101)
+    assert not _lifted_side_preferred(2000, 1, 1, 101)
     # The solver benchmark's conv-400x8x8 (9 regions of 4 patches, 3x3 filters): measured
     # 0.35 s on the n x n side against 0.48 s on the lifted side, with 495 entries > 400.
-    assert not LiftedSystem.preferred(400, 9, 4, 10)
+    assert not _lifted_side_preferred(400, 9, 4, 10)
     # Tall and narrow: 60000 x 10.
-    assert LiftedSystem.preferred(60000, 1, 1, 11)
+    assert _lifted_side_preferred(60000, 1, 1, 11)
     native = solvers.get("native")
     problem = _tall_problem()
     n = problem.patches.shape[0]

@@ -178,13 +178,14 @@ class NativeSolver(Solver):
     def ipm_bytes(self, problem: SDPProblem) -> int:
         """Peak memory of the interior-point engine: its ``n x n`` matrices, or the
         lifted side's (:class:`._lifted.LiftedSystem`) where that is cheaper."""
-        from convexnn.solvers.native._lifted import LiftedSystem
+        from convexnn.solvers.native._lifted import LiftedSystem, iteration_flops
 
         shape = ProblemShape.of(problem)
         side = shape.patch_size + 1
         n, regions = shape.n_samples, shape.n_regions
         lifted = n * regions * side * side if shape.pool_size > 1 else 0
-        if LiftedSystem.preferred(n, regions, shape.pool_size, side):
+        n_side, lifted_side = iteration_flops(n, regions, shape.pool_size, side)
+        if lifted_side < n_side:
             newton = LiftedSystem.bytes(n, regions, side)
         else:
             newton = 8 * 5 * n * n

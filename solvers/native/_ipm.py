@@ -110,7 +110,10 @@ class SquaredWorkspace:
         The trace constraint's matrix in scaled coordinates.
     lifted : LiftedSystem or None
         The Newton systems' lifted side, where it is cheaper than the ``n x n``
-        matrix (:meth:`LiftedSystem.preferred`).
+        matrix (:func:`._lifted.iteration_flops`).
+    iteration_flops : float
+        Operations of one iteration on the side chosen (factored Newton
+        compares its steps with it).
     """
 
     patches: torch.Tensor
