@@ -157,10 +157,10 @@ class TwoLayerPolyNet:
         per_sample = regions * (h * (h + m) if by_moments else pool * m)
         step = max(1, PREACTIVATION_CHUNK // max(per_sample, 1))
         pooled = np.empty((n, regions, m))
+        a, b, c = self.activation.coefficients
         for start in range(0, n, step):
             chunk = patches[start:start + step]
             if by_moments:
-                a, b, c = self.activation.coefficients
                 second = np.swapaxes(chunk, 2, 3) @ chunk / pool  # (n, R, h, h)
                 quadratic = ((second @ self.U.T) * self.U.T).sum(axis=2)
                 pooled[start:start + step] = a * quadratic + b * (chunk.mean(axis=2) @ self.U.T) + c

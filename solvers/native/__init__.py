@@ -183,13 +183,13 @@ class NativeSolver(Solver):
         shape = ProblemShape.of(problem)
         side = shape.patch_size + 1
         n, regions = shape.n_samples, shape.n_regions
-        lifted = n * regions * side * side if shape.pool_size > 1 else 0
+        pooled_matrices = n * regions * side * side if shape.pool_size > 1 else 0
         n_side, lifted_side = iteration_flops(n, regions, shape.pool_size, side)
         if lifted_side < n_side:
             newton = LiftedSystem.bytes(n, regions, side)
         else:
             newton = 8 * 5 * n * n
-        return newton + 8 * (lifted + 2 * problem.patches.size)
+        return newton + 8 * (pooled_matrices + 2 * problem.patches.size)
 
     def choose_engine(
         self, problem: SDPProblem, requested: str, comm: Communicator = LOCAL

@@ -52,7 +52,12 @@ from dataclasses import dataclass
 import torch
 
 from convexnn.solvers.base import Status
-from convexnn.solvers.native._lifted import LiftedSystem, iteration_flops, make_operator
+from convexnn.solvers.native._lifted import (
+    LiftedSystem,
+    iteration_flops,
+    jittered_cholesky,
+    make_operator,
+)
 
 logger = logging.getLogger("convexnn")
 
@@ -410,11 +415,7 @@ def _schur_factor(operators, cones, S_inv, n, dtype):
     for c, Si in zip(cones, S_inv):
         operators[c.region].add_schur(M, c.X.to(dtype), Si.to(dtype))
     M.diagonal().add_(1.0)
-    factor, info = torch.linalg.cholesky_ex(M)
-    if int(info) != 0:
-        M.diagonal().add_(1e-12 * float(M.diagonal().max()))
-        factor = torch.linalg.cholesky(M)
-    return factor
+    return jittered_cholesky(M)
 
 
 def _newton_step(operators, cones, lam, rp, trace_res, Rd, mu, G, n, low_precision,

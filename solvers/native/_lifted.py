@@ -194,6 +194,17 @@ def svec_kron(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return (0.5 * w[:, None] * w[None, :]) * total
 
 
+def jittered_cholesky(M: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of the interior point's positive definite Newton matrix ``M``
+    (modified in place), with ``1e-12`` of its largest diagonal entry added where
+    rounding at the accuracy floor makes it numerically indefinite."""
+    factor, info = torch.linalg.cholesky_ex(M)
+    if int(info) != 0:
+        M.diagonal().add_(1e-12 * float(M.diagonal().max()))
+        factor = torch.linalg.cholesky(M)
+    return factor
+
+
 #: Iterative refinements of a lifted-side solve, each with the exact ``M``.
 REFINEMENTS = 6
 
@@ -237,10 +248,7 @@ class LiftedSystem:
         K = RW @ R.T
         K = 0.5 * (K + K.T)
         K.diagonal().add_(1.0)
-        factor, info = torch.linalg.cholesky_ex(K)
-        if int(info) != 0:  # rounding at the accuracy floor, as for the n x n matrix
-            K.diagonal().add_(1e-12 * float(K.diagonal().max()))
-            factor = torch.linalg.cholesky(K)
+        factor = jittered_cholesky(K)
 
         def once(b: torch.Tensor) -> torch.Tensor:
             c = self.basis.T @ b

@@ -141,20 +141,20 @@ class _DirectSystem:
     """
 
     def __init__(self, model: NeuronModel, state: NeuronState, yhat, cache, mu: float):
-        J = model.jacobian(state, cache)  # (n, C, p)
         self.mu = mu
         self.shape = state.V.shape
-        n, outputs, cols = J.shape
-        self.primal = cols <= n * outputs
+        cols = state.V.numel()
+        self.primal = cols <= model.n * model.n_outputs
         if self.primal:
             # Each column belongs to one neuron, hence to one output: J^T H J is assembled
             # per output from the (n, p) nonzeros, n p^2 operations instead of n C p^2.
             self.J = None
-            self.gram = _output_weighted_gram(J.sum(dim=1), state.outputs.repeat_interleave(
-                state.V.shape[1]), model.loss_hessians(yhat))
+            self.gram = _output_weighted_gram(
+                model.neuron_jacobian(state, cache).reshape(model.n, cols),
+                state.outputs.repeat_interleave(state.V.shape[1]), model.loss_hessians(yhat))
         else:
             root = model.loss_curvature_root(yhat)  # (n, C, C)
-            self.J = (root @ J).reshape(-1, cols)  # rows: weighted outputs
+            self.J = (root @ model.jacobian(state, cache)).reshape(-1, cols)  # weighted outputs
             self.gram = self.J @ self.J.T
         self.curvature = (
             torch.block_diag(*model.curvature_blocks(state, yhat, cache))

@@ -305,8 +305,9 @@ class NeuronModel:
         blocks += (2 * self.c * g_sum)[:, None, None] * eye
         return blocks
 
-    def jacobian(self, state: NeuronState, cache) -> torch.Tensor:
-        """Dense Jacobian of the outputs, ``(n, C, m h)`` (outputs of other neurons are 0)."""
+    def neuron_jacobian(self, state: NeuronState, cache) -> torch.Tensor:
+        """Each neuron's derivative of its own output, ``(n, m, h)``: the nonzeros of
+        :meth:`jacobian` (a neuron feeds one output)."""
         t, nu = cache
         m = state.width
         coefficient = (2 * self.a * t + self.b * nu) * state.signs / self.pool  # (n, P, m)
@@ -319,7 +320,13 @@ class NeuronModel:
                 )
         radial = (self.b * t.mean(dim=1) / nu + 2 * self.c) * state.signs  # (n, m)
         J += radial[:, :, None] * state.V[None]
-        full = torch.zeros((self.n, self.n_outputs, m, self.h), dtype=t.dtype, device=t.device)
+        return J
+
+    def jacobian(self, state: NeuronState, cache) -> torch.Tensor:
+        """Dense Jacobian of the outputs, ``(n, C, m h)`` (outputs of other neurons are 0)."""
+        J = self.neuron_jacobian(state, cache)
+        m = state.width
+        full = torch.zeros((self.n, self.n_outputs, m, self.h), dtype=J.dtype, device=J.device)
         full[:, state.outputs, torch.arange(m)] = J
         return full.reshape(self.n, self.n_outputs, m * self.h)
 
