@@ -34,6 +34,7 @@ class PolySDP:
     Attributes
     ----------
     patches : ndarray of shape (n, R, P, h)
+        Samples (``R = P = 1``) or pooled patches (:meth:`ConvGeometry.training_patches`).
     targets : ndarray of shape (n, C)
         Loss-encoded targets (e.g. -1/+1 or one-hot for classification).
     activation : Activation
@@ -140,7 +141,10 @@ def make_conv_problem(
     """The SDP of a convolutional network with average pooling.
 
     ``X`` holds images as ``(n, C, H, W)``, ``(n, H, W)`` or flat rows
-    matching ``geometry.image_shape``.
+    matching ``geometry.image_shape``. The problem's ``patches`` are
+    :meth:`ConvGeometry.training_patches`: a pooling region of more than
+    ``patch_size + 1`` patches is held as ``patch_size + 1`` patches with the
+    same mean and second moment, the same problem exactly.
     """
     if not isinstance(geometry, ConvGeometry):
         raise ValidationError(
@@ -148,7 +152,7 @@ def make_conv_problem(
             f"pool_size), got {type(geometry).__name__}"
         )
     images = as_float_array(X, "X", ndims=(2, 3, 4))
-    return _assemble(geometry.patches(images), y, activation, beta, loss, geometry)
+    return _assemble(geometry.training_patches(images), y, activation, beta, loss, geometry)
 
 
 def _assemble(

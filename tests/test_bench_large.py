@@ -96,8 +96,10 @@ def test_the_cnn_row_must_be_certified_and_faster_than_scs(bench, scs_time, met)
 def test_cnn_case_has_the_papers_shape(bench, monkeypatch):
     monkeypatch.setattr(bench, "CNN_IMAGES", 40)
     problem = bench.make_case("cnn-12000")
-    # 28 x 28 images, 5 x 5 filters: 24 x 24 outputs pooled in 2 x 2 regions of 12 x 12.
-    assert problem.patches.shape == (40, 4, 144, 25)
+    # 28 x 28 images, 5 x 5 filters: 24 x 24 outputs pooled in 2 x 2 regions of 12 x 12, the
+    # 144 patches of a region held as 26 of the same mean and second moment.
+    assert problem.geometry.n_regions == 4 and problem.geometry.pool_area == 144
+    assert problem.patches.shape == (40, 4, 26, 25)
     assert set(np.unique(problem.targets)) == {-1.0, 1.0}
 
 

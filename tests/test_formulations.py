@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cvxpy as cp
 import numpy as np
 import pytest
 import torch
 
+import convexnn.patches as patches_module
 from conftest import (
     onehot_targets,
     planted_conv_teacher,
@@ -25,7 +28,7 @@ from conftest import (
     sign_targets,
     solve_checked,
 )
-from convexnn import certify_network
+from convexnn import certify_network, solve
 from convexnn.exceptions import ValidationError
 from convexnn.formulations import make_conv_problem, make_problem, nuclear_norm_program
 from convexnn.losses import get_loss
@@ -131,7 +134,8 @@ def test_problem_shapes_and_variants():
     assert conv.shape.variant == "conv"
     # global pooling: one region, the SDP has the size of the filter (2 channels x 2 x 2)
     assert conv.shape.n_regions == 1 and conv.shape.patch_size == 8
-    assert conv.shape.pool_size == 3 * 4
+    # its 3 x 4 positions' patches held as patch_size + 1 = 9 of the same moments
+    assert conv.geometry.pool_area == 3 * 4 and conv.shape.pool_size == 9
     pooled = PROBLEMS["conv-2x2"]
     assert (pooled.shape.n_regions, pooled.shape.pool_size) == (4, 4)
     assert pooled.shape.n_blocks == 4
@@ -170,6 +174,44 @@ def test_pooling_regions_follow_avgpool2d():
     )
     pooled = torch.nn.functional.avg_pool2d(conv, (2, 3)).flatten(1).numpy()  # (n, R)
     np.testing.assert_allclose((geometry.patches(images) @ u).mean(axis=2), pooled, rtol=1e-12)
+
+
+@pytest.mark.parametrize("pool_size", [None, (4, 2)])
+def test_training_patches_keep_each_regions_mean_and_second_moment(pool_size, monkeypatch):
+    monkeypatch.setattr(patches_module, "TRAINING_PATCH_CHUNK", 500)  # several chunks
+    geometry = ConvGeometry((2, 7, 6), 2, 1, pool_size)  # h = 8; 30 or 8 patches per region
+    images = np.random.default_rng(3).random((7, *geometry.image_shape))
+    patches, training = geometry.patches(images), geometry.training_patches(images)
+    h = geometry.patch_size
+    assert training.shape == (7, geometry.n_regions, min(geometry.pool_area, h + 1), h)
+    if geometry.pool_area <= h + 1:
+        np.testing.assert_array_equal(training, patches)
+    second = np.einsum("nrpi,nrpj->nrij", patches, patches) / patches.shape[2]
+    np.testing.assert_allclose(
+        np.einsum("nrpi,nrpj->nrij", training, training) / training.shape[2], second,
+        rtol=0, atol=1e-13 * np.abs(second).max(),
+    )
+    np.testing.assert_allclose(training.mean(axis=2), patches.mean(axis=2), rtol=0, atol=1e-14)
+
+
+def test_training_patches_give_the_problem_of_every_patch():
+    """The solve on the reduced patches reaches the optimum of the problem on all of them,
+    and its network predicts the same on both."""
+    geometry = ConvGeometry((1, 6, 6), 2, 1, None)  # 25 patches of 4 values -> 5
+    images = np.random.default_rng(4).standard_normal((30, *geometry.image_shape))
+    y = np.random.default_rng(5).standard_normal(30)
+    problem = make_conv_problem(images, y, geometry, beta=0.5)
+    every_patch = dataclasses.replace(problem, patches=geometry.patches(images))
+    assert problem.shape.pool_size == 5 and every_patch.shape.pool_size == 25
+    reduced, network, _ = solve(problem, "native")
+    full, _, _ = solve(every_patch, "native")
+    assert reduced.relative_gap < 1e-6 and full.relative_gap < 1e-6
+    assert relative_difference(reduced.objective, full.objective) < 1e-6
+    np.testing.assert_allclose(network.outputs(problem.patches),
+                               network.outputs(every_patch.patches), rtol=1e-10, atol=1e-12)
+    on_every_patch = certify_network(every_patch, network)
+    assert relative_difference(on_every_patch.objective, reduced.objective) < 1e-12
+    assert on_every_patch.relative_gap < 1e-6
 
 
 @pytest.mark.parametrize(
