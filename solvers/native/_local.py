@@ -4,8 +4,10 @@ Two solvers, chosen by size (:func:`refine`):
 
 * **direct Newton** (Levenberg-Marquardt) with the dense Jacobian and the
   Hessian's second-order blocks, solved by Cholesky on the smaller side
-  (``min(p, nC)``, ``p = m h``; Gauss-Newton where the exact matrix is
-  indefinite or the Jacobian is wider than tall): robust and fast while the
+  (``min(p, nC)``, ``p = m h``; the exact matrix shifted by the smallest
+  power of ten that makes it positive definite, Gauss-Newton where none up to
+  its largest diagonal entry does or the Jacobian is wider than tall): robust
+  and fast while the
   Jacobian is small;
 * **Newton-CG with a trust region** (Steihaug-Toint) on exact
   Hessian-vector products (:meth:`NeuronModel.hessian_product`, two passes
@@ -133,8 +135,8 @@ class _DirectSystem:
 
     ``H`` is the exact Hessian ``J^T H_loss J`` plus the per-neuron
     second-order blocks (:meth:`NeuronModel.curvature_blocks`) when the
-    Jacobian has no more columns than rows and that matrix is positive
-    definite after the shift: Newton, which converges quadratically where
+    Jacobian has no more columns than rows, shifted where it is indefinite
+    (:func:`_shifted_cholesky`): Newton, which converges quadratically where
     Gauss-Newton (``J^T H_loss J`` alone, always used otherwise) converges
     linearly -- slowly for losses whose residuals stay large at the optimum
     (logistic, cross-entropy: about ten steps per round on digits).
@@ -169,8 +171,7 @@ class _DirectSystem:
         if self.curvature is not None:
             A = self.gram + self.curvature
             A.diagonal().add_(shift)
-            factor, info = torch.linalg.cholesky_ex(A)
-            factor = factor if int(info) == 0 else None  # indefinite: Gauss-Newton
+            factor = _shifted_cholesky(A)  # None: too indefinite, Gauss-Newton
         self.exact = factor is not None
         if factor is None:
             A = self.gram.clone()
@@ -196,6 +197,28 @@ class _DirectSystem:
         if self.exact:
             value += float(s @ (self.curvature @ s))
         return value
+
+
+def _shifted_cholesky(A: torch.Tensor) -> torch.Tensor | None:
+    """Cholesky factor of ``A + s I`` for the smallest ``s`` of ``0, 1e-10 a, 1e-9 a, ..., a``
+    (``a`` the largest diagonal entry) that makes it positive definite; ``None`` if none does.
+
+    ``A`` is modified in place. Near a minimiser the exact Hessian is indefinite only
+    by curvature that vanishes at it (the neurons' symmetries: measured on the
+    breast-cancer logistic path, smallest eigenvalues -0.2 to -0.01 against 250),
+    so the shift vanishes too and the steps converge like Newton's. Gauss-Newton
+    instead keeps the penalty's ``2 beta`` along those directions and crawls
+    (4% less gradient per step): the path took 2.2x the time.
+    """
+    largest = float(A.diagonal().abs().max())
+    added = 0.0
+    for shift in [0.0] + [largest * 10.0 ** e for e in range(-10, 1)]:
+        A.diagonal().add_(shift - added)
+        added = shift
+        factor, info = torch.linalg.cholesky_ex(A)
+        if int(info) == 0:
+            return factor
+    return None
 
 
 def _output_weighted_gram(
