@@ -103,19 +103,21 @@ def test_shifted_cholesky_takes_the_smallest_power_of_ten_that_is_positive_defin
         return Q @ torch.diag(torch.tensor(values, dtype=torch.float64)) @ Q.T
 
     definite = with_eigenvalues(0.5, 1, 2, 3, 4, 250)
-    factor = _local._shifted_cholesky(definite.clone())
-    torch.testing.assert_close(factor @ factor.T, definite)  # no shift
+    factor, exponent = _local._shifted_cholesky(definite.clone())
+    torch.testing.assert_close(factor @ factor.T, definite)
+    assert exponent is None  # no shift
     # -0.01 against a largest diagonal entry a <= 250: 1e-5 a < 0.01 < 1e-4 a.
     indefinite = with_eigenvalues(-0.01, 1, 2, 3, 4, 250)
     largest = float(indefinite.diagonal().max())
-    factor = _local._shifted_cholesky(indefinite.clone())
-    shift = float((factor @ factor.T - indefinite).diagonal().mean())
-    assert shift == pytest.approx(largest * 10.0 ** round(math.log10(shift / largest)), rel=1e-9)
+    factor, exponent = _local._shifted_cholesky(indefinite.clone())
+    shift = largest * 10.0 ** exponent
     assert shift > 0.01 and shift / 10 < 0.01
     eye = torch.eye(6, dtype=torch.float64)
     torch.testing.assert_close(factor @ factor.T, indefinite + shift * eye)
+    # A search that starts above the smallest sufficient shift takes its first power.
+    assert _local._shifted_cholesky(indefinite.clone(), exponent + 1)[1] == exponent + 1
     # More negative than the largest diagonal entry is positive: Gauss-Newton's case.
-    assert _local._shifted_cholesky(with_eigenvalues(-300, 1, 2, 3, 4, 250)) is None
+    assert _local._shifted_cholesky(with_eigenvalues(-300, 1, 2, 3, 4, 250)) == (None, None)
 
 
 def test_direct_steps_converge_quadratically_where_the_exact_hessian_is_indefinite():

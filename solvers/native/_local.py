@@ -96,11 +96,13 @@ def gauss_newton(
     steps = 0
     negligible = 0
     mu = 2 * model.beta
+    system = None
     for _ in range(max_steps):
         if model.comm.now() > deadline:
             break
         gradient = model.gradient(state, yhat, cache)
-        system = _DirectSystem(model, state, yhat, cache, mu)
+        system = _DirectSystem(model, state, yhat, cache, mu,
+                               None if system is None else system.shift_exponent)
         accepted = False
         while not accepted:
             step = system.solve(gradient, damping)
@@ -142,8 +144,12 @@ class _DirectSystem:
     (logistic, cross-entropy: about ten steps per round on digits).
     """
 
-    def __init__(self, model: NeuronModel, state: NeuronState, yhat, cache, mu: float):
+    def __init__(self, model: NeuronModel, state: NeuronState, yhat, cache, mu: float,
+                 shift_exponent: int | None = None):
         self.mu = mu
+        # The exponent of the last shift that made the exact matrix positive definite (None:
+        # none was needed); the next search starts two powers of ten below it.
+        self.shift_exponent = shift_exponent
         self.shape = state.V.shape
         cols = state.V.numel()
         self.primal = cols <= model.n * model.n_outputs
@@ -171,7 +177,9 @@ class _DirectSystem:
         if self.curvature is not None:
             A = self.gram + self.curvature
             A.diagonal().add_(shift)
-            factor = _shifted_cholesky(A)  # None: too indefinite, Gauss-Newton
+            first = SHIFT_EXPONENTS[0] if self.shift_exponent is None else self.shift_exponent - 2
+            factor, exponent = _shifted_cholesky(A, first)  # None: Gauss-Newton
+            self.shift_exponent = SHIFT_EXPONENTS[-1] if factor is None else exponent
         self.exact = factor is not None
         if factor is None:
             A = self.gram.clone()
@@ -199,26 +207,35 @@ class _DirectSystem:
         return value
 
 
-def _shifted_cholesky(A: torch.Tensor) -> torch.Tensor | None:
-    """Cholesky factor of ``A + s I`` for the smallest ``s`` of ``0, 1e-10 a, 1e-9 a, ..., a``
-    (``a`` the largest diagonal entry) that makes it positive definite; ``None`` if none does.
+#: Shifts tried by :func:`_shifted_cholesky`: ``10^e a`` for ``e`` in this range.
+SHIFT_EXPONENTS = range(-10, 1)
+
+
+def _shifted_cholesky(
+    A: torch.Tensor, first: int = SHIFT_EXPONENTS[0]
+) -> tuple[torch.Tensor | None, int | None]:
+    """Cholesky factor of ``A + s I`` for the smallest ``s`` of ``0, 10^first a, ...,
+    10^0 a`` (``a`` the largest diagonal entry) that makes it positive definite, and
+    ``s``'s exponent (``None``: no shift); ``(None, None)`` if none does.
 
     ``A`` is modified in place. Near a minimiser the exact Hessian is indefinite only
-    by curvature that vanishes at it (the neurons' symmetries: measured on the
-    breast-cancer logistic path, smallest eigenvalues -0.2 to -0.01 against 250),
-    so the shift vanishes too and the steps converge like Newton's. Gauss-Newton
-    instead keeps the penalty's ``2 beta`` along those directions and crawls
-    (4% less gradient per step): the path took 2.2x the time.
+    by curvature that vanishes at it (measured on the breast-cancer logistic path:
+    smallest eigenvalues -0.2 to -0.01 against 250), so the shift vanishes too and
+    the steps converge like Newton's. Gauss-Newton instead keeps the penalty's
+    ``2 beta`` along those directions and crawls (4% less gradient per step): the
+    path took 2.2x the time. ``first`` lets consecutive steps start near the last
+    step's shift instead of trying every power from ``1e-10``.
     """
     largest = float(A.diagonal().abs().max())
     added = 0.0
-    for shift in [0.0] + [largest * 10.0 ** e for e in range(-10, 1)]:
+    for exponent in [None, *range(max(first, SHIFT_EXPONENTS[0]), SHIFT_EXPONENTS[-1] + 1)]:
+        shift = 0.0 if exponent is None else largest * 10.0 ** exponent
         A.diagonal().add_(shift - added)
         added = shift
         factor, info = torch.linalg.cholesky_ex(A)
         if int(info) == 0:
-            return factor
-    return None
+            return factor, exponent
+    return None, None
 
 
 def _output_weighted_gram(
