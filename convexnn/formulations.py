@@ -34,7 +34,9 @@ class PolySDP:
     Attributes
     ----------
     patches : ndarray of shape (n, R, P, h)
-        Samples (``R = P = 1``) or pooled patches (:meth:`ConvGeometry.training_patches`).
+        Samples (``R = P = 1``), or the training patches of a convolutional problem
+        (:meth:`ConvGeometry.training_patches`: synthetic patches with the moments of
+        the images' own, ``P = min(pool_area, h + 1)``).
     targets : ndarray of shape (n, C)
         Loss-encoded targets (e.g. -1/+1 or one-hot for classification).
     activation : Activation
@@ -142,9 +144,8 @@ def make_conv_problem(
 
     ``X`` holds images as ``(n, C, H, W)``, ``(n, H, W)`` or flat rows
     matching ``geometry.image_shape``. The problem's ``patches`` are
-    :meth:`ConvGeometry.training_patches`: a pooling region of more than
-    ``patch_size + 1`` patches is held as ``patch_size + 1`` patches with the
-    same mean and second moment, the same problem exactly.
+    :meth:`ConvGeometry.training_patches` (the same problem, exactly, in at
+    most ``patch_size + 1`` patches per pooling region).
     """
     if not isinstance(geometry, ConvGeometry):
         raise ValidationError(

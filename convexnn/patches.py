@@ -32,7 +32,8 @@ from convexnn.solvers._checks import is_int
 
 IntPair = int | tuple[int, int]
 
-#: Patch values per chunk of images in :meth:`ConvGeometry.training_patches` (128 MB).
+#: Patch values per chunk of images in :meth:`ConvGeometry.training_patches` (128 MB of
+#: float64; the chunk's copies and its QR take a few times that at the peak).
 TRAINING_PATCH_CHUNK = 1 << 24
 
 
@@ -168,8 +169,9 @@ class ConvGeometry:
 
     def training_patches(self, X: np.ndarray) -> np.ndarray:
         """Patches of the convex training problem: :meth:`patches`, with every region of
-        more than ``patch_size + 1`` patches replaced by ``patch_size + 1`` patches of the
-        same mean and second moment (see the module docstring), in float64.
+        more than ``patch_size + 1`` patches replaced by ``patch_size + 1`` synthetic
+        patches of the same mean and second moment (why that is exact: the module
+        docstring), in float64. Use :meth:`patches` for the images' own patches.
 
         Shape ``(n, regions, min(pool_area, patch_size + 1), patch_size)``. Built in
         chunks of images, so the full patch array is never held at once. The

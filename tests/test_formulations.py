@@ -176,10 +176,11 @@ def test_pooling_regions_follow_avgpool2d():
     np.testing.assert_allclose((geometry.patches(images) @ u).mean(axis=2), pooled, rtol=1e-12)
 
 
-@pytest.mark.parametrize("pool_size", [None, (4, 2)])
+@pytest.mark.parametrize("pool_size", [None, (3, 5), (4, 2)])
 def test_training_patches_keep_each_regions_mean_and_second_moment(pool_size, monkeypatch):
     monkeypatch.setattr(patches_module, "TRAINING_PATCH_CHUNK", 500)  # several chunks
-    geometry = ConvGeometry((2, 7, 6), 2, 1, pool_size)  # h = 8; 30 or 8 patches per region
+    # h = 8; one region of 30 patches, two of 15 (both reduced to 9), or four of 8 (kept)
+    geometry = ConvGeometry((2, 7, 6), 2, 1, pool_size)
     images = np.random.default_rng(3).random((7, *geometry.image_shape))
     patches, training = geometry.patches(images), geometry.training_patches(images)
     h = geometry.patch_size

@@ -106,7 +106,8 @@ def test_shifted_cholesky_takes_the_smallest_power_of_ten_that_is_positive_defin
     factor, exponent = _local._shifted_cholesky(definite.clone())
     torch.testing.assert_close(factor @ factor.T, definite)
     assert exponent is None  # no shift
-    # -0.01 against a largest diagonal entry a <= 250: 1e-5 a < 0.01 < 1e-4 a.
+    # The smallest eigenvalue is -0.01: the shift is the first power of ten times the
+    # largest diagonal entry above 0.01.
     indefinite = with_eigenvalues(-0.01, 1, 2, 3, 4, 250)
     largest = float(indefinite.diagonal().max())
     factor, exponent = _local._shifted_cholesky(indefinite.clone())
@@ -141,11 +142,13 @@ def test_direct_steps_converge_quadratically_where_the_exact_hessian_is_indefini
     noise = torch.randn(V.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     start = state.moved(V * (1 + 1e-2 * noise))
     yhat, cache = model.forward(start)
+    system = _local._DirectSystem(model, start, yhat, cache, 2 * model.beta)
+    # The premises (measured: 6 neurons, 180 unknowns): direct steps with the exact blocks ...
+    assert system.primal and system.curvature is not None, network.n_neurons
     indefinite = torch.linalg.eigvalsh(
-        _local._DirectSystem(model, start, yhat, cache, 2 * model.beta).gram
-        + torch.block_diag(*model.curvature_blocks(start, yhat, cache))
+        system.gram + system.curvature
         + 2 * model.beta * torch.eye(V.numel(), dtype=torch.float64))[0] < 0
-    assert indefinite
+    assert indefinite  # ... on an indefinite exact Hessian
     before = float(model.gradient(start, yhat, cache).norm())
     result = _local.gauss_newton(model, start, max_steps=5, rtol=0.0, deadline=math.inf)
     after = float(model.gradient(result.state, result.yhat, result.cache).norm())

@@ -4,11 +4,10 @@ Two solvers, chosen by size (:func:`refine`):
 
 * **direct Newton** (Levenberg-Marquardt) with the dense Jacobian and the
   Hessian's second-order blocks, solved by Cholesky on the smaller side
-  (``min(p, nC)``, ``p = m h``; the exact matrix shifted by the smallest
-  power of ten that makes it positive definite, Gauss-Newton where none up to
-  its largest diagonal entry does or the Jacobian is wider than tall): robust
-  and fast while the
-  Jacobian is small;
+  (``min(p, nC)``, ``p = m h``; the exact matrix shifted into positive
+  definiteness where it is indefinite, Gauss-Newton where that takes more than
+  its largest diagonal entry or the Jacobian is wider than tall): robust and
+  fast while the Jacobian is small;
 * **Newton-CG with a trust region** (Steihaug-Toint) on exact
   Hessian-vector products (:meth:`NeuronModel.hessian_product`, two passes
   over the data each, ``O(n R P h m)``): never a dense Jacobian, and the
@@ -133,13 +132,15 @@ def gauss_newton(
 
 
 class _DirectSystem:
-    """``(H + (mu + damping) I) step = -g`` by Cholesky on the smaller side.
+    """``(H + (mu + damping + shift) I) step = -g`` by Cholesky on the smaller side.
 
     ``H`` is the exact Hessian ``J^T H_loss J`` plus the per-neuron
     second-order blocks (:meth:`NeuronModel.curvature_blocks`) when the
-    Jacobian has no more columns than rows, shifted where it is indefinite
-    (:func:`_shifted_cholesky`): Newton, which converges quadratically where
-    Gauss-Newton (``J^T H_loss J`` alone, always used otherwise) converges
+    Jacobian has no more columns than rows, with the ``shift`` of
+    :func:`_shifted_cholesky` where it is indefinite: Newton, which converges
+    quadratically where Gauss-Newton (``J^T H_loss J`` alone, ``shift = 0``:
+    when the Jacobian is wider than tall or no shift up to the largest
+    diagonal entry makes the exact matrix positive definite) converges
     linearly -- slowly for losses whose residuals stay large at the optimum
     (logistic, cross-entropy: about ten steps per round on digits).
     """
@@ -147,8 +148,9 @@ class _DirectSystem:
     def __init__(self, model: NeuronModel, state: NeuronState, yhat, cache, mu: float,
                  shift_exponent: int | None = None):
         self.mu = mu
-        # The exponent of the last shift that made the exact matrix positive definite (None:
-        # none was needed); the next search starts two powers of ten below it.
+        # The exponent of the last shift (None: none was needed; 0 after a fall back to
+        # Gauss-Newton); the next search starts two powers of ten below it, so a shift can
+        # be up to 100x larger than needed while it falls along the steps.
         self.shift_exponent = shift_exponent
         self.shape = state.V.shape
         cols = state.V.numel()
@@ -215,8 +217,8 @@ def _shifted_cholesky(
     A: torch.Tensor, first: int = SHIFT_EXPONENTS[0]
 ) -> tuple[torch.Tensor | None, int | None]:
     """Cholesky factor of ``A + s I`` for the smallest ``s`` of ``0, 10^first a, ...,
-    10^0 a`` (``a`` the largest diagonal entry) that makes it positive definite, and
-    ``s``'s exponent (``None``: no shift); ``(None, None)`` if none does.
+    10^0 a`` (``a`` the largest absolute diagonal entry) that makes it positive
+    definite, and ``s``'s exponent (``None``: no shift); ``(None, None)`` if none does.
 
     ``A`` is modified in place. Near a minimiser the exact Hessian is indefinite only
     by curvature that vanishes at it (measured on the breast-cancer logistic path:
