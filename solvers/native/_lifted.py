@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from convexnn.solvers.base import coefficient_matrix
+
 
 class GramOperator:
     """``A`` for one fully connected block, data ``X`` of shape ``(n, h)``."""
@@ -107,7 +109,8 @@ class GramOperator:
         dtype, device = self.X.dtype, self.X.device
         rows, cols, weights = svec_indices(self.h + 1, dtype, device)
         augmented = torch.cat([self.X, torch.ones((self.n, 1), dtype=dtype, device=device)], 1)
-        pattern = _pattern(self.h, (self.a, self.b, self.c), dtype, device)
+        pattern = torch.as_tensor(coefficient_matrix((self.a, self.b, self.c), self.h),
+                                  dtype=dtype, device=device)
         return augmented[:, rows] * augmented[:, cols] * (pattern[rows, cols] * weights)
 
 
@@ -119,7 +122,8 @@ class LiftedOperator:
         ones = torch.ones((n, pool, 1), dtype=patches.dtype, device=patches.device)
         F = torch.cat([patches, ones], dim=2)  # (n, P, h+1)
         # A_i = (1/P) sum_p F_p F_p^T scaled entrywise by the activation pattern
-        pattern = _pattern(h, coefficients, patches.dtype, patches.device)
+        pattern = torch.as_tensor(coefficient_matrix(coefficients, h), dtype=patches.dtype,
+                                  device=patches.device)
         self.matrices = torch.einsum("npi,npj->nij", F, F).div_(pool).mul_(pattern)
         self.n, self.h = n, h
 
@@ -159,15 +163,6 @@ def iteration_flops(n: int, regions: int, pool_size: int, side: int) -> tuple[fl
         return n_side, math.inf
     lifted = 2 * m * m * block + 2 * m ** 3 + m ** 3 / 3 + 40 * n * m + 0.15 * n * m * m
     return n_side, lifted
-
-
-def _pattern(h: int, coefficients, dtype, device) -> torch.Tensor:
-    """The activation's weights on the entries of a lifted ``(h+1) x (h+1)`` matrix."""
-    a, b, c = coefficients
-    pattern = torch.full((h + 1, h + 1), float(a), dtype=dtype, device=device)
-    pattern[:h, h] = pattern[h, :h] = 0.5 * b
-    pattern[h, h] = c
-    return pattern
 
 
 def svec_indices(side: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
