@@ -7,10 +7,16 @@ by Neural Decomposition, and certifies every result with a duality gap.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from convexnn._lazy import attach
 from convexnn._version import __version__
+
+# A library leaves output to the application: without a handler of its own,
+# Python would print the "convexnn" logger's warnings through its last-resort
+# handler. Configure logging (or pass verbose=True) to see them.
+logging.getLogger("convexnn").addHandler(logging.NullHandler())
 
 # Public names are imported on first use (PEP 562): ``import convexnn`` and
 # ``convexnn --help`` stay fast, and torch, cvxpy, pandas and matplotlib load

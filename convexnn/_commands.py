@@ -69,25 +69,106 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     return X, y, Path(args.data).name.split(".")[0] or "data"
 
 
-def _features_for(model: Any, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
+def _header(path: str) -> list[str] | None:
+    """The column names of a text data file with a header row, else ``None``."""
+    from convexnn.datasets._files import TEXT_DELIMITERS, file_format
+    from convexnn.datasets._text import csv_header
+
+    kind = file_format(path)
+    return csv_header(path, TEXT_DELIMITERS[kind]) if kind in TEXT_DELIMITERS else None
+
+
+def _named(X: np.ndarray, names: list[str] | None) -> Any:
+    """``X`` as a DataFrame with the feature names (what the estimator records), or as is."""
+    if names is None:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=names)
+
+
+def _training_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
+    """:func:`load_data`, with a header's feature names on ``X`` (a DataFrame) so that the
+    saved model finds its columns by name in the files it later predicts on."""
+    X, y, name = load_data(args)
+    names = _header(args.data) if getattr(args, "data", None) is not None else None
+    if names is not None:
+        target = _column(args.target)
+        target = names[int(target)] if isinstance(target, int) else target or names[-1]
+        names = [column for column in names if column != target]
+    return _named(X, names), y, name
+
+
+def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray | None]:
     """Features (and targets, when there is a target column) of ``--data`` for ``model``.
 
-    ``--target`` names the target column, which is dropped. Without it the
-    last column is the target when the file has one column more than the
-    model's features, and a feature otherwise.
+    A model fitted on a file with a header finds its feature columns by name
+    in a file with a header (in any order); the target is ``--target`` or the
+    one remaining column. Otherwise ``--target`` names the target column,
+    which is dropped, and without it the last column is the target when the
+    file has one column more than the model's features, and a feature when
+    it has exactly as many. Formats without columns (svmlight, IDX, .npz)
+    keep their own targets.
     """
+    from convexnn.datasets import load_file
+    from convexnn.datasets._files import file_format
+    from convexnn.exceptions import ValidationError
+
+    features = getattr(model, "feature_names_in_", None)
+    names = _header(args.data)
+    if features is not None and names is not None:
+        return _by_name(args, list(features), names)
+    kind = file_format(args.data)
+    if kind == "svmlight":  # trailing all-zero features are not in the file
+        X, y = load_file(args.data, n_features=model.n_features_in_)
+        return _named(X, features), y
+    X, y = load_file(args.data, target=_column(args.target))
+    wanted = model.n_features_in_
+    if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
+        columns = X.shape[1] + 1
+        if columns == wanted:
+            if y.dtype.kind not in "biuf":
+                raise ValidationError(
+                    f"{args.data} has {columns} columns and its last is not numeric; the "
+                    f"model takes {wanted} features (name the target with --target)"
+                )
+            return _named(np.column_stack([X, y.astype(np.float64)]), features), None
+        if columns != wanted + 1:
+            raise ValidationError(
+                f"{args.data} has {columns} columns; the model takes {wanted} features "
+                f"({wanted + 1} columns with a target column)"
+            )
+    return _named(X, features), y
+
+
+def _by_name(args: argparse.Namespace, features: list[str], names: list[str]):
+    """The model's feature columns of a file with a header, by name, and its target."""
     from convexnn.datasets import load_file
     from convexnn.exceptions import ValidationError
 
-    X, y = load_file(args.data, target=_column(args.target))
-    if args.target is None and X.shape[1] == model.n_features_in_ - 1 and y.ndim == 1:
-        if y.dtype.kind not in "biuf":
-            raise ValidationError(
-                f"{args.data} has {X.shape[1] + 1} columns and its last is not numeric; the "
-                f"model takes {model.n_features_in_} features (name the target with --target)"
-            )
-        return np.column_stack([X, y.astype(np.float64)]), None
-    return X, y
+    missing = [name for name in features if name not in names]
+    if missing:
+        raise ValidationError(
+            f"{args.data} has no column(s) {missing}, which the model was fitted on; its "
+            f"columns: {names}"
+        )
+    target = _column(args.target)
+    if isinstance(target, int):
+        target = names[target] if -len(names) <= target < len(names) else target
+    others = [name for name in names if name not in features]
+    if target is None and len(others) > 1:
+        raise ValidationError(
+            f"{args.data} has the columns {others} besides the model's features; name the "
+            "target with --target"
+        )
+    target = target if target is not None else (others[0] if others else None)
+    if target is None:  # no target column: read the last column as one and put it back
+        X, last = load_file(args.data, target=-1)
+        table = np.column_stack([X, last.astype(np.float64)])
+        return _named(table[:, [names.index(name) for name in features]], features), None
+    X, y = load_file(args.data, target=target)
+    rest = [name for name in names if name != target]
+    return _named(X[:, [rest.index(name) for name in features]], features), y
 
 
 def _task(y: np.ndarray, task: str) -> str:
@@ -125,8 +206,10 @@ def _metric(model: Any, scoring: str | None = None) -> str:
 # -- the commands ---------------------------------------------------------------------------
 def fit_command(args: argparse.Namespace) -> int:
     import convexnn as cnn
+    from convexnn.network import npz_path
 
-    X, y, _ = load_data(args)
+    out = npz_path(args.out)  # a folder that does not exist is an error before the solve
+    X, y, _ = _training_data(args)
     classification = _task(y, args.task) == "classification"
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
                   solver_options=_solver_options(args))
@@ -139,6 +222,7 @@ def fit_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
+    path = model.save(out)  # before any output: a closed pipe must not lose the model
     if args.cv is not None:
         print(f"model             {cls._plain_estimator.__name__}, beta {model.beta_:.6g} chosen "
               f"by {model.n_splits_}-fold CV over {len(model.betas_)} betas "
@@ -151,17 +235,25 @@ def fit_command(args: argparse.Namespace) -> int:
         print(f"model             {cls.__name__}, beta {args.beta:g}")
     print_result(model.result_, seconds, model.network_.n_neurons)
     print(f"training score    {_metric(model)} {model.score(X, y):.4f}")
-    path = model.save(args.out)
     print(f"wrote {path}")
     return 0
 
 
 def predict_command(args: argparse.Namespace) -> int:
     from convexnn._persistence import load_saved_estimator
+    from convexnn.exceptions import ValidationError
 
     model = load_saved_estimator(args.model)
     X, y = _features_for(model, args)
     predictions = model.predict(X)
+    score = None
+    if y is not None and args.out is not None:
+        try:
+            score = model.score(X, y)
+        except ValueError as error:  # targets of another kind than the model's
+            raise ValidationError(
+                f"the target column of {args.data} does not suit the model: {error}"
+            ) from error
     if args.out is None:
         for row in predictions.reshape(len(predictions), -1):
             print(",".join(str(value) for value in row))
@@ -173,8 +265,8 @@ def predict_command(args: argparse.Namespace) -> int:
         for row in predictions.reshape(len(predictions), -1):
             handle.write(",".join(str(value) for value in row) + "\n")
     print(f"wrote {len(predictions)} predictions to {args.out}")
-    if y is not None:
-        print(f"{_metric(model)} {model.score(X, y):.4f}")
+    if score is not None:
+        print(f"{_metric(model)} {score:.4f}")
     return 0
 
 
@@ -199,18 +291,29 @@ def path_command(args: argparse.Namespace) -> int:
     """``path`` (one validation split) and ``cv`` (k folds): fit, plot, tabulate."""
     import convexnn as cnn
     from convexnn.datasets import standardize
+    from convexnn.exceptions import ValidationError
 
     X, y, name = load_data(args)
+    out = Path(args.out if args.out is not None else Path(f"{args.command}-results") / name)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"--out {out} is a file; give a folder for the picture and table")
     classification = _task(y, args.task) == "classification"
     if args.standardize:
         X = standardize(X).X_train
     if args.command == "path":
         from sklearn.model_selection import train_test_split
 
-        train, test = train_test_split(
-            np.arange(len(X)), test_size=args.test_size, random_state=args.random_state,
-            stratify=y if classification else None,
-        )
+        if not 0 < args.test_size < 1:
+            raise ValidationError(f"--test-size must be a fraction in (0, 1); got {args.test_size}")
+        if args.random_state < 0:
+            raise ValidationError(f"--random-state must be >= 0; got {args.random_state}")
+        try:
+            train, test = train_test_split(
+                np.arange(len(X)), test_size=args.test_size, random_state=args.random_state,
+                stratify=y if classification else None,
+            )
+        except ValueError as error:  # e.g. a class with one sample cannot be stratified
+            raise ValidationError(f"cannot split {name} for validation: {error}") from error
         cv: Any = [(train, test)]
     else:
         cv = args.folds
@@ -219,7 +322,6 @@ def path_command(args: argparse.Namespace) -> int:
                 activation=args.activation, loss=args.loss, solver=args.solver,
                 solver_options=_solver_options(args))
     model.fit(X, y)
-    out = Path(args.out if args.out is not None else Path(f"{args.command}-results") / name)
     paths = cnn.plot_path(model, out / args.command)
     curves = cnn.PathCurves.of(model)
     print(f"| beta | {curves.scoring} | training objective | neurons | certified gap | "

@@ -358,6 +358,18 @@ def _finish(
     if network is not decomposed:
         candidates.append(gradient_dual(problem, decomposed))
     certificate = certify_network(problem, network, candidates)
+    message = output.message
+    zero_objective = problem.objective(np.zeros_like(problem.targets), 0.0)
+    if certificate.objective > zero_objective:
+        # A back-end stopped far off (e.g. on unscaled features) is never worth more than
+        # no network at all, which is feasible; return that instead.
+        message += (f"; its network (objective {certificate.objective:.6g}) was worse than "
+                    f"the zero network ({zero_objective:.6g}), which is returned instead")
+        logger.warning("%s: %s", solver_name, message)
+        network = TwoLayerPolyNet(np.zeros((0, network.U.shape[1])),
+                                  np.zeros((0,) + network.alpha.shape[1:]),
+                                  network.activation, network.geometry)
+        certificate = certify_network(problem, network, candidates)
     # The status describes the network against tol, by the independent certificate:
     # a back-end's "optimal" whose network misses tol is inaccurate, and a network
     # certified within tol is optimal, whatever stopped the back-end ("inaccurate", or a
@@ -415,7 +427,7 @@ def _finish(
         solver=solver_name,
         solver_objective=output.objective,
         n_neurons=network.n_neurons,
-        message=output.message,
+        message=message,
         stats=stats,
         tol=tol,
         dual_point=certificate.dual_point,

@@ -20,6 +20,14 @@ from convexnn.solvers._checks import is_int, is_real
 #: Column scales (root mean square) further apart than this trigger a
 #: :class:`FeatureScalingWarning` (raw breast-cancer data: about 2e5).
 SCALE_RATIO_LIMIT = 1e4
+#: So does a largest column scale above this: a degree-2 activation of such
+#: features puts its quadratic, linear and constant parts ``scale**2 : scale : 1``
+#: apart (features of scale 1e6: every back-end fails or stops far from the
+#: optimum; 1e5 still solves).
+SCALE_LIMIT = 1e4
+#: Targets beyond this in absolute value are refused: squared, summed over the
+#: samples, they overflow float64.
+TARGET_LIMIT = 1e100
 
 
 def _is_sparse(array: Any) -> bool:
@@ -118,6 +126,13 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     if len(values) != n_samples:
         raise ValidationError(
             f"{name} has {len(values)} rows but X has {n_samples} samples; they must match"
+        )
+    largest = float(np.abs(values).max(initial=0.0))
+    if largest > TARGET_LIMIT:
+        raise ValidationError(
+            f"{name} has values up to {largest:.3g}; a loss of such targets overflows "
+            f"float64 (limit {TARGET_LIMIT:g}). Rescale {name}, e.g. divide it by its "
+            "standard deviation"
         )
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
@@ -231,23 +246,31 @@ def feature_scales(X: np.ndarray) -> np.ndarray:
 
 def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3) -> None:
     """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
-    :data:`SCALE_RATIO_LIMIT`; all-zero columns are ignored."""
+    :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT`; all-zero
+    columns are ignored."""
     scales = feature_scales(X)
     used = np.flatnonzero(scales > 0)
-    if len(used) < 2:
+    if len(used) == 0:
         return
     small, large = used[np.argmin(scales[used])], used[np.argmax(scales[used])]
     ratio = scales[large] / scales[small]
     if ratio > SCALE_RATIO_LIMIT:
-        warnings.warn(
-            f"{name} is badly scaled: column scales (root mean square) range from "
-            f"{scales[small]:.3g} (column {small}) to {scales[large]:.3g} (column {large}), "
-            f"a ratio of {ratio:.2g} > {SCALE_RATIO_LIMIT:g}. The convex program is then so "
-            "ill-conditioned that solvers stop at their limits or fail. Standardise the "
-            "features first, e.g. make_pipeline(StandardScaler(), estimator).",
-            FeatureScalingWarning,
-            stacklevel=stacklevel,
-        )
+        problem = (f"column scales (root mean square) range from {scales[small]:.3g} (column "
+                   f"{small}) to {scales[large]:.3g} (column {large}), a ratio of {ratio:.2g} "
+                   f"> {SCALE_RATIO_LIMIT:g}")
+    elif scales[large] > SCALE_LIMIT:
+        problem = (f"column {large} has scale (root mean square) {scales[large]:.3g} > "
+                   f"{SCALE_LIMIT:g}, so the activation's quadratic and constant parts are "
+                   f"{scales[large] ** 2:.1g} apart")
+    else:
+        return
+    warnings.warn(
+        f"{name} is badly scaled: {problem}. The convex program is then so ill-conditioned "
+        "that solvers stop at their limits or fail. Standardise the features first, e.g. "
+        "make_pipeline(StandardScaler(), estimator).",
+        FeatureScalingWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def estimator_features(

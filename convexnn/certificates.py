@@ -27,12 +27,14 @@ import torch
 
 from convexnn._validation import as_float_array, check_bool
 from convexnn.activations import ActivationLike
-from convexnn.exceptions import ValidationError
+from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.formulations import PolySDP, problem_for
 from convexnn.losses import LossLike
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
+from convexnn.solvers import registry
 from convexnn.solvers.certificate import best_dual_bound, dual_bound, relative_gap
+from convexnn.solvers.errors import SolverError
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,13 @@ def certify(
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )
-    candidates = list(dual_points)
+    if solver != "auto":
+        try:  # an unknown name is an error whether or not the solver is used
+            registry.get(solver)
+        except SolverError as error:
+            raise translate_solver_error(error) from error
+    candidates = [as_float_array(point, f"dual_points[{i}]", ndims=(1, 2))
+                  for i, point in enumerate(dual_points)]
     if check_bool(tighten, "tighten"):
         from convexnn._solve import solve
 

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -137,6 +138,7 @@ def _compare_command(args: argparse.Namespace) -> int:
 
     from convexnn.comparison import compare
     from convexnn.datasets import load_file
+    from convexnn.exceptions import ValidationError
 
     if args.data is not None:
         target: int | str | None = args.target
@@ -150,7 +152,7 @@ def _compare_command(args: argparse.Namespace) -> int:
     else:
         data = name = args.dataset
         if args.target is not None:
-            raise ValueError("--target applies to --data files, not to --dataset")
+            raise ValidationError("--target applies to --data files, not to --dataset")
     # --time-limit 0 removes the default limit (compare drops options set to None).
     solver_options = None if args.time_limit is None else {"time_limit": args.time_limit or None}
     conv = None
@@ -158,8 +160,6 @@ def _compare_command(args: argparse.Namespace) -> int:
         conv = {"filter_size": args.filter_size, "stride": args.stride,
                 "pool_size": args.pool_size}
     elif args.pool_size is not None or args.stride != 1:
-        from convexnn.exceptions import ValidationError
-
         raise ValidationError("--pool-size and --stride apply to the convolutional variant; "
                               "give --filter-size too")
     comparison = compare(
@@ -323,6 +323,13 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                  **kwargs: Any) -> None:
+    """A warning as one line on stderr, like the errors (not Python's source-line form)."""
+    print(f"convexnn: warning: {category.__name__}: {' '.join(str(message).split())}",
+          file=sys.stderr)
+
+
 def _silence_stdout() -> None:
     """After a broken pipe: send what is left of stdout to /dev/null (no error at exit)."""
     try:
@@ -346,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     np.set_printoptions(precision=4, suppress=True)
     try:
-        code = args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = args.handler(args)
         sys.stdout.flush()  # a broken pipe shows here, inside the handler below
         return code
     except BrokenPipeError:

@@ -52,6 +52,7 @@ from convexnn.estimators import (
 )
 from convexnn.exceptions import SolverFailedError, SolverStatusWarning, ValidationError
 from convexnn.formulations import problem_for
+from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
 from convexnn.path import EPS, N_BETAS, PathPoint, beta_grid, fit_path, zero_network_beta
 from convexnn.solvers._checks import is_int, is_real
@@ -128,6 +129,8 @@ def _check_n_jobs(value: Any) -> int | None:
 class _FoldPath:
     """What one fold's path gives, one entry per beta (decreasing)."""
 
+    usable: np.ndarray
+    test_size: int
     scores: np.ndarray
     statuses: list[str]
     relative_gaps: np.ndarray
@@ -163,6 +166,8 @@ def _fold_path(
         for point in points
     ]
     return _FoldPath(
+        usable=np.array([point.usable for point in points]),
+        test_size=len(test),
         scores=np.asarray(scores, dtype=float),
         statuses=[point.result.status for point in points],
         relative_gaps=np.array([point.result.relative_gap for point in points]),
@@ -270,14 +275,11 @@ class _ConvexPolyCVMixin:
         loss = params["loss"]
         targets = self._targets(y, len(features), loss, reset=True)  # type: ignore[attr-defined]
         labels = decode_scores(targets, self.classes_) if is_classifier(self) else targets
-        try:
-            splitter = check_cv(DEFAULT_FOLDS if params["cv"] is None else params["cv"], labels,
-                                classifier=is_classifier(self))
-            folds = list(splitter.split(features, labels))
-        except ValueError as error:  # e.g. more folds than samples
-            raise ValidationError(f"cv={self.cv!r}: {error}") from error
+        folds = self._folds(params["cv"], features, labels)
         self.n_splits_ = len(folds)
         geometry = self._geometry(features)  # type: ignore[attr-defined]
+        self._check_scorer(scorer, features, targets, labels, folds[0][1], geometry,
+                           params["activation"])
         problem = problem_for(features, targets, activation=params["activation"], beta=0.0,
                               loss=loss, geometry=geometry)
         self.beta_max_ = zero_network_beta(problem)
@@ -299,6 +301,60 @@ class _ConvexPolyCVMixin:
             self._solve(features, targets, {**params, "beta": self.beta_})  # type: ignore[attr-defined]
         return self
 
+    def _folds(self, cv: Any, features: np.ndarray, labels: np.ndarray) -> list:
+        """``(train, test)`` index arrays of ``cv``, checked: at least one split, every
+        index a sample's."""
+        try:
+            splitter = check_cv(DEFAULT_FOLDS if cv is None else cv, labels,
+                                classifier=is_classifier(self))
+            folds = [(np.asarray(train), np.asarray(test))
+                     for train, test in splitter.split(features, labels)]
+        except ValueError as error:  # e.g. more folds than samples
+            raise ValidationError(f"cv={self.cv!r}: {error}") from error
+        if not folds:
+            raise ValidationError(
+                "cv gives no (train, test) splits (a generator is used up by one fit: pass "
+                "a list or a splitter)"
+            )
+        n = len(features)
+        for k, (train, test) in enumerate(folds):
+            for name, indices in (("train", train), ("test", test)):
+                if (indices.size == 0 or indices.ndim != 1
+                        or not np.issubdtype(indices.dtype, np.integer)
+                        or indices.min() < 0 or indices.max() >= n):
+                    got = (f"{indices.size} values of dtype {indices.dtype}" if indices.size
+                           == 0 or not np.issubdtype(indices.dtype, np.integer)
+                           else f"values from {indices.min()} to {indices.max()}")
+                    raise ValidationError(
+                        f"cv: split {k}'s {name} indices must be a non-empty 1-D integer array "
+                        f"of sample indices in [0, {n}); got {got}"
+                    )
+        return folds
+
+    def _check_scorer(
+        self,
+        scorer: Callable[..., float],
+        features: np.ndarray,
+        targets: np.ndarray,
+        labels: np.ndarray,
+        test: np.ndarray,
+        geometry: ConvGeometry | None,
+        activation: Any,
+    ) -> None:
+        """Score the zero network (the optimum at ``beta_max``) on one test fold, so that
+        a scoring this estimator cannot serve fails before any solve."""
+        shape = (1,) + ((geometry.n_regions,) if geometry is not None else ()) + targets.shape[1:]
+        size = geometry.patch_size if geometry is not None else features.shape[1]
+        zero = TwoLayerPolyNet(np.eye(1, size), np.zeros(shape), activation, geometry)
+        estimator = self._estimator_at(PathPoint(np.inf, None, zero), geometry)
+        try:
+            scorer(estimator, features[test], labels[test])
+        except (AttributeError, TypeError, ValueError) as error:
+            raise ValidationError(
+                f"scoring={self.scoring!r} cannot score {type(estimator).__name__} with "
+                f"loss={self.loss!r}: {error}"
+            ) from error
+
     def _record(self, paths: list[_FoldPath]) -> None:
         """Fitted path attributes, ``cv_results_`` and the choice of ``beta_``."""
         def stacked(name: str) -> np.ndarray:
@@ -309,7 +365,16 @@ class _ConvexPolyCVMixin:
         self.gaps_path_ = stacked("relative_gaps")
         self.n_neurons_path_ = stacked("n_neurons")
         self.objective_path_ = stacked("objectives")
-        usable = np.isfinite(self.scores_path_)
+        usable = stacked("usable")
+        unscored = usable & ~np.isfinite(self.scores_path_)
+        if unscored.any():
+            beta_index, fold = (int(i[0]) for i in np.nonzero(unscored))
+            raise ValidationError(
+                f"scoring={self.scoring!r} gave {self.scores_path_[beta_index, fold]} for a "
+                f"solved network (beta {self.betas_[beta_index]:.4g}, split {fold} of "
+                f"{paths[fold].test_size} test samples; e.g. R^2 is undefined on one sample): "
+                "use larger test folds or another scoring"
+            )
         complete = usable.all(axis=1)
         mean = np.where(complete, self.scores_path_.mean(axis=1), np.nan)
         self._warn_about_points(usable, complete)

@@ -340,12 +340,18 @@ def npz_path(path: Any) -> Path:
 def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dict]:
     """Arrays ``required`` (and any others) and the JSON ``metadata`` of a saved file."""
     file = check_path(path)
+    if not file.exists() and file.suffix != ".npz" and file.with_name(file.name + ".npz").exists():
+        file = file.with_name(file.name + ".npz")  # what .save wrote for this name
     if not file.exists():
         raise MissingFileError(f"no such file: {file} (expected {what}, written by .save)")
     try:
-        with np.load(file, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("a single .npy array, not an .npz archive")
+        loaded = np.load(file, allow_pickle=False)
+    except Exception as error:  # text, pickles, damaged files: numpy's own words mislead here
+        raise ValidationError(f"{file} is not {what}: not a NumPy .npz archive") from error
+    if not hasattr(loaded, "files"):
+        raise ValidationError(f"{file} is not {what}: a single .npy array, not an .npz archive")
+    try:
+        with loaded as data:
             missing = [key for key in ("metadata", *required) if key not in data.files]
             if missing:
                 raise ValueError(f"no {missing[0]!r} entry (entries: {data.files})")

@@ -14,12 +14,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from convexnn import solvers
 from convexnn._solve import solve
 from convexnn.exceptions import SolverStatusWarning
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
+from convexnn.solvers import registry
 
 #: Options that make each conic back-end accurate enough for 1e-4 agreement.
 TIGHT_OPTIONS: dict[str, dict] = {
@@ -150,3 +152,15 @@ def planted_conv_teacher(
 
 def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
+
+
+@pytest.fixture
+def isolated_registry(monkeypatch):
+    """A copy of the solver registry, thrown away after the test.
+
+    The built-ins are loaded first: loading them into the copy would leave the
+    real registry marked loaded but empty once the copy is undone.
+    """
+    registry.names()
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    return registry

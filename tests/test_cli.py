@@ -166,6 +166,13 @@ def labelled(tmp_path_factory):
     }
 
 
+def _frame(X):
+    """``X`` with the header names :func:`_write_csv` gives its columns."""
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+
+
 def _fields(out: str) -> dict[str, str]:
     return {line[:18].strip(): line[18:].strip() for line in out.splitlines() if line[:18].strip()}
 
@@ -185,7 +192,9 @@ def test_fit_predict_certify_end_to_end(labelled, capsys):
     assert float(fields["objective"]) == pytest.approx(reference.result_.objective, rel=1e-7)
     assert float(fields["lower bound"]) <= float(fields["objective"])
     loaded = ConvexPolyClassifier.load(model)
-    np.testing.assert_array_equal(loaded.predict(labelled["X"]), reference.predict(labelled["X"]))
+    assert list(loaded.feature_names_in_) == ["f0", "f1", "f2"]  # the header's
+    np.testing.assert_array_equal(loaded.predict(_frame(labelled["X"])),
+                                  reference.predict(labelled["X"]))
 
     # predict: features only, printed; the labelled file, written with its score
     assert main(["predict", str(model), "--data", str(labelled["features"])]) == 0
@@ -225,7 +234,8 @@ def test_fit_with_cv_saves_the_model_at_the_chosen_beta(labelled, capsys):
         f"ConvexPolyClassifier, beta {reference.beta_:.6g} chosen by 3-fold CV over 5 betas")
     loaded = ConvexPolyClassifier.load(model)
     assert loaded.beta == reference.beta_
-    np.testing.assert_array_equal(loaded.predict(labelled["X"]), reference.predict(labelled["X"]))
+    np.testing.assert_array_equal(loaded.predict(_frame(labelled["X"])),
+                                  reference.predict(labelled["X"]))
 
 
 @pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
@@ -270,10 +280,16 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
          ("ValidationError", "X has 2 features")),
         (["cv", "--dataset", "iris", "--betas", "x,y"], ("argument --betas",)),
         (["path", "--dataset", "iris", "--target", "3"], ("--target applies to --data files",)),
+        (["path", "--dataset", "iris", "--test-size", "1.5"],
+         ("ValidationError", "--test-size must be a fraction in (0, 1); got 1.5")),
+        (["path", "--dataset", "iris", "--out", "TRAIN"], ("ValidationError", "is a file")),
+        (["predict", "MODEL", "--data", "TWO_COLUMNS"],
+         ("ValidationError", "has 2 columns; the model takes 3 features (4 columns")),
     ],
     ids=["missing-data", "bad-target", "one-fold", "regression-loss", "unwritable-model",
          "missing-model", "not-a-model", "certify-without-targets", "too-few-features",
-         "bad-betas", "target-with-dataset"],
+         "bad-betas", "target-with-dataset", "bad-test-size", "out-is-a-file",
+         "wrong-column-count"],
 )
 def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, words, capsys):
     model = labelled["folder"] / "model-for-errors.npz"
@@ -282,7 +298,9 @@ def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, word
 
         ConvexPolyClassifier(beta=1.0, solver="native").fit(
             labelled["X"], labelled["labels"]).save(model)
-    paths = {"TRAIN": labelled["train"], "FEATURES": labelled["features"], "MODEL": model}
+    two_columns = _write_csv(labelled["folder"] / "two.csv", labelled["X"][:5, :2], header=False)
+    paths = {"TRAIN": labelled["train"], "FEATURES": labelled["features"], "MODEL": model,
+             "TWO_COLUMNS": two_columns}
     argv = [str(paths.get(arg, arg)) for arg in argv]
     capsys.readouterr()
     assert main(argv) == 2
@@ -291,3 +309,104 @@ def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, word
     assert "unexpected error" not in err
     for word in words:
         assert word in err, err
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
+def test_a_model_fitted_on_a_header_finds_its_columns_by_name(labelled, tmp_path, capsys):
+    """Target first at fit time, columns shuffled later: the names decide, not positions."""
+    from convexnn import ConvexPolyClassifier
+
+    X, labels = labelled["X"], labelled["labels"]
+    rows = [",".join(["label", "f0", "f1", "f2"])]
+    rows += [",".join([labels[i]] + [repr(float(v)) for v in X[i]]) for i in range(len(X))]
+    (tmp_path / "first.csv").write_text("\n".join(rows) + "\n")
+    model = tmp_path / "named.npz"
+    assert main(["fit", "--data", str(tmp_path / "first.csv"), "--target", "label",
+                 "--beta", "0.5", "--solver", "native", "--out", str(model)]) == 0
+    loaded = ConvexPolyClassifier.load(model)
+    assert list(loaded.feature_names_in_) == ["f0", "f1", "f2"]
+    reference = ConvexPolyClassifier(beta=0.5, solver="native").fit(X, labels).predict(X)
+
+    rows = [",".join(["f2", "label", "f0", "f1"])]
+    rows += [",".join([repr(float(X[i, 2])), labels[i], repr(float(X[i, 0])),
+                       repr(float(X[i, 1]))]) for i in range(len(X))]
+    (tmp_path / "shuffled.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    # no --target: the one column that is not a feature is the target
+    assert main(["predict", str(model), "--data", str(tmp_path / "shuffled.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text().splitlines()[1:] == list(reference)
+    assert main(["certify", str(tmp_path / "named"), "--data",  # the .npz is found
+                 str(tmp_path / "shuffled.csv")]) == 0
+    assert "samples           60" in capsys.readouterr().out
+
+    (tmp_path / "renamed.csv").write_text("g0,f1,f2\n1,2,3\n")
+    assert main(["predict", str(model), "--data", str(tmp_path / "renamed.csv")]) == 2
+    assert "has no column(s) ['f0'], which the model was fitted on" in capsys.readouterr().err
+
+
+def test_svmlight_rows_without_the_last_feature_are_not_given_the_label(tmp_path, capsys):
+    """The last feature is zero in every row, so the file never mentions it."""
+    from convexnn import ConvexPolyRegressor
+
+    t = planted_teacher(n=30, d=4, seed=33)
+    model = ConvexPolyRegressor(beta=0.5, solver="native").fit(t.X, t.y)
+    model.save(tmp_path / "m.npz")
+    X = np.column_stack([t.X[:, :3], np.zeros(len(t.X))])
+    lines = [f"{float(t.y[i])!r} " + " ".join(f"{j + 1}:{float(X[i, j])!r}" for j in range(3))
+             for i in range(len(X))]
+    (tmp_path / "d.libsvm").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "d.libsvm")]) == 0
+    printed = np.array(capsys.readouterr().out.split(), dtype=float)
+    np.testing.assert_allclose(printed, model.predict(X), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
+def test_fit_checks_the_model_folder_first_and_saves_before_printing(labelled, tmp_path,
+                                                                      monkeypatch, capsys):
+    import convexnn._commands
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the output folder was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("convexnn.ConvexPolyClassifier.fit", no_fit)
+        assert main(["fit", "--data", str(labelled["train"]), "--target", "label",
+                     "--out", str(tmp_path / "nowhere" / "m.npz")]) == 2
+    assert "folder" in capsys.readouterr().err
+
+    def closed_pipe(*args, **kwargs):  # what print raises when stdout is a closed pipe
+        raise BrokenPipeError
+
+    monkeypatch.setattr(convexnn._commands, "print_result", closed_pipe)
+    main(["fit", "--data", str(labelled["train"]), "--target", "label", "--beta", "0.5",
+          "--solver", "native", "--out", str(tmp_path / "m.npz")])
+    assert (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
+def test_predict_with_targets_the_model_cannot_score_writes_nothing(labelled, tmp_path, capsys):
+    from convexnn import ConvexPolyRegressor
+
+    ConvexPolyRegressor(beta=0.5, solver="native").fit(
+        labelled["X"], labelled["X"][:, 0]).save(tmp_path / "reg.npz")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "reg.npz"), "--data", str(labelled["train"]),
+                 "--target", "label", "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "does not suit the model" in err and "unexpected" not in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
+def test_warnings_are_one_line_on_stderr(tmp_path, capsys):
+    """Not Python's two-line form with a source path and a code line."""
+    t = planted_teacher(n=30, d=3, seed=34)
+    _write_csv(tmp_path / "huge.csv", t.X * 2e4, t.y)
+    assert main(["fit", "--data", str(tmp_path / "huge.csv"), "--target", "label",
+                 "--solver", "native", "--out", str(tmp_path / "m.npz")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "FeatureScalingWarning" in line]
+    assert lines and lines[0].startswith("convexnn: warning: FeatureScalingWarning: X is badly")
+    assert ".py:" not in err

@@ -453,6 +453,67 @@ def test_parameter_validation_names_the_parameter(params, match):
         ConvexPolyRegressorCV(**params).fit(X, y)
 
 
+def _no_solves(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a path was solved")
+
+    monkeypatch.setattr(convexnn.cv, "fit_path", refuse)
+
+
+@pytest.mark.parametrize(
+    "estimator, params, match",
+    [
+        ("regressor", dict(cv=[]), "cv gives no \\(train, test\\) splits"),
+        ("regressor", dict(cv=[(np.arange(10), np.arange(100, 110))]),
+         "split 0's test indices .* in \\[0, 20\\); got values from 100 to 109"),
+        ("regressor", dict(cv=[(np.arange(10), np.array([], dtype=int))]),
+         "split 0's test indices must be a non-empty"),
+        ("regressor", dict(scoring="accuracy"),
+         "scoring='accuracy' cannot score ConvexPolyRegressor"),
+        ("classifier", dict(scoring="neg_log_loss"),
+         "scoring='neg_log_loss' cannot score ConvexPolyClassifier with loss='squared'.*"
+         "predict_proba"),
+    ],
+)
+def test_unusable_folds_and_scorings_are_refused_before_any_solve(monkeypatch, estimator,
+                                                                    params, match):
+    _no_solves(monkeypatch)
+    if estimator == "regressor":
+        X, y = regression_data(n=20)
+        cv_estimator = ConvexPolyRegressorCV(betas=2, **params)
+    else:
+        X, y = classification_data()
+        cv_estimator = ConvexPolyClassifierCV(betas=2, **params)
+    with pytest.raises(ValidationError, match=match):
+        cv_estimator.fit(X, y)
+
+
+def test_a_generator_of_splits_serves_one_fit_and_then_says_so():
+    X, y = regression_data(n=20)
+    estimator = ConvexPolyRegressorCV(
+        betas=2, cv=((np.arange(10), np.arange(10, 20)) for _ in range(2)), solver="native")
+    assert estimator.fit(X, y).n_splits_ == 2
+    with pytest.raises(ValidationError, match="generator is used up by one fit"):
+        estimator.fit(X, y)
+
+
+def test_a_score_the_scorer_cannot_give_is_an_error_naming_scoring_not_a_failed_solve():
+    """R^2 of a one-sample test fold is NaN: every point is solved, none can be scored."""
+    from sklearn.model_selection import LeaveOneOut
+
+    X, y = regression_data(n=8)
+    with pytest.raises(ValidationError, match="scoring=None gave nan for a solved network .*"
+                                               "split 0 of 1 test samples"):
+        ConvexPolyRegressorCV(betas=2, cv=LeaveOneOut(), solver="native").fit(X, y)
+
+
+def test_all_zero_targets_have_beta_max_exactly_zero_and_no_grid():
+    X, _ = regression_data(n=20)
+    assert beta_max(X, np.zeros(20)) == 0.0
+    with pytest.raises(ValidationError, match="beta_max is 0.0"):
+        ConvexPolyRegressorCV(betas=3).fit(X, np.zeros(20))
+
+
 # -- certify and the picture ------------------------------------------------------------------
 
 

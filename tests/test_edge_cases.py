@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import warnings
 
 import numpy as np
@@ -96,6 +97,16 @@ def test_scales_below_the_limit_and_zero_columns_do_not_warn(no_solve):
         warnings.simplefilter("error", FeatureScalingWarning)
         with pytest.raises(_Stop):
             cnn.ConvexPolyRegressor().fit(X, X[:, 1])
+
+
+def test_uniformly_huge_features_warn_before_solving(no_solve):
+    """Every column at scale 1e6: their ratio is fine, but the activation's quadratic and
+    constant parts are 1e12 apart (every back-end failed or stopped far from the optimum)."""
+    X = np.random.default_rng(0).standard_normal((40, 3)) * 1e6
+    with pytest.warns(FeatureScalingWarning, match="column [0-2] has scale .* > 10000, so the "
+                      "activation's quadratic and constant parts are 1e\\+12 apart"):
+        with pytest.raises(_Stop):
+            cnn.ConvexPolyRegressor().fit(X, X[:, 0] / 1e6)
 
 
 def test_badly_scaled_fit_reports_its_status_and_returns_no_nan():
@@ -315,10 +326,18 @@ class LimitedSolver(Solver):
         return output
 
 
-@pytest.fixture
-def isolated_registry(monkeypatch):
-    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
-    return registry
+class FarOffSolver(Solver):
+    """Clarabel's blocks scaled up 1000x, as a back-end stopped far from the optimum."""
+
+    name = "far-off"
+    description = "test double returning a network worse than the zero network"
+    package = "numpy"
+
+    def solve(self, problem, *, warm_start=None, **options):
+        output = registry.get("clarabel").solve(problem)
+        output.blocks = [(1e3 * plus, 1e3 * minus) for plus, minus in output.blocks]
+        output.status = Status.ITERATION_LIMIT
+        return output
 
 
 @pytest.fixture(scope="module")
@@ -384,6 +403,22 @@ def test_an_inaccurate_answer_certified_within_tol_is_optimal(
         result, _, _ = solve(small_problem, "limited", {"tol": 1e-15})
     assert result.status == "optimal_inaccurate" and result.relative_gap > 1e-15
     assert result.stats["solver_status"] == "optimal"
+
+
+def test_a_network_worse_than_the_zero_network_is_never_returned(
+    small_problem, isolated_registry
+):
+    isolated_registry.register(FarOffSolver)
+    with pytest.warns(SolverStatusWarning, match="iteration_limit"):
+        result, network, _ = solve(small_problem, "far-off", polish=False)
+    zero_objective = small_problem.objective(np.zeros_like(small_problem.targets), 0.0)
+    reached = re.search(r"its network \(objective ([0-9.e+]+)\) was worse than the zero "
+                        r"network", result.message)
+    assert float(reached.group(1)) > 100 * zero_objective
+    assert network.n_neurons == 0 and result.n_neurons == 0
+    assert result.objective == pytest.approx(zero_objective, rel=1e-12)
+    assert result.lower_bound <= result.objective
+    np.testing.assert_array_equal(network.predict(np.ones((2, 3))), 0.0)
 
 
 def test_the_estimator_reports_the_status_too(isolated_registry, monkeypatch):

@@ -110,3 +110,15 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
                          text=True, check=True, timeout=120).stdout.strip()
     assert out == ""
+
+
+def test_the_library_logs_nothing_to_stderr_unless_logging_is_configured():
+    """A NullHandler on "convexnn" keeps Python's last-resort handler from printing the
+    library's warnings into an application that configured no logging."""
+    code = "import logging, convexnn; logging.getLogger('convexnn.solvers').warning('noise')"
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    configured = subprocess.run([sys.executable, "-c", "import logging; logging.basicConfig(); "
+                                 + code.replace("import logging, ", "import ")],
+                                capture_output=True, text=True)
+    assert "noise" in configured.stderr

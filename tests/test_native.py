@@ -401,6 +401,22 @@ def test_auto_hands_non_smooth_losses_to_a_conic_solver_and_says_so(caplog):
     assert "'l1'" in skipped[0].getMessage()
 
 
+def test_ipm_keeps_going_while_the_gap_falls_and_the_infeasibility_stalls(caplog):
+    """A stall of the primal infeasibility (cut-short primal steps) is not the accuracy floor.
+
+    On this instance the primal infeasibility sits at 2-3e-5 for three iterations
+    while the gap falls 20-fold; the interior point once stopped there as
+    ``optimal_inaccurate`` (gap 1e-5). Four iterations later it is certified.
+    """
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3))
+    with caplog.at_level(logging.INFO, logger="convexnn"):
+        result = convexnn.ConvexPolyClassifier().fit(X, X[:, 0] ** 2 > X[:, 1]).result_
+    infeasibilities = [float(m) for m in re.findall(r"infeasibility ([0-9.e+-]+) /", caplog.text)]
+    assert min(infeasibilities[5:8]) > 2e-5  # the stall
+    assert result.status == "optimal" and result.relative_gap <= 1e-6
+
+
 def test_auto_picks_native_for_the_squared_loss():
     X, y, problem = case("scalar-squared")
     assert solvers.auto_candidates(problem)[0].name == "native"
@@ -483,7 +499,14 @@ def test_max_neurons_caps_the_width():
             case(name)[2], "native", {"engine": "neurons", "max_neurons": 2, "max_iter": 5}
         )
     assert network.n_neurons <= 2 and result.status == "iteration_limit"
+    assert result.message.endswith("width capped at max_neurons=2")
     assert_usable_best_point(result, network, name)
+    # auto takes the engine whose width can be capped; the interior point refuses a cap
+    with pytest.warns(convexnn.SolverStatusWarning):
+        auto, network, _ = solve(case(name)[2], "native", {"max_neurons": 2, "max_iter": 5})
+    assert auto.stats["engine"] == "neurons" and network.n_neurons <= 2
+    with pytest.raises(convexnn.InvalidSolverOptionError, match="max_neurons caps the width"):
+        solve(case(name)[2], "native", {"engine": "ipm", "max_neurons": 2})
 
 
 # -- warm starts -----------------------------------------------------------------

@@ -35,14 +35,6 @@ needs_unlicensed_mosek = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def isolated_registry(monkeypatch):
-    """A copy of the registry that is thrown away after the test."""
-    registry.names()  # the built-ins are registered on first use
-    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
-    return registry
-
-
 @pytest.fixture(scope="module")
 def problem():
     t = planted_teacher(n=30, d=4, seed=41)

@@ -52,22 +52,18 @@ def load_file(
     y : ndarray of shape (n_samples,)
     """
     file = check_path(path)
-    name = file.name.lower()
-    stem = name
-    for suffix in (".gz", ".bz2"):
-        stem = stem.removesuffix(suffix)
-    extension = Path(stem).suffix
-
-    if extension in (".csv", ".tsv", ".txt"):
-        kwargs.setdefault("delimiter", {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}[extension])
+    kind = file_format(file)
+    if kind in TEXT_DELIMITERS:
+        kwargs.setdefault("delimiter", TEXT_DELIMITERS[kind])
         return load_csv(file, -1 if target is None else target, **kwargs)
-    if extension in (".npy", ".npz") and stem == name:
+    if kind in (".npy", ".npz"):
         return load_numpy(file, target=target, **kwargs)
     if target is not None:
         raise ValidationError(f"target applies to CSV and .npy files, not to {file.name}")
-    if extension in (".svm", ".svmlight", ".libsvm"):
+    if kind == "svmlight":
         return load_svmlight(file, **kwargs)
-    if "idx" in name or stem.endswith("-ubyte"):
+    name = file.name.lower()
+    if kind == "idx":
         labels = kwargs.pop("labels_path", None)
         if labels is None and "images-idx3" in name:
             candidate = file.with_name(file.name.replace("images-idx3", "labels-idx1"))
@@ -80,4 +76,26 @@ def load_file(
         if kwargs:
             raise ValidationError(f"unexpected options for an IDX file: {sorted(kwargs)}")
         return load_idx(file, labels)
+    raise AssertionError(kind)  # pragma: no cover - file_format knows no other kind
+
+
+#: The delimiter of each text format.
+TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": r"\s+"}
+
+
+def file_format(path: PathLike) -> str:
+    """The format :func:`load_file` reads ``path`` as: ``".csv"``, ``".tsv"``, ``".txt"``,
+    ``".npy"``, ``".npz"``, ``"svmlight"`` or ``"idx"``."""
+    file = check_path(path)
+    name = file.name.lower()
+    stem = name
+    for suffix in (".gz", ".bz2"):
+        stem = stem.removesuffix(suffix)
+    extension = Path(stem).suffix
+    if extension in TEXT_DELIMITERS or (extension in (".npy", ".npz") and stem == name):
+        return extension
+    if extension in (".svm", ".svmlight", ".libsvm"):
+        return "svmlight"
+    if "idx" in name or stem.endswith("-ubyte"):
+        return "idx"
     raise ValidationError(f"cannot tell the format of {file.name}; supported: {_SUPPORTED}")

@@ -87,6 +87,8 @@ def load_numpy(
         raise DataFormatError(f"{file}: X has dtype {X.dtype}; expected numbers")
     if X.ndim < 2:
         raise DataFormatError(f"{file}: X has shape {X.shape}; expected (n_samples, n_features)")
+    if len(X) == 0:
+        raise DataFormatError(f"{file} contains no samples (X has shape {X.shape})")
     X = X.reshape(len(X), -1).astype(np.float64)
     if not np.all(np.isfinite(X)):
         raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")

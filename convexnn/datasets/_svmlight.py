@@ -48,4 +48,10 @@ def load_svmlight(
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
+    for name, values in (("feature values", X.data), ("labels", y)):
+        if not np.all(np.isfinite(values)):
+            raise DataFormatError(
+                f"{file}: {int(np.size(values) - np.isfinite(values).sum())} of its {name} "
+                "are NaN or infinite; expected finite numbers"
+            )
     return X.toarray().astype(np.float64), y

@@ -61,12 +61,8 @@ def load_csv(
         ``target`` names no column.
     """
     file = existing_file(path)
-    python_engine = delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
     try:
-        table = pd.read_csv(
-            file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False,
-            skipinitialspace=True, engine="python" if python_engine else "c",
-        )
+        table = _read_cells(file, delimiter)
     except pd.errors.EmptyDataError as error:
         raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
@@ -77,14 +73,13 @@ def load_csv(
         raise DataFormatError(f"{file} has no data rows")
 
     if header == "infer":
-        has_header = not any(_is_number(cell) for cell in table.iloc[0] if isinstance(cell, str))
+        has_header = _looks_like_header(table.iloc[0])
     elif header is None or isinstance(header, bool):
         has_header = bool(header)
     else:
         raise ValidationError(f"header must be 'infer', True, False or None, got {header!r}")
     if has_header:
-        names = [str(cell).strip() if isinstance(cell, str) else f"column {i}"
-                 for i, cell in enumerate(table.iloc[0])]
+        names = _names(table.iloc[0])
         table = table.iloc[1:]
     else:
         names = [f"column {i}" for i in range(table.shape[1])]
@@ -103,6 +98,39 @@ def load_csv(
     ]
     y = columns.pop(target_index)
     return np.column_stack(columns).astype(np.float64), y
+
+
+def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
+    """The file's cells as strings, one table row per line (blank lines kept as NaN rows
+    so that row ``i`` is line ``i + 1``)."""
+    python_engine = delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
+    return pd.read_csv(
+        file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False, nrows=rows,
+        skipinitialspace=True, engine="python" if python_engine else "c",
+    )
+
+
+def _looks_like_header(row: pd.Series) -> bool:
+    """The ``"infer"`` rule: a first row none of whose cells is a number is a header."""
+    return not any(_is_number(cell) for cell in row if isinstance(cell, str))
+
+
+def _names(row: pd.Series) -> list[str]:
+    return [str(cell).strip() if isinstance(cell, str) else f"column {i}"
+            for i, cell in enumerate(row)]
+
+
+def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
+    """The column names of a delimited text file whose first row :func:`load_csv` takes
+    for a header (``header="infer"``), else ``None``."""
+    file = existing_file(path)
+    try:
+        table = _read_cells(file, delimiter, rows=50).dropna(how="all")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return None  # load_csv says what is wrong with the file
+    if table.empty or not _looks_like_header(table.iloc[0]):
+        return None
+    return _names(table.iloc[0])
 
 
 def _target_column(target: Any, names: list[str], has_header: bool, file: Path) -> int:
@@ -136,11 +164,19 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
         )
     stripped = cells.str.strip()
     values = pd.to_numeric(stripped, errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.astype(np.float64))
-    if not bad.any():
+    numeric = values.notna()
+    infinite = numeric & ~np.isfinite(values.astype(np.float64))
+    if numeric.all() and not infinite.any():
         return values.to_numpy()
+    if numeric.all():  # numbers, some infinite or beyond float64 ("inf", "1e400")
+        line = int(infinite.idxmax()) + 1
+        raise DataFormatError(
+            f"{file}: {what} has the value {stripped[infinite.idxmax()]!r} at line {line}, "
+            "which is not a finite float64; expected finite numbers (drop that row or rescale)"
+        )
     if not feature:
         return stripped.to_numpy(dtype=str)
+    bad = ~numeric
     line = int(bad.idxmax()) + 1
     raise DataFormatError(
         f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "

@@ -107,7 +107,7 @@ class NativeSolver(Solver):
     ``device``: ``"cpu"`` (default) or ``"cuda"``.
     ``dtype``: ``"float64"`` (default) or ``"float32"`` (neurons engine).
     ``threads``: torch threads for the solve (default: torch's setting).
-    ``max_neurons``: cap on the width (neurons engine).
+    ``max_neurons``: cap on the width (the neurons engine; ``auto`` then picks it).
     ``row_space``: solve wide data in the row space of the patches (default
     True; see :mod:`._rowspace` for the neurons it returns).
     ``distributed``: ``True`` (the default ``torch.distributed`` group), a
@@ -283,7 +283,15 @@ class NativeSolver(Solver):
         self, problem: SDPProblem, warm_start, options: Mapping[str, Any],
         comm: Communicator = LOCAL,
     ) -> SolverOutput:
-        engine = self.choose_engine(problem, options.get("engine", "auto"), comm)
+        requested = options.get("engine", "auto")
+        if requested == "auto" and options.get("max_neurons") is not None:
+            requested = "neurons"  # the only engine whose width can be capped
+        engine = self.choose_engine(problem, requested, comm)
+        if engine == "ipm" and options.get("max_neurons") is not None:
+            raise InvalidSolverOptionError(
+                "max_neurons caps the width of engine='neurons'; engine='ipm' returns the "
+                "optimum at its own width. Drop max_neurons or use engine='neurons' (or 'auto')"
+            )
         if engine == "ipm" and not _ipm_solves(problem.loss):
             raise InvalidSolverOptionError(
                 f"engine='ipm' solves the squared loss only; the {problem.loss.name!r} loss "

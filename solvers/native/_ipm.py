@@ -73,6 +73,12 @@ LOW_PRECISION_ABOVE = 1e-3
 #: 195 cold.
 WARM_START_CENTRING = 0.1
 
+#: Near the end an iteration whose accuracy measure is worse than the best one
+#: still counts as progress while it is within this factor of the best and one of
+#: its parts (gap, primal or dual infeasibility) halves its smallest value so far;
+#: two iterations without progress below ``sqrt(tol)`` stop at the accuracy floor.
+STALL_SCORE_FACTOR = 10.0
+
 
 @dataclass
 class IPMPoint:
@@ -298,6 +304,7 @@ def solve_output(
     y_norm = float(y.norm())
     iteration = 0
     worse = 0
+    records = [math.inf] * 3  # the smallest gap, primal and dual infeasibility so far
     start = time.monotonic()
     try:
         for iteration in range(max_iter + 1):
@@ -318,11 +325,18 @@ def solve_output(
             p_inf = float(rp.norm()) / max(y_norm, 1e-300) + max(abs(t) for t in trace_res) / xi
             d_inf = max(float(R.norm()) for R in Rd) / max(float(cost.norm()), 1.0)
             score = max(gap, p_inf, d_inf)
+            measures = (gap, p_inf, d_inf)
+            # Progress: a better score, or (near the best) one measure halving its record.
+            # Where the primal step is cut short the infeasibility stalls for a few
+            # iterations while the gap keeps falling; that is not the accuracy floor.
+            progress = best is None or score < best[0] or (
+                score <= STALL_SCORE_FACTOR * best[0]
+                and any(m < 0.5 * r for m, r in zip(measures, records))
+            )
+            records = [min(m, r) for m, r in zip(measures, records)]
             if best is None or score < best[0]:
                 best = (score, [(c.X.clone(), c.S.clone(), c.mu) for c in cones], lam.clone())
-                worse = 0
-            else:
-                worse += 1
+            worse = 0 if progress else worse + 1
             logger.info(
                 "native ipm iteration %d: objective %.10g, gap %.2e, infeasibility %.2e / %.2e, "
                 "%.1fs",

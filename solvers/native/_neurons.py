@@ -337,6 +337,8 @@ def solve_neurons(
     if capped:
         message += f"; width capped at {memory_cap} neurons by memory"
     best = tracker.state
+    if status is not Status.OPTIMAL and max_neurons is not None and best.width >= max_neurons:
+        message += f"; width capped at max_neurons={max_neurons}"
     filters, weights, blocks = best.unit_neurons(shape.n_outputs)
     return SolverOutput(
         status=status,
