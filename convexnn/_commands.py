@@ -26,6 +26,9 @@ import numpy as np
 
 from convexnn.datasets import DATASETS
 
+#: ``fit``'s ``--beta`` when it is not given (the estimators' default).
+DEFAULT_BETA = 0.1
+
 
 # -- argument types -------------------------------------------------------------------
 def _betas(text: str) -> int | list[float]:
@@ -177,6 +180,12 @@ def _task(y: np.ndarray, task: str) -> str:
     return _resolve_task(y, task)
 
 
+def _grid(args: argparse.Namespace) -> dict[str, Any]:
+    """The grid options given on the command line (the CV estimator's defaults otherwise)."""
+    return {name: getattr(args, name) for name in ("betas", "eps", "n_jobs")
+            if getattr(args, name) is not None}
+
+
 def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:
     return None if args.time_limit is None else {"time_limit": args.time_limit}
 
@@ -192,7 +201,7 @@ def print_result(result: Any, seconds: float, n_neurons: int) -> None:
 def print_certificate(certificate: Any) -> None:
     """Objective, certified lower bound and gap (of a result or a certificate)."""
     print(f"objective         {certificate.objective:.8g}")
-    print(f"lower bound       {certificate.lower_bound:.8g}")
+    print(f"lower bound       {certificate.lower_bound + 0.0:.8g}")  # never "-0"
     print(f"certified gap     {certificate.duality_gap:.3g} "
           f"(relative {certificate.relative_gap:.2e})")
 
@@ -206,8 +215,14 @@ def _metric(model: Any, scoring: str | None = None) -> str:
 # -- the commands ---------------------------------------------------------------------------
 def fit_command(args: argparse.Namespace) -> int:
     import convexnn as cnn
+    from convexnn.exceptions import ValidationError
     from convexnn.network import npz_path
 
+    if args.cv is not None and args.beta is not None:
+        raise ValidationError("--beta and --cv exclude each other: --cv chooses beta")
+    if args.cv is None and _grid(args):
+        raise ValidationError(f"--{'/--'.join(_grid(args)).replace('_', '-')} apply with --cv "
+                              "only (without it, fit solves at --beta)")
     out = npz_path(args.out)  # a folder that does not exist is an error before the solve
     X, y, _ = _training_data(args)
     classification = _task(y, args.task) == "classification"
@@ -215,10 +230,10 @@ def fit_command(args: argparse.Namespace) -> int:
                   solver_options=_solver_options(args))
     if args.cv is not None:
         cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
-        model = cls(betas=args.betas, eps=args.eps, cv=args.cv, n_jobs=args.n_jobs, **common)
+        model = cls(cv=args.cv, **_grid(args), **common)
     else:
         cls = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
-        model = cls(beta=args.beta, **common)
+        model = cls(beta=DEFAULT_BETA if args.beta is None else args.beta, **common)
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
@@ -232,7 +247,7 @@ def fit_command(args: argparse.Namespace) -> int:
             print(f"path points       {skipped} of {model.scores_path_.size} failed or stopped "
                   "early, skipped")
     else:
-        print(f"model             {cls.__name__}, beta {args.beta:g}")
+        print(f"model             {cls.__name__}, beta {model.beta:g}")
     print_result(model.result_, seconds, model.network_.n_neurons)
     print(f"training score    {_metric(model)} {model.score(X, y):.4f}")
     print(f"wrote {path}")
@@ -318,7 +333,7 @@ def path_command(args: argparse.Namespace) -> int:
     else:
         cv = args.folds
     cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
-    model = cls(betas=args.betas, eps=args.eps, cv=cv, n_jobs=args.n_jobs, refit=False,
+    model = cls(cv=cv, refit=False, **_grid(args),
                 activation=args.activation, loss=args.loss, solver=args.solver,
                 solver_options=_solver_options(args))
     model.fit(X, y)
@@ -358,10 +373,10 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
                             help="seconds per convex solve (default: none)")
 
     def grid_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--betas", type=_betas, default=20,
+        parser.add_argument("--betas", type=_betas, default=None,
                             help="a number of betas log-spaced from beta_max down to eps * "
                             "beta_max, or a list such as 0.1,1,10 (default: 20)")
-        parser.add_argument("--eps", type=float, default=1e-3,
+        parser.add_argument("--eps", type=float, default=None,
                             help="smallest over largest beta of the grid (default: 1e-3)")
         parser.add_argument("--n-jobs", type=int, default=None,
                             help="folds solved in parallel (default: 1; -1: every core)")
@@ -391,8 +406,8 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
     fit.add_argument("--out", metavar="MODEL", required=True, help="the model file (.npz)")
     fit.add_argument("--cv", type=int, nargs="?", const=5, default=None, metavar="K",
                      help="choose beta by K-fold cross-validation on the path (default K: 5)")
-    fit.add_argument("--beta", type=float, default=0.1,
-                     help="l1 penalty without --cv (default: 0.1)")
+    fit.add_argument("--beta", type=float, default=None,
+                     help=f"l1 penalty without --cv (default: {DEFAULT_BETA})")
     model_options(fit)
     grid_options(fit)
     fit.set_defaults(handler=fit_command)

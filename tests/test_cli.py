@@ -285,11 +285,15 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
         (["path", "--dataset", "iris", "--out", "TRAIN"], ("ValidationError", "is a file")),
         (["predict", "MODEL", "--data", "TWO_COLUMNS"],
          ("ValidationError", "has 2 columns; the model takes 3 features (4 columns")),
+        (["fit", "--data", "TRAIN", "--cv", "3", "--beta", "7", "--out", "m.npz"],
+         ("ValidationError", "--beta and --cv exclude each other")),
+        (["fit", "--data", "TRAIN", "--betas", "5", "--eps", "0.1", "--out", "m.npz"],
+         ("ValidationError", "--betas/--eps apply with --cv only")),
     ],
     ids=["missing-data", "bad-target", "one-fold", "regression-loss", "unwritable-model",
          "missing-model", "not-a-model", "certify-without-targets", "too-few-features",
          "bad-betas", "target-with-dataset", "bad-test-size", "out-is-a-file",
-         "wrong-column-count"],
+         "wrong-column-count", "beta-with-cv", "grid-without-cv"],
 )
 def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, words, capsys):
     model = labelled["folder"] / "model-for-errors.npz"
@@ -410,3 +414,13 @@ def test_warnings_are_one_line_on_stderr(tmp_path, capsys):
     lines = [line for line in err.splitlines() if "FeatureScalingWarning" in line]
     assert lines and lines[0].startswith("convexnn: warning: FeatureScalingWarning: X is badly")
     assert ".py:" not in err
+
+
+def test_a_zero_lower_bound_is_printed_without_a_sign(capsys):
+    from types import SimpleNamespace
+
+    from convexnn._commands import print_certificate
+
+    print_certificate(SimpleNamespace(objective=1.0, lower_bound=-0.0, duality_gap=1.0,
+                                      relative_gap=1.0))
+    assert "lower bound       0\n" in capsys.readouterr().out
