@@ -186,6 +186,18 @@ def _grid(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, name) is not None}
 
 
+def _shuffled_folds(k: int, classification: bool) -> Any:
+    """``k`` shuffled folds (stratified for a classification), seed 0: a file sorted by
+    its target must not put one end of the range in each fold."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from convexnn.exceptions import ValidationError
+
+    if k < 2:
+        raise ValidationError(f"cv must be at least 2 folds, got {k}")
+    return (StratifiedKFold if classification else KFold)(k, shuffle=True, random_state=0)
+
+
 def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:
     return None if args.time_limit is None else {"time_limit": args.time_limit}
 
@@ -230,7 +242,7 @@ def fit_command(args: argparse.Namespace) -> int:
                   solver_options=_solver_options(args))
     if args.cv is not None:
         cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
-        model = cls(cv=args.cv, **_grid(args), **common)
+        model = cls(cv=_shuffled_folds(args.cv, classification), **_grid(args), **common)
     else:
         cls = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
         model = cls(beta=DEFAULT_BETA if args.beta is None else args.beta, **common)
@@ -331,7 +343,7 @@ def path_command(args: argparse.Namespace) -> int:
             raise ValidationError(f"cannot split {name} for validation: {error}") from error
         cv: Any = [(train, test)]
     else:
-        cv = args.folds
+        cv = _shuffled_folds(args.folds, classification)
     cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
     model = cls(cv=cv, refit=False, **_grid(args),
                 activation=args.activation, loss=args.loss, solver=args.solver,
@@ -405,7 +417,8 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
     data_file(fit)
     fit.add_argument("--out", metavar="MODEL", required=True, help="the model file (.npz)")
     fit.add_argument("--cv", type=int, nargs="?", const=5, default=None, metavar="K",
-                     help="choose beta by K-fold cross-validation on the path (default K: 5)")
+                     help="choose beta by K-fold cross-validation on the path (default K: 5; "
+                     "shuffled folds, seed 0)")
     fit.add_argument("--beta", type=float, default=None,
                      help=f"l1 penalty without --cv (default: {DEFAULT_BETA})")
     model_options(fit)
@@ -447,7 +460,8 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
             parser.add_argument("--random-state", type=int, default=0,
                                 help="seed of the split (default: 0)")
         else:
-            parser.add_argument("--folds", type=int, default=5, help="folds (default: 5)")
+            parser.add_argument("--folds", type=int, default=5,
+                                help="folds (default: 5; shuffled, seed 0)")
         parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                             help="standardise the features first (default: yes)")
         parser.add_argument("--out", metavar="DIR", default=None,

@@ -235,7 +235,8 @@ class TwoLayerPolyNet:
         """An equivalent ``torch.nn.Module`` (``Linear``, or ``Conv2d`` and average pooling).
 
         The module class :mod:`convexnn.baselines` trains (on this network's
-        unit-norm rows as they are; ``unit_norm=False``).
+        unit-norm rows as they are; ``unit_norm=False``). Its inputs must have
+        ``dtype`` (float64 by default): ``to_torch(torch.float32)`` for float32 data.
         """
         return TorchPolyNet(
             torch.as_tensor(self.U, dtype=dtype),

@@ -228,7 +228,10 @@ def test_fit_with_cv_saves_the_model_at_the_chosen_beta(labelled, capsys):
     assert main(["fit", "--data", str(labelled["train"]), "--target", "label", "--cv", "3",
                  "--betas", "5", "--solver", "native", "--out", str(model)]) == 0
     fields = _fields(capsys.readouterr().out)
-    reference = ConvexPolyClassifierCV(betas=5, cv=3, solver="native").fit(
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)  # what the CLI uses
+    reference = ConvexPolyClassifierCV(betas=5, cv=folds, solver="native").fit(
         labelled["X"], labelled["labels"])
     assert fields["model"].startswith(
         f"ConvexPolyClassifier, beta {reference.beta_:.6g} chosen by 3-fold CV over 5 betas")

@@ -181,5 +181,5 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
     raise DataFormatError(
         f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
         f"expected a finite number (encode categorical columns first, or choose this column "
-        f"as the target)"
+        f"as the target{'; if line 1 is a header, pass header=True' if line == 1 else ''})"
     )
