@@ -111,10 +111,11 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
     which is dropped, and without it the last column is the target when the
     file has one column more than the model's features, and a feature when
     it has exactly as many. Formats without columns (svmlight, IDX, .npz)
-    keep their own targets.
+    keep their own targets, if they have any (IDX images without a labels
+    file and an .npz without ``y`` are features only).
     """
-    from convexnn.datasets import load_file
-    from convexnn.datasets._files import file_format
+    from convexnn.datasets import load_file, load_idx, load_numpy
+    from convexnn.datasets._files import file_format, idx_labels_for
     from convexnn.exceptions import ValidationError
 
     features = getattr(model, "feature_names_in_", None)
@@ -125,6 +126,17 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
     if kind == "svmlight":  # trailing all-zero features are not in the file
         X, y = load_file(args.data, n_features=model.n_features_in_)
         return _named(X, features), y
+    if kind == "idx":  # images without a labels file are features only
+        X, y = load_idx(args.data, idx_labels_for(args.data))
+        return _named(X, features), y
+    if kind == ".npz" and args.target is None:
+        try:
+            with np.load(args.data, allow_pickle=False) as archive:
+                unlabelled = "y" not in archive.files
+        except Exception:  # noqa: BLE001 - not an archive: load_file says what it is
+            unlabelled = False
+        if unlabelled:
+            return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=_column(args.target))
     wanted = model.n_features_in_
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:

@@ -427,3 +427,30 @@ def test_a_zero_lower_bound_is_printed_without_a_sign(capsys):
     print_certificate(SimpleNamespace(objective=1.0, lower_bound=-0.0, duality_gap=1.0,
                                       relative_gap=1.0))
     assert "lower bound       0\n" in capsys.readouterr().out
+
+
+def test_predict_reads_unlabelled_npz_and_idx_files(tmp_path, capsys):
+    """Features only: an .npz without ``y`` and IDX images without a labels file."""
+    import struct
+
+    from convexnn import ConvexPolyRegressor
+
+    images = np.random.default_rng(35).integers(0, 256, (20, 3, 2)).astype(np.uint8)
+    X = images.reshape(20, 6).astype(float) / 255
+    model = ConvexPolyRegressor(beta=0.5, solver="native").fit(X, X[:, 0] - X[:, 5])
+    model.save(tmp_path / "m.npz")
+    expected = model.predict(X)
+    np.savez(tmp_path / "features.npz", X=X)
+    header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">3I", *images.shape)
+    (tmp_path / "new-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    pixels = images.reshape(20, 6).astype(float)
+    raw = ConvexPolyRegressor(beta=0.5, solver="native").fit(pixels, X[:, 0])
+    raw.save(tmp_path / "raw.npz")
+    for model_file, data, reference in (
+        ("m.npz", "features.npz", expected),
+        ("raw.npz", "new-images-idx3-ubyte", raw.predict(pixels)),
+    ):
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / model_file), "--data", str(tmp_path / data)]) == 0
+        printed = np.array(capsys.readouterr().out.split(), dtype=float)
+        np.testing.assert_allclose(printed, reference, rtol=1e-12)

@@ -62,12 +62,8 @@ def load_file(
         raise ValidationError(f"target applies to CSV and .npy files, not to {file.name}")
     if kind == "svmlight":
         return load_svmlight(file, **kwargs)
-    name = file.name.lower()
     if kind == "idx":
-        labels = kwargs.pop("labels_path", None)
-        if labels is None and "images-idx3" in name:
-            candidate = file.with_name(file.name.replace("images-idx3", "labels-idx1"))
-            labels = candidate if candidate.exists() else None
+        labels = kwargs.pop("labels_path", None) or idx_labels_for(file)
         if labels is None:
             raise ValidationError(
                 f"no labels for the IDX file {file.name}: pass labels_path= (or read the "
@@ -77,6 +73,16 @@ def load_file(
             raise ValidationError(f"unexpected options for an IDX file: {sorted(kwargs)}")
         return load_idx(file, labels)
     raise AssertionError(kind)  # pragma: no cover - file_format knows no other kind
+
+
+def idx_labels_for(path: PathLike) -> Path | None:
+    """The labels file next to IDX images (``...images-idx3...`` ->
+    ``...labels-idx1...``), if there is one."""
+    file = check_path(path)
+    if "images-idx3" not in file.name:
+        return None
+    candidate = file.with_name(file.name.replace("images-idx3", "labels-idx1"))
+    return candidate if candidate.exists() else None
 
 
 #: The delimiter of each text format.

@@ -15,16 +15,17 @@ def load_numpy(
     path: PathLike,
     *,
     x_key: str = "X",
-    y_key: str = "y",
+    y_key: str | None = "y",
     target: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a NumPy ``.npz`` archive or ``.npy`` array.
 
     Parameters
     ----------
     path : str or path-like
     x_key, y_key : str, default "X", "y"
-        Arrays to read from an ``.npz`` archive.
+        Arrays to read from an ``.npz`` archive; ``y_key=None`` reads
+        features only (``y`` is then ``None``).
     target : int, optional
         For a ``.npy`` file (one 2-D array, samples in rows): the column
         holding the target; ``None`` means the last column. Not used for
@@ -35,7 +36,7 @@ def load_numpy(
     X : ndarray of shape (n_samples, n_features), float64
         Arrays with more than two dimensions (image stacks) are flattened to
         one row per sample.
-    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs), or None
 
     Raises
     ------
@@ -55,14 +56,16 @@ def load_numpy(
                 "target selects a column of a .npy array; for .npz use x_key and y_key"
             )
         with loaded:
-            missing = [key for key in (x_key, y_key) if key not in loaded.files]
+            keys = [x_key] if y_key is None else [x_key, y_key]
+            missing = [key for key in keys if key not in loaded.files]
             if missing:
                 raise DataFormatError(
                     f"{file} has no array {missing[0]!r}; arrays present: {loaded.files}. "
                     f"Choose them with x_key= and y_key="
                 )
             try:
-                X, y = loaded[x_key], loaded[y_key]
+                X = loaded[x_key]
+                y = None if y_key is None else loaded[y_key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
                 raise DataFormatError(f"{file}: could not read arrays: {error}") from error
     else:
@@ -92,6 +95,8 @@ def load_numpy(
     X = X.reshape(len(X), -1).astype(np.float64)
     if not np.all(np.isfinite(X)):
         raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")
+    if y is None:
+        return X, None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
