@@ -192,6 +192,21 @@ def _task(y: np.ndarray, task: str) -> str:
     return _resolve_task(y, task)
 
 
+def output_folder(path: str | Path) -> Path:
+    """``path`` as a folder for a command's files, created now: a long run must not end
+    in an error about where to write."""
+    from convexnn.exceptions import ValidationError
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"--out {folder} is a file; give a folder for the results")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValidationError(f"--out {folder}: cannot create the folder ({error})") from error
+    return folder
+
+
 def _grid(args: argparse.Namespace) -> dict[str, Any]:
     """The grid options given on the command line (the CV estimator's defaults otherwise)."""
     return {name: getattr(args, name) for name in ("betas", "eps", "n_jobs")
@@ -333,9 +348,8 @@ def path_command(args: argparse.Namespace) -> int:
     from convexnn.exceptions import ValidationError
 
     X, y, name = load_data(args)
-    out = Path(args.out if args.out is not None else Path(f"{args.command}-results") / name)
-    if out.exists() and not out.is_dir():
-        raise ValidationError(f"--out {out} is a file; give a folder for the picture and table")
+    out = output_folder(args.out if args.out is not None
+                        else Path(f"{args.command}-results") / name)
     classification = _task(y, args.task) == "classification"
     if args.standardize:
         X = standardize(X).X_train
@@ -481,4 +495,4 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         parser.set_defaults(handler=path_command)
 
 
-__all__ = ["add_model_commands", "print_certificate", "print_result"]
+__all__ = ["add_model_commands", "output_folder", "print_certificate", "print_result"]

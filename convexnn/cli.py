@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from convexnn._commands import add_model_commands, print_result
+from convexnn._commands import add_model_commands, output_folder, print_result
 from convexnn.datasets import DATASETS
 
 logger = logging.getLogger("convexnn")
@@ -162,6 +162,7 @@ def _compare_command(args: argparse.Namespace) -> int:
     elif args.pool_size is not None or args.stride != 1:
         raise ValidationError("--pool-size and --stride apply to the convolutional variant; "
                               "give --filter-size too")
+    out = output_folder(args.out if args.out is not None else Path("compare-results") / name)
     comparison = compare(
         data,
         solvers=args.solvers,
@@ -184,7 +185,6 @@ def _compare_command(args: argparse.Namespace) -> int:
         budget=args.budget,
         conv=conv,
     )
-    out = Path(args.out if args.out is not None else Path("compare-results") / name)
     paths = comparison.save(out)
     print(comparison.to_markdown())
     print(f"wrote {', '.join(path.name for path in paths.values())} to {out}/")

@@ -37,6 +37,7 @@ from convexnn._validation import (
 )
 from convexnn.activations import get_activation
 from convexnn.certificates import Certificate, certify
+from convexnn.exceptions import ValidationError
 from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
@@ -345,6 +346,11 @@ class _ConvMixin:
         self.pool_size = pool_size
 
     def _geometry(self, X: np.ndarray) -> ConvGeometry:
+        if self.image_shape is not None and not isinstance(self.image_shape, (tuple, list)):
+            raise ValidationError(
+                f"image_shape must be None or a tuple (H, W) or (C, H, W), got "
+                f"{self.image_shape!r}"
+            )
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]
             return ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size)

@@ -373,5 +373,7 @@ def project_rows_to_simplex(points: torch.Tensor) -> torch.Tensor:
 
 
 def _as_2d_tensor(array: np.ndarray) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(array, dtype=np.float64))
+    values = np.asarray(array, dtype=np.float64)
+    # Read-only arrays (pandas' copy-on-write views): torch warns when it wraps one.
+    tensor = torch.as_tensor(values if values.flags.writeable else values.copy())
     return tensor.reshape(-1, 1) if tensor.ndim == 1 else tensor

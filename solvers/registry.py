@@ -145,7 +145,8 @@ def info(name: str, losses: Iterable[LossProtocol] | None = None) -> SolverInfo:
             licensed = True
     taken = None
     if losses is not None:
-        taken = tuple(loss.name for loss in losses if not solver.missing_loss_needs(loss))
+        taken = tuple(loss.name for loss in _loss_objects(losses)
+                      if not solver.missing_loss_needs(loss))
     return SolverInfo(
         name=solver.name,
         description=solver.description,
@@ -158,9 +159,21 @@ def info(name: str, losses: Iterable[LossProtocol] | None = None) -> SolverInfo:
     )
 
 
+def _loss_objects(losses: object) -> list[LossProtocol]:
+    """``losses`` (one loss object or several) as a list; names are refused: this layer
+    does not know the modelling layer's catalogue of losses."""
+    listed = [losses] if hasattr(losses, "name") or isinstance(losses, str) else list(losses)
+    for loss in listed:
+        if not hasattr(loss, "name") or isinstance(loss, str):
+            raise TypeError(
+                f"losses must be loss objects, e.g. convexnn.get_loss('logistic'); got {loss!r}"
+            )
+    return listed
+
+
 def available(losses: Iterable[LossProtocol] | None = None) -> list[SolverInfo]:
     """Every registered back-end with its state (``losses``: see :func:`info`)."""
-    catalogue = None if losses is None else list(losses)
+    catalogue = None if losses is None else _loss_objects(losses)
     return [info(name, catalogue) for name in names()]
 
 

@@ -286,6 +286,7 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
         (["path", "--dataset", "iris", "--test-size", "1.5"],
          ("ValidationError", "--test-size must be a fraction in (0, 1); got 1.5")),
         (["path", "--dataset", "iris", "--out", "TRAIN"], ("ValidationError", "is a file")),
+        (["compare", "--dataset", "iris", "--out", "TRAIN"], ("ValidationError", "is a file")),
         (["predict", "MODEL", "--data", "TWO_COLUMNS"],
          ("ValidationError", "has 2 columns; the model takes 3 features (4 columns")),
         (["fit", "--data", "TRAIN", "--cv", "3", "--beta", "7", "--out", "m.npz"],
@@ -296,7 +297,7 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
     ids=["missing-data", "bad-target", "one-fold", "regression-loss", "unwritable-model",
          "missing-model", "not-a-model", "certify-without-targets", "too-few-features",
          "bad-betas", "target-with-dataset", "bad-test-size", "out-is-a-file",
-         "wrong-column-count", "beta-with-cv", "grid-without-cv"],
+         "compare-out-is-a-file", "wrong-column-count", "beta-with-cv", "grid-without-cv"],
 )
 def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, words, capsys):
     model = labelled["folder"] / "model-for-errors.npz"

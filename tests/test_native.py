@@ -492,6 +492,17 @@ def test_verbose_shows_progress_and_the_log_has_it(engine, capfd, caplog):
     assert any("certified relative gap" in m for m in messages)
 
 
+def test_a_stalled_neurons_engine_reports_its_accuracy_floor_not_a_limit(monkeypatch):
+    """No certified progress for STALL_ROUNDS rounds is convergence to the engine's floor:
+    ``optimal_inaccurate`` (used by a path's model selection), not ``iteration_limit``."""
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "STALL_ROUNDS", 2)
+    with pytest.warns(convexnn.SolverStatusWarning, match="'optimal_inaccurate'"):
+        result, network, _ = solve(case("scalar-logistic")[2], "native",
+                                   {"engine": "neurons", "tol": 1e-15, "max_iter": 500})
+    assert result.status == "optimal_inaccurate" and "stalled" in result.message
+    assert result.iterations < 500 and result.relative_gap < 1e-6
+
+
 def test_max_neurons_caps_the_width():
     name = "scalar-squared"
     with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"):
@@ -507,6 +518,22 @@ def test_max_neurons_caps_the_width():
     assert auto.stats["engine"] == "neurons" and network.n_neurons <= 2
     with pytest.raises(convexnn.InvalidSolverOptionError, match="max_neurons caps the width"):
         solve(case(name)[2], "native", {"engine": "ipm", "max_neurons": 2})
+
+
+def test_float32_takes_the_neurons_engine_and_the_interior_point_refuses_it():
+    """The interior point solves in float64: a float32 request used to run it anyway, with
+    the looser float32 default tol."""
+    problem = case("scalar-squared")[2]
+    result, _, _ = solve(problem, "native", {"dtype": "float32"})
+    assert result.stats["engine"] == "neurons"
+    with pytest.raises(convexnn.InvalidSolverOptionError, match="dtype='float32' runs"):
+        solve(problem, "native", {"engine": "ipm", "dtype": "float32"})
+
+
+@pytest.mark.parametrize("device", ["meta", "mps"])
+def test_devices_other_than_cpu_and_cuda_are_refused_up_front(device):
+    with pytest.raises(convexnn.InvalidSolverOptionError, match="device"):
+        solve(case("scalar-squared")[2], "native", {"device": device})
 
 
 # -- warm starts -----------------------------------------------------------------

@@ -485,3 +485,15 @@ def test_clarabel_solves_iris_cross_entropy_with_small_beta():
     assert 0 <= result.relative_gap < 1e-2
     if result.status == "optimal":
         assert result.relative_gap < 1e-6
+
+
+def test_available_takes_one_loss_or_several_and_refuses_names():
+    from convexnn import get_loss
+
+    hinge = get_loss("hinge")
+    assert [s.losses for s in registry.available(hinge)] == \
+        [s.losses for s in registry.available([hinge])]
+    assert dict((s.name, s.losses) for s in registry.available(hinge))["clarabel"] == ("hinge",)
+    for names in ("logistic", ["logistic", "hinge"]):
+        with pytest.raises(TypeError, match="loss objects, e.g. convexnn.get_loss"):
+            registry.available(names)

@@ -92,7 +92,8 @@ class BackpropRun:
     final_objective : float
         Training objective of the returned weights.
     final_convex_objective : float
-        Convex objective of the returned weights (``network.objective`` for
+        Convex objective of the returned weights (``network.objective`` on the
+        training data as given, in float64 whatever the training dtype, for
         convex runs).
     final_train_metric, final_test_metric : float
         NaN when not computed.
@@ -182,7 +183,7 @@ class BackpropRun:
                 as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0)
             )
         with torch.no_grad():
-            return self.to_torch()(torch.as_tensor(features, dtype=torch.float64)).numpy()
+            return self.to_torch()(as_tensor(features, torch.float64)).numpy()
 
     def summary(self) -> dict[str, Any]:
         """The scalar results, as one flat record."""
@@ -202,3 +203,11 @@ class BackpropRun:
             "diverged": self.diverged,
             "stop_reason": self.stop_reason,
         }
+
+
+def as_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device | None = None
+              ) -> torch.Tensor:
+    """``array`` as a tensor; read-only arrays (pandas' copy-on-write views, memory maps),
+    on which torch warns, are copied first."""
+    writable = array if array.flags.writeable else array.copy()
+    return torch.as_tensor(writable, dtype=dtype, device=device)

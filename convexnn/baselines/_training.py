@@ -24,7 +24,7 @@ from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import as_float_array, check_positive, check_seed, check_targets
 from convexnn.activations import ActivationLike
 from convexnn.baselines._metrics import Metric, MetricLike, check_metric
-from convexnn.baselines._results import BackpropRun, HistoryRecord, TrainingHistory
+from convexnn.baselines._results import BackpropRun, HistoryRecord, TrainingHistory, as_tensor
 from convexnn.baselines._settings import (
     SETTING_DEFAULTS,
     TUNE,
@@ -75,6 +75,9 @@ class TrainingProblem:
         training dtype and on the training device.
     y : Tensor of shape (n, C)
         Loss-encoded training targets, likewise.
+    X_numpy : ndarray of shape (n, d)
+        The training features as given (float64): the returned network's
+        objective is computed on them, whatever the training dtype.
     y_numpy : ndarray of shape (n, C)
         The targets ``score`` compares with.
     X_test : Tensor or None
@@ -97,6 +100,7 @@ class TrainingProblem:
     settings: TrainingSettings
     X: torch.Tensor
     y: torch.Tensor
+    X_numpy: np.ndarray
     y_numpy: np.ndarray
     X_test: torch.Tensor | None
     y_test_numpy: np.ndarray | None
@@ -159,10 +163,11 @@ class TrainingProblem:
             default_width = 2 * C * geometry.n_regions * (geometry.patch_size + 1)
         return cls(
             settings=settings,
-            X=_as_tensor(features, dtype, device),
-            y=_as_tensor(targets, dtype, device),
+            X=as_tensor(features, dtype, device),
+            y=as_tensor(targets, dtype, device),
+            X_numpy=features,
             y_numpy=targets,
-            X_test=None if test is None else _as_tensor(test[0], dtype, device),
+            X_test=None if test is None else as_tensor(test[0], dtype, device),
             y_test_numpy=None if test is None else test[1],
             score=score,
             width=settings.width if settings.width is not None else default_width,
@@ -408,13 +413,19 @@ def finish_training(
     network = None
     if problem.convex and np.all(np.linalg.norm(W, axis=1) > 0):
         network = TwoLayerPolyNet(W, alpha, settings.activation, problem.geometry)
+    # In float64 on the data as given: a float32 history's last value can fall below the
+    # convex optimum's certified bound by rounding alone.
+    convex_objective = (
+        float(history.convex_objective[-1]) if network is None
+        else network.objective(problem.X_numpy, problem.y_numpy, settings.loss, settings.beta)
+    )
     run = BackpropRun(
         optimizer=settings.optimizer,
         seed=state.seed,
         objective_kind=settings.objective,
         history=history,
-        final_objective=float(history.objective[-1]),
-        final_convex_objective=float(history.convex_objective[-1]),
+        final_objective=convex_objective if problem.convex else float(history.objective[-1]),
+        final_convex_objective=convex_objective,
         final_train_metric=float(history.train_metric[-1]),
         final_test_metric=float(history.test_metric[-1]),
         train_time=float(history.wall_time[-1]) if not diverged else state.elapsed,
@@ -609,12 +620,6 @@ def _record(state: TrainingState, problem: TrainingProblem) -> bool:
 
 def _finite(model: TorchPolyNet) -> bool:
     return all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
-
-
-def _as_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    # Read-only arrays (pandas' copy-on-write views, memory maps): torch warns on those.
-    writable = array if array.flags.writeable else array.copy()
-    return torch.as_tensor(writable, dtype=dtype, device=device)
 
 
 def _progress_bar(total: int, enabled: bool, optimizer: str, seed: int):

@@ -127,6 +127,11 @@ tune_lr, budget, conv
     epochs = _check_epochs(epochs, optimizer_names)
     extra = _backprop_options(backprop_options)
     budget = _check_budget(budget, epochs, extra)
+    if isinstance(extra.get("lr"), str):
+        raise ValidationError(
+            f"backprop_options['lr'] must be a number; got {extra['lr']!r} (for a rate "
+            "search, pass tune_lr=True: one search, whose rate every seed then uses)"
+        )
     if tune_lr is True and extra.get("lr") is not None:
         raise ValidationError(
             "tune_lr and backprop_options['lr'] exclude each other: the search picks the rate"

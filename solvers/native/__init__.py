@@ -83,7 +83,7 @@ def _usable_device(value: Any) -> bool:
         device = torch.device(value)
     except (RuntimeError, TypeError):
         return False
-    return device.type != "cuda" or torch.cuda.is_available()
+    return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_available())
 
 
 def _ipm_solves(loss: LossProtocol) -> bool:
@@ -105,7 +105,8 @@ class NativeSolver(Solver):
 
     ``engine``: ``"auto"`` (default), ``"ipm"`` or ``"neurons"``.
     ``device``: ``"cpu"`` (default) or ``"cuda"``.
-    ``dtype``: ``"float64"`` (default) or ``"float32"`` (neurons engine).
+    ``dtype``: ``"float64"`` (default) or ``"float32"`` (the neurons engine; ``auto``
+    then picks it).
     ``threads``: torch threads for the solve (default: torch's setting).
     ``max_neurons``: cap on the width (the neurons engine; ``auto`` then picks it).
     ``row_space``: solve wide data in the row space of the patches (default
@@ -283,14 +284,24 @@ class NativeSolver(Solver):
         self, problem: SDPProblem, warm_start, options: Mapping[str, Any],
         comm: Communicator = LOCAL,
     ) -> SolverOutput:
+        # Options only the neurons engine has: auto takes it, the interior point refuses them.
+        neurons_only = {
+            "max_neurons": (options.get("max_neurons") is not None,
+                            "max_neurons caps the width of engine='neurons'; engine='ipm' "
+                            "returns the optimum at its own width"),
+            "dtype": (options.get("dtype") == "float32",
+                      "dtype='float32' runs engine='neurons' in float32; engine='ipm' "
+                      "solves in float64"),
+        }
+        given = [name for name, (used, _) in neurons_only.items() if used]
         requested = options.get("engine", "auto")
-        if requested == "auto" and options.get("max_neurons") is not None:
-            requested = "neurons"  # the only engine whose width can be capped
+        if requested == "auto" and given:
+            requested = "neurons"
         engine = self.choose_engine(problem, requested, comm)
-        if engine == "ipm" and options.get("max_neurons") is not None:
+        if engine == "ipm" and given:
             raise InvalidSolverOptionError(
-                "max_neurons caps the width of engine='neurons'; engine='ipm' returns the "
-                "optimum at its own width. Drop max_neurons or use engine='neurons' (or 'auto')"
+                f"{neurons_only[given[0]][1]}. Drop {given[0]} or use engine='neurons' "
+                "(or 'auto')"
             )
         if engine == "ipm" and not _ipm_solves(problem.loss):
             raise InvalidSolverOptionError(

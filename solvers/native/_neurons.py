@@ -308,6 +308,8 @@ def solve_neurons(
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
             if rounds - tracker.improved_round >= STALL_ROUNDS:
+                # Its accuracy floor: more rounds or time would not help, a larger tol would.
+                status = Status.OPTIMAL_INACCURATE
                 message = f"stalled: no certified progress in {STALL_ROUNDS} rounds"
                 break
             if candidates is None:
