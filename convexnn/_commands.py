@@ -170,6 +170,8 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str]):
     target = _column(args.target)
     if isinstance(target, int):
         target = names[target] if -len(names) <= target < len(names) else target
+    if target in features:
+        raise ValidationError(f"--target {target} is one of the model's feature columns")
     others = [name for name in names if name not in features]
     if target is None and len(others) > 1:
         raise ValidationError(

@@ -319,11 +319,10 @@ class _ConvexPolyCVMixin:
         n = len(features)
         for k, (train, test) in enumerate(folds):
             for name, indices in (("train", train), ("test", test)):
-                if (indices.size == 0 or indices.ndim != 1
-                        or not np.issubdtype(indices.dtype, np.integer)
-                        or indices.min() < 0 or indices.max() >= n):
-                    got = (f"{indices.size} values of dtype {indices.dtype}" if indices.size
-                           == 0 or not np.issubdtype(indices.dtype, np.integer)
+                not_indices = (indices.size == 0 or indices.ndim != 1
+                               or not np.issubdtype(indices.dtype, np.integer))
+                if not_indices or indices.min() < 0 or indices.max() >= n:
+                    got = (f"{indices.size} values of dtype {indices.dtype}" if not_indices
                            else f"values from {indices.min()} to {indices.max()}")
                     raise ValidationError(
                         f"cv: split {k}'s {name} indices must be a non-empty 1-D integer array "

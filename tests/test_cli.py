@@ -348,6 +348,9 @@ def test_a_model_fitted_on_a_header_finds_its_columns_by_name(labelled, tmp_path
                  str(tmp_path / "shuffled.csv")]) == 0
     assert "samples           60" in capsys.readouterr().out
 
+    assert main(["predict", str(model), "--data", str(tmp_path / "shuffled.csv"),
+                 "--target", "f0"]) == 2
+    assert "--target f0 is one of the model's feature columns" in capsys.readouterr().err
     (tmp_path / "renamed.csv").write_text("g0,f1,f2\n1,2,3\n")
     assert main(["predict", str(model), "--data", str(tmp_path / "renamed.csv")]) == 2
     assert "has no column(s) ['f0'], which the model was fitted on" in capsys.readouterr().err
