@@ -301,10 +301,14 @@ def test_convex_optimum_is_below_every_backprop_run():
 # -- divergence --------------------------------------------------------------------------
 @pytest.mark.parametrize("optimizer, batch_size", [("sgd", None), ("sgd", 10), ("momentum", None)])
 def test_divergence_is_reported_not_raised(optimizer, batch_size):
+    from sklearn.exceptions import ConvergenceWarning
+
     X, y = planted(heavy=True)
-    run = train_backprop(
-        X, y, optimizer=optimizer, lr=1.0, batch_size=batch_size, **fast(epochs=200)
-    )
+    # A warning, not only a log record: the library's logger has no handler of its own.
+    with pytest.warns(ConvergenceWarning, match=f"backprop {optimizer} .* diverged at epoch"):
+        run = train_backprop(
+            X, y, optimizer=optimizer, lr=1.0, batch_size=batch_size, **fast(epochs=200)
+        )
     assert run.diverged and run.stop_reason == "diverged"
     assert run.epochs_run < 200
     for values in (run.history.objective, run.history.convex_objective, run.history.wall_time):
@@ -315,11 +319,24 @@ def test_divergence_is_reported_not_raised(optimizer, batch_size):
     assert run.final_objective == pytest.approx(run.history.objective[-1], rel=1e-12)
 
 
-def test_divergence_logs_a_warning(caplog):
+def test_a_rate_search_where_every_rate_diverges_warns():
+    from sklearn.exceptions import ConvergenceWarning
+
     X, y = planted(heavy=True)
-    with caplog.at_level("WARNING", logger="convexnn"):
-        train_backprop(X, y, optimizer="sgd", lr=1.0, **fast(epochs=50))
-    assert any("diverged" in record.getMessage() for record in caplog.records)
+    with pytest.warns(ConvergenceWarning, match="learning-rate search for sgd: all .* diverged"):
+        train_backprop(X, y, optimizer="sgd", lr="tune", lr_grid=[1e8, 1e9], **fast(epochs=20))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_cuda_device_is_refused_before_training():
+    from convexnn import compare
+
+    X, y = planted()
+    with pytest.raises(ValidationError, match="device 'cuda': torch sees no CUDA device"):
+        train_backprop(X, y, device="cuda")
+    with pytest.raises(ValidationError, match="backprop_options\\['device'\\]: device 'cuda'"):
+        compare((X, y), solvers=[], optimizers=["adam"], backprop_options={"device": "cuda"},
+                progress=False)
 
 
 # -- validation ---------------------------------------------------------------------------

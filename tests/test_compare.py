@@ -139,8 +139,11 @@ def test_failing_solver_is_logged_not_raised(planted, caplog):
 
 
 def test_diverged_optimizer_is_recorded_and_the_comparison_goes_on(planted):
-    result = compare(planted, task="regression", solvers=(), optimizers=("sgd", "lbfgs"),
-                     seeds=1, epochs=20, backprop_options={"lr": 1e6}, progress=False)
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="backprop sgd .* diverged"):
+        result = compare(planted, task="regression", solvers=(), optimizers=("sgd", "lbfgs"),
+                         seeds=1, epochs=20, backprop_options={"lr": 1e6}, progress=False)
     sgd, lbfgs = result.records
     assert sgd["status"] == "diverged" and "diverged" in sgd["error"]
     assert np.isfinite(sgd["objective"])  # the last finite record, never NaN

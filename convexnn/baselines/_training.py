@@ -13,12 +13,14 @@ import logging
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import as_float_array, check_positive, check_seed, check_targets
@@ -61,6 +63,18 @@ BLOWUP_FACTOR = 1e12
 
 
 # -- what a run minimises ------------------------------------------------------
+def check_device(device: Any) -> torch.device:
+    """``device`` as a torch device (default CPU) that torch can use here: ``"cuda"``
+    without a CUDA device fails now, not inside the first training step."""
+    try:
+        resolved = torch.device("cpu") if device is None else torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValidationError(f"device: {error}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {device!r}: torch sees no CUDA device here; use 'cpu'")
+    return resolved
+
+
 @dataclass(frozen=True)
 class TrainingProblem:
     """The data, settings and objectives of a run: fixed while it trains.
@@ -151,7 +165,7 @@ class TrainingProblem:
             Features that are not images of ``geometry``'s shape.
         """
         d, C = features.shape[1], targets.shape[1]
-        device = torch.device("cpu") if device is None else torch.device(device)
+        device = check_device(device)
         if geometry is None:
             default_width = 2 * C * (d + 1)
         else:
@@ -391,18 +405,20 @@ def finish_training(
 ) -> BackpropRun:
     """The run of a stopped state: the weights and values of its last record.
 
-    A diverged run logs a warning, a finished one an INFO summary, on the
-    ``"convexnn"`` logger; ``quiet`` (the short trial runs of a
-    learning-rate search) logs both at DEBUG level.
+    A diverged run issues a ``ConvergenceWarning`` (scikit-learn's), a
+    finished one logs an INFO summary on the ``"convexnn"`` logger; ``quiet``
+    (the short trial runs of a learning-rate search) logs both at DEBUG level.
     """
     settings, checkpoint = problem.settings, state.checkpoint
     diverged = state.stop_reason == "diverged"
     if diverged:
-        logger.log(
-            logging.DEBUG if quiet else logging.WARNING,
-            "backprop %s (seed %d, lr %g) diverged at epoch %d; returning the weights of epoch %d",
-            settings.optimizer, state.seed, problem.lr, state.epoch, checkpoint.epoch,
-        )
+        message = (f"backprop {settings.optimizer} (seed {state.seed}, lr {problem.lr:g}) "
+                   f"diverged at epoch {state.epoch}; returning the weights of epoch "
+                   f"{checkpoint.epoch}. Lower the learning rate (or let a search pick it)")
+        if quiet:
+            logger.debug(message)
+        else:  # a warning, not only a log record: an application may configure no logging
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
     history = TrainingHistory.from_records(state.history)
     W = checkpoint.weight.flatten(1).cpu().numpy().astype(np.float64)
     alpha = checkpoint.alpha.cpu().numpy().astype(np.float64)  # (m, R, C)

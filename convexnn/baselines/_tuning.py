@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sklearn.exceptions import ConvergenceWarning
 
 from convexnn.baselines._settings import DEFAULT_LR, UNBOUNDED_EPOCHS, default_lr
 
@@ -275,9 +278,10 @@ def search_learning_rate(problem: TrainingProblem, seed: int) -> RateSearch:
                         time_limit, note)
     diverged = sum(t.diverged for t in trials)
     if best is None:
-        logger.warning(
-            "learning-rate search for %s: all %d rates from %.3g to %.3g diverged; running "
-            "the smallest", settings.optimizer, len(trials), trials[0].lr, trials[-1].lr,
+        warnings.warn(
+            f"learning-rate search for {settings.optimizer}: all {len(trials)} rates from "
+            f"{trials[0].lr:.3g} to {trials[-1].lr:.3g} diverged; running the smallest",
+            ConvergenceWarning, stacklevel=3,
         )
     else:
         logger.info(

@@ -23,6 +23,7 @@ from convexnn import (
 from convexnn._validation import check_beta, check_choice, check_positive, check_seed
 from convexnn.activations import Activation, get_activation
 from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
+from convexnn.baselines._training import check_device
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
@@ -324,7 +325,7 @@ def _backprop_options(options: Any) -> dict[str, Any]:
         )
     if options.get("device") is not None:
         try:
-            torch.device(options["device"])
-        except (RuntimeError, TypeError) as error:
+            check_device(options["device"])
+        except ValidationError as error:
             raise ValidationError(f"backprop_options['device']: {error}") from error
     return dict(options)
