@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -323,8 +324,11 @@ def test_a_rate_search_where_every_rate_diverges_warns():
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = planted(heavy=True)
-    with pytest.warns(ConvergenceWarning, match="learning-rate search for sgd: all .* diverged"):
+    with pytest.warns(ConvergenceWarning) as caught:  # the search's, then the run's own
         train_backprop(X, y, optimizer="sgd", lr="tune", lr_grid=[1e8, 1e9], **fast(epochs=20))
+    messages = [str(warning.message) for warning in caught]
+    assert re.match("learning-rate search for sgd: all 6 rates .* diverged", messages[0])
+    assert "diverged at epoch" in messages[1]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
