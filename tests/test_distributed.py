@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 HERE = Path(__file__).parent
 WORKER = HERE / "_distributed_worker.py"
@@ -248,3 +249,15 @@ def test_torchrun_from_a_clean_install(tmp_path):
     assert where.stdout.startswith(str(target)), where.stdout
     code, out, err = _torchrun(CLI_ARGS, work, env)
     _check_cli_run(code, out, err, work / "results", X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_cuda_device_is_one_clear_line(tmp_path, capsys):
+    """It used to fail inside the process group's setup (torch._C has no _cuda_setDevice)."""
+    from convexnn.distributed.__main__ import main
+
+    _small_csv(tmp_path / "small.csv")
+    assert main(["--data", str(tmp_path / "small.csv"), "--target", "y",
+                 "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "torch sees no CUDA device here; use 'cpu'" in err

@@ -127,6 +127,10 @@ def init_process_group(
 
     if dist.is_initialized():
         return False
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        from convexnn.exceptions import ValidationError
+
+        raise ValidationError(f"device {device!r}: torch sees no CUDA device here; use 'cpu'")
     if backend is None:
         backend = "nccl" if str(device).startswith("cuda") else "gloo"
     if backend == "nccl":
