@@ -149,9 +149,9 @@ def _fold_path(
     betas: np.ndarray,
     scorer: Callable[..., float],
     params: dict[str, Any],
+    geometry: ConvGeometry | None,
 ) -> _FoldPath:
     """The path on ``train``, each usable point scored on ``test`` (a joblib job)."""
-    geometry = estimator._geometry(features)
     with warnings.catch_warnings():
         # Counted, with every other unusable point, in one warning by fit.
         warnings.simplefilter("ignore", SolverStatusWarning)
@@ -293,7 +293,7 @@ class _ConvexPolyCVMixin:
                     self.betas_[0], self.betas_[-1], len(folds))
         paths = Parallel(n_jobs=params["n_jobs"])(
             delayed(_fold_path)(self, features, targets, labels, train, test, self.betas_,
-                                scorer, params)
+                                scorer, params, geometry)
             for train, test in folds
         )
         self._record(paths)

@@ -15,6 +15,7 @@ portable ``.npz`` file (see :mod:`convexnn._persistence`).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,7 +38,7 @@ from convexnn._validation import (
 )
 from convexnn.activations import get_activation
 from convexnn.certificates import Certificate, certify
-from convexnn.exceptions import ValidationError
+from convexnn.exceptions import ConvexNNWarning, ValidationError
 from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
@@ -350,6 +351,13 @@ class _ConvMixin:
             raise ValidationError(
                 f"image_shape must be None or a tuple (H, W) or (C, H, W), got "
                 f"{self.image_shape!r}"
+            )
+        if self.image_shape is None and X.ndim == 4 and X.shape[3] <= 4 < X.shape[1]:
+            warnings.warn(
+                f"X of shape {X.shape} is read channels-first, as {X.shape[1]} channels of "
+                f"{X.shape[2]} x {X.shape[3]} images; if its last axis holds the channels, "
+                "pass X.transpose(0, 3, 1, 2) (or image_shape=(C, H, W))",
+                ConvexNNWarning, stacklevel=3,
             )
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]

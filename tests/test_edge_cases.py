@@ -109,6 +109,19 @@ def test_uniformly_huge_features_warn_before_solving(no_solve):
             cnn.ConvexPolyRegressor().fit(X, X[:, 0] / 1e6)
 
 
+def test_channels_last_images_warn_that_they_are_read_channels_first(no_solve):
+    images = np.random.default_rng(1).standard_normal((20, 8, 8, 3))
+    with pytest.warns(cnn.ConvexNNWarning, match="read channels-first, as 8 channels of 8 x 3 "
+                      "images; .* X.transpose\\(0, 3, 1, 2\\)"):
+        with pytest.raises(_Stop):
+            cnn.ConvexPolyConvRegressor(filter_size=3).fit(images, images.sum(axis=(1, 2, 3)))
+    with warnings.catch_warnings():  # channels-first: no warning
+        warnings.simplefilter("error", cnn.ConvexNNWarning)
+        with pytest.raises(_Stop):
+            cnn.ConvexPolyConvRegressor(filter_size=3).fit(images.transpose(0, 3, 1, 2),
+                                                           images.sum(axis=(1, 2, 3)))
+
+
 def test_badly_scaled_fit_reports_its_status_and_returns_no_nan():
     """Columns scaled 1e-4 .. 1e4: warned, solved as far as the solver can, finite.
 
