@@ -33,7 +33,7 @@ import numpy as np
 
 from convexnn import solvers
 from convexnn._polish import polish_network
-from convexnn._validation import check_bool, check_interval
+from convexnn._validation import check_bool, check_interval, user_stacklevel
 from convexnn.certificates import certify_network, gradient_dual
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
@@ -406,7 +406,7 @@ def _finish(
             "may be suboptimal. Raise max_iter / time_limit, try another solver, or accept a "
             "larger tol.",
             SolverStatusWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     stats = dict(output.stats, solver_status=output.status.value)
     if report is not None:

@@ -7,6 +7,7 @@ shape / type / value, and what to do; all raise :class:`ValidationError`.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -242,6 +243,18 @@ def feature_scales(X: np.ndarray) -> np.ndarray:
     """Root mean square of every column of ``X`` (flattened per sample)."""
     flat = X.reshape(len(X), -1)
     return np.sqrt(np.einsum("ij,ij->j", flat, flat) / max(len(flat), 1))
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by the caller point at the first
+    frame outside convexnn (the user's line), however deep the library's call chain."""
+    level, frame = 1, sys._getframe(1)  # stacklevel 1: the frame calling warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3) -> None:

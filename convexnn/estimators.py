@@ -35,6 +35,7 @@ from convexnn._validation import (
     check_interval,
     check_targets,
     estimator_features,
+    user_stacklevel,
 )
 from convexnn.activations import get_activation
 from convexnn.certificates import Certificate, certify
@@ -357,7 +358,7 @@ class _ConvMixin:
                 f"X of shape {X.shape} is read channels-first, as {X.shape[1]} channels of "
                 f"{X.shape[2]} x {X.shape[3]} images; if its last axis holds the channels, "
                 "pass X.transpose(0, 3, 1, 2) (or image_shape=(C, H, W))",
-                ConvexNNWarning, stacklevel=3,
+                ConvexNNWarning, stacklevel=user_stacklevel(),
             )
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]

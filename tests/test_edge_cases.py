@@ -122,6 +122,15 @@ def test_channels_last_images_warn_that_they_are_read_channels_first(no_solve):
                                                            images.sum(axis=(1, 2, 3)))
 
 
+def test_status_warnings_point_at_the_users_line_however_deep_the_call():
+    t = planted_teacher(n=30, d=3, seed=3)
+    for call in (lambda: cnn.ConvexPolyRegressor(solver_options={"max_iter": 1}).fit(t.X, t.y),
+                 lambda: cnn.solve(cnn.make_problem(t.X, t.y), "native", {"max_iter": 1})):
+        with pytest.warns(SolverStatusWarning) as caught:
+            call()
+        assert caught[0].filename == __file__
+
+
 def test_badly_scaled_fit_reports_its_status_and_returns_no_nan():
     """Columns scaled 1e-4 .. 1e4: warned, solved as far as the solver can, finite.
 
@@ -487,6 +496,7 @@ def test_backprop_estimators_same_random_state_same_weights(estimator):
     assert legacy.W_.shape == runs[0].W_.shape
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # sgd diverges
 def test_train_backprop_make_planted_and_load_dataset_leave_global_state_alone():
     before = global_random_state()
     planted = [cnn.datasets.make_planted(20, 3, random_state=5) for _ in range(2)]

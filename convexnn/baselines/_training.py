@@ -23,7 +23,13 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from convexnn._torch_model import TorchPolyNet
-from convexnn._validation import as_float_array, check_positive, check_seed, check_targets
+from convexnn._validation import (
+    as_float_array,
+    check_positive,
+    check_seed,
+    check_targets,
+    user_stacklevel,
+)
 from convexnn.activations import ActivationLike
 from convexnn.baselines._metrics import Metric, MetricLike, check_metric
 from convexnn.baselines._results import BackpropRun, HistoryRecord, TrainingHistory, as_tensor
@@ -418,7 +424,7 @@ def finish_training(
         if quiet:
             logger.debug(message)
         else:  # a warning, not only a log record: an application may configure no logging
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
     history = TrainingHistory.from_records(state.history)
     W = checkpoint.weight.flatten(1).cpu().numpy().astype(np.float64)
     alpha = checkpoint.alpha.cpu().numpy().astype(np.float64)  # (m, R, C)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.exceptions import ConvergenceWarning
 
+from convexnn._validation import user_stacklevel
 from convexnn.baselines._settings import DEFAULT_LR, UNBOUNDED_EPOCHS, default_lr
 
 if TYPE_CHECKING:
@@ -281,7 +282,7 @@ def search_learning_rate(problem: TrainingProblem, seed: int) -> RateSearch:
         warnings.warn(
             f"learning-rate search for {settings.optimizer}: all {len(trials)} rates from "
             f"{trials[0].lr:.3g} to {trials[-1].lr:.3g} diverged; running the smallest",
-            ConvergenceWarning, stacklevel=3,
+            ConvergenceWarning, stacklevel=user_stacklevel(),
         )
     else:
         logger.info(
