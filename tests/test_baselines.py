@@ -787,3 +787,23 @@ def test_fit_and_predict_on_read_only_arrays_raise_no_torch_warning():
         model = BackpropPolyRegressor(epochs=3, random_state=0).fit(frame, frame["a"])
         predictions = model.run_.predict(values)
     np.testing.assert_allclose(predictions, model.predict(frame), rtol=1e-12)
+
+
+def test_backprop_estimators_certify_their_network_with_labels_as_for_fit():
+    """String labels are encoded with the fitted classes; the bound never passes the convex
+    optimum, and tightening reaches it."""
+    from convexnn import ConvexPolyClassifier
+
+    X, raw = planted()
+    labels = np.where(raw > np.median(raw), "up", "down")
+    model = BackpropPolyClassifier(epochs=50, beta=1.0, random_state=0).fit(X, labels)
+    loose, tight = model.certify(X, labels), model.certify(X, labels, tighten=True)
+    assert loose.objective == pytest.approx(model.run_.final_convex_objective, rel=1e-12)
+    optimum = ConvexPolyClassifier(beta=1.0).fit(X, labels).result_
+    assert loose.lower_bound <= tight.lower_bound <= optimum.objective * (1 + 1e-9)
+    assert tight.lower_bound == pytest.approx(optimum.lower_bound, rel=1e-6)
+    regressor = BackpropPolyRegressor(epochs=20, random_state=0).fit(X, raw)
+    assert regressor.certify(X, raw).lower_bound <= regressor.run_.final_convex_objective
+    decayed = BackpropPolyRegressor(epochs=5, objective="weight-decay").fit(X, raw)
+    with pytest.raises(ValidationError, match="certify needs objective='convex'"):
+        decayed.certify(X, raw)

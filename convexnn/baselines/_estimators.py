@@ -20,8 +20,9 @@ from convexnn._validation import (
 from convexnn.baselines._metrics import Metric, accuracy, r2
 from convexnn.baselines._settings import TrainingSettings, check_training_settings
 from convexnn.baselines._training import TrainingProblem, run_training
+from convexnn.certificates import Certificate, certify
 from convexnn.exceptions import ValidationError
-from convexnn.losses import Loss
+from convexnn.losses import Loss, get_loss
 
 __all__ = ["BackpropPolyClassifier", "BackpropPolyRegressor"]
 
@@ -119,6 +120,39 @@ class _BackpropPolyBase(BaseEstimator):
         check_fitted(self, "run_")
         return self.run_.predict(self._features(X, reset=False))
 
+    def certify(self, X: Any, y: Any, *, tighten: bool = False, solver: str = "auto"
+                ) -> Certificate:
+        """How far the trained network is from the global optimum of the convex problem
+        on ``(X, y)`` (:func:`convexnn.certify`; ``y`` as for ``fit``).
+
+        Backprop's gradient at its own network is a valid but often loose dual
+        point; ``tighten=True`` also solves the convex problem (``solver``) for
+        its dual point.
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted.
+        ValidationError
+            ``objective="weight-decay"``: that run trains no network of the
+            convex problem.
+        """
+        check_fitted(self, "run_")
+        if self.network_ is None:
+            raise ValidationError(
+                "objective='weight-decay' trains no network of the convex problem; certify "
+                "needs objective='convex'"
+            )
+        features = self._features(X, reset=False)
+        loss = get_loss(self.loss)
+        targets = self._encoded_targets(y, len(features), loss)
+        return certify(self.network_, features, targets, loss=loss, beta=self.beta,
+                       tighten=tighten, solver=solver)
+
+    def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
+        """``y`` encoded as ``fit`` encodes it (a classifier: with the fitted classes)."""
+        raise NotImplementedError
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -184,6 +218,11 @@ class BackpropPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _Backprop
         self._fit(features, targets, values.ndim == 1, settings, seed)
         return self
 
+    def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
+        values = as_float_array(y, "y", ndims=(1, 2))
+        targets = check_targets(values, n_samples)
+        return targets[:, 0] if values.ndim == 1 else targets
+
 
 class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyBase):
     __doc__ = (
@@ -212,3 +251,6 @@ class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyB
         self.classes_, targets = encode_labels(y, len(features), settings.loss)
         self._fit(features, targets, targets.ndim == 1, settings, seed)
         return self
+
+    def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
+        return encode_labels(y, n_samples, loss, classes=self.classes_)[1]
