@@ -581,3 +581,16 @@ def test_sample_cap_rules():
     assert choose_sample_cap("auto", 426, 31**2, ["scs"]).cap is None  # fits the budget
     assert choose_sample_cap(60, 1347, per_sample, []).cap == 60  # a given cap always applies
     assert choose_sample_cap(None, 1347, per_sample, ["scs"]).cap is None
+
+
+def test_image_arrays_are_taken_as_they_are_and_give_the_conv_default_shape():
+    """(n, H, W) images need no flattening, and their shape is conv's default image_shape."""
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(50, 6, 6))
+    labels = (images[:, 1:4, 1:4].sum(axis=(1, 2)) > 0).astype(int)
+    common = dict(task="classification", solvers=("native",), optimizers=(), progress=False)
+    given = compare((images, labels), conv={"filter_size": 3, "pool_size": 2}, **common)
+    flat = compare((images.reshape(50, 36), labels),
+                   conv={"filter_size": 3, "pool_size": 2, "image_shape": (1, 6, 6)}, **common)
+    assert given.settings["conv"] == flat.settings["conv"]
+    assert given.records[0]["objective"] == pytest.approx(flat.records[0]["objective"], rel=1e-12)

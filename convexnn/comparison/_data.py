@@ -230,8 +230,9 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
     if isinstance(data, Dataset):
         return _from_dataset(data, task)
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        image_shape = _image_shape(data[0], "X" if len(data) == 2 else "X_train")
         if len(data) == 2:
-            X, y = as_float_array(data[0], "X"), _target_array(data[1], "y")
+            X, y = _flat_features(data[0], "X"), _target_array(data[1], "y")
             _check_same_length(X, y, "X", "y")
             kind = _resolve_task(y, task)
             X_train, X_test, y_train, y_test = train_test_split_data(
@@ -239,8 +240,8 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
                 stratify=kind == "classification",
             )
         else:
-            X_train, y_train = as_float_array(data[0], "X_train"), _target_array(data[1], "y_train")
-            X_test, y_test = as_float_array(data[2], "X_test"), _target_array(data[3], "y_test")
+            X_train, y_train = _flat_features(data[0], "X_train"), _target_array(data[1], "y_train")
+            X_test, y_test = _flat_features(data[2], "X_test"), _target_array(data[3], "y_test")
             _check_same_length(X_train, y_train, "X_train", "y_train")
             _check_same_length(X_test, y_test, "X_test", "y_test")
             if X_test.shape[1] != X_train.shape[1]:
@@ -248,11 +249,23 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
                     f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}"
                 )
             kind = _resolve_task(y_train, task)
-        return Split("data", "user data", X_train, y_train, X_test, y_test, kind)
+        return Split("data", "user data", X_train, y_train, X_test, y_test, kind, image_shape)
     raise ValidationError(
         f"data must be a data set name (one of {', '.join(DATASETS)}), a Dataset, (X, y) or "
         f"(X_train, y_train, X_test, y_test); got {type(data).__name__}"
     )
+
+
+def _flat_features(value: Any, name: str) -> np.ndarray:
+    """Features, one row per sample: images ``(n, H, W)`` / ``(n, C, H, W)`` flattened."""
+    values = as_float_array(value, name, ndims=(2, 3, 4))
+    return values.reshape(len(values), -1)
+
+
+def _image_shape(value: Any, name: str) -> tuple[int, ...] | None:
+    """The image shape of image features (the convolutional variant's default), else None."""
+    shape = np.shape(value)
+    return tuple(int(size) for size in shape[1:]) if len(shape) > 2 else None
 
 
 def _from_dataset(dataset: Dataset, task: str) -> Split:
