@@ -60,8 +60,17 @@ def _demo_command(args: argparse.Namespace) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from convexnn import ConvexPolyClassifier
+    from convexnn import ConvexPolyClassifier, solvers
+    from convexnn._validation import check_beta
+    from convexnn.exceptions import translate_solver_error
+    from convexnn.solvers.errors import SolverError
 
+    check_beta(args.beta)  # the arguments first: no banner before an error
+    if args.solver != "auto":
+        try:
+            solvers.require_usable(args.solver)
+        except SolverError as error:
+            raise translate_solver_error(error) from error
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=0, stratify=y

@@ -616,6 +616,7 @@ def test_cli_reports_one_line_and_exit_code_2(argv, words, capsys):
     out, err = capsys.readouterr()
     assert err.startswith("convexnn: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
+    assert out == ""  # nothing (a banner, a table) before the error
     for word in words:
         assert word in err
 
