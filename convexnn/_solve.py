@@ -266,7 +266,8 @@ def _solve_distributed(
         options = dict(options, distributed=comm)
         problem = dataclasses.replace(problem, communicator=comm)
         with comm.guard():
-            backend = solvers.require_usable("native", problem)
+            backend = solvers.require_usable(
+                "native", problem, instead="(A distributed solve runs on native only.)")
             backend.check_options(options)
             output = backend.solve(problem, warm_start=warm_start, **options)
             if not output.status.has_solution:
@@ -391,7 +392,9 @@ def _finish(
         output.solve_time,
         time.perf_counter() - start,
     )
-    if status is not Status.OPTIMAL:
+    # One warning per solve, not one per rank of a data-parallel one.
+    first_rank = problem.communicator is None or problem.communicator.rank == 0
+    if status is not Status.OPTIMAL and first_rank:
         if problem.beta == 0:
             reason = "at beta=0 no duality gap can be certified: the lower bound is 0"
         elif output.status is Status.OPTIMAL:

@@ -177,12 +177,16 @@ def available(losses: Iterable[LossProtocol] | None = None) -> list[SolverInfo]:
     return [info(name, catalogue) for name in names()]
 
 
-def require_usable(name: str, problem: SDPProblem | None = None) -> Solver:
-    """The back-end ``name``, or a clear error saying why it cannot be used."""
+def require_usable(
+    name: str, problem: SDPProblem | None = None, *, instead: str | None = None
+) -> Solver:
+    """The back-end ``name``, or a clear error saying why it cannot be used (ending with
+    ``instead``: by default, the back-ends usable in its place)."""
     solver = get(name)
     state = info(solver.name)
-    usable = [s.name for s in available() if s.usable and s.name != solver.name]
-    instead = f"Usable instead: {', '.join(usable) or 'none'}."
+    if instead is None:
+        usable = [s.name for s in available() if s.usable and s.name != solver.name]
+        instead = f"Usable instead: {', '.join(usable) or 'none'}."
     if not state.installed:
         raise SolverNotInstalledError(
             f"solver {solver.name!r} is not installed: pip install "

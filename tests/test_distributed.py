@@ -261,3 +261,34 @@ def test_cuda_without_a_cuda_device_is_one_clear_line(tmp_path, capsys):
                  "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "torch sees no CUDA device here; use 'cpu'" in err
+
+
+def test_a_status_warning_comes_from_the_first_rank_only(recwarn):
+    """Every rank finishes the same result; one warning per solve, not one per rank."""
+    import convexnn
+    from convexnn.solvers._distributed import Communicator
+
+    class SecondRank(Communicator):
+        rank = 1
+
+    X, y = worker.data("scalar", n=40)
+    problem = convexnn.make_problem(X, y, beta=0.1)
+    for communicator, warned in ((SecondRank(), False), (Communicator(), True)):
+        recwarn.clear()
+        result, _, _ = convexnn.solve(problem, "native",
+                                      {"distributed": communicator, "max_iter": 1})
+        assert result.status == "iteration_limit"
+        assert any(issubclass(w.category, convexnn.SolverStatusWarning) for w in recwarn) == warned
+
+
+def test_a_distributed_solve_offers_no_conic_back_end_instead():
+    import convexnn
+    from convexnn.solvers._distributed import Communicator
+
+    X, y = worker.data("scalar", n=40)
+    problem = convexnn.make_problem(X, np.sign(y - np.median(y)) + (y == np.median(y)),
+                                    loss="hinge")
+    with pytest.raises(convexnn.UnsupportedProblemError) as caught:
+        convexnn.solve(problem, "native", {"distributed": Communicator()})
+    assert "runs on native only" in str(caught.value)
+    assert "Usable instead" not in str(caught.value)
