@@ -194,7 +194,8 @@ def fit_path(
         Data and loss-encoded targets, as for :func:`convexnn.make_problem`
         (images and a ``geometry`` for the convolutional variant).
     betas : iterable of float, optional
-        Regularisation strengths (> 0); solved in decreasing order. Default:
+        Regularisation strengths (> 0); solved in decreasing order, each
+        value once. Default:
         ``n_betas`` values log-spaced from :func:`beta_max` down to
         ``eps * beta_max``.
     activation, loss, solver, solver_options
@@ -228,7 +229,7 @@ def fit_path(
                 f"betas must be a list of regularisation strengths, got {betas!r}; for a single "
                 "value pass [beta]"
             )
-        values = sorted((check_beta(beta) for beta in betas), reverse=True)
+        values = sorted({check_beta(beta) for beta in betas}, reverse=True)
     if not values:
         raise ValidationError("betas must contain at least one value")
     points: list[PathPoint] = []

@@ -146,6 +146,12 @@ def test_fit_path_rejects_an_empty_generator_and_a_bare_number():
         fit_path(X, y, 0.1)
 
 
+def test_fit_path_solves_a_repeated_beta_once():
+    X, y = data()
+    points = fit_path(X, y, [0.1, 0.2, 0.1], solver="native")
+    assert [p.beta for p in points] == [0.2, 0.1]
+
+
 def test_fit_path_zero_beta_is_rejected_or_solved():
     """The docstring asks for beta > 0; beta=0 must be refused by name or solved.
     (The native ipm engine fails at beta=0 -- see test_native -- and ``auto`` falls
