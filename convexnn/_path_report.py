@@ -158,8 +158,9 @@ def plot_path(source: Any, out: str | Path) -> dict[str, Path]:
     source : fitted CV estimator or PathCurves
         E.g. a fitted :class:`~convexnn.ConvexPolyClassifierCV`.
     out : str or Path
-        Path of the files without suffix: ``out.png`` and ``out.csv`` are
-        written (the folder is created).
+        Path of the files without suffix (a ``.png`` or ``.csv`` one is
+        dropped): ``out.png`` and ``out.csv`` are written (the folder is
+        created).
 
     Returns
     -------
@@ -168,6 +169,11 @@ def plot_path(source: Any, out: str | Path) -> dict[str, Path]:
     """
     curves = source if isinstance(source, PathCurves) else PathCurves.of(source)
     stem = check_path(out, "out")
+    if stem.suffix.lower() in (".png", ".csv"):  # "x.png" means the stem "x"
+        stem = stem.with_suffix("")
+    if stem.name in ("", ".", ".."):
+        raise ValidationError(f"out must name the files (a path such as 'results/path'), "
+                              f"got {str(out)!r}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, table = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".csv")
     curves.figure().savefig(png, dpi=120)

@@ -555,3 +555,7 @@ def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     ]
     with pytest.raises(ValidationError, match="cross-validated convexnn estimator"):
         convexnn.plot_path(ConvexPolyRegressor(), tmp_path / "x")
+    named = convexnn.plot_path(cv, tmp_path / "figure.png")  # the suffix is not doubled
+    assert (named["png"].name, named["csv"].name) == ("figure.png", "figure.csv")
+    with pytest.raises(ValidationError, match="out must name the files"):
+        convexnn.plot_path(cv, ".")

@@ -384,3 +384,14 @@ def test_every_public_name_resolves_and_is_listed():
             assert value.__module__ == datasets._LAZY[name]
     with pytest.raises(AttributeError, match="no attribute 'load_everything'"):
         datasets.load_everything  # noqa: B018 - the attribute access is the test
+
+
+def test_an_empty_test_part_and_numpy_scalar_sizes_are_fine():
+    from convexnn.datasets import load_dataset, standardize, train_test_split_data
+
+    assert standardize(np.ones((3, 3)), np.ones((0, 3))).X_test.shape == (0, 3)
+    size = np.float32(0.3)  # passed our check, then scikit-learn refused it
+    np.testing.assert_array_equal(load_dataset("iris", test_size=size).X_test,
+                                  load_dataset("iris", test_size=float(size)).X_test)
+    parts = train_test_split_data(np.ones((8, 2)).tolist(), list(range(8)))
+    assert all(isinstance(part, np.ndarray) for part in parts)

@@ -88,10 +88,13 @@ def make_digit_images(
     max_shift = check_nonnegative(max_shift, "max_shift", "the largest shift in pixels")
     max_rotation = check_nonnegative(max_rotation, "max_rotation", "the largest rotation")
     noise = check_nonnegative(noise, "noise", "the pixel noise standard deviation")
-    low, high = (float(s) for s in scale_range)
-    if not 0 < low <= high:
-        raise ValidationError(f"scale_range must be (low, high) with 0 < low <= high, got "
-                              f"{scale_range!r}")
+    try:
+        low, high = (float(s) for s in scale_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")  # refused below, with the value given
+    if not 0 < low <= high < float("inf"):
+        raise ValidationError(f"scale_range must be (low, high) with 0 < low <= high, both "
+                              f"finite, got {scale_range!r}")
     rs = local_random_state(random_state)
     from sklearn.datasets import load_digits
 

@@ -50,7 +50,7 @@ def standardize(X_train: Any, X_test: Any = None) -> Standardized:
                 f"X_test must be 2-D with {train.shape[1]} features like X_train, "
                 f"got shape {test.shape}"
             )
-        test = scaler.transform(test)
+        test = scaler.transform(test) if len(test) else test
     return Standardized(scaler.transform(train), test, scaler.mean_, scaler.scale_)
 
 
@@ -80,11 +80,23 @@ def train_test_split_data(
     from sklearn.model_selection import train_test_split
 
     check_split_size(test_size, "test_size")
+    # numpy scalars (np.float32(0.3)) pass the check but not scikit-learn's
+    test_size = int(test_size) if isinstance(test_size, numbers.Integral) else float(test_size)
+    if X is None or np.ndim(X) == 0 or y is None or np.ndim(y) == 0:
+        raise ValidationError(
+            f"X and y must be arrays with one row per sample, got {type(X).__name__} and "
+            f"{type(y).__name__}"
+        )
+    X, y = np.asarray(X), np.asarray(y)
     if random_state is None:  # fresh entropy, not NumPy's global generator
         random_state = int(np.random.SeedSequence().generate_state(1)[0])
     else:
         local_random_state(random_state)  # the error names random_state
-    labels = np.asarray(y) if stratify is True else (None if stratify is False else stratify)
+    labels = y if stratify is True else (None if stratify is False else stratify)
+    if labels is not None and len(labels) != len(X):
+        raise ValidationError(
+            f"stratify must have one label per sample ({len(X)}), got {len(labels)}"
+        )
     try:
         try:
             parts = train_test_split(
