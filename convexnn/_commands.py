@@ -220,11 +220,10 @@ def _shuffled_folds(k: int, classification: bool) -> Any:
     its target must not put one end of the range in each fold."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from convexnn.exceptions import ValidationError
+    from convexnn.cv import _check_cv
 
-    if k < 2:
-        raise ValidationError(f"cv must be at least 2 folds, got {k}")
-    return (StratifiedKFold if classification else KFold)(k, shuffle=True, random_state=0)
+    folds = _check_cv(k)  # the CV estimators' own check of a number of folds
+    return (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=0)
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:

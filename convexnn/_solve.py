@@ -367,9 +367,8 @@ def _finish(
         message += (f"; its network (objective {certificate.objective:.6g}) was worse than "
                     f"the zero network ({zero_objective:.6g}), which is returned instead")
         logger.warning("%s: %s", solver_name, message)
-        network = TwoLayerPolyNet(np.zeros((0, network.U.shape[1])),
-                                  np.zeros((0,) + network.alpha.shape[1:]),
-                                  network.activation, network.geometry)
+        network = TwoLayerPolyNet.zero(network.U.shape[1], network.alpha.shape[1:],
+                                       network.activation, network.geometry)
         certificate = certify_network(problem, network, candidates)
     # The status describes the network against tol, by the independent certificate:
     # a back-end's "optimal" whose network misses tol is inaccurate, and a network

@@ -15,10 +15,18 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from convexnn._validation import as_float_array, check_targets
 from convexnn.exceptions import InputTypeError, ValidationError
 from convexnn.losses import Loss, get_loss
 
 CLASSIFICATION_LOSSES = ("squared", "hinge", "logistic", "cross-entropy", "multiclass-hinge")
+
+
+def regression_targets(y: Any, n_samples: int) -> np.ndarray:
+    """A regressor's targets as floats: ``(n,)`` for 1-D ``y``, ``(n, C)`` for 2-D."""
+    values = as_float_array(y, "y", ndims=(1, 2))  # np.ndim(y) fails on array-likes
+    targets = check_targets(values, n_samples)
+    return targets[:, 0] if values.ndim == 1 else targets
 
 
 def encode_labels(

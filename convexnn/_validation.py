@@ -245,6 +245,20 @@ def feature_scales(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", flat, flat) / max(len(flat), 1))
 
 
+def check_device(device: Any) -> Any:
+    """``device`` as a ``torch.device`` (default CPU) that torch can use here: ``"cuda"``
+    without a CUDA device fails now, not deep inside the first step that uses it."""
+    import torch  # here: importing convexnn must stay light
+
+    try:
+        resolved = torch.device("cpu") if device is None else torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValidationError(f"device: {error}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {device!r}: torch sees no CUDA device here; use 'cpu'")
+    return resolved
+
+
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 

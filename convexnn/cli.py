@@ -60,30 +60,22 @@ def _demo_command(args: argparse.Namespace) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from convexnn import ConvexPolyClassifier, solvers
-    from convexnn._validation import check_beta
-    from convexnn.exceptions import translate_solver_error
-    from convexnn.solvers.errors import SolverError
+    from convexnn import ConvexPolyClassifier
 
-    check_beta(args.beta)  # the arguments first: no banner before an error
-    if args.solver != "auto":
-        try:
-            solvers.require_usable(args.solver)
-        except SolverError as error:
-            raise translate_solver_error(error) from error
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=0, stratify=y
     )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    start = time.perf_counter()
+    model = ConvexPolyClassifier(beta=args.beta, solver=args.solver).fit(X_train, y_train)
+    elapsed = time.perf_counter() - start
+    # Printed after the fit, which checks beta and the solver: no banner before an error.
     print(
         f"breast cancer: {len(X_train)} training / {len(X_test)} test samples, "
         f"{X.shape[1]} features; activation relu-approx, beta={args.beta}, squared loss"
     )
-    start = time.perf_counter()
-    model = ConvexPolyClassifier(beta=args.beta, solver=args.solver).fit(X_train, y_train)
-    elapsed = time.perf_counter() - start
     print_result(model.result_, elapsed, model.network_.n_neurons)
     baseline = LogisticRegression(max_iter=1000).fit(X_train, y_train)
     print(

@@ -342,9 +342,9 @@ class _ConvexPolyCVMixin:
     ) -> None:
         """Score the zero network (the optimum at ``beta_max``) on one test fold, so that
         a scoring this estimator cannot serve fails before any solve."""
-        shape = (1,) + ((geometry.n_regions,) if geometry is not None else ()) + targets.shape[1:]
+        regions = (geometry.n_regions,) if geometry is not None else ()
         size = geometry.patch_size if geometry is not None else features.shape[1]
-        zero = TwoLayerPolyNet(np.eye(1, size), np.zeros(shape), activation, geometry)
+        zero = TwoLayerPolyNet.zero(size, regions + targets.shape[1:], activation, geometry)
         estimator = self._estimator_at(PathPoint(np.inf, None, zero), geometry)
         try:
             scorer(estimator, features[test], labels[test])

@@ -25,15 +25,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from convexnn import _persistence
 from convexnn._solve import solve
-from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
+from convexnn._targets import (
+    EncodedLabelsMixin,
+    MultiOutputRegressorMixin,
+    encode_labels,
+    regression_targets,
+)
 from convexnn._validation import (
-    as_float_array,
     check_beta,
     check_bool,
     check_fitted,
     check_instance,
     check_interval,
-    check_targets,
     estimator_features,
     user_stacklevel,
 )
@@ -285,9 +288,7 @@ class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPoly
     """
 
     def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:
-        values = as_float_array(y, "y", ndims=(1, 2))  # np.ndim(y) fails on array-likes
-        targets = check_targets(values, n_samples)
-        return targets[:, 0] if values.ndim == 1 else targets
+        return regression_targets(y, n_samples)
 
 
 class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase):

@@ -205,6 +205,18 @@ class TwoLayerPolyNet:
         return loss_object(yhat.reshape(len(yhat), -1), targets) + beta * self.penalty()
 
     @classmethod
+    def zero(
+        cls,
+        n_features: int,
+        output_shape: tuple[int, ...],
+        activation: ActivationLike,
+        geometry: ConvGeometry | None = None,
+    ) -> TwoLayerPolyNet:
+        """The network without neurons (it predicts 0): ``n_features`` per sample (per
+        patch with a ``geometry``), ``alpha`` rows of shape ``output_shape``."""
+        return cls(np.zeros((0, n_features)), np.zeros((0, *output_shape)), activation, geometry)
+
+    @classmethod
     def from_neurons(
         cls,
         neurons: Neurons,

@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from convexnn._targets import EncodedLabelsMixin, MultiOutputRegressorMixin, encode_labels
+from convexnn._targets import (
+    EncodedLabelsMixin,
+    MultiOutputRegressorMixin,
+    encode_labels,
+    regression_targets,
+)
 from convexnn._validation import (
-    as_float_array,
     check_fitted,
     check_seed,
-    check_targets,
     estimator_features,
     local_random_state,
 )
@@ -212,16 +215,13 @@ class BackpropPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _Backprop
         """Train on ``(X, y)``; ``y`` may have several columns."""
         settings, seed = self._check_params()
         features = self._features(X, reset=True)
-        values = as_float_array(y, "y", ndims=(1, 2))
-        targets = check_targets(values, len(features))
-        settings.loss.check_targets(targets)
-        self._fit(features, targets, values.ndim == 1, settings, seed)
+        targets = self._encoded_targets(y, len(features), settings.loss)
+        settings.loss.check_targets(targets.reshape(len(features), -1))
+        self._fit(features, targets, targets.ndim == 1, settings, seed)
         return self
 
     def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
-        values = as_float_array(y, "y", ndims=(1, 2))
-        targets = check_targets(values, n_samples)
-        return targets[:, 0] if values.ndim == 1 else targets
+        return regression_targets(y, n_samples)
 
 
 class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyBase):

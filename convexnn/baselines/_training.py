@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import (
     as_float_array,
+    check_device,
     check_positive,
     check_seed,
     check_targets,
@@ -69,18 +70,6 @@ BLOWUP_FACTOR = 1e12
 
 
 # -- what a run minimises ------------------------------------------------------
-def check_device(device: Any) -> torch.device:
-    """``device`` as a torch device (default CPU) that torch can use here: ``"cuda"``
-    without a CUDA device fails now, not inside the first training step."""
-    try:
-        resolved = torch.device("cpu") if device is None else torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValidationError(f"device: {error}") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValidationError(f"device {device!r}: torch sees no CUDA device here; use 'cpu'")
-    return resolved
-
-
 @dataclass(frozen=True)
 class TrainingProblem:
     """The data, settings and objectives of a run: fixed while it trains.

@@ -20,10 +20,15 @@ import torch
 from convexnn import (
     solvers as solver_registry,  # imported under another name: `solvers` is an argument
 )
-from convexnn._validation import check_beta, check_choice, check_positive, check_seed
+from convexnn._validation import (
+    check_beta,
+    check_choice,
+    check_device,
+    check_positive,
+    check_seed,
+)
 from convexnn.activations import Activation, get_activation
 from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
-from convexnn.baselines._training import check_device
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry

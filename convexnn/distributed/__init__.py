@@ -127,10 +127,9 @@ def init_process_group(
 
     if dist.is_initialized():
         return False
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        from convexnn.exceptions import ValidationError
+    from convexnn._validation import check_device
 
-        raise ValidationError(f"device {device!r}: torch sees no CUDA device here; use 'cpu'")
+    check_device(device)  # before NCCL asks for a CUDA device that is not there
     if backend is None:
         backend = "nccl" if str(device).startswith("cuda") else "gloo"
     if backend == "nccl":
