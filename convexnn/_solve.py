@@ -182,6 +182,11 @@ def solve(
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
     check_bool(polish, "polish")
+    if warm_start is not None and not isinstance(warm_start, SolverOutput):
+        raise ValidationError(
+            "warm_start must be the SolverOutput a previous solve returned (the third item of "
+            f"convexnn.solve's result), got {type(warm_start).__name__}"
+        )
     if options.get("distributed") not in (None, False):
         return _solve_distributed(problem, solver, options, warm_start, decomposition_rtol,
                                   polish)
@@ -194,7 +199,7 @@ def solve(
                 )
         else:
             candidates = [solvers.require_usable(solver, problem)]
-        per_candidate = _options_per_candidate(candidates, options)
+        per_candidate = _options_per_candidate(candidates, options, solver.lower() == "auto")
     except SolverError as error:
         raise translate_solver_error(error) from error
     failures = []
@@ -285,30 +290,39 @@ def _solve_distributed(
 
 
 def _options_per_candidate(
-    candidates: list[solvers.Solver], options: dict[str, Any]
+    candidates: list[solvers.Solver], options: dict[str, Any], auto: bool
 ) -> dict[str, dict[str, Any]]:
     """The options each candidate receives, validated.
 
     A named back-end gets every option (and rejects those it does not
     accept). Under ``auto`` a back-end-specific option (e.g. the native
-    solver's ``engine``) goes only to the back-ends that accept it; an option
-    no candidate accepts is an error.
+    solver's ``engine``) goes only to the candidates that accept it, and is
+    dropped (with a log line) when only back-ends that are not candidates for
+    this problem take it (the same code then runs whatever ``auto`` picks,
+    e.g. with or without a MOSEK license); an option no registered back-end
+    accepts is an error.
     """
-    if len(candidates) == 1:
+    if not auto:
         candidates[0].check_options(options)
         return {candidates[0].name: dict(options)}
-    accepted = {
-        c.name: set(solvers.COMMON_OPTIONS) | set(c.native_options) for c in candidates
-    }
-    unknown = set(options) - set().union(*accepted.values())
+
+    def accepted(solver: solvers.Solver) -> set[str]:
+        return set(solvers.COMMON_OPTIONS) | set(solver.native_options)
+
+    unknown = set(options) - set().union(
+        *(accepted(solvers.get(name)) for name in solvers.names()))
     if unknown:
         raise InvalidSolverOptionError(
-            f"no candidate solver accepts option(s) {', '.join(sorted(unknown))}; "
-            f"candidates: {', '.join(accepted)}"
+            f"no solver accepts option(s) {', '.join(sorted(unknown))}; registered: "
+            f"{', '.join(solvers.names())}"
         )
+    unused = set(options) - set().union(*(accepted(c) for c in candidates))
+    if unused:
+        logger.info("auto: option(s) %s ignored: no candidate for this problem (%s) takes them",
+                    ", ".join(sorted(unused)), ", ".join(c.name for c in candidates))
     per_candidate = {}
     for candidate in candidates:
-        own = {key: value for key, value in options.items() if key in accepted[candidate.name]}
+        own = {key: value for key, value in options.items() if key in accepted(candidate)}
         candidate.check_options(own)
         per_candidate[candidate.name] = own
     return per_candidate
@@ -323,7 +337,9 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
     )
     if isinstance(error, MemoryError):
         wrapped: SolverError = ProblemTooLargeError(
-            f"{where}: out of memory. Subsample the data or use solver='native'."
+            f"{where}: out of memory. Subsample the data"
+            + (" or use dtype='float32' (engine='neurons')." if name == "native"
+               else " or use solver='native', which never forms the lifted problem.")
         )
     else:
         wrapped = SolverFailedError(

@@ -18,7 +18,7 @@ No bound depends on what a back-end claims.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +186,7 @@ def certify(
     dual_points: Sequence[Any] = (),
     tighten: bool = False,
     solver: str = "auto",
+    solver_options: Mapping[str, Any] | None = None,
 ) -> Certificate:
     """How far ``network`` is from the global optimum of the convex problem.
 
@@ -213,6 +214,8 @@ def certify(
         at the cost of the solve.
     solver : str, default="auto"
         The back-end of the ``tighten`` solve.
+    solver_options : dict, optional
+        Its options (e.g. ``time_limit``), as for :func:`convexnn.solve`.
     """
     if not isinstance(network, TwoLayerPolyNet):
         raise ValidationError(
@@ -239,16 +242,23 @@ def certify(
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )
-    if solver != "auto":
+    if not isinstance(solver, str):
+        raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
+    if solver.lower() != "auto":
         try:  # an unknown name is an error whether or not the solver is used
             registry.get(solver)
         except SolverError as error:
             raise translate_solver_error(error) from error
+    if solver_options is not None and not isinstance(solver_options, Mapping):
+        raise ValidationError(
+            f"solver_options must be a dict of solver options or None, got "
+            f"{type(solver_options).__name__}"
+        )
     candidates = [as_float_array(point, f"dual_points[{i}]", ndims=(1, 2))
                   for i, point in enumerate(dual_points)]
     if check_bool(tighten, "tighten"):
         from convexnn._solve import solve
 
-        result, _, _ = solve(problem, solver, polish=False)
+        result, _, _ = solve(problem, solver, solver_options, polish=False)
         candidates.append(result.dual_point)
     return certify_network(problem, network, candidates)

@@ -151,8 +151,9 @@ class _ConvexPolyBase(BaseEstimator):
         ----------
         X, y : array-like
         tighten : bool, default=False
-            Also solve the convex problem on ``(X, y)`` and use its dual point
-            (see :func:`convexnn.certify`).
+            Also solve the convex problem on ``(X, y)`` (with the estimator's
+            ``solver`` and ``solver_options``) and use its dual point (see
+            :func:`convexnn.certify`).
 
         Returns
         -------
@@ -173,7 +174,8 @@ class _ConvexPolyBase(BaseEstimator):
         fitted = self.result_.dual_point
         candidates = [] if fitted is None or len(fitted) != len(features) else [fitted]
         return certify(self.network_, features, targets, loss=loss, beta=self._fitted_beta(),
-                       dual_points=candidates, tighten=tighten, solver=self.solver)
+                       dual_points=candidates, tighten=tighten, solver=self.solver,
+                       solver_options=self.solver_options)
 
     def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
         geometry = self._geometry(X)

@@ -152,6 +152,11 @@ class CvxpySolver(Solver):
         start = time.perf_counter()
         program = build_program(problem)
         build_time = time.perf_counter() - start
+        if options.get("time_limit") is not None:
+            # Building the model counts against the limit (cvxpy's compilation and the
+            # back-end's own set-up cannot be bounded; the README says so).
+            options = dict(options, time_limit=max(float(options["time_limit"]) - build_time,
+                                                   0.01))
         solver_kwargs = self.translate_options(options)
         logger.info("%s: solving %s SDP with %s", self.name, shape.variant, solver_kwargs)
         try:
@@ -172,7 +177,7 @@ class CvxpySolver(Solver):
             raise SolverFailedError(
                 f"{self.name} failed on the {shape.variant} SDP "
                 f"(n={shape.n_samples}, h={shape.patch_size}): "
-                f"{type(error).__name__}: {error}"
+                f"{type(error).__name__}: {str(error).rstrip('.')}{self.failure_hint(options)}"
             ) from error
         elapsed = time.perf_counter() - start
         stats = program.problem.solver_stats
@@ -205,6 +210,10 @@ class CvxpySolver(Solver):
                 "extra": stats.extra_stats,
             },
         )
+
+    def failure_hint(self, options: Mapping[str, Any]) -> str:
+        """What to add to the message of a solve the back-end ended without a solution."""
+        return ""
 
     def map_status(
         self, cvxpy_status: str, stats: Any, options: Mapping[str, Any]

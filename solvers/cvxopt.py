@@ -51,8 +51,16 @@ class CVXOPTSolver(CvxpySolver):
             kwargs.setdefault("max_iters", int(options["max_iter"]))
         # CVXOPT has no time limit; check_options accepted it, so say so.
         if "time_limit" in options:
-            logger.warning(
-                "cvxopt has no time limit; time_limit=%s is ignored (use max_iter)",
-                options["time_limit"],
-            )
+            logger.warning("cvxopt has no time limit; time_limit is ignored (use max_iter)")
         return kwargs
+
+    def failure_hint(self, options: Mapping[str, Any]) -> str:
+        # cvxpy turns CVXOPT's "unknown" (iteration cap reached, or stuck short of the
+        # accuracy asked for) into a solver error, so no iterate or status comes back.
+        limits = {key: options[key] for key in ("max_iter", "max_iters", "tol", "abstol",
+                                                "reltol", "feastol") if key in options}
+        asked = f" ({', '.join(f'{k}={v}' for k, v in limits.items())})" if limits else ""
+        return (
+            f". CVXOPT returns no solution when it stops at its iteration limit or short of "
+            f"its accuracy target{asked}: raise max_iter, loosen tol, or use another solver"
+        )

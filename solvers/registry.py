@@ -80,6 +80,13 @@ def register(solver: Solver | type[Solver], *, replace: bool = False) -> Solver:
     if not isinstance(instance, Solver):
         raise TypeError(f"expected a convexnn.solvers.Solver, got {type(instance).__name__}")
     name = instance.name
+    if not isinstance(name, str) or not name or name != name.lower() or name == "auto":
+        # Lookups are case-insensitive (they lower-case the name asked for), and "auto"
+        # selects among the back-ends: a name the lookup cannot find must not get in.
+        raise ValueError(
+            f"a solver's name must be a non-empty lower-case string other than 'auto', got "
+            f"{name!r} (from {type(instance).__name__})"
+        )
     if name in _registry and not replace and type(_registry[name]) is not type(instance):
         raise ValueError(f"a solver named {name!r} is already registered")
     _registry[name] = instance

@@ -699,3 +699,24 @@ def test_cli_output_into_a_closed_pipe_ends_quietly():
         os.close(write)
     assert done.returncode == 141
     assert done.stderr == ""
+
+
+def test_solve_refuses_a_warm_start_that_is_not_a_solver_output():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 3))
+    problem = cnn.make_problem(X, X[:, 0] ** 2, beta=0.1)
+    result, _, _ = cnn.solve(problem, "native")
+    for solver in ("native", "auto"):  # auto must not hide it by moving to a conic back-end
+        with pytest.raises(ValidationError, match="warm_start must be the SolverOutput"):
+            cnn.solve(problem, solver, warm_start=result)
+
+
+def test_a_warm_start_of_another_width_starts_the_wide_reduction_cold():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((30, 4))
+    _, _, output = cnn.solve(cnn.make_problem(X, X[:, 0] ** 2, beta=0.1), "native")
+    wide = cnn.make_problem(rng.standard_normal((5, 12)), rng.standard_normal(5), beta=0.05)
+    cold, _, _ = cnn.solve(wide, "native")
+    warm, _, _ = cnn.solve(wide, "native", warm_start=output)
+    assert warm.solver == "native" and warm.status == "optimal"
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-6)

@@ -236,3 +236,29 @@ def test_the_refit_keeps_its_gains_when_its_time_budget_runs_out():
         after = problem.objective(polished.outputs(problem.patches), polished.penalty())
         assert after <= before and report.objective_before == before
         assert polished.n_neurons <= network.n_neurons
+
+
+def test_tighten_solves_with_the_given_solver_and_options(monkeypatch):
+    """The tightening solve takes the solver name as `solve` does (any case) and the
+    estimator's solver_options (e.g. a time limit)."""
+    import convexnn._solve as solve_module
+
+    calls = []
+    real_solve = solve_module.solve
+
+    def recording(problem, solver="auto", options=None, **kwargs):
+        calls.append((solver, dict(options or {})))
+        return real_solve(problem, solver, options, **kwargs)
+
+    data = cnn.datasets.make_planted(40, 4, random_state=2)
+    model = cnn.ConvexPolyRegressor(beta=0.1, solver="Native",
+                                    solver_options={"time_limit": 30.0}).fit(data.X, data.y)
+    monkeypatch.setattr(solve_module, "solve", recording)
+    certificate = model.certify(data.X, data.y, tighten=True)
+    assert calls == [("Native", {"time_limit": 30.0})]
+    assert certificate.relative_gap <= 1e-6
+    network = model.network_
+    tight = cnn.certify(network, data.X, data.y, beta=0.1, tighten=True, solver="AUTO")
+    assert tight.relative_gap <= 1e-6
+    with pytest.raises(cnn.ValidationError, match="solver_options must be a dict"):
+        cnn.certify(network, data.X, data.y, beta=0.1, tighten=True, solver_options=[1])

@@ -412,7 +412,7 @@ def test_cvxopt_says_that_it_ignores_time_limit(problem, caplog):
     with caplog.at_level(logging.WARNING, logger="convexnn"):
         result, _, _ = solve(problem, "cvxopt", {"time_limit": 5.0})
     assert result.status == "optimal"
-    assert any("time_limit=5.0 is ignored" in r.getMessage() for r in caplog.records)
+    assert any("time_limit is ignored" in r.getMessage() for r in caplog.records)
 
 
 def test_clarabel_retries_a_numerical_failure_with_more_regularisation(
@@ -497,3 +497,82 @@ def test_available_takes_one_loss_or_several_and_refuses_names():
     for names in ("logistic", ["logistic", "hinge"]):
         with pytest.raises(TypeError, match="loss objects, e.g. convexnn.get_loss"):
             registry.available(names)
+
+
+def test_register_refuses_names_a_lookup_cannot_find(problem, isolated_registry):
+    """Lookups lower-case the name asked for: a capitalised name (or 'auto') registered
+    would break every later lookup, the built-ins' included."""
+    class Capitalised(CrashingSolver):
+        name = "MySolver"
+
+    class Auto(CrashingSolver):
+        name = "auto"
+
+    for bad in (Capitalised, Auto):
+        with pytest.raises(ValueError, match="lower-case string other than 'auto'"):
+            isolated_registry.register(bad)
+    assert solve(problem, "native", {"tol": 1e-7})[0].status == "optimal"
+
+
+def test_a_capitalised_plug_in_is_skipped_with_a_warning(problem, isolated_registry, monkeypatch,
+                                                         caplog):
+    class Capitalised(PluginSolver):
+        name = "FancySolver"
+
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda *, group: [FakeEntryPoint("fancy", Capitalised)])
+    monkeypatch.setattr(registry, "_loaded", False)
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        names = solvers.names()
+    assert "FancySolver" not in names and "native" in names
+    assert any("could not load solver plug-in 'fancy'" in r.getMessage() for r in caplog.records)
+    assert solvers.get("NATIVE").name == "native"
+
+
+@pytest.mark.parametrize("option", [{"threads": 1}, {"mosek_params": {}}])
+def test_auto_drops_options_of_back_ends_that_are_not_candidates(option, caplog):
+    """The same options work whatever auto picks: native's `threads` on a hinge problem
+    (conic candidates only), MOSEK's parameters without a MOSEK license."""
+    t = planted_teacher(n=20, d=3)
+    hinge = make_problem(t.X, sign_targets(t), beta=0.1, loss="hinge")
+    with caplog.at_level(logging.INFO, logger="convexnn"):
+        result, _, _ = solve(hinge, "auto", option)
+    assert result.status == "optimal"
+    name = next(iter(option))
+    assert any(f"option(s) {name} ignored" in r.getMessage() for r in caplog.records)
+    with pytest.raises(convexnn.InvalidSolverOptionError, match="no solver accepts option"):
+        solve(hinge, "auto", {"bogus": 1})
+    with pytest.raises(convexnn.InvalidSolverOptionError, match=name):
+        solve(hinge, "clarabel", option)  # a named back-end still refuses what it lacks
+
+
+def test_cvxopt_failure_names_the_limits_that_stopped_it(problem):
+    if not solvers.info("cvxopt").usable:
+        pytest.skip("cvxopt is not installed")
+    with pytest.raises(convexnn.SolverFailedError,
+                       match=r"iteration limit .*\(max_iter=2\): raise max_iter"):
+        solve(problem, "cvxopt", {"max_iter": 2})
+
+
+def test_conic_time_limit_counts_the_model_build(problem, monkeypatch):
+    """The back-end gets what the build left of the limit (cvxpy's compile and the
+    back-end's set-up cannot be bounded)."""
+    seen = {}
+    real_translate = SCSSolver.translate_options
+
+    def recording(self, options):
+        seen.update(options)
+        return real_translate(self, options)
+
+    real_build = _conic_model.build_program
+
+    def slow_build(problem):
+        import time
+
+        time.sleep(0.3)
+        return real_build(problem)
+
+    monkeypatch.setattr(SCSSolver, "translate_options", recording)
+    monkeypatch.setattr("convexnn.solvers._cvxpy.build_program", slow_build)
+    solve(problem, "scs", {"time_limit": 5.0})
+    assert 4.0 < seen["time_limit"] <= 4.7

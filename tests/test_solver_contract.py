@@ -200,3 +200,16 @@ def test_verbose_false_is_quiet(backend, capfd):
     solve(PROBLEMS["scalar-squared"], backend, dict(tight_options(backend), verbose=False))
     out, _ = capfd.readouterr()
     assert out == ""
+
+
+def test_an_out_of_memory_back_end_gets_advice_that_fits_it(backend, monkeypatch):
+    """A MemoryError inside a back-end becomes ProblemTooLargeError; native is not told to
+    use native."""
+    def out_of_memory(self, problem, **options):
+        raise MemoryError
+
+    monkeypatch.setattr(type(solvers.get(backend)), "solve", out_of_memory)
+    with pytest.raises(convexnn.ProblemTooLargeError, match="out of memory") as caught:
+        solve(PROBLEMS["scalar-squared"], backend)
+    advice = "dtype='float32'" if backend == "native" else "use solver='native'"
+    assert advice in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -123,14 +124,14 @@ class _BackpropPolyBase(BaseEstimator):
         check_fitted(self, "run_")
         return self.run_.predict(self._features(X, reset=False))
 
-    def certify(self, X: Any, y: Any, *, tighten: bool = False, solver: str = "auto"
-                ) -> Certificate:
+    def certify(self, X: Any, y: Any, *, tighten: bool = False, solver: str = "auto",
+                solver_options: Mapping[str, Any] | None = None) -> Certificate:
         """How far the trained network is from the global optimum of the convex problem
         on ``(X, y)`` (:func:`convexnn.certify`; ``y`` as for ``fit``).
 
         Backprop's gradient at its own network is a valid but often loose dual
-        point; ``tighten=True`` also solves the convex problem (``solver``) for
-        its dual point.
+        point; ``tighten=True`` also solves the convex problem (``solver``,
+        with ``solver_options``) for its dual point.
 
         Raises
         ------
@@ -150,7 +151,7 @@ class _BackpropPolyBase(BaseEstimator):
         loss = get_loss(self.loss)
         targets = self._encoded_targets(y, len(features), loss)
         return certify(self.network_, features, targets, loss=loss, beta=self.beta,
-                       tighten=tighten, solver=solver)
+                       tighten=tighten, solver=solver, solver_options=solver_options)
 
     def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
         """``y`` encoded as ``fit`` encodes it (a classifier: with the fitted classes)."""

@@ -105,7 +105,15 @@ class RowSpace:
         Neurons map exactly (``w' = [B^T u; sqrt(1 - ||B^T u||^2)]`` acts on
         the data as ``u`` does); blocks map to ``L^T Z L`` with ``L`` the
         lift of :meth:`lift` (exact for blocks this reduction produced).
+        ``None`` (a cold start) for an output of another number of features.
         """
+        h = self.basis.shape[0]
+        if output.neurons is not None:
+            if np.asarray(output.neurons.U).shape[-1] != h:
+                return None
+        elif output.blocks is None or any(np.shape(z) != (h + 1, h + 1)
+                                          for z, _ in output.blocks):
+            return None
         reduced = SolverOutput(status=output.status, objective=output.objective,
                                iterations=output.iterations, solve_time=0.0,
                                # produced on the reduced problem; the engine checks it
@@ -115,11 +123,9 @@ class RowSpace:
             slack = np.sqrt(np.clip(1.0 - np.sum(inside * inside, axis=1), 0.0, None))
             reduced.neurons = Neurons(U=np.column_stack([inside, slack]),
                                       alpha=output.neurons.alpha, blocks=output.neurons.blocks)
-        elif output.blocks is not None:
+        else:
             lift = self._block_lift()
             reduced.blocks = [(lift.T @ z @ lift, lift.T @ zn @ lift) for z, zn in output.blocks]
-        else:
-            return None
         return reduced
 
     def _block_lift(self) -> np.ndarray:
