@@ -212,18 +212,19 @@ def output_folder(path: str | Path) -> Path:
 def _grid(args: argparse.Namespace) -> dict[str, Any]:
     """The grid options given on the command line (the CV estimator's defaults otherwise)."""
     return {name: getattr(args, name) for name in ("betas", "eps", "n_jobs")
-            if getattr(args, name) is not None}
+            if getattr(args, name, None) is not None}
 
 
-def _shuffled_folds(k: int, classification: bool) -> Any:
+def _shuffled_folds(k: int, classification: bool, option: str) -> Any:
     """``k`` shuffled folds (stratified for a classification), seed 0: a file sorted by
-    its target must not put one end of the range in each fold."""
+    its target must not put one end of the range in each fold. ``option`` gave ``k``."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from convexnn.cv import _check_cv
+    from convexnn.exceptions import ValidationError
 
-    folds = _check_cv(k)  # the CV estimators' own check of a number of folds
-    return (StratifiedKFold if classification else KFold)(folds, shuffle=True, random_state=0)
+    if k < 2:
+        raise ValidationError(f"{option} must be a number of folds, at least 2; got {k}")
+    return (StratifiedKFold if classification else KFold)(k, shuffle=True, random_state=0)
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -270,7 +271,7 @@ def fit_command(args: argparse.Namespace) -> int:
                   solver_options=_solver_options(args))
     if args.cv is not None:
         cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
-        model = cls(cv=_shuffled_folds(args.cv, classification), **_grid(args), **common)
+        model = cls(cv=_shuffled_folds(args.cv, classification, "--cv"), **_grid(args), **common)
     else:
         cls = cnn.ConvexPolyClassifier if classification else cnn.ConvexPolyRegressor
         model = cls(beta=DEFAULT_BETA if args.beta is None else args.beta, **common)
@@ -370,7 +371,7 @@ def path_command(args: argparse.Namespace) -> int:
             raise ValidationError(f"cannot split {name} for validation: {error}") from error
         cv: Any = [(train, test)]
     else:
-        cv = _shuffled_folds(args.folds, classification)
+        cv = _shuffled_folds(args.folds, classification, "--folds")
     cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
     model = cls(cv=cv, refit=False, **_grid(args),
                 activation=args.activation, loss=args.loss, solver=args.solver,
@@ -411,14 +412,15 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         parser.add_argument("--time-limit", type=float, default=None,
                             help="seconds per convex solve (default: none)")
 
-    def grid_options(parser: argparse.ArgumentParser) -> None:
+    def grid_options(parser: argparse.ArgumentParser, *, folds: bool = True) -> None:
         parser.add_argument("--betas", type=_betas, default=None,
                             help="a number of betas log-spaced from beta_max down to eps * "
                             "beta_max, or a list such as 0.1,1,10 (default: 20)")
         parser.add_argument("--eps", type=float, default=None,
                             help="smallest over largest beta of the grid (default: 1e-3)")
-        parser.add_argument("--n-jobs", type=int, default=None,
-                            help="folds solved in parallel (default: 1; -1: every core)")
+        if folds:  # `path` solves one split: nothing to run in parallel
+            parser.add_argument("--n-jobs", type=int, default=None,
+                                help="folds solved in parallel (default: 1; -1: every core)")
 
     def data_file(parser: argparse.ArgumentParser, *, datasets: bool = False) -> None:
         if datasets:
@@ -457,7 +459,8 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         ("certify", certify_command,
          "objective, certified lower bound and gap of a saved model on a data file"),
     ):
-        parser = commands.add_parser(name, parents=[common], help=text, description=text + ".")
+        parser = commands.add_parser(name, parents=[common], help=text,
+                                     description=text[0].upper() + text[1:] + ".")
         parser.add_argument("model", metavar="MODEL", help="a model file written by 'fit'")
         data_file(parser)
         if name == "predict":
@@ -480,7 +483,7 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         )
         data_file(parser, datasets=True)
         model_options(parser)
-        grid_options(parser)
+        grid_options(parser, folds=name == "cv")
         if name == "path":
             parser.add_argument("--test-size", type=float, default=0.25,
                                 help="validation fraction (default: 0.25)")

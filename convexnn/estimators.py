@@ -275,6 +275,9 @@ class ConvexPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _ConvexPoly
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
+    geometry_ : ConvGeometry or None
+        The image and filter geometry of the convolutional estimators; ``None``
+        for the dense ones.
 
     Examples
     --------
@@ -314,6 +317,8 @@ class ConvexPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _ConvexPolyBase)
     result_ : SolveResult
     network_ : TwoLayerPolyNet
     n_features_in_ : int
+    geometry_ : ConvGeometry or None
+        As for :class:`ConvexPolyRegressor`.
     """
 
     def _targets(self, y: Any, n_samples: int, loss: Loss, *, reset: bool) -> np.ndarray:

@@ -69,7 +69,8 @@ comparison = compare(
 )
 save_case(comparison, args.out, args.out.name)
 print(comparison.to_markdown())
-if args.out.parent == RESULTS / "accuracy":  # next to the paper's other accuracy cases
+# Next to the paper's other accuracy cases (a relative --out included).
+if args.out.resolve().parent == (RESULTS / "accuracy").resolve():
     write_summary(args.out.parent, ACCURACY_INTRO)
 print(f"wrote comparison.md, comparison.csv, comparison.json, objective_vs_time.png, "
       f"test_metric.png to {args.out}/")
