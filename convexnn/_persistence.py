@@ -137,9 +137,10 @@ def save_estimator(estimator: Any, path: Any) -> Path:
     """Write a fitted convex estimator (see the module doc); returns the path."""
     path = npz_path(path)
     network: TwoLayerPolyNet = estimator.network_
-    params = {
-        name: encode_value(value, name) for name, value in estimator.get_params(deep=False).items()
-    }
+    # The loss and beta the network was fitted with, whatever set_params did since.
+    fitted = dict(estimator.get_params(deep=False), beta=estimator._objective_param("beta"),
+                  loss=estimator._objective_param("loss"))
+    params = {name: encode_value(value, name) for name, value in fitted.items()}
     result = estimator.result_
     metadata: dict[str, Any] = {
         "format": FORMAT,
@@ -209,6 +210,7 @@ def load_estimator(cls: type, path: Any) -> Any:
                                              path)
         geometry = metadata.get("geometry")
         estimator.network_ = network
+        estimator._remember_objective(params["beta"], params["loss"])
         estimator.geometry_ = None if geometry is None else ConvGeometry.from_dict(geometry)
         n_features = metadata.get("n_features_in_")
         if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:

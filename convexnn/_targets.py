@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from convexnn._validation import as_float_array, check_targets
+from convexnn._validation import as_float_array, check_beta, check_targets
 from convexnn.exceptions import InputTypeError, ValidationError
 from convexnn.losses import Loss, get_loss
 
@@ -157,6 +157,29 @@ def probabilities(scores: np.ndarray, loss: Loss) -> np.ndarray:
     return softmax(scores, axis=1)
 
 
+class FittedObjectiveMixin:
+    """The ``loss`` and ``beta`` a model was fitted with.
+
+    What the fitted network means (its certificate, its probabilities) must
+    not change with a ``set_params`` after ``fit``; before any fit the
+    current parameters stand in.
+    """
+
+    def _remember_objective(self, beta: Any, loss: Any) -> None:
+        # As given (a name or a Loss object): a saved model keeps its parameters' form.
+        self._objective_at_fit_ = {"beta": beta, "loss": loss}
+
+    def _objective_param(self, name: str) -> Any:
+        """The fitted ``beta`` or ``loss`` as given (the current parameter before a fit)."""
+        return self.__dict__.get("_objective_at_fit_", {}).get(name, getattr(self, name))
+
+    def _fitted_loss(self) -> Loss:
+        return get_loss(self._objective_param("loss"))
+
+    def _fitted_beta(self) -> float:
+        return check_beta(self._objective_param("beta"))
+
+
 class MultiOutputRegressorMixin:
     """``predict`` and tags of a regressor with one output per target column.
 
@@ -176,25 +199,34 @@ class MultiOutputRegressorMixin:
 class EncodedLabelsMixin:
     """Prediction methods of a classifier whose outputs encode labels as above.
 
-    The classifier provides ``classes_``, ``loss`` and ``_decision(X)`` (the
-    network's outputs).
+    The classifier provides ``classes_``, ``_fitted_loss()`` and ``_decision(X)``
+    (the network's outputs).
     """
 
     classes_: np.ndarray
-    loss: Any
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Network outputs: ``(n,)`` for a single-output binary model, else ``(n, n_classes)``."""
-        return self._decision(X)  # type: ignore[attr-defined]
+        """Scores: ``(n,)`` for two classes (positive: ``classes_[1]``), else
+        ``(n, n_classes)``.
+
+        The network's outputs; a two-class model of a row-wise loss
+        (cross-entropy, multiclass-hinge) has one output per class, and its
+        score is their difference, scikit-learn's convention for two classes.
+        """
+        scores = self._decision(X)  # type: ignore[attr-defined]
+        if scores.ndim == 2 and scores.shape[1] == 2 and len(self.classes_) == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted class labels."""
         return decode_scores(self.decision_function(X), self.classes_)
 
     def _has_probabilities(self) -> bool:
-        return get_loss(self.loss).name in ("logistic", "cross-entropy")
+        return self._fitted_loss().name in ("logistic", "cross-entropy")  # type: ignore[attr-defined]
 
     @available_if(_has_probabilities)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (logistic and cross-entropy losses only)."""
-        return probabilities(self.decision_function(X), get_loss(self.loss))
+        # Two classes: the softmax of two outputs is the sigmoid of their difference.
+        return probabilities(self.decision_function(X), self._fitted_loss())  # type: ignore[attr-defined]

@@ -267,6 +267,9 @@ class _ConvexPolyCVMixin:
             No ``beta`` of the grid was solved on every fold.
         """
         params = self._check_params()  # type: ignore[attr-defined]
+        for name in ("network_", "result_", "geometry_", "_objective_at_fit_"):
+            # A previous fit's model must not outlive this one (refit=False keeps none).
+            self.__dict__.pop(name, None)
         try:
             scorer = check_scoring(self, scoring=params["scoring"])
         except ValueError as error:
@@ -451,6 +454,7 @@ class _ConvexPolyCVMixin:
         }
         estimator = self._plain_estimator(beta=point.beta, **params)
         estimator.result_, estimator.network_ = point.result, point.network
+        estimator._remember_objective(point.beta, self._objective_param("loss"))
         estimator.geometry_ = geometry
         estimator.n_features_in_ = self.n_features_in_  # type: ignore[attr-defined]
         for name in ("classes_",) + (("feature_names_in_",) if names else ()):
@@ -483,9 +487,6 @@ class _ConvexPolyCVMixin:
         ``load``. The path attributes are not saved.
         """
         return self.to_estimator().save(path)
-
-    def _fitted_beta(self) -> float:
-        return self.beta_
 
 
 class ConvexPolyRegressorCV(_ConvexPolyCVMixin, ConvexPolyRegressor):

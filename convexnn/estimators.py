@@ -27,6 +27,7 @@ from convexnn import _persistence
 from convexnn._solve import solve
 from convexnn._targets import (
     EncodedLabelsMixin,
+    FittedObjectiveMixin,
     MultiOutputRegressorMixin,
     encode_labels,
     regression_targets,
@@ -50,7 +51,7 @@ from convexnn.patches import ConvGeometry
 logger = logging.getLogger("convexnn")
 
 
-class _ConvexPolyBase(BaseEstimator):
+class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
     """Shared parameters, validation and fitting of the convex estimators."""
 
     _input_ndims: tuple[int, ...] = (2,)
@@ -130,10 +131,6 @@ class _ConvexPolyBase(BaseEstimator):
         self._solve(features, self._targets(y, len(features), params["loss"], reset=True), params)
         return self
 
-    def _fitted_beta(self) -> float:
-        """The ``beta`` the fitted network was trained with."""
-        return check_beta(self.beta)
-
     def certify(self, X: Any, y: Any, *, tighten: bool = False) -> Certificate:
         """How far the fitted network is from the global optimum on ``(X, y)``.
 
@@ -169,7 +166,7 @@ class _ConvexPolyBase(BaseEstimator):
         """
         check_fitted(self, "network_")
         features = self._features(X, reset=False)
-        loss = get_loss(self.loss)
+        loss = self._fitted_loss()
         targets = self._targets(y, len(features), loss, reset=False)
         fitted = self.result_.dual_point
         candidates = [] if fitted is None or len(fitted) != len(features) else [fitted]
@@ -185,6 +182,7 @@ class _ConvexPolyBase(BaseEstimator):
             problem, self.solver, self._options(), decomposition_rtol=self.decomposition_rtol
         )
         self.geometry_ = geometry
+        self._remember_objective(params["beta"], self.loss)
 
     def _options(self) -> dict[str, Any]:
         """The solver options of a solve (``verbose=True`` shows the solver's progress)."""

@@ -559,3 +559,19 @@ def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     assert (named["png"].name, named["csv"].name) == ("figure.png", "figure.csv")
     with pytest.raises(ValidationError, match="out must name the files"):
         convexnn.plot_path(cv, ".")
+
+
+def test_a_fit_without_refit_drops_the_previous_fits_model(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    model = ConvexPolyRegressorCV(betas=3, cv=3).fit(X, X[:, 0] ** 2)
+    assert model.predict(X).shape == (40,)
+    wider = rng.normal(size=(40, 4))
+    model.set_params(refit=False).fit(wider, wider[:, 1] ** 2)
+    for use in (lambda: model.predict(wider), lambda: model.save(tmp_path / "m"),
+                model.to_estimator):
+        with pytest.raises(NotFittedError):
+            use()
+    assert len(model.betas_) == 3  # the path of this fit is there

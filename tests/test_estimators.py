@@ -17,6 +17,8 @@ parameter validation messages.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,6 +51,8 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
     [
         ConvexPolyRegressor(**FAST),
         ConvexPolyClassifier(**FAST),
+        # A row-wise loss: one output per class, even for two classes.
+        ConvexPolyClassifier(loss="cross-entropy", **FAST),
         ConvexPolyConvRegressor(filter_size=2, **FAST),
         ConvexPolyConvClassifier(filter_size=2, **FAST),
     ],
@@ -159,7 +163,7 @@ def test_binary_string_labels_with_every_loss(loss):
     assert predicted.dtype.kind == "U" and set(predicted) <= {"cat", "dog"}
     assert clf.score(X, labels) >= 0.9
     scores = clf.decision_function(X)
-    assert scores.shape == ((45,) if loss in ("squared", "hinge", "logistic") else (45, 2))
+    assert scores.shape == (45,)  # every loss: scikit-learn's two-class convention
     assert clf.result_.status == "optimal"
 
 
@@ -364,3 +368,61 @@ def test_errors_are_convexnn_errors():
         ConvexPolyRegressor(beta=-1).fit(X, y)
     with pytest.raises(convexnn.InvalidSolverOptionError):
         ConvexPolyRegressor(solver="scs", solver_options={"tol": -1}).fit(X, y)
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "multiclass-hinge"])
+@pytest.mark.parametrize("kind", ["convex", "backprop"])
+def test_two_class_scores_of_a_row_wise_loss_are_one_column(loss, kind):
+    """scikit-learn's convention: (n,) scores for two classes, positive for classes_[1]
+    (a row-wise loss has one output per class: the score is their difference)."""
+    from sklearn.metrics import get_scorer
+
+    from convexnn import BackpropPolyClassifier
+
+    X, labels = classification_data(2)
+    if kind == "convex":
+        model = ConvexPolyClassifier(loss=loss, beta=0.5, solver="clarabel",
+                                     solver_options={"tol": 1e-4})
+    else:
+        model = BackpropPolyClassifier(loss=loss, epochs=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        model.fit(X, labels)
+    scores = model.decision_function(X)
+    outputs = model.network_.predict(X)
+    assert scores.shape == (len(X),) and outputs.shape == (len(X), 2)
+    np.testing.assert_allclose(scores, outputs[:, 1] - outputs[:, 0])
+    np.testing.assert_array_equal(model.predict(X), model.classes_[(scores > 0).astype(int)])
+    assert 0.5 < get_scorer("roc_auc")(model, X, labels) <= 1.0
+    if loss == "cross-entropy":
+        np.testing.assert_allclose(model.predict_proba(X)[:, 1], 1 / (1 + np.exp(-scores)))
+
+
+def test_set_params_after_fit_does_not_change_what_the_fitted_model_means(tmp_path):
+    """certify, predict_proba and save use the loss and beta of the fit."""
+    X, labels = classification_data(2)
+    model = ConvexPolyClassifier(beta=0.1, loss="logistic", solver="native").fit(X, labels)
+    gap = model.certify(X, labels).relative_gap
+    probabilities = model.predict_proba(X)
+    model.set_params(beta=1.0, loss="squared")
+    assert model.certify(X, labels).relative_gap == gap <= 1e-6
+    assert hasattr(model, "predict_proba")
+    np.testing.assert_array_equal(model.predict_proba(X), probabilities)
+    loaded = ConvexPolyClassifier.load(model.save(tmp_path / "model"))
+    assert (loaded.beta, loaded.loss) == (0.1, "logistic")
+    assert loaded.certify(X, labels).relative_gap == gap
+    assert not hasattr(clone(model), "predict_proba")  # a new model: the parameters count
+
+    squared = ConvexPolyClassifier(beta=0.1, solver="native").fit(X, labels)
+    squared.set_params(loss="logistic")
+    assert not hasattr(squared, "predict_proba")
+
+
+def test_backprop_certify_uses_the_fitted_beta():
+    from convexnn import BackpropPolyRegressor
+
+    X, y = regression_data()
+    model = BackpropPolyRegressor(beta=0.1, epochs=50, random_state=0).fit(X, y)
+    before = model.certify(X, y)
+    model.set_params(beta=5.0)
+    assert model.certify(X, y) == before

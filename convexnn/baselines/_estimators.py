@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from convexnn._targets import (
     EncodedLabelsMixin,
+    FittedObjectiveMixin,
     MultiOutputRegressorMixin,
     encode_labels,
     regression_targets,
@@ -26,12 +27,12 @@ from convexnn.baselines._settings import TrainingSettings, check_training_settin
 from convexnn.baselines._training import TrainingProblem, run_training
 from convexnn.certificates import Certificate, certify
 from convexnn.exceptions import ValidationError
-from convexnn.losses import Loss, get_loss
+from convexnn.losses import Loss
 
 __all__ = ["BackpropPolyClassifier", "BackpropPolyRegressor"]
 
 
-class _BackpropPolyBase(BaseEstimator):
+class _BackpropPolyBase(FittedObjectiveMixin, BaseEstimator):
     """Shared parameters, validation and fitting of the backprop estimators."""
 
     def __init__(
@@ -116,6 +117,7 @@ class _BackpropPolyBase(BaseEstimator):
             score=self._metric,
         )
         self.run_ = run_training(problem, seed, progress=bool(self.verbose))
+        self._remember_objective(self.beta, self.loss)
         self.network_ = self.run_.network
         self.W_ = self.run_.W
         self.alpha_ = self.run_.alpha
@@ -148,9 +150,9 @@ class _BackpropPolyBase(BaseEstimator):
                 "needs objective='convex'"
             )
         features = self._features(X, reset=False)
-        loss = get_loss(self.loss)
+        loss = self._fitted_loss()
         targets = self._encoded_targets(y, len(features), loss)
-        return certify(self.network_, features, targets, loss=loss, beta=self.beta,
+        return certify(self.network_, features, targets, loss=loss, beta=self._fitted_beta(),
                        tighten=tighten, solver=solver, solver_options=solver_options)
 
     def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
