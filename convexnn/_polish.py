@@ -111,6 +111,8 @@ def refit_output_weights(
     """
     weights = network.output_weights  # (m, R, C)
     neuron, region, output = np.nonzero(weights)
+    if len(neuron) == 0:  # every weight is zero: the zero network, nothing to refit
+        return None
     signs = np.sign(weights[neuron, region, output])
     start = np.abs(weights[neuron, region, output])
     # Column e is what a unit weight on entry e adds to output `output[e]`.

@@ -223,11 +223,8 @@ def solve(
             logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, failure)
             failures.append(f"{candidate.name}: {failure}")
             continue
-        if not output.status.has_solution:
-            message = (
-                f"{candidate.name} returned status {output.status.value!r} and no solution. "
-                f"{output.message}"
-            ).strip()
+        message = _unusable_output(candidate.name, output)
+        if message is not None:
             if len(candidates) == 1:
                 raise SolverFailedError(message)
             logger.warning("auto: %s; trying the next solver", message)
@@ -275,11 +272,9 @@ def _solve_distributed(
                 "native", problem, instead="(A distributed solve runs on native only.)")
             backend.check_options(options)
             output = backend.solve(problem, warm_start=warm_start, **options)
-            if not output.status.has_solution:
-                raise SolverFailedError(
-                    f"native returned status {output.status.value!r} and no solution. "
-                    f"{output.message}".strip()
-                )
+            message = _unusable_output("native", output)
+            if message is not None:
+                raise SolverFailedError(message)
             return _finish(problem, "native", output, decomposition_rtol,
                            backend.target_tol(options), polish, options.get("time_limit"))
     except SolverError as error:
@@ -287,6 +282,18 @@ def _solve_distributed(
         if translated is error:
             raise
         raise translated from error
+
+
+def _unusable_output(name: str, output: SolverOutput) -> str | None:
+    """Why a back-end's output has no usable solution, or ``None`` when it has one."""
+    if not output.status.has_solution:
+        return (f"{name} returned status {output.status.value!r} and no solution. "
+                f"{output.message}").strip()
+    arrays = ([output.neurons.U, output.neurons.alpha] if output.neurons is not None
+              else [z for pair in output.blocks or () for z in pair])
+    if not all(np.all(np.isfinite(array)) for array in arrays):
+        return f"{name} returned a solution with NaN or infinite entries (a back-end fault)"
+    return None
 
 
 def _options_per_candidate(

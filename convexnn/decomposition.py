@@ -124,14 +124,15 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
 def neurons_from_factor(P: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
     """Unit filters ``(r, h)`` and signed output weights ``(r,)`` from a factor.
 
-    Columns whose filter part is negligible (``||v|| <= 1e-12 * max ||v||``)
-    carry no neuron and are dropped.
+    Columns whose weight ``||v|| |t|`` is negligible (``<= 1e-12`` of the
+    largest; e.g. ``t = 0``) carry no neuron and are dropped.
     """
     v, t = P[:-1].T, P[-1]
     norms = np.linalg.norm(v, axis=1)
-    if norms.size == 0 or norms.max() == 0:
+    carried = norms * np.abs(t)
+    if carried.size == 0 or carried.max() == 0:
         return np.zeros((0, P.shape[0] - 1)), np.zeros(0)
-    keep = norms > 1e-12 * norms.max()
+    keep = carried > 1e-12 * carried.max()
     v, t, norms = v[keep], t[keep], norms[keep]
     direction = np.where(t < 0, -1.0, 1.0)
     filters = direction[:, None] * v / norms[:, None]

@@ -165,7 +165,8 @@ def beta_grid(top: float, n_betas: int = N_BETAS, eps: float = EPS) -> np.ndarra
     if not (math.isfinite(top) and top > 0):
         raise ValidationError(
             f"beta_max is {top!r}: the zero network is optimal for every beta (are the "
-            "targets all zero?), so there is no path to build; pass betas explicitly"
+            "targets all zero, or the features, with an activation without a constant "
+            "term?), so there is no path to build; pass betas explicitly"
         )
     if n_betas == 1:
         return np.array([float(top)])

@@ -81,7 +81,9 @@ def sphere_quadratic_max(
     mu = np.asarray(eigenvalues, dtype=float)[order]
     vectors = np.asarray(eigenvectors, dtype=float)[:, order]
     g = vectors.T @ np.asarray(q, dtype=float)
-    scale = max(float(np.max(np.abs(mu))), float(np.linalg.norm(g)), 1e-300)
+    if not (np.any(mu) or np.any(g)):  # Q = 0 and q = 0: every u gives exactly 0
+        return SphereMax(upper=0.0, value=0.0, direction=vectors[:, 0])
+    scale = max(float(np.max(np.abs(mu))), float(np.linalg.norm(g)))
     # Eigenvalues of a symmetric matrix are accurate to about eps * ||Q||.
     margin = 8 * _EPS * len(mu) * scale
     top = mu >= mu[0] - 1e3 * _EPS * scale

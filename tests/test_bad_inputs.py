@@ -617,7 +617,7 @@ CLI_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("predict with a missing model", ["predict", "/nonexistent/m.npz", "--data", "d.csv"],
      ("MissingFileError", "no such file")),
     ("cv with one fold", ["cv", "--dataset", "iris", "--folds", "1"],
-     ("ValidationError", "cv must be at least 2 folds")),
+     ("ValidationError", "--folds must be a number of folds, at least 2")),
 ]
 
 

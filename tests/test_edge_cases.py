@@ -37,7 +37,7 @@ from convexnn._solve import solve
 from convexnn.decomposition import neural_decomposition
 from convexnn.exceptions import FeatureScalingWarning, SolverStatusWarning
 from convexnn.solvers import registry
-from convexnn.solvers.base import Solver, Status
+from convexnn.solvers.base import Solver, SolverOutput, Status
 
 
 def assert_finite(*arrays) -> None:
@@ -520,3 +520,95 @@ def test_compare_is_reproducible_and_leaves_global_state_alone():
     columns = ["objective", "lower_bound", "train_metric", "test_metric", "neurons", "epochs"]
     np.testing.assert_array_equal(first.table()[columns].to_numpy(float),
                                   second.table()[columns].to_numpy(float))
+
+
+# -- found by a fuzz of random small instances against Clarabel -------------------------
+
+
+def test_wide_data_whose_factor_has_a_weightless_column_decomposes_cleanly():
+    """A balanced factor column with t = 0 carries no neuron; it used to become a zero
+    row and then NaN neurons (28% of random wide instances)."""
+    X = np.array([[1.24500416, 1.74882245, -0.5160724, 1.29518729],
+                  [-0.56678996, 0.05390108, 1.07298982, -0.32850624]])
+    y = np.array([2.37256979, -2.53476968])
+    beta = 0.3 * cnn.beta_max(X, y, activation="quadratic")
+    problem = cnn.make_problem(X, y, activation="quadratic", beta=beta)
+    native, network, _ = solve(problem, "native")
+    reference, _, _ = solve(problem, "clarabel", {"tol": 1e-9})
+    assert native.status == "optimal" and np.all(np.isfinite(network.U))
+    assert native.objective == pytest.approx(reference.objective, rel=1e-7)
+
+
+def test_factor_columns_without_weight_are_not_neurons():
+    from convexnn.decomposition import neurons_from_factor
+    from convexnn.solvers.native._consolidate import balanced_neurons
+
+    factor = np.array([[0.6, 1e-9], [0.8, 0.0], [1.0, 0.0]])  # columns [v; t]: t = 0 in the 2nd
+    filters, weights = neurons_from_factor(factor, 1.0)
+    assert len(weights) == 1 and weights[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(filters[0], [0.6, 0.8])
+    assert len(balanced_neurons(factor)) == 1
+
+
+def test_above_beta_max_a_zero_weight_decomposition_is_the_zero_network():
+    """SCS's blocks above beta_max decompose into neurons of weight exactly 0: no neurons,
+    and polishing has nothing to refit (it used to hand L-BFGS-B no variables)."""
+    rng = np.random.default_rng(21)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    beta = 1.5 * cnn.beta_max(X, y, activation="quadratic")
+    problem = cnn.make_problem(X, y, activation="quadratic", beta=beta)
+    for polish in (False, True):
+        result, network, _ = solve(problem, "scs", polish=polish)
+        assert network.n_neurons == 0 and result.status == "optimal"
+        assert result.objective == pytest.approx(0.5 * float(y @ y))
+
+
+@pytest.mark.parametrize("activation", [(0.0, 1.0, 0.0), (0.0, -2.0, 0.0)])
+def test_a_linear_activation_goes_to_the_neurons_engine(activation):
+    """sigma(t) = b t makes the interior point's Newton systems singular: auto takes
+    the neurons engine, engine='ipm' says why it cannot."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3))
+    y = X[:, 0] + 0.5 + 0.1 * rng.normal(size=30)
+    problem = cnn.make_problem(X, y, activation=activation, beta=1e-3)
+    native, _, output = solve(problem, "native")
+    reference, _, _ = solve(problem, "clarabel", {"tol": 1e-9})
+    assert output.stats["engine"] == "neurons" and native.status == "optimal"
+    assert native.objective == pytest.approx(reference.objective, rel=1e-6)
+    with pytest.raises(cnn.InvalidSolverOptionError, match="is linear: use engine='neurons'"):
+        solve(problem, "native", {"engine": "ipm"})
+
+
+def test_features_no_neuron_can_use_give_beta_max_zero():
+    X, y = np.zeros((10, 3)), np.random.default_rng(0).normal(size=10)
+    assert cnn.beta_max(X, y, activation="quadratic") == 0.0  # was 1e-314, from a margin
+    with pytest.raises(cnn.ValidationError, match="beta_max is 0.0"):
+        cnn.fit_path(X, y, activation="quadratic", n_betas=3)
+    assert cnn.beta_max(X, y) > 0  # relu-approx's constant term still fits the mean
+
+
+class NonFiniteSolver(Solver):
+    """Claims optimal, returns NaN blocks."""
+
+    name = "nonfinite"
+    description = "test double with a NaN solution"
+    package = "numpy"
+
+    def solve(self, problem, *, warm_start=None, **options):
+        h = problem.patches.shape[-1] + 1
+        blocks = [(np.full((h, h), np.nan), np.zeros((h, h)))] * problem.shape.n_blocks
+        return SolverOutput(status=Status.OPTIMAL, objective=1.0, iterations=1,
+                            solve_time=0.0, blocks=blocks)
+
+
+def test_a_non_finite_solution_is_a_back_end_failure(isolated_registry, monkeypatch, caplog):
+    isolated_registry.register(NonFiniteSolver)
+    teacher = planted_teacher(n=20, d=3)
+    problem = cnn.make_problem(teacher.X, teacher.y, beta=0.1)
+    with pytest.raises(cnn.SolverFailedError, match="NaN or infinite entries"):
+        solve(problem, "nonfinite")
+    monkeypatch.setattr(NonFiniteSolver, "auto_priority", lambda self, problem: -1)
+    with caplog.at_level(logging.WARNING, logger="convexnn"):
+        result, _, _ = solve(problem, "auto")
+    assert result.solver != "nonfinite" and result.status == "optimal"
+    assert any("nonfinite returned a solution with NaN" in r.getMessage() for r in caplog.records)

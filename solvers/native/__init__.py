@@ -96,6 +96,20 @@ def _ipm_solves(loss: LossProtocol) -> bool:
     return getattr(loss, "squared_error", False) is True
 
 
+def _ipm_reason(problem: SDPProblem) -> str | None:
+    """Why the interior-point engine cannot solve ``problem`` (``None``: it can)."""
+    if not _ipm_solves(problem.loss):
+        return (f"engine='ipm' solves the squared loss only; the {problem.loss.name!r} loss "
+                "needs engine='neurons' (or 'auto')")
+    a, _, c = problem.coefficients
+    if a == 0 and c == 0:
+        # sigma(t) = b t: the lifted operator has neither a quadratic nor a constant part,
+        # and the interior point's Newton systems are singular.
+        return ("engine='ipm' needs an activation with a quadratic or constant term; "
+                f"{tuple(problem.coefficients)} is linear: use engine='neurons' (or 'auto')")
+    return None
+
+
 class NativeSolver(Solver):
     """The structure-exploiting back-end (see the module docstring).
 
@@ -206,7 +220,8 @@ class NativeSolver(Solver):
             return "neurons"
         if requested != "auto":
             return requested
-        if _ipm_solves(problem.loss) and self.ipm_bytes(problem) < 0.5 * _memory.available_memory():
+        if (_ipm_reason(problem) is None
+                and self.ipm_bytes(problem) < 0.5 * _memory.available_memory()):
             return "ipm"
         return "neurons"
 
@@ -303,11 +318,8 @@ class NativeSolver(Solver):
                 f"{neurons_only[given[0]][1]}. Drop {given[0]} or use engine='neurons' "
                 "(or 'auto')"
             )
-        if engine == "ipm" and not _ipm_solves(problem.loss):
-            raise InvalidSolverOptionError(
-                f"engine='ipm' solves the squared loss only; the {problem.loss.name!r} loss "
-                "needs engine='neurons' (or 'auto')"
-            )
+        if engine == "ipm" and _ipm_reason(problem) is not None:
+            raise InvalidSolverOptionError(_ipm_reason(problem))
         shape = ProblemShape.of(problem)
         plan = None
         if engine == "ipm":

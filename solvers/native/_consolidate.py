@@ -195,9 +195,12 @@ def balanced_neurons(F: np.ndarray) -> np.ndarray:
     F = F @ _balanced_rotation(balance, (F * F).sum(axis=0))
     v, t = F[:-1].T, F[-1]
     norms = np.linalg.norm(v, axis=1)
-    if norms.max() == 0:
+    # A column's neuron weight is ||v|| |t|: one with t = 0 carries nothing (its v is
+    # what rounding left of a balanced zero) and would come out as a zero vector.
+    weights = norms * np.abs(t)
+    if weights.max() == 0:
         return np.zeros((0, F.shape[0] - 1))
-    live = norms > 1e-12 * norms.max()
+    live = weights > 1e-12 * weights.max()
     v, t, norms = v[live], t[live], norms[live]
     # ||v|| = |t| once balanced; the geometric mean splits what rounding leaves.
     return np.where(t < 0, -1.0, 1.0)[:, None] * v * np.sqrt(np.abs(t) / norms)[:, None]
