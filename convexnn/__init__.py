@@ -22,7 +22,10 @@ logging.getLogger("convexnn").addHandler(logging.NullHandler())
 # ``convexnn --help`` stay fast, and torch, cvxpy, pandas and matplotlib load
 # only when something needs them.
 _LAZY: dict[str, str] = {
+    "baselines": "convexnn.baselines",
+    "comparison": "convexnn.comparison",
     "datasets": "convexnn.datasets",
+    "distributed": "convexnn.distributed",
     "solvers": "convexnn.solvers",
     "Activation": "convexnn.activations",
     "get_activation": "convexnn.activations",
@@ -79,13 +82,14 @@ _LAZY: dict[str, str] = {
     "SolveResult": "convexnn._solve",
     "certify_network": "convexnn.certificates",
     "lower_bound_from_dual": "convexnn.certificates",
+    "Solution": "convexnn._solve",
     "solve": "convexnn._solve",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from convexnn import datasets, solvers
+    from convexnn import baselines, comparison, datasets, distributed, solvers
     from convexnn._path_report import PathCurves, plot_path
-    from convexnn._solve import SolveResult, solve
+    from convexnn._solve import Solution, SolveResult, solve
     from convexnn.activations import Activation, get_activation
     from convexnn.baselines import (
         BackpropPolyClassifier,
@@ -175,6 +179,7 @@ __all__ = [
     "PathPoint",
     "PolySDP",
     "ProblemTooLargeError",
+    "Solution",
     "SolveResult",
     "SolverError",
     "SolverFailedError",
@@ -187,11 +192,14 @@ __all__ = [
     "UnsupportedProblemError",
     "ValidationError",
     "__version__",
+    "baselines",
     "beta_max",
     "certify",
     "certify_network",
     "compare",
+    "comparison",
     "datasets",
+    "distributed",
     "fit_path",
     "get_activation",
     "get_loss",

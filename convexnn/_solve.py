@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,6 +115,21 @@ class SolveResult:
         return self.status == Status.OPTIMAL.value
 
 
+#: Seconds polishing may always take (without a time limit); see :func:`_finish`.
+POLISH_MIN_SECONDS = 10.0
+
+
+class Solution(NamedTuple):
+    """What :func:`solve` returns; unpacks as ``result, network, output``."""
+
+    #: Status and certificate of the returned network.
+    result: SolveResult
+    #: The network (Neural Decomposition of the back-end's solution, polished).
+    network: TwoLayerPolyNet
+    #: The back-end's raw output (a warm start for a nearby problem).
+    output: SolverOutput
+
+
 def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> TwoLayerPolyNet:
     """The network of a back-end's solution (decomposing blocks if needed)."""
     shape = problem.shape
@@ -137,12 +152,12 @@ def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> 
 def solve(
     problem: PolySDP,
     solver: str = "auto",
-    options: Mapping[str, Any] | None = None,
+    solver_options: Mapping[str, Any] | None = None,
     *,
     warm_start: SolverOutput | None = None,
     decomposition_rtol: float = 1e-9,
     polish: bool = True,
-) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+) -> Solution:
     """Solve ``problem`` and return the result, the network and the raw output.
 
     Parameters
@@ -150,8 +165,9 @@ def solve(
     problem : PolySDP
     solver : str
         A registered back-end name or ``"auto"``.
-    options : mapping, optional
-        :data:`convexnn.solvers.base.COMMON_OPTIONS` or back-end specific options.
+    solver_options : mapping, optional
+        :data:`convexnn.solvers.base.COMMON_OPTIONS` or back-end specific
+        options (the estimators' ``solver_options``).
     warm_start : SolverOutput, optional
         A previous output to start from (back-ends that cannot use it ignore it).
     decomposition_rtol : float
@@ -161,6 +177,12 @@ def solve(
         carry nothing and re-certify (:mod:`convexnn._polish`). With
         ``False`` the network is the plain Neural Decomposition of the
         back-end's solution.
+
+    Returns
+    -------
+    Solution
+        ``(result, network, output)``: the :class:`SolveResult`, the
+        :class:`~convexnn.TwoLayerPolyNet` and the back-end's raw output.
 
     Raises
     ------
@@ -173,11 +195,12 @@ def solve(
             "problem must be a PolySDP from convexnn.make_problem / make_conv_problem, got "
             f"{type(problem).__name__}"
         )
-    if options is not None and not isinstance(options, Mapping):
+    if solver_options is not None and not isinstance(solver_options, Mapping):
         raise ValidationError(
-            f"options must be a dict of solver options or None, got {type(options).__name__}"
+            "solver_options must be a dict of solver options or None, got "
+            f"{type(solver_options).__name__}"
         )
-    options = dict(options or {})
+    options = dict(solver_options or {})
     if not isinstance(solver, str):
         raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
@@ -249,7 +272,7 @@ def _solve_distributed(
     warm_start: SolverOutput | None,
     decomposition_rtol: float,
     polish: bool,
-) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+) -> Solution:
     """:func:`solve` of one rank of a data-parallel solve (native back-end only)."""
     from convexnn.solvers._distributed import communicator_for, is_distributed_option
 
@@ -364,13 +387,15 @@ def _finish(
     tol: float,
     polish: bool,
     time_limit: float | None = None,
-) -> tuple[SolveResult, TwoLayerPolyNet, SolverOutput]:
+) -> Solution:
     start = time.perf_counter()
     decomposed = network_from_output(problem, output, rtol)
-    # Polishing must stay small against the solve: a quarter of it, at least a second,
-    # and no more than what the user's time limit leaves (a solve stopped by the limit
-    # must not run on for minutes: 60000 x 784 x 10 outputs polished for 290 s).
-    budget = max(1.0, 0.25 * output.solve_time)
+    # Polishing must stay small against the solve: a quarter of it, and no more than what
+    # the user's time limit leaves (a solve stopped by the limit must not run on for
+    # minutes: 60000 x 784 x 10 outputs polished for 290 s). The floor keeps the polish of
+    # a small problem (milliseconds, 0.8 s on a loaded machine) from being cut short, which
+    # made two fits of the same data differ.
+    budget = max(POLISH_MIN_SECONDS, 0.25 * output.solve_time)
     if time_limit is not None:
         budget = min(budget, max(1.0, float(time_limit) - output.solve_time))
     network, report = (
@@ -457,4 +482,4 @@ def _finish(
         tol=tol,
         dual_point=certificate.dual_point,
     )
-    return result, network, output
+    return Solution(result, network, output)

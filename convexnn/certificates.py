@@ -107,6 +107,14 @@ def certify_network(
     result's :attr:`~convexnn.SolveResult.dual_point`), each scaled into the
     feasible set by the exact oracle.
     """
+    if not isinstance(problem, PolySDP):
+        raise ValidationError(
+            f"problem must be a PolySDP (convexnn.make_problem), got {type(problem).__name__}"
+        )
+    if not isinstance(network, TwoLayerPolyNet):
+        raise ValidationError(
+            f"network must be a TwoLayerPolyNet, got {type(network).__name__}"
+        )
     objective = problem.objective(network.outputs(problem.patches), network.penalty())
     candidates = [gradient_dual(problem, network)]
     for point in extra_dual_points:
@@ -131,8 +139,8 @@ def lower_bound_from_dual(
     y: Any,
     dual_point: Any,
     *,
+    beta: float,
     activation: ActivationLike = "relu-approx",
-    beta: float = 0.1,
     loss: LossLike = "squared",
     geometry: ConvGeometry | None = None,
 ) -> float:
@@ -152,7 +160,9 @@ def lower_bound_from_dual(
         Data and loss-encoded targets, as for :func:`convexnn.make_problem`
         (images and a ``geometry`` for the convolutional variant).
     dual_point : array-like of shape (n,) or (n, C)
-    activation, beta, loss, geometry
+    beta : float
+        The problem's l1 penalty (required: a bound is for one ``beta``).
+    activation, loss, geometry
         The problem's, as for :func:`convexnn.make_problem`.
     """
     problem = problem_for(X, y, activation=activation, beta=beta, loss=loss, geometry=geometry)
@@ -181,8 +191,8 @@ def certify(
     X: Any,
     y: Any,
     *,
+    beta: float,
     loss: LossLike = "squared",
-    beta: float = 0.1,
     dual_points: Sequence[Any] = (),
     tighten: bool = False,
     solver: str = "auto",
@@ -199,8 +209,10 @@ def certify(
     ----------
     network : TwoLayerPolyNet
     X, y : array-like
-    loss, beta
-        The objective's loss and l1 penalty.
+    beta : float
+        The objective's l1 penalty (required: a certificate is for one ``beta``).
+    loss : str or Loss, default="squared"
+        The objective's loss.
     dual_points : sequence of array-like, optional
         Extra dual candidates of shape ``(n,)`` or ``(n, C)`` (e.g. a
         :attr:`~convexnn.SolveResult.dual_point`); the best bound is kept.

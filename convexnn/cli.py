@@ -179,7 +179,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         test_size=args.test_size,
         random_state=args.random_state,
         task=args.task,
-        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        progress=args.progress,
         solver_options=solver_options,
         name=name,
         tune_lr=args.tune_lr,

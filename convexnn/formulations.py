@@ -50,8 +50,8 @@ class PolySDP:
         :meth:`reduce` complete sums over samples over every rank.
     """
 
-    patches: np.ndarray
-    targets: np.ndarray
+    patches: np.ndarray = field(repr=False)  # arrays stay out of the repr; see `shape`
+    targets: np.ndarray = field(repr=False)
     activation: Activation
     beta: float
     loss: Loss

@@ -186,8 +186,10 @@ class TwoLayerPolyNet:
         """``sum_j ||alpha_j||_1``."""
         return float(np.abs(self.alpha).sum())
 
-    def objective(self, X: Any, y: Any, loss: LossLike = "squared", beta: float = 0.1) -> float:
+    def objective(self, X: Any, y: Any, *, beta: float, loss: LossLike = "squared") -> float:
         """``loss(f(X), y) + beta * sum |alpha|`` (the convex problem's objective).
+
+        ``beta`` is required: the objective (and a certificate) is for one ``beta``.
 
         ``y`` is loss-encoded (-1/+1, one-hot) as for :func:`make_problem`.
         """

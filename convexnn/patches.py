@@ -209,6 +209,14 @@ class ConvGeometry:
 
     @classmethod
     def from_dict(cls, data: dict) -> ConvGeometry:
+        """The geometry :meth:`to_dict` wrote."""
+        missing = [key for key in ("image_shape", "filter_size", "stride")
+                   if not isinstance(data, dict) or key not in data]
+        if missing:
+            raise ValidationError(
+                f"a ConvGeometry dict needs image_shape, filter_size and stride (as to_dict "
+                f"writes them); missing: {', '.join(missing)}"
+            )
         pool = data.get("pool_size")
         return cls(
             image_shape=tuple(data["image_shape"]),

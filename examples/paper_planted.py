@@ -86,7 +86,7 @@ for kind in ("heavy-tailed", "gaussian"):
             claim_one.append({
                 "case": name, "solver": solver, "status": result.status,
                 "sdp": result.solver_objective,
-                "network": network.objective(X_train, y_train, "squared", BETA),
+                "network": network.objective(X_train, y_train, loss="squared", beta=BETA),
                 "bound": result.lower_bound, "gap": result.relative_gap,
                 "independent": certificate.lower_bound,
                 "neurons": network.n_neurons, "limit": 2 * (d + 1),

@@ -223,12 +223,13 @@ class SolverOutput:
     objective: float
     iterations: int | None
     solve_time: float
-    blocks: list[tuple[np.ndarray, np.ndarray]] | None = None
-    neurons: Neurons | None = None
-    dual_point: np.ndarray | None = None
+    # Arrays stay out of the repr (a solve's output would print thousands of lines).
+    blocks: list[tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    neurons: Neurons | None = field(default=None, repr=False)
+    dual_point: np.ndarray | None = field(default=None, repr=False)
     lower_bound: float | None = None
     message: str = ""
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)
     engine_state: Any = field(default=None, repr=False, compare=False)
 
 

@@ -382,10 +382,10 @@ CASES: list[Case] = [
     Case("TwoLayerPolyNet.predict", "sparse X", lambda t: NET.predict(sp.csr_matrix(X)),
          ValidationError, ("sparse matrix",)),
     Case("TwoLayerPolyNet.objective", "y with more columns than outputs",
-         lambda t: NET.objective(X, np.column_stack([Y, Y])),
+         lambda t: NET.objective(X, np.column_stack([Y, Y]), beta=0.1),
          ValidationError, ("y has 2 column(s)", "1 output(s)", "shape (n,)")),
     Case("TwoLayerPolyNet.objective", "real targets with the hinge loss",
-         lambda t: NET.objective(X, Y, loss="hinge"), ValidationError, ("{-1, +1}",)),
+         lambda t: NET.objective(X, Y, loss="hinge", beta=0.1), ValidationError, ("{-1, +1}",)),
     Case("TwoLayerPolyNet.objective", "negative beta", lambda t: NET.objective(X, Y, beta=-1),
          ValidationError, ("beta",)),
     Case("TwoLayerPolyNet.save", "path of the wrong type", lambda t: NET.save(3),
@@ -466,11 +466,11 @@ CASES: list[Case] = [
          ValidationError, ("labels the model was not fitted on: ja", "yes")),
     Case("plot_path", "a plain estimator", lambda t: cnn.plot_path(fitted_regressor(), t / "p"),
          ValidationError, ("cross-validated convexnn estimator", "ConvexPolyRegressor")),
-    Case("certify", "not a network", lambda t: cnn.certify("net", X, Y),
+    Case("certify", "not a network", lambda t: cnn.certify("net", X, Y, beta=0.1),
          ValidationError, ("network must be a TwoLayerPolyNet", "str")),
-    Case("certify", "wrong number of features", lambda t: cnn.certify(NET, X[:, :2], Y),
+    Case("certify", "wrong number of features", lambda t: cnn.certify(NET, X[:, :2], Y, beta=0.1),
          ValidationError, ("X has 2 features", "neurons have 3")),
-    Case("certify", "string targets", lambda t: cnn.certify(NET, X, LABELS),
+    Case("certify", "string targets", lambda t: cnn.certify(NET, X, LABELS, beta=0.1),
          InputTypeError, ("y must be numeric",)),
     # -- data sets and loaders ---------------------------------------------------------------------
     Case("load_dataset", "unknown name", lambda t: ds.load_dataset("mnist"),
@@ -535,10 +535,10 @@ CASES: list[Case] = [
          lambda t: ds.load_svmlight(_text(t / "l.svm", "inf 1:1\n-1 2:1\n")),
          DataFormatError, ("1 of its labels are NaN or infinite",)),
     Case("certify", "NaN dual point",
-         lambda t: cnn.certify(NET, X, Y, dual_points=[np.full(len(X), np.nan)]),
+         lambda t: cnn.certify(NET, X, Y, beta=0.1, dual_points=[np.full(len(X), np.nan)]),
          ValidationError, ("dual_points[0] contains 12 non-finite value(s)",)),
     Case("certify", "unknown solver, not tightening",
-         lambda t: cnn.certify(NET, X, Y, solver="foo"),
+         lambda t: cnn.certify(NET, X, Y, beta=0.1, solver="foo"),
          UnknownSolverError, ("unknown solver 'foo'",)),
     Case("load_file", "unknown extension", lambda t: ds.load_file(_text(t / "d.xyz", "1")),
          ValidationError, ("cannot tell the format of d.xyz", ".csv")),
@@ -720,3 +720,24 @@ def test_a_warm_start_of_another_width_starts_the_wide_reduction_cold():
     warm, _, _ = cnn.solve(wide, "native", warm_start=output)
     assert warm.solver == "native" and warm.status == "optimal"
     assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
+
+
+def test_a_certificate_or_objective_needs_its_beta():
+    """A network certified at a default beta it was not fitted at gave a valid bound of
+    another objective, silently: beta is required."""
+    for call in (lambda: cnn.certify(NET, X, Y), lambda: NET.objective(X, Y),
+                 lambda: cnn.lower_bound_from_dual(X, Y, np.zeros(len(Y)))):
+        with pytest.raises(TypeError, match="required keyword-only argument: 'beta'"):
+            call()
+
+
+def test_public_helpers_refuse_wrong_types_with_validation_errors():
+    problem = cnn.make_problem(X, Y, beta=0.1)
+    with pytest.raises(ValidationError, match="problem must be a PolySDP"):
+        cnn.certify_network("p", NET)
+    with pytest.raises(ValidationError, match="network must be a TwoLayerPolyNet"):
+        cnn.certify_network(problem, "n")
+    with pytest.raises(ValidationError, match="missing: image_shape, filter_size, stride"):
+        cnn.ConvGeometry.from_dict({})
+    with pytest.raises(ValidationError, match="solver_options must be a dict"):
+        cnn.solve(problem, "native", solver_options=[("tol", 1e-6)])

@@ -246,7 +246,7 @@ def test_convex_objective_equals_the_network_objective(loss, outputs, optimizer)
     run = train_backprop(X, y, loss=loss, optimizer=optimizer, **fast(epochs=10, beta=0.3))
     assert isinstance(run.network, TwoLayerPolyNet)
     np.testing.assert_allclose(np.linalg.norm(run.network.U, axis=1), 1.0, rtol=1e-12)
-    expected = run.network.objective(X, y, loss, 0.3)
+    expected = run.network.objective(X, y, loss=loss, beta=0.3)
     assert run.final_convex_objective == pytest.approx(expected, rel=1e-10)
     assert run.final_objective == run.final_convex_objective
     np.testing.assert_array_equal(run.history.objective, run.history.convex_objective)
@@ -271,7 +271,7 @@ def test_weight_decay_objective_and_its_convex_objective(data):
     # The convex objective of the same weights with normalised rows.
     normalised = TwoLayerPolyNet(run.W, run.alpha, ACTIVATION)
     assert run.final_convex_objective == pytest.approx(
-        normalised.objective(X, y, "squared", beta), rel=1e-10
+        normalised.objective(X, y, loss="squared", beta=beta), rel=1e-10
     )
     assert run.final_convex_objective != pytest.approx(run.final_objective)
 
@@ -706,7 +706,7 @@ def test_conv_network_trains_on_the_convex_objective(optimizer):
     assert run.network.geometry == geometry
     np.testing.assert_allclose(run.predict(X), run.network.predict(X), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(run.predict(X.reshape(-1, 6, 6)), run.predict(X), rtol=1e-12)
-    assert run.network.objective(X, y, "squared", 0.1) == pytest.approx(
+    assert run.network.objective(X, y, loss="squared", beta=0.1) == pytest.approx(
         run.final_convex_objective, rel=1e-10
     )
     # ... and the certified convex optimum of the same network bounds it from below.
@@ -766,7 +766,7 @@ def test_a_float32_run_reports_its_networks_float64_objective_on_the_data_as_giv
     X = rng.standard_normal((80, 2))
     y = X[:, 0] ** 2 - 0.5 * X[:, 1] + 0.3 * rng.standard_normal(80)
     run = train_backprop(X, y, optimizer="lbfgs", epochs=50, seed=2, dtype=torch.float32)
-    exact = run.network.objective(X, y, "squared", 0.1)
+    exact = run.network.objective(X, y, loss="squared", beta=0.1)
     assert run.final_convex_objective == pytest.approx(exact, rel=1e-13)
     assert run.final_convex_objective != pytest.approx(run.history.convex_objective[-1],
                                                         rel=1e-12)

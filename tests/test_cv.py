@@ -531,7 +531,7 @@ def test_certify_on_training_and_held_out_data():
     assert held_out.lower_bound <= reference.objective * (1 + 1e-9)
     assert held_out.objective >= reference.objective * (1 - 1e-9)
     assert held_out.objective == pytest.approx(
-        clf.network_.objective(X[40:], targets, "squared", 1.0), rel=1e-12)
+        clf.network_.objective(X[40:], targets, loss="squared", beta=1.0), rel=1e-12)
     with pytest.raises(ValidationError, match="labels the model was not fitted on: mid"):
         clf.certify(X[:3], ["hi", "mid", "lo"])
 

@@ -106,3 +106,32 @@ def test_neurons_engines_dual_point_reproduces_its_bound(loss):
     )
     assert recomputed == pytest.approx(output.lower_bound, rel=1e-9, abs=1e-12)
     assert result.lower_bound >= output.lower_bound - 1e-12
+
+
+def test_a_width_capped_stall_is_a_limit_and_a_wide_warm_start_is_cut_to_the_cap():
+    """Held at max_neurons, the engine has not converged: a limit status (the path and
+    CV skip it), not the accuracy floor's optimal_inaccurate; a warm start keeps at most
+    max_neurons neurons."""
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] ** 2 - X[:, 1] + X[:, 2] ** 2 + 0.1 * rng.normal(size=40)
+    problem = convexnn.make_problem(X, y, beta=0.05, loss="huber")
+    capped = {"engine": "neurons", "max_neurons": 1}
+    with pytest.warns(convexnn.SolverStatusWarning):
+        result, _, _ = convexnn.solve(problem, "native", capped)
+    assert result.status == "iteration_limit" and result.relative_gap > 0.1
+    assert "at the width cap" in result.message
+    with pytest.warns(convexnn.SolverStatusWarning):
+        point = convexnn.fit_path(X, y, [0.05], loss="huber", solver="native",
+                                  solver_options=capped)[0]
+    assert not point.usable
+    _, wide, output = convexnn.solve(problem, "native", {"engine": "neurons"})
+    assert wide.n_neurons > 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        _, network, _ = convexnn.solve(dataclasses.replace(problem, beta=0.04), "native",
+                                       {"engine": "neurons", "max_neurons": 2},
+                                       warm_start=output)
+    assert network.n_neurons <= 2

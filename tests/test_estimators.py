@@ -93,7 +93,7 @@ def test_regressor_fit_predict_and_fitted_attributes():
     np.testing.assert_allclose(prediction, reg.network_.predict(X))
     assert reg.score(X, y) > 0.9
     assert reg.result_.objective == pytest.approx(
-        reg.network_.objective(X, y, "huber", 0.05), rel=1e-10
+        reg.network_.objective(X, y, loss="huber", beta=0.05), rel=1e-10
     )
 
 
@@ -223,7 +223,7 @@ def test_conv_regressor_on_images():
     np.testing.assert_allclose(reg.predict(images), reg.network_.predict(images))
     np.testing.assert_allclose(reg.predict(images.reshape(30, -1)), reg.predict(images))
     assert reg.score(images, y) > 0.9
-    assert reg.result_.objective <= teacher.objective(images, y, "squared", 0.05) + 1e-6
+    assert reg.result_.objective <= teacher.objective(images, y, loss="squared", beta=0.05) + 1e-6
 
 
 def test_conv_classifier_with_global_pooling():

@@ -254,7 +254,8 @@ def test_quadratic_activation_equals_nuclear_norm_program(loss):
     yhat = ((t.X @ eigenvectors[:, keep]) ** 2) @ eigenvalues[keep]
     from_w = get_loss(loss)(yhat, t.y) + beta * np.abs(eigenvalues[keep]).sum()
     assert relative_difference(from_w, result.objective) <= 1e-5
-    assert relative_difference(network.objective(t.X, t.y, loss, beta), program.value) <= 1e-5
+    objective = network.objective(t.X, t.y, loss=loss, beta=beta)
+    assert relative_difference(objective, program.value) <= 1e-5
 
 
 def test_nuclear_norm_program_rejects_vector_targets():
@@ -308,7 +309,7 @@ def test_sdp_optimum_beats_teacher_and_gradient_training(loss, targets):
     problem = make_problem(t.X, y, beta=beta, loss=loss)
     result, network, _ = solve_checked(problem, "clarabel")
     slack = 1e-6 * abs(result.objective)
-    teacher_objective = t.network.objective(t.X, y, loss, beta)
+    teacher_objective = t.network.objective(t.X, y, loss=loss, beta=beta)
     assert result.objective <= teacher_objective + slack
     assert result.lower_bound <= teacher_objective
     loss_object = get_loss(loss)

@@ -93,7 +93,7 @@ def test_every_public_name_resolves_to_its_object_after_all_submodules_load():
         importlib.import_module(module.name)
     for name in convexnn.__all__:
         value = getattr(convexnn, name)
-        if name in ("datasets", "solvers"):
+        if name in ("baselines", "comparison", "datasets", "distributed", "solvers"):
             assert value.__name__ == f"convexnn.{name}"
         elif name != "__version__":
             assert not isinstance(value, type(convexnn)), f"convexnn.{name} is a module"
@@ -122,3 +122,29 @@ def test_the_library_logs_nothing_to_stderr_unless_logging_is_configured():
                                  + code.replace("import logging, ", "import ")],
                                 capture_output=True, text=True)
     assert "noise" in configured.stderr
+
+
+def test_results_unpack_by_name_and_print_briefly():
+    """solve returns a named (result, network, output); reprs leave arrays out."""
+    import numpy as np
+
+    data = convexnn.datasets.make_planted(300, 20, random_state=0)
+    problem = convexnn.make_problem(data.X, data.y, beta=0.1)
+    solution = convexnn.solve(problem, "native", solver_options={"tol": 1e-6})
+    result, network, output = solution
+    assert isinstance(solution, convexnn.Solution)
+    assert solution.result is result and solution.network is network
+    assert solution.output is output
+    for value in (result, network, output, problem, data,
+                  convexnn.datasets.load_dataset("wine")):
+        assert len(repr(value)) < 600, type(value).__name__
+    assert np.shape(data.X) == (300, 20)
+
+
+def test_compare_draws_its_bar_only_on_a_terminal(monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    convexnn.compare((X, X[:, 0] ** 2), solvers=["native"], optimizers=[])
+    assert "compare" not in capsys.readouterr().err

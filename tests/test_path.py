@@ -243,13 +243,13 @@ def _networks():
 def test_certify_rejects_mismatched_inputs(case, match):
     t, v, (images, y_conv, conv) = _networks()
     calls = {
-        "not-a-network": lambda: certify(t.network.U, t.X, t.y),
-        "too-few-features": lambda: certify(t.network, t.X[:, :3], t.y),
-        "too-few-rows": lambda: certify(t.network, t.X, t.y[:10]),
-        "two-columns-for-one-output": lambda: certify(t.network, t.X, np.c_[t.y, t.y]),
-        "one-column-for-three-outputs": lambda: certify(v.network, v.X, v.y[:, 0]),
-        "wrong-image-size": lambda: certify(conv, np.zeros((20, 1, 6, 6)), y_conv),
-        "images-for-a-dense-network": lambda: certify(t.network, images, y_conv),
+        "not-a-network": lambda: certify(t.network.U, t.X, t.y, beta=0.1),
+        "too-few-features": lambda: certify(t.network, t.X[:, :3], t.y, beta=0.1),
+        "too-few-rows": lambda: certify(t.network, t.X, t.y[:10], beta=0.1),
+        "two-columns-for-one-output": lambda: certify(t.network, t.X, np.c_[t.y, t.y], beta=0.1),
+        "one-column-for-three-outputs": lambda: certify(v.network, v.X, v.y[:, 0], beta=0.1),
+        "wrong-image-size": lambda: certify(conv, np.zeros((20, 1, 6, 6)), y_conv, beta=0.1),
+        "images-for-a-dense-network": lambda: certify(t.network, images, y_conv, beta=0.1),
         "negative-beta": lambda: certify(t.network, t.X, t.y, beta=-0.1),
     }
     with pytest.raises(ValidationError, match=match):

@@ -262,3 +262,24 @@ def test_tighten_solves_with_the_given_solver_and_options(monkeypatch):
     assert tight.relative_gap <= 1e-6
     with pytest.raises(cnn.ValidationError, match="solver_options must be a dict"):
         cnn.certify(network, data.X, data.y, beta=0.1, tighten=True, solver_options=[1])
+
+
+def test_a_small_polish_gets_a_budget_no_loaded_machine_exhausts(monkeypatch):
+    """Polishing is cut at a time budget; for a small problem the budget is the floor,
+    far above its milliseconds, so a slow (loaded) machine gives the same network."""
+    import convexnn._solve as solve_module
+
+    budgets = []
+    real_polish = solve_module.polish_network
+
+    def recording(problem, network, seconds):
+        budgets.append(seconds)
+        return real_polish(problem, network, seconds)
+
+    monkeypatch.setattr(solve_module, "polish_network", recording)
+    data = cnn.datasets.make_planted(30, 3, random_state=0)
+    problem = cnn.make_problem(data.X, data.y, beta=0.1)
+    cnn.solve(problem, "native")
+    cnn.solve(problem, "native", {"time_limit": 3.0})
+    assert budgets[0] == solve_module.POLISH_MIN_SECONDS >= 10.0
+    assert 1.0 <= budgets[1] <= 3.0  # what the limit leaves

@@ -130,7 +130,7 @@ class BackpropRun:
     optimizer: str
     seed: int
     objective_kind: str
-    history: TrainingHistory
+    history: TrainingHistory = field(repr=False)  # per-epoch arrays
     final_objective: float
     final_convex_objective: float
     final_train_metric: float

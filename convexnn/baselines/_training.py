@@ -428,7 +428,8 @@ def finish_training(
     # convex optimum's certified bound by rounding alone.
     convex_objective = (
         float(history.convex_objective[-1]) if network is None
-        else network.objective(problem.X_numpy, problem.y_numpy, settings.loss, settings.beta)
+        else network.objective(problem.X_numpy, problem.y_numpy, loss=settings.loss,
+                               beta=settings.beta)
     )
     run = BackpropRun(
         optimizer=settings.optimizer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -41,7 +42,7 @@ def compare(
     random_state: int = 0,
     task: Literal["auto", "classification", "regression"] = "auto",
     standardize: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     solver_options: Mapping[str, Any] | None = None,
     backprop_options: Mapping[str, Any] | None = None,
     threads: int | Literal["auto"] | None = "auto",
@@ -98,8 +99,9 @@ def compare(
         targets with at most 20 distinct values as class labels.
     standardize : bool, default True
         Centre and scale the features with the training part's statistics.
-    progress : bool, default True
-        A tqdm bar over the methods.
+    progress : bool, optional
+        A tqdm bar over the methods; default: when standard error is a
+        terminal (a library does not write to a log file unasked).
     solver_options : mapping, optional
         Options of every convex solve (``tol``, ``max_iter``,
         ``time_limit``, ``verbose`` or a back-end's own). ``time_limit``
@@ -151,7 +153,8 @@ def compare(
     plan = check_arguments(
         solvers=solvers, optimizers=optimizers, seeds=seeds, loss=loss, beta=beta,
         activation=activation, width=width, epochs=epochs, objective=objective,
-        max_samples=max_samples, task=task, standardize=standardize, progress=progress,
+        max_samples=max_samples, task=task, standardize=standardize,
+        progress=sys.stderr.isatty() if progress is None else progress,
         solver_options=solver_options, backprop_options=backprop_options, threads=threads,
         tune_lr=tune_lr, budget=budget, conv=conv,
     )

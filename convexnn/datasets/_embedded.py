@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -36,13 +36,13 @@ class Dataset:
     """
 
     name: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
+    X_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    X_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
     task: Literal["classification", "regression"]
     image_shape: tuple[int, ...] | None = None
-    feature_names: list[str] | None = None
+    feature_names: list[str] | None = field(default=None, repr=False)
     description: str = ""
 
     @property

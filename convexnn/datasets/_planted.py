@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -41,12 +41,12 @@ class PlantedData:
         neurons and a non-normalised teacher is a different function.
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    teacher_U: np.ndarray
-    teacher_alpha: np.ndarray
+    X: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    teacher_U: np.ndarray = field(repr=False)
+    teacher_alpha: np.ndarray = field(repr=False)
     activation: Activation
-    noise: np.ndarray
+    noise: np.ndarray = field(repr=False)
     teacher: TwoLayerPolyNet | None = None
 
 

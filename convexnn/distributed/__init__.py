@@ -189,9 +189,11 @@ def fit(
         This rank's targets (class labels for ``task="classification"``).
     beta, activation, loss
         As for :class:`~convexnn.ConvexPolyRegressor`.
-    task : {"regression", "classification", "auto"}
-        Classification encodes the labels of *all* ranks (the classes are
-        gathered first); ``auto`` decides from every rank's labels.
+    task : {"regression", "classification", "auto"}, default="regression"
+        Regression, as a call of :class:`~convexnn.ConvexPolyRegressor` would
+        be (``python -m convexnn.distributed`` reads files, so it defaults to
+        ``auto``). Classification encodes the labels of *all* ranks (the
+        classes are gathered first); ``auto`` decides from every rank's labels.
     solver_options : mapping, optional
         Native solver options (``tol``, ``time_limit``, ``max_iter``,
         ``max_neurons``, ``threads``, ``device``, ``dtype``, ``verbose``).

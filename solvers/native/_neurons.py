@@ -187,13 +187,15 @@ def solve_neurons(
         fast = NeuronModel(patches.float(), targets.float(), problem.coefficients, problem.beta,
                            problem.loss, comm=comm, n_total=shape.n_samples)
     state = _initial_state(shape, warm_start, torch.float64, device)
+    cap = max_neurons or 4 * shape.n_blocks * (shape.patch_size + 1)
+    if state.width > cap:  # a warm start wider than max_neurons: its strongest neurons
+        state = state.select(torch.argsort((state.V ** 2).sum(dim=1), descending=True)[:cap])
     if state.width and clock() < deadline:
         # A warm start (a neighbouring beta's network) first gets the output weights of
         # this beta over its directions, a convex refit: the local solve then starts
         # near the optimum (digits, cross-entropy: a 20-point path 23 s -> 16 s).
         state = _consolidated(exact, state, exact.objective(state, exact.forward(state)[0]),
                               settings)
-    cap = max_neurons or 4 * shape.n_blocks * (shape.patch_size + 1)
     # The smallest rank's memory caps everyone's width (the ranks must add alike).
     memory_cap = int(comm.min(memory.max_width())) if memory is not None else None
     oracle = Oracle(settings.directions_per_block, settings.formed_oracle_max_h)
@@ -308,9 +310,16 @@ def solve_neurons(
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
             if rounds - tracker.improved_round >= STALL_ROUNDS:
-                # Its accuracy floor: more rounds or time would not help, a larger tol would.
-                status = Status.OPTIMAL_INACCURATE
                 message = f"stalled: no certified progress in {STALL_ROUNDS} rounds"
+                if state.width >= min(cap, memory_cap or cap):
+                    # Held at a width cap: the optimum needs more neurons, a limit the
+                    # user set (or memory did), not the engine's accuracy floor.
+                    status = Status.ITERATION_LIMIT
+                    message += " at the width cap"
+                else:
+                    # Its accuracy floor: more rounds or time would not help, a larger tol
+                    # would.
+                    status = Status.OPTIMAL_INACCURATE
                 break
             if candidates is None:
                 continue
