@@ -103,7 +103,7 @@ def test_uniformly_huge_features_warn_before_solving(no_solve):
     """Every column at scale 1e6: their ratio is fine, but the activation's quadratic and
     constant parts are 1e12 apart (every back-end failed or stopped far from the optimum)."""
     X = np.random.default_rng(0).standard_normal((40, 3)) * 1e6
-    with pytest.warns(FeatureScalingWarning, match="column [0-2] has scale .* > 10000, so the "
+    with pytest.warns(FeatureScalingWarning, match="column [0-2] has scale .* > 1000, so the "
                       "activation's quadratic and constant parts are 1e\\+12 apart"):
         with pytest.raises(_Stop):
             cnn.ConvexPolyRegressor().fit(X, X[:, 0] / 1e6)
@@ -612,3 +612,34 @@ def test_a_non_finite_solution_is_a_back_end_failure(isolated_registry, monkeypa
         result, _, _ = solve(problem, "auto")
     assert result.solver != "nonfinite" and result.status == "optimal"
     assert any("nonfinite returned a solution with NaN" in r.getMessage() for r in caplog.records)
+
+
+def test_auto_goes_on_with_the_neurons_engine_where_the_interior_point_stalls(caplog):
+    """Features of scale 3000: the interior point stalls at gap ~0.5; auto hands its point
+    to the neurons engine, which certifies (and the scale is warned about)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 4))
+    U = rng.standard_normal((4, 3))
+    Z = X @ (U / np.linalg.norm(U, axis=0))
+    y = (0.09 * Z ** 2 + 0.5 * Z + 0.47) @ np.array([1.0, -1.0, 0.5]) + 0.1 * rng.normal(size=600)
+    with pytest.warns(FeatureScalingWarning, match="above|> 1000"):
+        model = cnn.ConvexPolyRegressor(beta=0.1)
+        with caplog.at_level(logging.INFO, logger="convexnn"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SolverStatusWarning)
+            model.fit(3000.0 * X, y)
+    reference, _, _ = solve(cnn.make_problem(3000.0 * X, y, beta=0.1), "clarabel",
+                            {"tol": 1e-9})
+    assert any("going on with the neurons engine" in r.getMessage() for r in caplog.records)
+    assert model.result_.stats["engine"] == "neurons"
+    assert model.result_.relative_gap < 1e-3  # the interior point's own: about 0.5
+    assert model.result_.objective == pytest.approx(reference.objective, rel=1e-3)
+
+
+def test_a_tiny_beta_is_certified_by_the_interior_point():
+    """Dual infeasibility is measured against the cost (beta): measured in absolute
+    terms, the interior point stopped 'converged' with a dual point 8% off at 1e-9 beta_max."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((100, 5)), rng.standard_normal(100)
+    problem = cnn.make_problem(X, y, beta=cnn.beta_max(X, y) * 1e-9)
+    result, _, output = solve(problem, "native")
+    assert output.stats["engine"] == "ipm" and result.status == "optimal"

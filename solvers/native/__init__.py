@@ -96,6 +96,11 @@ def _ipm_solves(loss: LossProtocol) -> bool:
     return getattr(loss, "squared_error", False) is True
 
 
+#: ``auto``'s interior point stopped "optimal_inaccurate" above this certified gap goes
+#: on with the neurons engine from its point.
+IPM_RESCUE_GAP = 1e-3
+
+
 def _ipm_reason(problem: SDPProblem) -> str | None:
     """Why the interior-point engine cannot solve ``problem`` (``None``: it can)."""
     if not _ipm_solves(problem.loss):
@@ -354,24 +359,44 @@ class NativeSolver(Solver):
             elif engine == "ipm":
                 output = self._solve_ipm(problem, tol, options, deadline, device, bar,
                                          warm_start)
+                if (requested == "auto" and output.status is Status.OPTIMAL_INACCURATE
+                        and output.stats["relative_gap"] > IPM_RESCUE_GAP
+                        and time.monotonic() < deadline):
+                    # The interior point can stall far from a certificate on badly scaled
+                    # features (scale 3000: gap 0.54) where the neurons engine, started
+                    # from its point, certifies.
+                    logger.info("native: the interior point stopped at certified gap %.1e; "
+                                "going on with the neurons engine from its point",
+                                output.stats["relative_gap"])
+                    plan = self.neurons_plan(shape, _memory.available_memory(), "float64")
+                    rescue = self._solve_neurons(problem, tol, options, deadline, device, bar,
+                                                 output, plan, comm)
+                    if rescue.stats["relative_gap"] < output.stats["relative_gap"]:
+                        output, engine = rescue, "neurons"
             else:
-                from convexnn.solvers.native._neurons import solve_neurons
-
-                output = solve_neurons(
-                    problem,
-                    tol=tol,
-                    max_iter=int(options.get("max_iter", 200)),
-                    deadline=deadline,
-                    device=device,
-                    dtype=torch.float32 if options.get("dtype") == "float32" else torch.float64,
-                    max_neurons=options.get("max_neurons"),
-                    warm_start=warm_start,
-                    progress=bar,
-                    memory=plan,
-                    comm=comm,
-                )
+                output = self._solve_neurons(problem, tol, options, deadline, device, bar,
+                                             warm_start, plan, comm)
         output.stats["engine"] = engine
         return output
+
+    @staticmethod
+    def _solve_neurons(problem, tol, options, deadline, device, bar, warm_start, plan,
+                       comm) -> SolverOutput:
+        from convexnn.solvers.native._neurons import solve_neurons
+
+        return solve_neurons(
+            problem,
+            tol=tol,
+            max_iter=int(options.get("max_iter", 200)),
+            deadline=deadline,
+            device=device,
+            dtype=torch.float32 if options.get("dtype") == "float32" else torch.float64,
+            max_neurons=options.get("max_neurons"),
+            warm_start=warm_start,
+            progress=bar,
+            memory=plan,
+            comm=comm,
+        )
 
     def _certified_on(
         self, problem: SDPProblem, output: SolverOutput, options: Mapping[str, Any]

@@ -323,7 +323,9 @@ def solve_output(
             # Relative measures: the objective may be tiny next to ||y|| (near interpolation).
             gap = abs(primal - dual) / max(abs(primal), abs(dual), 1e-300)
             p_inf = float(rp.norm()) / max(y_norm, 1e-300) + max(abs(t) for t in trace_res) / xi
-            d_inf = max(float(R.norm()) for R in Rd) / max(float(cost.norm()), 1.0)
+            # Relative to the cost (beta): the certificate scales the dual point by how far
+            # it violates beta, so an absolute measure lets small betas stop uncertifiable.
+            d_inf = max(float(R.norm()) for R in Rd) / max(float(cost.norm()), 1e-300)
             score = max(gap, p_inf, d_inf)
             measures = (gap, p_inf, d_inf)
             # Progress: a better score, or (near the best) one measure halving its record.
