@@ -205,8 +205,7 @@ def _cv_init(plain: type[_ConvexPolyBase]) -> Callable[..., None]:
             parameters.append(parameter)
             continue
         parameters += [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                              annotation=annotation)
+            inspect.Parameter(name, parameter.kind, default=default, annotation=annotation)
             for name, default, annotation in CV_PARAMETERS
         ]
     signature = inspect.Signature(parameters)

@@ -58,6 +58,7 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         activation: Any = "relu-approx",
         beta: float = 0.1,
         loss: str | Loss = "squared",
@@ -333,6 +334,7 @@ class _ConvMixin:
 
     def __init__(
         self,
+        *,
         image_shape: Any = None,
         filter_size: Any = 3,
         stride: Any = 1,
@@ -346,7 +348,9 @@ class _ConvMixin:
         verbose: bool = False,
     ) -> None:
         super().__init__(
-            activation, beta, loss, solver, solver_options, decomposition_rtol, verbose
+            activation=activation, beta=beta, loss=loss, solver=solver,
+            solver_options=solver_options, decomposition_rtol=decomposition_rtol,
+            verbose=verbose,
         )
         self.image_shape = image_shape
         self.filter_size = filter_size

@@ -426,3 +426,15 @@ def test_backprop_certify_uses_the_fitted_beta():
     before = model.certify(X, y)
     model.set_params(beta=5.0)
     assert model.certify(X, y) == before
+
+
+def test_estimator_parameters_are_keyword_only():
+    """As in scikit-learn: positions meant different things per class (the second was
+    beta for the plain estimator, betas for the CV one, the activation for backprop)."""
+    from convexnn import BackpropPolyRegressor, ConvexPolyRegressorCV
+
+    for estimator in (ConvexPolyRegressor, ConvexPolyRegressorCV, ConvexPolyConvRegressor,
+                      BackpropPolyRegressor):
+        with pytest.raises(TypeError, match="positional argument"):
+            estimator("quadratic", 1.0)
+        assert estimator(activation="quadratic").activation == "quadratic"

@@ -466,9 +466,13 @@ def test_threads_option_gives_the_same_result_and_restores_torch_threads(engine)
     one, _, _ = solve(case(name)[2], "native", {"engine": engine, "threads": 1})
     assert torch.get_num_threads() == before
     assert one.status == "optimal"
-    assert one.objective == pytest.approx(default.objective, rel=1e-10)
-    assert one.lower_bound == pytest.approx(default.lower_bound, rel=1e-8)
-    assert one.iterations == default.iterations
+    if engine == "ipm":  # deterministic
+        assert one.objective == pytest.approx(default.objective, rel=1e-10)
+        assert one.lower_bound == pytest.approx(default.lower_bound, rel=1e-8)
+        assert one.iterations == default.iterations
+    else:  # sizes its refinement from measured timings: the same optimum, to tol
+        assert one.objective == pytest.approx(default.objective, rel=1e-6)
+        assert one.lower_bound == pytest.approx(default.lower_bound, rel=1e-6)
 
 
 @pytest.mark.parametrize("engine", ["ipm", "neurons"])

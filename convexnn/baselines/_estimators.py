@@ -37,6 +37,7 @@ class _BackpropPolyBase(FittedObjectiveMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         width: int | None = None,
         activation: Any = "relu-approx",
         beta: float = 0.1,
