@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,17 @@ def check_instance(value: Any, types: type | tuple[type, ...], name: str, what: 
     return value
 
 
+def check_solver(value: Any) -> str:
+    """A back-end name or ``"auto"`` (whether it is registered is the registry's to say)."""
+    return check_instance(value, str, "solver", "a back-end name or 'auto'")
+
+
+def check_solver_options(value: Any) -> Mapping[str, Any] | None:
+    """A mapping of solver options, or None."""
+    return check_instance(value, (Mapping, type(None)), "solver_options",
+                          "a dict of solver options or None")
+
+
 def check_interval(value: Any, name: str, *, low: float, high: float) -> float:
     """A real number in ``[low, high)``."""
     if not is_real(value) or not low <= value < high:
@@ -244,6 +255,12 @@ def feature_scales(X: np.ndarray) -> np.ndarray:
     """Root mean square of every column of ``X`` (flattened per sample)."""
     flat = X.reshape(len(X), -1)
     return np.sqrt(np.einsum("ij,ij->j", flat, flat) / max(len(flat), 1))
+
+
+def writable(array: np.ndarray) -> np.ndarray:
+    """``array``, copied if it is read-only (memory maps, pandas' copy-on-write views,
+    sliding-window views): torch warns when it wraps one."""
+    return array if array.flags.writeable else array.copy()
 
 
 def check_device(device: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
-from convexnn._validation import as_float_array, check_beta, check_targets
+from convexnn._validation import as_float_array, check_beta, check_targets, writable
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
@@ -167,15 +167,9 @@ def _assemble(
     targets = check_targets(y, len(patches))
     loss_object = get_loss(loss)
     loss_object.check_targets(targets)
-    patches = np.ascontiguousarray(patches, dtype=np.float64)
-    # Read-only inputs (memory maps) stay views above; torch warns on those.
-    if not patches.flags.writeable:
-        patches = patches.copy()
-    if not targets.flags.writeable:
-        targets = targets.copy()
     return PolySDP(
-        patches=patches,
-        targets=targets,
+        patches=writable(np.ascontiguousarray(patches, dtype=np.float64)),
+        targets=writable(targets),
         activation=get_activation(activation),
         beta=check_beta(beta),
         loss=loss_object,

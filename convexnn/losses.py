@@ -34,6 +34,7 @@ import cvxpy as cp
 import numpy as np
 import torch
 
+from convexnn._validation import writable
 from convexnn.exceptions import ValidationError
 
 _INF = float("inf")
@@ -373,7 +374,5 @@ def project_rows_to_simplex(points: torch.Tensor) -> torch.Tensor:
 
 
 def _as_2d_tensor(array: np.ndarray) -> torch.Tensor:
-    values = np.asarray(array, dtype=np.float64)
-    # Read-only arrays (pandas' copy-on-write views): torch warns when it wraps one.
-    tensor = torch.as_tensor(values if values.flags.writeable else values.copy())
+    tensor = torch.as_tensor(writable(np.asarray(array, dtype=np.float64)))
     return tensor.reshape(-1, 1) if tensor.ndim == 1 else tensor

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from convexnn._validation import writable
 from convexnn.exceptions import ValidationError
 from convexnn.solvers._checks import is_int
 
@@ -190,9 +191,8 @@ class ConvGeometry:
         step = max(1, TRAINING_PATCH_CHUNK // (self.n_regions * pool * h))
         basis = torch.from_numpy(_zero_sum_basis(h))
         for start in range(0, n, step):
-            # A copy: the patches may be a read-only sliding-window view of the images.
-            chunk = torch.from_numpy(np.array(self.patches(images[start:start + step]),
-                                              dtype=np.float64))
+            chunk = torch.from_numpy(writable(np.asarray(
+                self.patches(images[start:start + step]), dtype=np.float64)))
             mean = chunk.mean(dim=2, keepdim=True)
             factor = torch.linalg.qr(chunk - mean, mode="r").R  # (chunk, R, h, h)
             compressed[start:start + step] = (mean + math.sqrt((h + 1) / pool) * basis @ factor

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from convexnn._torch_model import TorchPolyNet
-from convexnn._validation import as_float_array
+from convexnn._validation import as_float_array, writable
 from convexnn.activations import Activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss
@@ -207,7 +207,5 @@ class BackpropRun:
 
 def as_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device | None = None
               ) -> torch.Tensor:
-    """``array`` as a tensor; read-only arrays (pandas' copy-on-write views, memory maps),
-    on which torch warns, are copied first."""
-    writable = array if array.flags.writeable else array.copy()
-    return torch.as_tensor(writable, dtype=dtype, device=device)
+    """``array`` as a tensor (a read-only one copied first: see :func:`writable`)."""
+    return torch.as_tensor(writable(array), dtype=dtype, device=device)
