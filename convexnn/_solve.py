@@ -33,7 +33,13 @@ import numpy as np
 
 from convexnn import solvers
 from convexnn._polish import polish_network
-from convexnn._validation import check_bool, check_interval, user_stacklevel
+from convexnn._validation import (
+    check_bool,
+    check_interval,
+    check_solver,
+    check_solver_options,
+    user_stacklevel,
+)
 from convexnn.certificates import certify_network, gradient_dual
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
@@ -195,14 +201,8 @@ def solve(
             "problem must be a PolySDP from convexnn.make_problem / make_conv_problem, got "
             f"{type(problem).__name__}"
         )
-    if solver_options is not None and not isinstance(solver_options, Mapping):
-        raise ValidationError(
-            "solver_options must be a dict of solver options or None, got "
-            f"{type(solver_options).__name__}"
-        )
-    options = dict(solver_options or {})
-    if not isinstance(solver, str):
-        raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
+    options = dict(check_solver_options(solver_options) or {})
+    check_solver(solver)
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
     check_bool(polish, "polish")
     if warm_start is not None and not isinstance(warm_start, SolverOutput):

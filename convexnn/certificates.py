@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convexnn._validation import as_float_array, check_bool
+from convexnn._validation import as_float_array, check_bool, check_solver, check_solver_options
 from convexnn.activations import ActivationLike
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.formulations import PolySDP, problem_for
@@ -254,18 +254,12 @@ def certify(
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )
-    if not isinstance(solver, str):
-        raise ValidationError(f"solver must be a back-end name or 'auto', got {solver!r}")
-    if solver.lower() != "auto":
+    if check_solver(solver).lower() != "auto":
         try:  # an unknown name is an error whether or not the solver is used
             registry.get(solver)
         except SolverError as error:
             raise translate_solver_error(error) from error
-    if solver_options is not None and not isinstance(solver_options, Mapping):
-        raise ValidationError(
-            f"solver_options must be a dict of solver options or None, got "
-            f"{type(solver_options).__name__}"
-        )
+    check_solver_options(solver_options)
     candidates = [as_float_array(point, f"dual_points[{i}]", ndims=(1, 2))
                   for i, point in enumerate(dual_points)]
     if check_bool(tighten, "tighten"):

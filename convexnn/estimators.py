@@ -36,8 +36,9 @@ from convexnn._validation import (
     check_beta,
     check_bool,
     check_fitted,
-    check_instance,
     check_interval,
+    check_solver,
+    check_solver_options,
     estimator_features,
     user_stacklevel,
 )
@@ -84,10 +85,8 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         "activation": get_activation,
         "beta": check_beta,
         "loss": get_loss,
-        "solver": lambda value: check_instance(value, str, "solver", "a solver name or 'auto'"),
-        "solver_options": lambda value: check_instance(
-            value, (Mapping, type(None)), "solver_options", "a dict of solver options or None"
-        ),
+        "solver": check_solver,
+        "solver_options": check_solver_options,
         "decomposition_rtol": lambda value: check_interval(
             value, "decomposition_rtol", low=0.0, high=1.0
         ),
