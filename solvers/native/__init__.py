@@ -323,8 +323,8 @@ class NativeSolver(Solver):
                 f"{neurons_only[given[0]][1]}. Drop {given[0]} or use engine='neurons' "
                 "(or 'auto')"
             )
-        if engine == "ipm" and _ipm_reason(problem) is not None:
-            raise InvalidSolverOptionError(_ipm_reason(problem))
+        if engine == "ipm" and (reason := _ipm_reason(problem)) is not None:
+            raise InvalidSolverOptionError(reason)
         shape = ProblemShape.of(problem)
         plan = None
         if engine == "ipm":
