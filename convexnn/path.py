@@ -89,8 +89,6 @@ def zero_network_beta(problem: PolySDP) -> float:
     targets = torch.as_tensor(problem.targets, dtype=torch.float64)
     v = problem.loss.project_dual(problem.loss.gradient(torch.zeros_like(targets), targets),
                                   targets)
-    if not bool(v.any()):  # the zero network fits: the oracle would return rounding noise
-        return 0.0
     return dual_oracle(problem.patches, v, problem.coefficients).max_bound
 
 
