@@ -59,7 +59,7 @@ from convexnn.solvers.native._oracle import Oracle, add_neurons
 
 logger = logging.getLogger("convexnn")
 
-#: Rounds without a 1% improvement of the certified gap before giving up.
+#: Rounds without a 1% fall of the certified gap (objective - bound) before giving up.
 STALL_ROUNDS = 30
 
 #: Large problems use float32 passes while the best certified gap is above this.
@@ -380,6 +380,9 @@ class _Best:
         self.bound: DualBound | None = None
         self.gap = math.inf
         self.improved_round = 0
+        # Progress is measured on the absolute gap: far from the optimum the bound is near 0
+        # and the relative gap stays near 1 while the objective falls by orders of magnitude.
+        self._progress = math.inf
 
     @property
     def lower_bound(self) -> float:
@@ -392,10 +395,10 @@ class _Best:
             bound.lower_bound > self.bound.lower_bound
         ):
             self.bound = bound
-        gap = relative_gap(self.objective, self.lower_bound)
-        if gap < 0.99 * self.gap:
-            self.improved_round = round_
-        self.gap = gap
+        self.gap = relative_gap(self.objective, self.lower_bound)
+        absolute = self.objective - self.lower_bound
+        if absolute < 0.99 * self._progress:
+            self.improved_round, self._progress = round_, absolute
 
 
 def _local_effort(gap: float) -> tuple[int, int]:
