@@ -54,8 +54,17 @@ from convexnn.exceptions import SolverFailedError, SolverStatusWarning, Validati
 from convexnn.formulations import problem_for
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
-from convexnn.path import EPS, N_BETAS, PathPoint, beta_grid, fit_path, zero_network_beta
-from convexnn.solvers._checks import is_int, is_real
+from convexnn.path import (
+    EPS,
+    N_BETAS,
+    PathPoint,
+    beta_grid,
+    check_betas,
+    check_eps,
+    fit_path,
+    zero_network_beta,
+)
+from convexnn.solvers._checks import is_int
 from convexnn.solvers.base import Status
 
 logger = logging.getLogger("convexnn")
@@ -74,19 +83,7 @@ def _check_betas(value: Any) -> int | list[float]:
             "betas must be a number of grid points (an int >= 1) or a list of positive "
             f"regularisation strengths, got {value!r}"
         )
-    values = [check_positive(beta, "betas") for beta in value]
-    if not values:
-        raise ValidationError("betas must contain at least one value")
-    return sorted(set(values), reverse=True)
-
-
-def _check_eps(value: Any) -> float:
-    if not is_real(value) or not 0.0 < value < 1.0:
-        raise ValidationError(
-            f"eps must be a number in (0, 1) (smallest over largest beta of the grid), "
-            f"got {value!r}"
-        )
-    return float(value)
+    return check_betas(value)
 
 
 def _check_cv(value: Any) -> Any:
@@ -238,7 +235,7 @@ class _ConvexPolyCVMixin:
             if name != "beta"
         },
         "betas": _check_betas,
-        "eps": _check_eps,
+        "eps": check_eps,
         "cv": _check_cv,
         "scoring": _check_scoring,
         "n_jobs": _check_n_jobs,

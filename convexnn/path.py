@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from convexnn._solve import SolveResult, solve
-from convexnn._validation import check_beta, check_positive
+from convexnn._validation import check_positive
 from convexnn.activations import ActivationLike
 from convexnn.exceptions import SolverFailedError, ValidationError
 from convexnn.formulations import PolySDP, problem_for
@@ -145,6 +145,29 @@ def beta_max(
     return zero_network_beta(problem)
 
 
+def check_eps(eps: Any) -> float:
+    """The smallest over the largest ``beta`` of a grid: a number in ``(0, 1)``."""
+    if not is_real(eps) or not 0.0 < eps < 1.0:
+        raise ValidationError(
+            f"eps must be a number in (0, 1) (smallest over largest beta of the grid), "
+            f"got {eps!r}"
+        )
+    return float(eps)
+
+
+def check_betas(betas: Any) -> list[float]:
+    """A non-empty list of positive regularisation strengths, decreasing, without repeats."""
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise ValidationError(
+            f"betas must be a list of positive regularisation strengths, got {betas!r}; for "
+            "a single value pass [beta]"
+        )
+    values = sorted({check_positive(beta, "betas") for beta in betas}, reverse=True)
+    if not values:
+        raise ValidationError("betas must contain at least one value")
+    return values
+
+
 def beta_grid(top: float, n_betas: int = N_BETAS, eps: float = EPS) -> np.ndarray:
     """``n_betas`` values log-spaced from ``top`` down to ``eps * top`` (decreasing).
 
@@ -156,10 +179,7 @@ def beta_grid(top: float, n_betas: int = N_BETAS, eps: float = EPS) -> np.ndarra
         ``(0, 1)``.
     """
     n_betas = check_positive(n_betas, "n_betas", integer=True)
-    if not is_real(eps) or not 0.0 < eps < 1.0:
-        raise ValidationError(
-            f"eps must be a number in (0, 1) (smallest over largest beta), got {eps!r}"
-        )
+    eps = check_eps(eps)
     if not (math.isfinite(top) and top > 0):
         raise ValidationError(
             f"beta_max is {top!r}: the zero network is optimal for every beta (are the "
@@ -223,14 +243,7 @@ def fit_path(
     if betas is None:
         values = [float(beta) for beta in beta_grid(zero_network_beta(base), n_betas, eps)]
     else:
-        if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
-            raise ValidationError(
-                f"betas must be a list of regularisation strengths, got {betas!r}; for a single "
-                "value pass [beta]"
-            )
-        values = sorted({check_beta(beta) for beta in betas}, reverse=True)
-    if not values:
-        raise ValidationError("betas must contain at least one value")
+        values = check_betas(betas)
     points: list[PathPoint] = []
     warm_start = None
     for beta in values:

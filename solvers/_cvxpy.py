@@ -125,8 +125,9 @@ class CvxpySolver(Solver):
         )
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        """Map :data:`convexnn.solvers.base.COMMON_OPTIONS` to this back-end's names."""
-        return {key: value for key, value in options.items() if key != "verbose"}
+        """The back-end specific options; subclasses add the common ones under their own
+        names (:data:`convexnn.solvers.base.COMMON_OPTIONS`)."""
+        return {key: value for key, value in options.items() if key in self.native_options}
 
     def solve(
         self,

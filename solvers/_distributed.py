@@ -86,10 +86,6 @@ class Communicator:
         """The smallest of a float over the ranks."""
         return float(value)
 
-    def any(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on some rank."""
-        return bool(flag)
-
     def now(self) -> float:
         """A clock that reads the same on every rank (seconds; only differences matter)."""
         return time.monotonic()
@@ -104,10 +100,6 @@ class Communicator:
     def all_gather_object(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (picklable), in rank order."""
         return [value]
-
-    def broadcast_object(self, value: Any, src: int = 0) -> Any:
-        """Rank ``src``'s ``value`` on every rank."""
-        return value
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -263,9 +255,6 @@ class DistributedCommunicator(Communicator):
     def min(self, value: float) -> float:
         return self._scalar(value, "min")
 
-    def any(self, flag: bool) -> bool:
-        return self._scalar(1.0 if flag else 0.0, "max") > 0
-
     # -- time and interrupts ----------------------------------------------------------
     def now(self) -> float:
         """The largest elapsed time over the ranks; raises :class:`AgreedInterrupt` on
@@ -313,16 +302,6 @@ class DistributedCommunicator(Communicator):
             "all-gather", lambda: self._dist.all_gather_object(gathered, value, group=self.group)
         )
         return gathered
-
-    def broadcast_object(self, value: Any, src: int = 0) -> Any:
-        self._check()
-        box = [value]
-        source = self._dist.get_global_rank(self.group, src) if self.group is not None else src
-        self._collective(
-            "broadcast",
-            lambda: self._dist.broadcast_object_list(box, src=source, group=self.group),
-        )
-        return box[0]
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:

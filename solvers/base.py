@@ -267,10 +267,13 @@ class Solver(ABC):
     package: ClassVar[str]
     #: Whether the back-end refuses to solve without a license.
     needs_license: ClassVar[bool] = False
-    #: Back-end specific options passed through unchanged.
-    native_options: ClassVar[frozenset[str]] = frozenset()
-    #: Value checks of back-end specific options (name -> (expected, test)).
+    #: Back-end specific options (name -> (expected, test) of its value).
     native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
+
+    @property
+    def native_options(self) -> frozenset[str]:
+        """Names of the back-end specific options (those of ``native_option_checks``)."""
+        return frozenset(self.native_option_checks)
 
     #: The certified relative gap a solve targets when the caller passes no ``tol``.
     default_tol: ClassVar[float] = 1e-6

@@ -48,7 +48,6 @@ class ClarabelSolver(CvxpySolver):
             "max_step_fraction": in_interval(0.0, 1.0, closed_high=True),
         }
     )
-    native_options = frozenset(native_option_checks)
 
     #: Clarabel's default static KKT regularisation (1e-8) makes it stop with
     #: "InsufficientProgress" (cvxpy: SolverError) on some ill-conditioned
@@ -68,7 +67,7 @@ class ClarabelSolver(CvxpySolver):
     retry_static_regularization = 1e-7
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        kwargs = super().translate_options(options)
         tol = self.backend_tol(options)
         if tol is not None:
             kwargs.setdefault("tol_gap_abs", tol)

@@ -36,10 +36,9 @@ class CVXOPTSolver(CvxpySolver):
             "kktsolver": one_of("chol", "robust"),
         }
     )
-    native_options = frozenset(native_option_checks)
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        kwargs = super().translate_options(options)
         # cvxpy's default "chol" path probes A A^T with ARPACK, which fails to
         # converge on these problems; the LDL ("robust") KKT solver does not.
         kwargs.setdefault("kktsolver", "robust")

@@ -49,13 +49,12 @@ class MosekSolver(CvxpySolver):
             "accept_unknown": BOOL,
         }
     )
-    native_options = frozenset(native_option_checks)
 
     def license_problem(self) -> str | None:
         return _probe_license()
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        kwargs = super().translate_options(options)
         params = dict(kwargs.pop("mosek_params", {}) or {})
         tol = self.backend_tol(options)
         if tol is not None:

@@ -41,14 +41,13 @@ class SCSSolver(CvxpySolver):
             "use_indirect": BOOL,
         }
     )
-    native_options = frozenset(native_option_checks)
 
     #: First order: a tenth of tol would cost several times the iterations, so
     #: SCS gets tol itself and polishing closes what it can.
     tol_fraction = 1.0
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in options.items() if k in self.native_options}
+        kwargs = super().translate_options(options)
         # SCS's own default (1e-4) leaves decomposed networks visibly suboptimal
         # (4% above the optimum on the 100 x 20 planted problem); 1e-6 does not.
         tol = self.target_tol(options)

@@ -426,7 +426,10 @@ CASES: list[Case] = [
     Case("fit_path", "no betas", lambda t: cnn.fit_path(X, Y, []),
          ValidationError, ("betas must contain at least one value",)),
     Case("fit_path", "a negative beta", lambda t: cnn.fit_path(X, Y, [0.1, -1.0]),
-         ValidationError, ("beta must be a finite non-negative number",)),
+         ValidationError, ("betas must be a positive finite number", "-1.0")),
+    # beta = 0 (no penalty) was solved, as a point the path calls optimal_inaccurate
+    Case("fit_path", "a zero beta", lambda t: cnn.fit_path(X, Y, [0.1, 0.0]),
+         ValidationError, ("betas must be a positive finite number", "0.0")),
     Case("fit_path", "eps of 1 for the default grid", lambda t: cnn.fit_path(X, Y, eps=1.0),
          ValidationError, ("eps must be a number in (0, 1)", "1.0")),
     Case("fit_path", "n_betas of 0", lambda t: cnn.fit_path(X, Y, n_betas=0),

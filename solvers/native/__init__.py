@@ -153,7 +153,6 @@ class NativeSolver(Solver):
             ),
         }
     )
-    native_options = frozenset(native_option_checks)
 
     def loss_needs(self) -> tuple[LossNeed, ...]:
         """Curvature, for the Gauss-Newton steps of the neurons engine.

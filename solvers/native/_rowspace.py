@@ -77,11 +77,6 @@ class RowSpace:
     basis: np.ndarray
     normal: np.ndarray
 
-    @property
-    def reduced_size(self) -> int:
-        """Patch length of the reduced problem, ``r + 1``."""
-        return self.basis.shape[1] + 1
-
     def embedding(self) -> np.ndarray:
         """``[B, e]`` of shape ``(h, r + 1)``: reduced neuron -> unit neuron."""
         return np.column_stack([self.basis, self.normal])
