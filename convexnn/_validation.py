@@ -224,6 +224,21 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_seeds(seeds: Any) -> list[int]:
+    """``k`` as the seeds ``0..k-1``, or the distinct seeds of an iterable, in order."""
+    if is_int(seeds):
+        return list(range(check_positive(seeds, "seeds", integer=True)))
+    if isinstance(seeds, (str, bytes)):
+        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}")
+    try:
+        seed_list = [check_seed(s, "each seed") for s in seeds]
+    except TypeError:
+        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}") from None
+    if not seed_list:
+        raise ValidationError("seeds is empty; give at least one seed")
+    return list(dict.fromkeys(seed_list))
+
+
 def local_random_state(random_state: Any, name: str = "random_state") -> np.random.RandomState:
     """A *local* ``RandomState``: from an int seed, passed through, or fresh for None.
 

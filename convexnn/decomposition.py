@@ -14,12 +14,11 @@ dropped instead of normalised.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from convexnn._validation import _is_sparse, as_real_array
+from convexnn._validation import _is_sparse, as_real_array, check_interval
 from convexnn.exceptions import ValidationError
 from convexnn.solvers.base import Neurons
 
@@ -52,16 +51,6 @@ def _check_block(Z: Any, name: str = "Z") -> np.ndarray:
     return values
 
 
-def _check_rtol(rtol: Any) -> float:
-    if (
-        not isinstance(rtol, numbers.Real)
-        or isinstance(rtol, (bool, np.bool_))
-        or not 0 <= rtol < 1
-    ):
-        raise ValidationError(f"rtol must be a number in [0, 1), got {rtol!r}")
-    return float(rtol)
-
-
 def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     """Factor ``Z = P P^T`` with ``p_j^T G p_j ~ 0`` for every column.
 
@@ -78,7 +67,7 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
         ``r <= rank(Z)`` columns.
     """
     Z = _check_block(Z)
-    rtol = _check_rtol(rtol)
+    rtol = check_interval(rtol, "rtol", low=0.0, high=1.0)
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (Z + Z.T))
     top = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
     if top <= 0:
@@ -146,7 +135,7 @@ def decompose_blocks(
 ) -> Neurons:
     """Neurons of every ``(Z, Z')`` pair (block ``b`` feeds region/output ``b``)."""
     blocks = _check_blocks(blocks)
-    rtol = _check_rtol(rtol)
+    rtol = check_interval(rtol, "rtol", low=0.0, high=1.0)
     filters, weights, owners = [], [], []
     for index, (z_pos, z_neg) in enumerate(blocks):
         for matrix, sign in ((z_pos, 1.0), (z_neg, -1.0)):

@@ -3,9 +3,10 @@
 In a data-parallel solve every evaluation of a sum over samples costs one
 all-reduce, and a collective's latency (about a millisecond between
 processes) dwarfs a scalar's arithmetic. The sequential searches of the
-single-process code (golden section, bisection, doubling) take 40-80
-evaluations each; these take about a dozen batches of ``points``
-evaluations, each batch completed by one all-reduce of ``points`` numbers.
+single-process code (Brent's method, bisection, doubling) take from a dozen to
+60 evaluations each, one all-reduce apiece; these take about a dozen batches of
+``points`` evaluations, each batch completed by one all-reduce of ``points``
+numbers.
 Each caller passes a ``batch`` function that maps an array of abscissae to
 the array of values (already reduced over the ranks).
 """

@@ -281,7 +281,7 @@ def dual_bound(
 
     # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
     # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
-    # [0, 1] too). Golden-section search needs finite probes: find that interval.
+    # [0, 1] too). The maximiser needs finite probes: find that interval.
     if reduced:
         # One all-reduce per batch of probes instead of one per probe.
         def dual_values(ts: np.ndarray) -> np.ndarray:

@@ -223,6 +223,8 @@ def test_run_seeds(data):
     assert [run.seed for run in runs] == [0, 7]
     assert runs[0].history.objective[0] != runs[1].history.objective[0]
     assert [run.seed for run in run_seeds(X, y, 3, **fast(epochs=1))] == [0, 1, 2]
+    # a repeated seed is the same run: trained once, as compare does
+    assert [run.seed for run in run_seeds(X, y, [7, 0, 7], **fast(epochs=1))] == [7, 0]
     with pytest.raises(ValidationError, match="seed"):
         run_seeds(X, y, [], **fast(epochs=1))
     with pytest.raises(ValidationError, match="seed"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,8 +25,8 @@ from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import (
     as_float_array,
     check_device,
-    check_positive,
     check_seed,
+    check_seeds,
     check_targets,
     user_stacklevel,
 )
@@ -837,7 +836,7 @@ def train_backprop(
 
 
 def run_seeds(X: Any, y: Any, seeds: int | Iterable[int], **kwargs: Any) -> list[BackpropRun]:
-    """:func:`train_backprop` once per seed (an int ``k`` means seeds ``0..k-1``).
+    """:func:`train_backprop` once per distinct seed (an int ``k`` means seeds ``0..k-1``).
 
     Keyword arguments are passed on unchanged, except ``lr="tune"``: the
     search runs once, on the first seed, and every seed trains with the
@@ -845,17 +844,7 @@ def run_seeds(X: Any, y: Any, seeds: int | Iterable[int], **kwargs: Any) -> list
     """
     if "seed" in kwargs:
         raise ValidationError("pass the seeds as `seeds`, not `seed`")
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, (bool, np.bool_)):
-        seed_list = list(range(check_positive(seeds, "seeds", integer=True)))
-    else:
-        try:
-            seed_list = [check_seed(s, "each seed") for s in seeds]  # type: ignore[union-attr]
-        except TypeError:
-            raise ValidationError(
-                f"seeds must be an int or a list of ints, got {seeds!r}"
-            ) from None
-        if not seed_list:
-            raise ValidationError("seeds is empty; give at least one seed")
+    seed_list = check_seeds(seeds)
     progress = kwargs.pop("progress", False)
     problem = training_problem(X, y, **kwargs)
     if problem.settings.lr != TUNE:

@@ -25,7 +25,7 @@ from convexnn._validation import (
     check_choice,
     check_device,
     check_positive,
-    check_seed,
+    check_seeds,
 )
 from convexnn.activations import Activation, get_activation
 from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
@@ -152,7 +152,7 @@ tune_lr, budget, conv
         )
         epochs_used[name] = settings.epochs
     return Plan(
-        solvers=solver_names, optimizers=optimizer_names, seeds=_seed_list(seeds),
+        solvers=solver_names, optimizers=optimizer_names, seeds=check_seeds(seeds),
         loss=loss_object, beta=beta, activation=activation_object, objective=objective,
         width=width, epochs=epochs, epochs_used=epochs_used,
         max_samples=_check_max_samples(max_samples),
@@ -260,21 +260,6 @@ def _names(value: Any, name: str) -> list[str]:
         if key not in names:
             names.append(key)
     return names
-
-
-def _seed_list(seeds: Any) -> list[int]:
-    """``k`` as seeds ``0..k-1``, or the distinct seeds of an iterable, in order."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, (bool, np.bool_)):
-        return list(range(check_positive(seeds, "seeds", integer=True)))
-    if isinstance(seeds, (str, bytes)):
-        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}")
-    try:
-        seed_list = [check_seed(s, "each seed") for s in seeds]
-    except TypeError:
-        raise ValidationError(f"seeds must be an int or a list of ints, got {seeds!r}") from None
-    if not seed_list:
-        raise ValidationError("seeds is empty; give at least one seed")
-    return list(dict.fromkeys(seed_list))
 
 
 def _solver_options(options: Any, solver_names: list[str]) -> dict[str, Any]:
