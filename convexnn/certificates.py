@@ -97,13 +97,13 @@ def gradient_dual(problem: PolySDP, network: TwoLayerPolyNet) -> np.ndarray:
 def certify_network(
     problem: PolySDP,
     network: TwoLayerPolyNet,
-    extra_dual_points: Sequence[np.ndarray | None] = (),
+    dual_points: Sequence[np.ndarray | None] = (),
 ) -> Certificate:
     """Objective of ``network`` on ``problem`` and the best certified lower bound.
 
     The dual candidates are the loss gradient at the network's predictions
     (the optimal dual point when the network is optimal) and any
-    ``extra_dual_points`` (e.g. a back-end's dual variables, or a previous
+    ``dual_points`` (e.g. a back-end's dual variables, or a previous
     result's :attr:`~convexnn.SolveResult.dual_point`), each scaled into the
     feasible set by the exact oracle.
     """
@@ -117,7 +117,7 @@ def certify_network(
         )
     objective = problem.objective(network.outputs(problem.patches), network.penalty())
     candidates = [gradient_dual(problem, network)]
-    for point in extra_dual_points:
+    for point in dual_points:
         if point is not None:
             candidates.append(_dual_array(point, problem.targets.shape))
     bound = best_dual_bound(
