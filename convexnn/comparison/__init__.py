@@ -86,8 +86,9 @@ are restored afterwards. Convex back-ends keep their own threading.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from convexnn._lazy import attach
 
 # Each concern lives in a private module, as in sklearn.datasets. Public names
 # are imported on first use (PEP 562), as convexnn's own are: the modules behind
@@ -120,19 +121,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from convexnn.comparison._runners import SMALL_PROBLEM_WORK
 
 
-def __getattr__(name: str) -> Any:
-    """The public ``name``, imported from its private module on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'convexnn.comparison' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's names, those not imported yet included."""
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = attach("convexnn.comparison", globals(), _LAZY)
 
 __all__ = [
     "AUTO_MIN_SAMPLES",
