@@ -194,15 +194,21 @@ class NeuronModel:
 
     def jvp(self, state: NeuronState, cache, D: torch.Tensor) -> torch.Tensor:
         """``J D`` for a direction ``D`` of shape ``(m, h)``; result ``(n, C)``."""
+        _, _, phi = self._tangent(state, cache, cache[0].mean(dim=1), D)
+        return self._outputs(phi, state)
+
+    def _tangent(self, state: NeuronState, cache, t_mean: torch.Tensor, D: torch.Tensor):
+        """Along ``D``: the projections' change ``(n, P, m)``, each ``||v_j||``'s ``(m,)`` and
+        each neuron's contribution's ``(n, m)``."""
         t, nu = cache
         t_dir = self.projections(D, state.regions)
         nu_dir = (state.V * D).sum(dim=1) / nu
         phi = (
             2 * self.a * (t * t_dir).mean(dim=1)
-            + self.b * (nu_dir * t.mean(dim=1) + nu * t_dir.mean(dim=1))
+            + self.b * (nu_dir * t_mean + nu * t_dir.mean(dim=1))
             + 2 * self.c * nu * nu_dir
         )
-        return self._outputs(phi, state)
+        return t_dir, nu_dir, phi
 
     def gradient(self, state: NeuronState, yhat: torch.Tensor, cache) -> torch.Tensor:
         return (
@@ -231,13 +237,7 @@ class NeuronModel:
         linear = 2 * self.a / self.pool
 
         def product(D: torch.Tensor) -> torch.Tensor:
-            t_dir = self.projections(D, regions)  # (n, P, m)
-            nu_dir = (V * D).sum(dim=1) / nu
-            phi = (
-                2 * self.a * (t * t_dir).mean(dim=1)
-                + self.b * (nu_dir * t_mean + nu * t_dir.mean(dim=1))
-                + 2 * self.c * nu * nu_dir
-            )
+            t_dir, nu_dir, phi = self._tangent(state, cache, t_mean, D)
             curvature = self.loss.hessian_vector(yhat, self.targets, self._outputs(phi, state))
             omega = curvature[:, state.outputs] * state.signs  # (n, m)
             # Gauss-Newton and the oracle-matrix term share one pass over the data.
