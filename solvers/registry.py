@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -41,7 +42,9 @@ BUILTIN_SOLVERS = (
 )
 
 _registry: dict[str, Solver] = {}
-_loaded = False
+_loaded = False  # the built-ins and plug-ins are registered
+_loading = False  # ... are being registered, by the thread that holds _lock
+_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -95,18 +98,27 @@ def register(solver: Solver | type[Solver], *, replace: bool = False) -> Solver:
 
 def _load() -> None:
     """Register the built-in back-ends, then the plug-ins, once."""
-    global _loaded
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
-    for spec in BUILTIN_SOLVERS:
-        module, _, cls = spec.partition(":")
-        register(getattr(importlib.import_module(module), cls))
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+    # Threads that make their first solve together wait for the whole registry (they
+    # used to see it empty); re-entrant, since register() calls back here.
+    with _lock:
+        if _loaded or _loading:
+            return
+        _loading = True
         try:
-            register(entry.load())
-        except Exception as error:  # noqa: BLE001 - a broken plug-in must not break the library
-            logger.warning("could not load solver plug-in %r: %s", entry.name, error)
+            for spec in BUILTIN_SOLVERS:
+                module, _, cls = spec.partition(":")
+                register(getattr(importlib.import_module(module), cls))
+            for entry in entry_points(group=ENTRY_POINT_GROUP):
+                try:
+                    register(entry.load())
+                except Exception as error:  # noqa: BLE001 - a broken plug-in must not break us
+                    logger.warning("could not load solver plug-in %r: %s", entry.name, error)
+        finally:
+            _loading = False
+            _loaded = True
 
 
 def names() -> list[str]:

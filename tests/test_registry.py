@@ -588,3 +588,29 @@ def test_conic_time_limit_counts_the_model_build(problem, monkeypatch):
     monkeypatch.setattr("convexnn.solvers._cvxpy.build_program", slow_build)
     solve(problem, "scs", {"time_limit": 5.0})
     assert 4.0 < seen["time_limit"] <= 4.7
+
+
+def test_threads_making_their_first_solve_together_see_the_whole_registry(monkeypatch):
+    """The registry was marked loaded before the built-ins were in: a second thread saw it
+    empty, and its first fit failed with 'no usable solver' (GridSearchCV with a threading
+    backend: 5 of 9 fits)."""
+    import threading
+    import time
+
+    every = registry.names()
+    real_register = registry.register
+
+    def slow_register(solver, **kwargs):
+        time.sleep(0.01)
+        return real_register(solver, **kwargs)
+
+    monkeypatch.setattr(registry, "_registry", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "register", slow_register)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(registry.names())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [every] * 4
