@@ -21,11 +21,13 @@ returns the same network and result (see :mod:`convexnn.distributed`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -153,6 +155,25 @@ def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> 
         activation=problem.activation,
         geometry=problem.geometry,
     )
+
+
+#: Whether :func:`solve` issues :class:`SolverStatusWarning` (per thread / context).
+_STATUS_WARNINGS: ContextVar[bool] = ContextVar("convexnn_status_warnings", default=True)
+
+
+@contextlib.contextmanager
+def status_warnings_off() -> Iterator[None]:
+    """No :class:`SolverStatusWarning` from :func:`solve` in this block (and thread).
+
+    For callers that report statuses in a warning of their own (the CV estimators'
+    folds). Not ``warnings.catch_warnings``, which swaps the process-wide filter
+    list: two such blocks overlapping in threads left the filter behind for good.
+    """
+    token = _STATUS_WARNINGS.set(False)
+    try:
+        yield
+    finally:
+        _STATUS_WARNINGS.reset(token)
 
 
 def solve(
@@ -441,7 +462,7 @@ def _finish(
     )
     # One warning per solve, not one per rank of a data-parallel one.
     first_rank = problem.communicator is None or problem.communicator.rank == 0
-    if status is not Status.OPTIMAL and first_rank:
+    if status is not Status.OPTIMAL and first_rank and _STATUS_WARNINGS.get():
         if problem.beta == 0:
             reason = "at beta=0 no duality gap can be certified: the lower bound is 0"
         elif output.status is Status.OPTIMAL:

@@ -41,6 +41,7 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.utils.parallel import Parallel, delayed
 
+from convexnn._solve import status_warnings_off
 from convexnn._targets import decode_scores
 from convexnn._validation import check_bool, check_positive
 from convexnn.estimators import (
@@ -149,9 +150,7 @@ def _fold_path(
     geometry: ConvGeometry | None,
 ) -> _FoldPath:
     """The path on ``train``, each usable point scored on ``test`` (a joblib job)."""
-    with warnings.catch_warnings():
-        # Counted, with every other unusable point, in one warning by fit.
-        warnings.simplefilter("ignore", SolverStatusWarning)
+    with status_warnings_off():  # counted, with every other unusable point, in one by fit
         points = fit_path(
             features[train], targets[train], betas, activation=params["activation"],
             loss=params["loss"], solver=params["solver"], solver_options=estimator._options(),

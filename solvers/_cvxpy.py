@@ -12,7 +12,6 @@ import functools
 import logging
 import re
 import time
-import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,6 +24,7 @@ from convexnn.solvers._conic_model import (
     problem_nonzeros,
 )
 from convexnn.solvers._memory import ensure_fits
+from convexnn.solvers._warnings import ignoring
 from convexnn.solvers.base import (
     ConicLoss,
     LossNeed,
@@ -161,9 +161,8 @@ class CvxpySolver(Solver):
         solver_kwargs = self.translate_options(options)
         logger.info("%s: solving %s SDP with %s", self.name, shape.variant, solver_kwargs)
         try:
-            with warnings.catch_warnings():
-                # cvxpy warns on inaccurate solutions; convexnn reports the status itself.
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            # cvxpy warns on inaccurate solutions; convexnn reports the status itself.
+            with ignoring(message="Solution may be inaccurate"):
                 program.problem.solve(
                     solver=self.cvxpy_name,
                     verbose=bool(options.get("verbose", False)),

@@ -575,3 +575,24 @@ def test_a_fit_without_refit_drops_the_previous_fits_model(tmp_path):
         with pytest.raises(NotFittedError):
             use()
     assert len(model.betas_) == 3  # the path of this fit is there
+
+
+def test_cv_fits_in_threads_leave_the_warning_filters_alone():
+    """The folds silenced their points' SolverStatusWarning with warnings.catch_warnings,
+    which swaps the process-wide filter list: CV fits in threads left an 'ignore' behind,
+    and every later unconverged fit in the process was silent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.where(X[:, 0] * X[:, 1] > 0, 1, 0)
+
+    def fit(seed):
+        return ConvexPolyClassifierCV(betas=[0.5, 0.05], cv=KFold(2, shuffle=True,
+                                      random_state=seed)).fit(X, y).beta_
+
+    with ThreadPoolExecutor(4) as pool:
+        chosen = list(pool.map(fit, range(8)))
+    assert len(chosen) == 8
+    left = [f for f in warnings.filters if f[0] == "ignore" and f[2] is SolverStatusWarning]
+    assert left == []

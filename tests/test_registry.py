@@ -614,3 +614,27 @@ def test_threads_making_their_first_solve_together_see_the_whole_registry(monkey
     for thread in threads:
         thread.join()
     assert seen == [every] * 4
+
+
+def test_back_ends_silence_third_party_warnings_without_leaving_a_filter_behind():
+    """cvxpy's 'Solution may be inaccurate' (and LOBPCG's cap warning) were silenced with
+    warnings.catch_warnings, which swaps the process-wide filter list: blocks overlapping
+    in threads (hinge-loss fits in a thread pool) left the 'ignore' behind for good."""
+    import threading
+    import time
+    import warnings
+
+    from convexnn.solvers._warnings import ignoring
+
+    def block():
+        with ignoring(UserWarning, "convexnn-test-marker"):
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=block) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    left = [f for f in warnings.filters if f[1] is not None and f[1].pattern.startswith(
+        "convexnn-test-marker")]
+    assert left == []

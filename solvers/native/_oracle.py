@@ -22,13 +22,13 @@ trust-region refinement of the top candidate is left to the local solver.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from convexnn.solvers import _search
+from convexnn.solvers._warnings import ignoring
 from convexnn.solvers.certificate import block_quadratics, sphere_quadratic_max
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 
@@ -160,10 +160,9 @@ class Oracle:
                 X0 = rng.standard_normal((model.h, k))
                 if start is not None and start.shape == X0.shape:
                     X0 = start
-                with warnings.catch_warnings():
-                    # An iteration cap, not convergence, ends most calls: candidate
-                    # directions need not be exact (the local solver refines them).
-                    warnings.simplefilter("ignore", UserWarning)
+                # An iteration cap, not convergence, ends most calls: candidate
+                # directions need not be exact (the local solver refines them).
+                with ignoring(UserWarning):
                     values, vectors = lobpcg(
                         operator, X0, largest=True, maxiter=LOBPCG_ITERATIONS, tol=1e-6
                     )
