@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +61,9 @@ _SKLEARN_LOADERS = {
 }
 
 
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The standard MNIST-1D data (5000 x 40), generated offline.
@@ -69,12 +73,14 @@ def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray]:
     """
     import mnist1d.data
 
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        data = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+    # Two first calls in threads: the second would save the state mnist1d just seeded.
+    with _GLOBAL_RNG_LOCK:
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        try:
+            data = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
     X = np.concatenate([data["x"], data["x_test"]]).astype(np.float64)
     y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
     X.flags.writeable = False
