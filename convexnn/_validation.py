@@ -218,9 +218,11 @@ def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:
-    """A non-negative int seed (numpy integers too, not bools)."""
-    if not is_int(seed) or seed < 0:
-        raise ValidationError(f"{name} must be a non-negative int, got {seed!r}")
+    """An int seed in ``[0, 2**32 - 1]`` (numpy integers too, not bools): NumPy's range,
+    which the data generators' ``random_state`` has too (torch's would fail past 2**64
+    with an error naming neither)."""
+    if not is_int(seed) or not 0 <= seed < 2**32:
+        raise ValidationError(f"{name} must be an int in [0, 2**32 - 1], got {seed!r}")
     return int(seed)
 
 

@@ -299,6 +299,13 @@ CASES: list[Case] = [
     Case("BackpropPolyRegressor.fit", "unknown optimizer",
          lambda t: BR(optimizer="adamw").fit(X, Y),
          ValidationError, ("optimizer must be one of", "sgd", "'adamw'")),
+    # a seed past 2**64 failed inside torch with "Overflow when unpacking long long"
+    Case("BackpropPolyRegressor.fit", "a seed past NumPy's range",
+         lambda t: BR(epochs=1, random_state=2**64).fit(X, Y),
+         ValidationError, ("random_state must be an int in [0, 2**32 - 1]",)),
+    Case("train_backprop", "a seed past NumPy's range",
+         lambda t: cnn.train_backprop(X, Y, seed=2**64, epochs=1),
+         ValidationError, ("seed must be an int in [0, 2**32 - 1]",)),
     Case("BackpropPolyRegressor.fit", "negative lr", lambda t: BR(lr=-1.0).fit(X, Y),
          ValidationError, ("lr must be a positive finite number", "-1.0")),
     Case("BackpropPolyRegressor.fit", "batch_size with L-BFGS",
@@ -572,7 +579,7 @@ CASES: list[Case] = [
          ValidationError, ("single class",)),
     Case("compare", "negative seed",
          lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], seeds=[-1], progress=False),
-         ValidationError, ("each seed must be a non-negative int",)),
+         ValidationError, ("each seed must be an int in [0, 2**32 - 1]",)),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,9 +16,11 @@ from convexnn._targets import (
     regression_targets,
 )
 from convexnn._validation import (
+    check_bool,
     check_fitted,
     check_seed,
     estimator_features,
+    is_int,
     local_random_state,
 )
 from convexnn.baselines._metrics import Metric, accuracy, r2
@@ -81,8 +82,7 @@ class _BackpropPolyBase(FittedObjectiveMixin, BaseEstimator):
             batch_size=self.batch_size, schedule=self.schedule, init=self.init,
             init_scale=self.init_scale, time_limit=self.time_limit,
         )
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            raise ValidationError(f"verbose must be True or False, got {self.verbose!r}")
+        check_bool(self.verbose, "verbose")
         return settings, self._seed()
 
     def _seed(self) -> int:
@@ -91,15 +91,9 @@ class _BackpropPolyBase(FittedObjectiveMixin, BaseEstimator):
         ``None`` draws from fresh entropy, never from NumPy's global generator.
         """
         state = self.random_state
-        if isinstance(state, numbers.Integral) and not isinstance(state, (bool, np.bool_)):
+        if is_int(state):
             return check_seed(state, "random_state")
-        if state is not None and not isinstance(state, np.random.RandomState):
-            raise ValidationError(
-                "random_state must be None, a non-negative int or a numpy RandomState; "
-                f"got {state!r}"
-            )
-        generator = local_random_state(state)
-        return int(generator.randint(np.iinfo(np.int32).max))
+        return int(local_random_state(state).randint(np.iinfo(np.int32).max))
 
     def _features(self, X: Any, *, reset: bool) -> np.ndarray:
         """Validated features; records / checks ``n_features_in_`` and feature names."""
