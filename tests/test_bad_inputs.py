@@ -577,6 +577,11 @@ CASES: list[Case] = [
     Case("compare", "a single class",
          lambda t: cnn.compare((X, np.zeros(12, dtype=int)), task="classification", progress=False),
          ValidationError, ("single class",)),
+    # None drew a fresh split that the report recorded as None: not reproducible from it
+    Case("compare", "random_state=None",
+         lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], random_state=None,
+                               progress=False),
+         ValidationError, ("random_state must be an int in [0, 2**32 - 1]", "None")),
     Case("compare", "negative seed",
          lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], seeds=[-1], progress=False),
          ValidationError, ("each seed must be an int in [0, 2**32 - 1]",)),

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from convexnn._validation import check_seed
 from convexnn.baselines import BackpropRun, default_lr
 from convexnn.comparison._arguments import MATCH, check_arguments, conv_geometry
 from convexnn.comparison._data import DataLike, load_split, prepare_data
@@ -158,6 +159,8 @@ def compare(
         solver_options=solver_options, backprop_options=backprop_options, threads=threads,
         tune_lr=tune_lr, budget=budget, conv=conv,
     )
+    # An int only: the report records it, and a run must be reproducible from its report.
+    random_state = check_seed(random_state, "random_state")
     split = load_split(data, task=task, test_size=test_size, random_state=random_state)
     geometry = None if plan.conv is None else conv_geometry(plan.conv, split.image_shape)
     prepared = prepare_data(split, plan, random_state, standardize, geometry)
