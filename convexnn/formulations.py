@@ -14,9 +14,8 @@ problem, :mod:`convexnn.solvers._conic_model`). Build one with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cvxpy as cp
 import numpy as np
 
 from convexnn._validation import as_float_array, check_beta, check_targets, writable
@@ -25,6 +24,9 @@ from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
 from convexnn.patches import ConvGeometry
 from convexnn.solvers.base import ProblemShape, coefficient_matrix
+
+if TYPE_CHECKING:  # pragma: no cover
+    import cvxpy as cp
 
 
 @dataclass(eq=False)
@@ -185,6 +187,8 @@ def nuclear_norm_program(
     The quadratic activation ``sigma(t) = t^2`` makes the SDP collapse to
     this problem; the eigen-decomposition of the optimal ``W`` is the network.
     """
+    import cvxpy as cp
+
     features = as_float_array(X, "X")
     targets = check_targets(y, len(features))
     if targets.shape[1] != 1:

@@ -28,14 +28,16 @@ multiclass-hinge    no        one-hot rows                  C >= 2    nonneg
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import cvxpy as cp
 import numpy as np
 import torch
 
 from convexnn._validation import writable
 from convexnn.exceptions import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import cvxpy as cp
 
 _INF = float("inf")
 
@@ -142,6 +144,8 @@ class SquaredLoss(Loss):
         return torch.sum(0.5 * v * v + v * y)
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return 0.5 * cp.sum_squares(yhat - y)
 
 
@@ -174,6 +178,8 @@ class HuberLoss(Loss):
         return torch.sum(0.5 * v * v + v * y)
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return 0.5 * cp.sum(cp.huber(yhat - y, self.delta))
 
     def project_dual(self, v, y):
@@ -202,6 +208,8 @@ class L1Loss(Loss):
         return torch.sum(v * y)
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return cp.sum(cp.abs(yhat - y))
 
     def project_dual(self, v, y):
@@ -234,6 +242,8 @@ class LogisticLoss(Loss):
         return torch.sum(torch.special.xlogy(q, q) + torch.special.xlogy(1 - q, 1 - q))
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return cp.sum(cp.logistic(-cp.multiply(y, yhat)))
 
     def project_dual(self, v, y):
@@ -261,6 +271,8 @@ class HingeLoss(Loss):
         return torch.sum(v * y)
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return cp.sum(cp.pos(1 - cp.multiply(y, yhat)))
 
     def project_dual(self, v, y):
@@ -294,6 +306,8 @@ class CrossEntropyLoss(Loss):
         return torch.sum(torch.special.xlogy(p, p))
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return cp.sum(cp.log_sum_exp(yhat, axis=1)) - cp.sum(cp.multiply(y, yhat))
 
     def project_dual(self, v, y):
@@ -324,6 +338,8 @@ class MulticlassHingeLoss(Loss):
         return torch.sum(v * y)
 
     def cvxpy(self, yhat, y):
+        import cvxpy as cp  # only the conic back-ends need it
+
         return cp.sum(cp.max(yhat + 1 - y, axis=1)) - cp.sum(cp.multiply(y, yhat))
 
     def project_dual(self, v, y):

@@ -203,21 +203,20 @@ def require_usable(
     ``instead``: by default, the back-ends usable in its place)."""
     solver = get(name)
     state = info(solver.name)
-    if instead is None:
+    error: type[Exception]
+    if not state.installed:
+        error = SolverNotInstalledError
+        reason = f"solver {solver.name!r} is not installed: pip install 'convexnn[{solver.name}]'."
+    elif state.licensed is False:
+        error, reason = SolverNotLicensedError, state.note
+    elif problem is not None and (unsupported := solver.unsupported_reason(problem)):
+        error, reason = UnsupportedProblemError, f"{unsupported}."
+    else:
+        return solver
+    if instead is None:  # only now: it probes every other back-end (imports, licenses)
         usable = [s.name for s in available() if s.usable and s.name != solver.name]
         instead = f"Usable instead: {', '.join(usable) or 'none'}."
-    if not state.installed:
-        raise SolverNotInstalledError(
-            f"solver {solver.name!r} is not installed: pip install "
-            f"'convexnn[{solver.name}]'. {instead}"
-        )
-    if state.licensed is False:
-        raise SolverNotLicensedError(f"{state.note} {instead}")
-    if problem is not None:
-        reason = solver.unsupported_reason(problem)
-        if reason is not None:
-            raise UnsupportedProblemError(f"{reason}. {instead}")
-    return solver
+    raise error(f"{reason} {instead}")
 
 
 def auto_candidates(problem: SDPProblem) -> list[Solver]:

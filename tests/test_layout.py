@@ -112,6 +112,21 @@ def test_import_is_light():
     assert out == ""
 
 
+def test_a_native_fit_does_not_load_cvxpy():
+    """cvxpy (0.3-0.6 s to import, and a handler on its own logger) is for the conic
+    back-ends: a fit with solver="native" loaded it through the losses' module and
+    through the 'usable instead' list of a solver that was usable."""
+    code = (
+        "import sys, numpy as np, convexnn\n"
+        "X = np.random.default_rng(0).normal(size=(30, 3))\n"
+        "convexnn.ConvexPolyRegressor(solver='native').fit(X, X[:, 0] ** 2)\n"
+        "print('cvxpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
+                         text=True, check=True, timeout=120).stdout.strip()
+    assert out == "False"
+
+
 def test_the_library_logs_nothing_to_stderr_unless_logging_is_configured():
     """A NullHandler on "convexnn" keeps Python's last-resort handler from printing the
     library's warnings into an application that configured no logging."""
