@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_solvers import _git_commit  # noqa: E402  (the same record of the commit)
+from bench_solvers import git_commit  # noqa: E402  (the same record of the commit)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Best scores agree to this relative tolerance: the CV's interior point is
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
     note = (f"digits: a stratified subsample of {args.digits_samples} samples; solver='auto', "
             "default scoring, both refit at the chosen beta.")
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), cpus=os.cpu_count(), note=note,
-                machine=platform.processor() or platform.machine(), commit=_git_commit(),
+                machine=platform.processor() or platform.machine(), commit=git_commit(),
                 python=platform.python_version(), torch=torch.__version__)
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)

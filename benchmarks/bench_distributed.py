@@ -44,7 +44,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_solvers import _git_commit  # noqa: E402  (the sibling script, not a package)
+from bench_solvers import git_commit  # noqa: E402  (the sibling script, not a package)
 
 RESULTS = HERE / "results"
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
                 if "note" in row:
                     print("  failed:", row["note"], flush=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": _git_commit(),
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": git_commit(),
             "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
             "shapes": shapes, "notes": NOTES}
     output = Path(args.output)

@@ -70,9 +70,9 @@ RESULTS = HERE / "results"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 from bench_solvers import (  # noqa: E402  (the sibling script, not a package)
-    _first_sentence,
-    _git_commit,
-    _peak_rss_gb,
+    first_sentence,
+    git_commit,
+    peak_rss_gb,
 )
 
 #: name -> (time limit in seconds, target certified gap, target peak RSS in GB or None)
@@ -214,7 +214,7 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
             warnings.simplefilter("ignore")
             result, _, _ = convexnn.solve(problem, solver, options)
     except ProblemTooLargeError as error:
-        row.status, row.note = "refused", _first_sentence(str(error))
+        row.status, row.note = "refused", first_sentence(str(error))
         return row
     except SolverError as error:
         row.status, row.note = "failed", str(error)[:200]
@@ -469,7 +469,7 @@ def run_ablation(baseline: str | None, output: Path) -> None:
     finally:
         if export is not None:
             shutil.rmtree(export, ignore_errors=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": _git_commit(),
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": git_commit(),
             "baseline": baseline, "threads": 1}
     output.with_suffix(".json").write_text(
         json.dumps({"meta": meta, "records": records}, indent=2))
@@ -532,7 +532,7 @@ def main(argv=None) -> int:
     if args.one:
         case, variant, limit, threads = args.one
         row = run_one(case, variant, float(limit), int(threads))
-        row.peak_memory_gb = _peak_rss_gb()
+        row.peak_memory_gb = peak_rss_gb()
         print("ROW " + json.dumps(asdict(row)), flush=True)
         return 0
     rows: list[Row] = []
@@ -553,7 +553,7 @@ def main(argv=None) -> int:
         "cpus": __import__("os").cpu_count(),
         "threads": args.threads,
         "python": platform.python_version(),
-        "commit": _git_commit(),
+        "commit": git_commit(),
     }
     for row in rows:
         row.measured = _provenance(meta)

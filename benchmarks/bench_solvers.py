@@ -122,7 +122,7 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     row = Row(case, kind, n, d, name, "", None, None, None, None, None, None, None, "")
     state = solvers.info(solver)
     if not state.usable:
-        row.status, row.note = "unusable", _first_sentence(state.note)
+        row.status, row.note = "unusable", first_sentence(state.note)
         return row
     options: dict = {"time_limit": time_limit}
     if solver == "native":
@@ -133,7 +133,7 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
             warnings.simplefilter("ignore")
             result, network, _ = convexnn.solve(problem, solver, options)
     except ProblemTooLargeError as error:
-        row.status, row.note = "refused", _first_sentence(str(error))
+        row.status, row.note = "refused", first_sentence(str(error))
         return row
     except SolverError as error:
         row.status, row.note = "failed", str(error)[:200]
@@ -154,7 +154,9 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
     return row
 
 
-def _git_commit() -> str | None:
+# Shared with the sibling benchmark scripts.
+def git_commit() -> str | None:
+    """The commit the benchmark ran from (None outside a git checkout)."""
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                               cwd=Path(__file__).parent, check=True).stdout.strip()
@@ -162,11 +164,13 @@ def _git_commit() -> str | None:
         return None
 
 
-def _first_sentence(text: str) -> str:
+def first_sentence(text: str) -> str:
+    """A message's first sentence, for a table cell."""
     return text.split(". ")[0].rstrip(".")
 
 
-def _peak_rss_gb() -> float:
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far, in GB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB on Linux
 
 
@@ -248,7 +252,7 @@ def main(argv=None) -> int:
     if args.one:
         case, solver, device, limit = args.one
         row = run_one(case, solver, device, float(limit))
-        row.peak_memory_gb = _peak_rss_gb()
+        row.peak_memory_gb = peak_rss_gb()
         print("ROW " + json.dumps(asdict(row)), flush=True)
         return 0
     import torch
@@ -279,7 +283,7 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "commit": _git_commit(),
+        "commit": git_commit(),
     }
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,7 @@ def test_a_merged_table_says_when_each_row_was_measured(bench, tmp_path, monkeyp
     }))
     monkeypatch.setattr(bench, "run_in_subprocess", lambda case, variant, limit, threads: bench.Row(
         case, variant, 40, 3000, 1, status="optimal", time=1.0, relative_gap=1e-8))
-    monkeypatch.setattr(bench, "_git_commit", lambda: "fedcba654321")
+    monkeypatch.setattr(bench, "git_commit", lambda: "fedcba654321")
     assert bench.main(["--cases", "wide-40x3000", "--merge", "--output", str(stem)]) == 0
     rows = json.loads(stem.with_suffix(".json").read_text())["rows"]
     measured = {(row["case"], row["variant"]): row["measured"] for row in rows}
