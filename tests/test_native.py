@@ -917,6 +917,24 @@ def test_width_grows_only_as_far_as_memory_allows(monkeypatch, caplog):
     assert result.lower_bound <= conic.objective * (1 + SLACK) < result.objective
 
 
+def test_a_memory_cap_the_width_never_reaches_is_not_reported():
+    """The cap was reported ("width capped at N neurons by memory", and a warning) as soon
+    as memory allowed fewer neurons than the engine's default limit, even at a width far
+    below it (a 61-neuron network 'capped at 1748')."""
+    name = "vector-cross-entropy"
+    _, _, problem = case(name)
+    shape = native_shape(problem)
+    default_cap = 4 * shape.n_blocks * (shape.patch_size + 1)
+    plan = solvers.get("native").neurons_plan(problem.shape, 0, "float64")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(solvers._memory, "available_memory",
+                      lambda: plan.base + (default_cap - 1) * plan.per_unit + 1)
+        result, network, output = solve(problem, "native", {"engine": "neurons"})
+    assert output.stats["memory_width_cap"] == default_cap - 1
+    assert result.status == "optimal" and network.n_neurons < default_cap // 2
+    assert "memory" not in result.message
+
+
 # -- wide data: the exact reduction to the row space (issue 11, item 3) -------------------
 def _wide(loss: str = "squared", seed: int = 0, activation="relu-approx"):
     """12 samples, 40 features (one of them zero in every sample)."""

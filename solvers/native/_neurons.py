@@ -326,7 +326,7 @@ def solve_neurons(
             if per_block == 0:
                 per_block = 1  # a round of refinement only (see _adapted)
                 continue
-            room = cap - state.width
+            room = min(cap - state.width, len(candidates.blocks))  # what this round would add
             if memory_cap is not None and state.width + room > memory_cap:
                 room = max(memory_cap - state.width, 0)
                 if not capped:
