@@ -33,6 +33,18 @@ def test_solvers_lists_every_back_end_with_its_state(capsys):
     assert err == ""
 
 
+def test_python_dash_m_convexnn_is_the_command_line():
+    """``python -m convexnn`` said 'convexnn is a package and cannot be directly executed'."""
+    listed = subprocess.run([sys.executable, "-m", "convexnn", "solvers"], cwd="/",
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and listed.stdout.split()[:4] == [
+        "solver", "installed", "licensed", "usable"]
+    refused = subprocess.run([sys.executable, "-m", "convexnn", "fit", "--data", "missing.csv",
+                              "--target", "y", "--out", "m.npz"], cwd="/",
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "missing.csv" in refused.stderr
+
+
 def test_unknown_solver_is_one_line_on_stderr_with_exit_code_2(capsys):
     assert main(["demo", "--solver", "nope"]) == 2
     _, err = capsys.readouterr()
