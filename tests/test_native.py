@@ -917,6 +917,23 @@ def test_width_grows_only_as_far_as_memory_allows(monkeypatch, caplog):
     assert result.lower_bound <= conic.objective * (1 + SLACK) < result.objective
 
 
+def test_an_infeasible_interior_point_iterate_has_no_certified_gap():
+    """Stopped early, the interior point's blocks are infeasible: their objective fell
+    below the certified bound (a 'certified relative gap' of -0.73 in the log and stats),
+    and a negative gap below tol could have turned optimal_inaccurate into optimal."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(300, 100))
+    y = np.where(X[:, :5].sum(axis=1) > 2.5, 1.0, -1.0)
+    problem = make_problem(X, y, activation="relu-approx", beta=1.0)
+    with pytest.warns(convexnn.SolverStatusWarning):
+        result, _, output = solve(problem, "native", {"engine": "ipm", "max_iter": 2})
+    assert output.objective < output.lower_bound  # the blocks are not a feasible point
+    assert output.stats["relative_gap"] == math.inf
+    assert output.status.value == "iteration_limit" and 0 < result.relative_gap < 1
+    converged, _, output = solve(problem, "native", {"engine": "ipm"})
+    assert converged.status == "optimal" and 0 <= output.stats["relative_gap"] <= 1e-6
+
+
 def test_a_memory_cap_the_width_never_reaches_is_not_reported():
     """The cap was reported ("width capped at N neurons by memory", and a warning) as soon
     as memory allowed fewer neurons than the engine's default limit, even at a width far

@@ -477,6 +477,12 @@ class NativeSolver(Solver):
         )
         bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta, problem.loss)
         gap = relative_gap(objective, bound.lower_bound)
+        if gap < -tol:
+            # Below a certified bound: the iterate is infeasible (stopped early), its
+            # objective bounds nothing, and it has no certified gap.
+            logger.info("native ipm: the last iterate is infeasible (objective %.6g below the "
+                        "certified bound %.6g)", objective, bound.lower_bound)
+            gap = math.inf
         status = result.status
         if status is Status.OPTIMAL and gap > tol:
             status = Status.OPTIMAL_INACCURATE
