@@ -197,22 +197,32 @@ def dual_oracle(
         reduce(part) for part in block_quadratics(patches_t, v_t, coefficients)
     )
     quads = 0.5 * (quads + quads.transpose(1, 2))
+    # Sums that overflowed (huge dual points or coefficients) bound nothing: such a block's
+    # constraint is infinite, so only the zero dual point is known to be feasible.
+    overflowed = ~(torch.isfinite(quads).flatten(1).all(dim=1) & torch.isfinite(lins).all(dim=1)
+                   & torch.isfinite(consts))
+    quads = torch.where(overflowed[:, None, None], torch.zeros_like(quads), quads)
     eigenvalues, eigenvectors = torch.linalg.eigh(quads)
     eigenvalues = eigenvalues.cpu().numpy()
     eigenvectors = eigenvectors.cpu().numpy()
     lins = lins.cpu().numpy()
     consts = consts.cpu().numpy()
+    overflowed = overflowed.cpu().numpy()
     n_blocks = len(consts)
     bounds = np.empty(n_blocks)
     values = np.empty(n_blocks)
     signs = np.empty(n_blocks)
     directions = np.empty((n_blocks, lins.shape[1]))
     for block in range(n_blocks):
+        if overflowed[block]:
+            bounds[block] = values[block] = np.inf
+            signs[block], directions[block] = 1.0, 0.0
+            continue
         plus = sphere_quadratic_max(eigenvalues[block], eigenvectors[block], lins[block])
         minus = sphere_quadratic_max(-eigenvalues[block], eigenvectors[block], -lins[block])
         upper_plus, upper_minus = plus.upper + consts[block], minus.upper - consts[block]
         best, sign = (plus, 1.0) if upper_plus >= upper_minus else (minus, -1.0)
-        bounds[block] = max(upper_plus, upper_minus, 0.0)
+        bounds[block] = np.max([upper_plus, upper_minus, 0.0])  # NaN stays NaN
         values[block] = abs(best.value + sign * consts[block])
         signs[block] = sign
         directions[block] = best.direction
@@ -271,8 +281,12 @@ def dual_bound(
     v_t = loss.project_dual(v_t, y_t)
     oracle = dual_oracle(patches_t, v_t, coefficients, reduce)
     constraint = oracle.max_bound
-    t_max = beta / constraint if constraint > 0 else 1.0
-    t_max = min(t_max, 1e12)
+    if not constraint < np.inf:  # inf or NaN (overflow): only t = 0 is known feasible
+        t_max = 0.0
+    elif constraint > 0:
+        t_max = min(beta / constraint, 1e12)
+    else:
+        t_max = 1.0
 
     def dual_value(t: float) -> float:
         value = -float(reduce(torch.as_tensor(loss.conjugate(t * v_t, y_t),

@@ -643,3 +643,24 @@ def test_a_tiny_beta_is_certified_by_the_interior_point():
     problem = cnn.make_problem(X, y, beta=cnn.beta_max(X, y) * 1e-9)
     result, _, output = solve(problem, "native")
     assert output.stats["engine"] == "ipm" and result.status == "optimal"
+
+
+def test_an_oracle_that_overflows_certifies_only_the_zero_dual_point():
+    """Activation (1e306, 0, 0): the oracle's sums overflow and its eigenvalues came out
+    NaN, which the scaling read as 'feasible unscaled' -- a 'certified' lower bound of 1156
+    above a network of objective 790 (and 459 for a better one). Dual points of 1e308
+    crashed the oracle's eigensolver instead."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((1000, 3)), 1.0 + rng.random(1000)
+    activation = (1e306, 0.0, 0.0)
+    t2 = X[:, 0] ** 2
+    network = cnn.TwoLayerPolyNet(np.array([[1.0, 0.0, 0.0]]),
+                                  np.array([(t2 @ y) / (t2 @ t2) / 1e306]), activation)
+    objective = network.objective(X, y, beta=0.1)
+    bound = cnn.lower_bound_from_dual(X, y, -y, beta=0.1, activation=activation)
+    assert bound <= objective
+    certificate = cnn.certify(network, X, y, beta=0.1)
+    assert certificate.lower_bound <= objective and certificate.relative_gap > 0.5
+    X, y = X[:20], rng.standard_normal(20)
+    for huge in (1e308, -1e308):
+        assert cnn.lower_bound_from_dual(X, y, np.full(20, huge), beta=0.1) <= 0.5 * y @ y
