@@ -29,6 +29,7 @@ from convexnn._validation import (
 )
 from convexnn.activations import Activation, get_activation
 from convexnn.baselines import OBJECTIVES, OPTIMIZERS, check_training_settings
+from convexnn.baselines._settings import SETTING_DEFAULTS
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
@@ -45,8 +46,8 @@ CONV_KEYS = ("filter_size", "stride", "pool_size", "image_shape")
 _BACKPROP_OPTIONS = ("lr", "batch_size", "schedule", "init", "init_scale", "time_limit", "dtype",
                      "device")
 _SETTING_DEFAULTS: dict[str, Any] = {
-    "lr": None, "batch_size": None, "schedule": "constant", "init": "kaiming",
-    "init_scale": 1.0, "time_limit": None,
+    key: SETTING_DEFAULTS[key]
+    for key in ("lr", "batch_size", "schedule", "init", "init_scale", "time_limit")
 }
 
 
