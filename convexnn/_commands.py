@@ -189,9 +189,11 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str]):
 
 
 def _task(y: np.ndarray, task: str) -> str:
-    from convexnn.comparison._data import _resolve_task
+    """``"classification"`` or ``"regression"``, as ``compare`` decides (imported here:
+    the command line's help must not load scikit-learn)."""
+    from convexnn.comparison._data import resolve_task
 
-    return _resolve_task(y, task)
+    return resolve_task(y, task)
 
 
 def output_folder(path: str | Path) -> Path:

@@ -234,7 +234,7 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
         if len(data) == 2:
             X, y = _flat_features(data[0], "X"), _target_array(data[1], "y")
             _check_same_length(X, y, "X", "y")
-            kind = _resolve_task(y, task)
+            kind = resolve_task(y, task)
             X_train, X_test, y_train, y_test = train_test_split_data(
                 X, y, test_size=test_size, random_state=random_state,
                 stratify=kind == "classification",
@@ -248,7 +248,7 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
                 raise ValidationError(
                     f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}"
                 )
-            kind = _resolve_task(y_train, task)
+            kind = resolve_task(y_train, task)
         return Split("data", "user data", X_train, y_train, X_test, y_test, kind, image_shape)
     raise ValidationError(
         f"data must be a data set name (one of {', '.join(DATASETS)}), a Dataset, (X, y) or "
@@ -297,7 +297,7 @@ def _check_same_length(X: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -
         )
 
 
-def _resolve_task(y: np.ndarray, task: str) -> str:
+def resolve_task(y: np.ndarray, task: str) -> str:
     """``task``, or for ``"auto"`` what the targets look like (logged, so it can be overridden)."""
     if task != "auto":
         return task

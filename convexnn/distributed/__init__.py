@@ -282,7 +282,7 @@ def _agreed_task(comm: Any, y: np.ndarray, task: str) -> str:
     """``task``, or for ``auto`` what every rank's targets together look like."""
     if task != "auto":
         return task
-    from convexnn.comparison._data import MAX_AUTO_CLASSES, _resolve_task
+    from convexnn.comparison._data import MAX_AUTO_CLASSES, resolve_task
 
     if y.ndim == 2:
         return "regression"
@@ -291,7 +291,7 @@ def _agreed_task(comm: Any, y: np.ndarray, task: str) -> str:
     except TypeError:  # incomparable object labels
         values = np.asarray(sorted({str(value) for value in y}))[: MAX_AUTO_CLASSES + 1]
     gathered = comm.all_gather_object(values)
-    return _resolve_task(np.concatenate(gathered), "auto")
+    return resolve_task(np.concatenate(gathered), "auto")
 
 
 def _estimator(kind: str, activation, beta, loss, options, rtol) -> Any:
