@@ -162,7 +162,8 @@ class CvxpySolver(Solver):
         logger.info("%s: solving %s SDP with %s", self.name, shape.variant, solver_kwargs)
         try:
             # cvxpy warns on inaccurate solutions; convexnn reports the status itself.
-            with ignoring(message="Solution may be inaccurate"):
+            # cvxpy attributes it to the first frame outside cvxpy: this module.
+            with ignoring(UserWarning, "Solution may be inaccurate", module=r"convexnn\.solvers\."):
                 program.problem.solve(
                     solver=self.cvxpy_name,
                     verbose=bool(options.get("verbose", False)),

@@ -1,4 +1,4 @@
-"""Third-party warnings the back-ends handle themselves, silenced thread-safely."""
+"""Third-party warnings the back-ends handle themselves, silenced without blocking threads."""
 
 from __future__ import annotations
 
@@ -7,18 +7,32 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-# warnings.catch_warnings swaps the process-wide filter list on entry and exit: two blocks
-# overlapping in threads can leave a filter behind for good (an 'ignore' that then hides
-# the warning from the user's own code). One block at a time.
-_LOCK = threading.RLock()
+# warnings.catch_warnings swaps the process-wide filter list on entry and exit, so blocks
+# overlapping in threads can leave a filter behind for good. Instead one scoped filter is
+# inserted for as long as some block needs it, and that very entry is then removed. (A
+# catch_warnings of other code that overlaps may still restore a list holding it: Python's
+# filters are process-wide before 3.14.)
+_LOCK = threading.Lock()
+_ACTIVE: dict[tuple[type[Warning], str, str], list] = {}  # key -> [filter entry, users]
 
 
 @contextlib.contextmanager
-def ignoring(category: type[Warning] = Warning, message: str = "") -> Iterator[None]:
-    """Ignore ``category`` warnings whose text starts with ``message`` in this block.
-
-    Blocks in other threads wait: a back-end run this way in threads runs one at a time.
-    """
-    with _LOCK, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=message, category=category)
+def ignoring(category: type[Warning], message: str = "", module: str = "") -> Iterator[None]:
+    """Ignore ``category`` warnings whose text starts with ``message``, issued from a module
+    matching ``module``, while this block runs (in any thread)."""
+    key = (category, message, module)
+    with _LOCK:
+        if key not in _ACTIVE:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+            _ACTIVE[key] = [warnings.filters[0], 0]
+        _ACTIVE[key][1] += 1
+    try:
         yield
+    finally:
+        with _LOCK:
+            _ACTIVE[key][1] -= 1
+            if _ACTIVE[key][1] == 0:
+                entry, _ = _ACTIVE.pop(key)
+                with contextlib.suppress(ValueError):  # already dropped by other code
+                    warnings.filters.remove(entry)
+                getattr(warnings, "_filters_mutated", lambda: None)()

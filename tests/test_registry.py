@@ -628,13 +628,17 @@ def test_back_ends_silence_third_party_warnings_without_leaving_a_filter_behind(
 
     def block():
         with ignoring(UserWarning, "convexnn-test-marker"):
-            time.sleep(0.01)
+            time.sleep(0.2)
 
     threads = [threading.Thread(target=block) for _ in range(8)]
+    start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    # ... and the blocks run side by side (a lock held for a block queued conic solves,
+    # their time limits included)
+    assert time.perf_counter() - start < 1.0
     left = [f for f in warnings.filters if f[1] is not None and f[1].pattern.startswith(
         "convexnn-test-marker")]
     assert left == []

@@ -162,7 +162,7 @@ class Oracle:
                     X0 = start
                 # An iteration cap, not convergence, ends most calls: candidate
                 # directions need not be exact (the local solver refines them).
-                with ignoring(UserWarning):
+                with ignoring(UserWarning, module=r"convexnn\.solvers\.|scipy\."):
                     values, vectors = lobpcg(
                         operator, X0, largest=True, maxiter=LOBPCG_ITERATIONS, tol=1e-6
                     )
