@@ -43,7 +43,7 @@ BUILTIN_SOLVERS = (
 
 _registry: dict[str, Solver] = {}
 _loaded = False  # the built-ins and plug-ins are registered
-_loading = False  # ... are being registered, by the thread that holds _lock
+_loading = False  # ... are being registered
 _lock = threading.RLock()
 
 
@@ -101,8 +101,8 @@ def _load() -> None:
     global _loaded, _loading
     if _loaded:
         return
-    # Threads that make their first solve together wait for the whole registry (they
-    # used to see it empty); re-entrant, since register() calls back here.
+    # Threads that make their first solve together wait for the built-ins (they used to
+    # see an empty registry); re-entrant, since register() calls back here.
     with _lock:
         if _loaded or _loading:
             return
@@ -111,14 +111,20 @@ def _load() -> None:
             for spec in BUILTIN_SOLVERS:
                 module, _, cls = spec.partition(":")
                 register(getattr(importlib.import_module(module), cls))
-            for entry in entry_points(group=ENTRY_POINT_GROUP):
-                try:
-                    register(entry.load())
-                except Exception as error:  # noqa: BLE001 - a broken plug-in must not break us
-                    logger.warning("could not load solver plug-in %r: %s", entry.name, error)
-        finally:
+        except BaseException:
             _loading = False
-            _loaded = True
+            raise
+    # Plug-ins outside the lock: a plug-in module that registers itself as it is imported,
+    # in another thread, would wait for the lock while this thread waits for its import.
+    try:
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                register(entry.load())
+            except Exception as error:  # noqa: BLE001 - a broken plug-in must not break us
+                logger.warning("could not load solver plug-in %r: %s", entry.name, error)
+    finally:
+        _loading = False
+        _loaded = True
 
 
 def names() -> list[str]:

@@ -642,3 +642,46 @@ def test_back_ends_silence_third_party_warnings_without_leaving_a_filter_behind(
     left = [f for f in warnings.filters if f[1] is not None and f[1].pattern.startswith(
         "convexnn-test-marker")]
     assert left == []
+
+
+def test_a_plug_in_registering_itself_on_import_in_another_thread_does_not_deadlock(
+        tmp_path, monkeypatch):
+    """The registry held its lock while importing plug-ins: a plug-in module being imported
+    in another thread, registering itself at import, waited for the lock while the loading
+    thread waited for that import -- both hung."""
+    import importlib
+    import threading
+    import time
+
+    (tmp_path / "selfregistering_plugin.py").write_text(
+        "import time\n"
+        "time.sleep(0.5)\n"
+        "from convexnn.solvers import registry\n"
+        "from convexnn.solvers.scs import SCSSolver\n"
+        "class PlugSolver(SCSSolver):\n"
+        "    name = 'selfregistering'\n"
+        "registry.register(PlugSolver)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    monkeypatch.setattr(registry, "_loaded", False)
+    class ImportingEntryPoint(FakeEntryPoint):
+        def load(self):
+            return importlib.import_module("selfregistering_plugin").PlugSolver
+
+    monkeypatch.setattr(registry, "entry_points", lambda *, group: [
+        ImportingEntryPoint("selfregistering", None)])
+    importer = threading.Thread(target=importlib.import_module, args=("selfregistering_plugin",),
+                                daemon=True)
+    importer.start()
+    time.sleep(0.1)
+    seen = []
+    loader = threading.Thread(target=lambda: seen.append(registry.names()), daemon=True)
+    loader.start()
+    loader.join(20)
+    importer.join(5)
+    assert not loader.is_alive() and not importer.is_alive()
+    assert "selfregistering" in seen[0]
+    import sys
+
+    monkeypatch.delitem(sys.modules, "selfregistering_plugin", raising=False)
