@@ -269,11 +269,14 @@ class Solver(ABC):
     needs_license: ClassVar[bool] = False
     #: Back-end specific options (name -> (expected, test) of its value).
     native_option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
+    #: Their names (set from ``native_option_checks`` for every subclass that does not
+    #: set it itself).
+    native_options: ClassVar[frozenset[str]] = frozenset()
 
-    @property
-    def native_options(self) -> frozenset[str]:
-        """Names of the back-end specific options (those of ``native_option_checks``)."""
-        return frozenset(self.native_option_checks)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "native_options" not in cls.__dict__:
+            cls.native_options = frozenset(cls.native_option_checks)
 
     #: The certified relative gap a solve targets when the caller passes no ``tol``.
     default_tol: ClassVar[float] = 1e-6

@@ -190,9 +190,9 @@ def summation_magnitudes(
 ) -> torch.Tensor:
     """``sum_i |v_ik| (|a| mean_p ||x_irp||^2 + |b| mean_p ||x_irp|| + |c|)`` per block ``(B,)``.
 
-    Whatever the order of the sums over ``n`` samples, the computed ``Q``, ``q`` and
-    constant of a block differ from the exact ones by at most ``(n + 3) eps`` times this
-    (in ``||.||_2`` for ``Q``), and so does ``max_u |h(u)|``.
+    Whatever the order of the sums over the ``n P`` patches of a region, the computed
+    ``Q``, ``q`` and constant of a block differ from the exact ones by at most
+    ``(n P + 3) eps`` times this (in ``||.||_2`` for ``Q``), and so does ``max_u |h(u)|``.
     """
     a, b, c = coefficients
     squared = (patches * patches).sum(dim=3)  # (n, R, P)
@@ -217,8 +217,9 @@ def dual_oracle(
     # sphere maximisation's own margin, these by none (relative to beta, 1e-10 to 1e-9
     # on 1000-2000 samples; far more with features of scale 1e4, where bounds exceeded
     # beta by 7e-6 without it).
+    terms = patches_t.shape[0] * patches_t.shape[2]  # each sum runs over samples x pool
     local = torch.cat([summation_magnitudes(patches_t, v_t, coefficients),
-                       torch.tensor([float(len(patches_t))], dtype=torch.float64,
+                       torch.tensor([float(terms)], dtype=torch.float64,
                                     device=patches_t.device)])
     magnitudes = reduce(local).cpu().numpy()
     rounding = (magnitudes[-1] + 3) * _EPS * magnitudes[:-1]

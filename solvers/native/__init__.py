@@ -421,8 +421,8 @@ class NativeSolver(Solver):
             dual = problem.loss.gradient(yhat, targets)
         bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta,
                            problem.loss)
-        gap = relative_gap(objective, bound.lower_bound)
         tol = self.target_tol(options)
+        gap = _certified_gap(objective, bound.lower_bound, tol)
         if output.status in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
             output.status = Status.OPTIMAL if gap <= tol else Status.OPTIMAL_INACCURATE
         logger.info(
@@ -476,13 +476,7 @@ class NativeSolver(Solver):
             problem.loss.value(yhat, targets).item() + problem.beta * penalty
         )
         bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta, problem.loss)
-        gap = relative_gap(objective, bound.lower_bound)
-        if gap < -tol:
-            # Below a certified bound: the iterate is infeasible (stopped early), its
-            # objective bounds nothing, and it has no certified gap.
-            logger.info("native ipm: the last iterate is infeasible (objective %.6g below the "
-                        "certified bound %.6g)", objective, bound.lower_bound)
-            gap = math.inf
+        gap = _certified_gap(objective, bound.lower_bound, tol)
         status = result.status
         if status is Status.OPTIMAL and gap > tol:
             status = Status.OPTIMAL_INACCURATE
@@ -506,6 +500,17 @@ class NativeSolver(Solver):
                    "factored_outputs": result.factored},
             engine_state=result.warm_start,
         )
+
+
+def _certified_gap(objective: float, lower_bound: float, tol: float) -> float:
+    """The relative gap of a lifted solution, ``inf`` when its objective is below the
+    certified bound: the iterate is infeasible (stopped early) and bounds nothing."""
+    gap = relative_gap(objective, lower_bound)
+    if gap < -tol:
+        logger.info("native: the solution is infeasible (objective %.6g below the certified "
+                    "bound %.6g): no certified gap", objective, lower_bound)
+        return math.inf
+    return gap
 
 
 def _zero_network_if_optimal(
