@@ -81,6 +81,12 @@ class CvxpySolver(Solver):
     cones: ClassVar[frozenset[str]] = frozenset({"nonneg", "soc", "exp", "pow", "psd"})
     #: Peak bytes per nonzero of the conic data (measured, see benchmarks/).
     bytes_per_nonzero: ClassVar[int] = 400
+    #: Peak bytes per entry of a dense ``svec x svec`` matrix per PSD cone: what an
+    #: interior point forms and factors for each cone (grows as ``h^4``; measured for
+    #: Clarabel and CVXOPT: 45-100, so h = 120 took 6.5 GB against an estimate of 0.6).
+    dense_cone_bytes: ClassVar[int] = 0
+    #: Peak bytes per entry of a dense ``n x n`` matrix (CVXOPT's dense KKT solves).
+    dense_sample_bytes: ClassVar[int] = 0
     #: ``auto``'s rank for conic data above
     #: :data:`~convexnn.solvers._conic_model.LARGE_CONIC_NONZEROS`.
     large_problem_priority: ClassVar[int] = 1
@@ -120,8 +126,13 @@ class CvxpySolver(Solver):
 
     def estimate_memory(self, problem: SDPProblem) -> int:
         shape = ProblemShape.of(problem)
-        return self.bytes_per_nonzero * problem_nonzeros(shape) + 2 * lifted_feature_bytes(
-            shape
+        svec = (shape.patch_size + 1) * (shape.patch_size + 2) // 2
+        cones = 2 * shape.n_blocks
+        return (
+            self.bytes_per_nonzero * problem_nonzeros(shape)
+            + 2 * lifted_feature_bytes(shape)
+            + self.dense_cone_bytes * cones * svec * svec
+            + self.dense_sample_bytes * shape.n_samples * shape.n_samples
         )
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class ClarabelSolver(CvxpySolver):
     package = "clarabel"
     cvxpy_name = "CLARABEL"
     bytes_per_nonzero = 400
+    dense_cone_bytes = 64
     #: Above ``LARGE_CONIC_NONZEROS`` Clarabel is slower than SCS (measured in
     #: benchmarks/bench_solvers.py), so ``auto`` tries SCS first there.
     large_problem_priority = 2

@@ -40,6 +40,7 @@ class MosekSolver(CvxpySolver):
     package = "mosek"
     cvxpy_name = "MOSEK"
     bytes_per_nonzero = 400
+    dense_cone_bytes = 64
     needs_license = True
     native_option_checks = MappingProxyType(
         {
