@@ -246,7 +246,8 @@ def solve(
         per_candidate = _options_per_candidate(candidates, options, solver.lower() == "auto")
     except SolverError as error:
         raise translate_solver_error(error) from error
-    failures = []
+    failures: list[str] = []
+    too_large: list[bool] = []
     for candidate in candidates:
         try:
             output = candidate.solve(
@@ -266,6 +267,7 @@ def solve(
                 raise failure from error
             logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, failure)
             failures.append(f"{candidate.name}: {failure}")
+            too_large.append(isinstance(failure, ProblemTooLargeError))
             continue
         message = _unusable_output(candidate.name, output)
         if message is not None:
@@ -273,6 +275,7 @@ def solve(
                 raise SolverFailedError(message)
             logger.warning("auto: %s; trying the next solver", message)
             failures.append(message)
+            too_large.append(False)
             continue
         return _finish(
             problem,
@@ -283,6 +286,9 @@ def solve(
             polish,
             per_candidate[candidate.name].get("time_limit"),
         )
+    if all(too_large):  # what to catch when the problem fits nowhere
+        raise ProblemTooLargeError("no candidate solver has the memory for this problem: "
+                                   + "; ".join(failures))
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
 
 

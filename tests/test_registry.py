@@ -700,3 +700,14 @@ def test_interior_point_conic_estimates_count_the_dense_block_of_every_cone():
     assert solvers.get("cvxopt").estimate_memory(tall) >= 1.11e9
     # SCS, a first-order method, has no such block: measured 0.55-1.04x its estimate
     assert solvers.get("scs").estimate_memory(wide) < 1e9
+
+
+def test_auto_with_no_back_end_that_fits_raises_problem_too_large(monkeypatch):
+    """Every candidate refused for memory ended as SolverFailedError('every candidate solver
+    failed'): code catching ProblemTooLargeError (the README's table) missed it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 30))
+    problem = convexnn.make_problem(X, np.sign(X[:, 0]), beta=0.1, loss="hinge")
+    monkeypatch.setattr(convexnn.solvers._memory, "available_memory", lambda: 3 * 10**6)
+    with pytest.raises(convexnn.ProblemTooLargeError, match="no candidate solver has the memory"):
+        convexnn.solve(problem, "auto")
