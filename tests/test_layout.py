@@ -100,6 +100,12 @@ def test_every_public_name_resolves_to_its_object_after_all_submodules_load():
     assert callable(convexnn.solve) and callable(convexnn.compare)
 
 
+def _printed_by(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (outside the repository)."""
+    return subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
+                          text=True, check=True, timeout=120).stdout.strip()
+
+
 def test_import_is_light():
     """``import convexnn`` loads neither torch, cvxpy, pandas nor matplotlib."""
     code = (
@@ -107,9 +113,7 @@ def test_import_is_light():
         "heavy = [m for m in ('torch', 'cvxpy', 'pandas', 'matplotlib') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
-                         text=True, check=True, timeout=120).stdout.strip()
-    assert out == ""
+    assert _printed_by(code) == ""
 
 
 def test_a_native_fit_does_not_load_cvxpy():
@@ -122,9 +126,7 @@ def test_a_native_fit_does_not_load_cvxpy():
         "convexnn.ConvexPolyRegressor(solver='native').fit(X, X[:, 0] ** 2)\n"
         "print('cvxpy' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
-                         text=True, check=True, timeout=120).stdout.strip()
-    assert out == "False"
+    assert _printed_by(code) == "False"
 
 
 def test_the_library_logs_nothing_to_stderr_unless_logging_is_configured():
