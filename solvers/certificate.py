@@ -195,8 +195,8 @@ def summation_magnitudes(
     ``(n P + 3) eps`` times this (in ``||.||_2`` for ``Q``), and so does ``max_u |h(u)|``.
     """
     a, b, c = coefficients
-    squared = (patches * patches).sum(dim=3)  # (n, R, P)
-    per_sample = abs(a) * squared.mean(dim=2) + abs(b) * squared.sqrt().mean(dim=2) + abs(c)
+    norms = torch.linalg.vector_norm(patches, dim=3)  # (n, R, P), no copy of the patches
+    per_sample = abs(a) * (norms * norms).mean(dim=2) + abs(b) * norms.mean(dim=2) + abs(c)
     return (per_sample.T @ v.abs()).reshape(-1)  # (R, C): block r * C + k
 
 
