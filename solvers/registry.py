@@ -215,7 +215,7 @@ def require_usable(
         reason = f"solver {solver.name!r} is not installed: pip install 'convexnn[{solver.name}]'."
     elif state.licensed is False:
         error, reason = SolverNotLicensedError, state.note
-    elif problem is not None and (unsupported := solver.unsupported_reason(problem)):
+    elif problem is not None and (unsupported := solver.unsupported_reason(problem)) is not None:
         error, reason = UnsupportedProblemError, f"{unsupported}."
     else:
         return solver
