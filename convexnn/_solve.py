@@ -247,7 +247,7 @@ def solve(
     except SolverError as error:
         raise translate_solver_error(error) from error
     failures: list[str] = []
-    too_large: list[bool] = []
+    fits_nowhere = True  # every candidate so far refused for memory
     for candidate in candidates:
         try:
             output = candidate.solve(
@@ -267,7 +267,7 @@ def solve(
                 raise failure from error
             logger.warning("auto: %s failed (%s); trying the next solver", candidate.name, failure)
             failures.append(f"{candidate.name}: {failure}")
-            too_large.append(isinstance(failure, ProblemTooLargeError))
+            fits_nowhere = fits_nowhere and isinstance(failure, ProblemTooLargeError)
             continue
         message = _unusable_output(candidate.name, output)
         if message is not None:
@@ -275,7 +275,7 @@ def solve(
                 raise SolverFailedError(message)
             logger.warning("auto: %s; trying the next solver", message)
             failures.append(message)
-            too_large.append(False)
+            fits_nowhere = False
             continue
         return _finish(
             problem,
@@ -286,7 +286,7 @@ def solve(
             polish,
             per_candidate[candidate.name].get("time_limit"),
         )
-    if all(too_large):  # what to catch when the problem fits nowhere
+    if fits_nowhere:  # what to catch when the problem fits nowhere
         raise ProblemTooLargeError("no candidate solver has the memory for this problem: "
                                    + "; ".join(failures))
     raise SolverFailedError("every candidate solver failed: " + "; ".join(failures))
