@@ -38,19 +38,29 @@ def _short_solve(problem, rounds: int, dual_cuts: bool = True):
     )
 
 
-def test_projection_satisfies_every_cut_and_leaves_a_feasible_point_alone():
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_projection_satisfies_every_cut_and_leaves_a_feasible_point_alone(outputs):
     problem = _digits_problem()
+    if outputs > 1:  # cuts of block b constrain output b % C only
+        X = problem.patches[:, 0, 0, :]
+        problem = make_problem(X, np.eye(outputs)[np.arange(len(X)) % outputs],
+                               activation="relu-approx", beta=1.0)
     model = _model(problem)
     rng = np.random.default_rng(0)
-    v = torch.as_tensor(rng.standard_normal((problem.shape.n_samples, 1)))
+    v = torch.as_tensor(rng.standard_normal((problem.shape.n_samples, outputs)))
     cuts = DualCuts(problem.shape.patch_size)
     directions = rng.standard_normal((20, problem.shape.patch_size))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    cuts.add(directions, np.zeros(20, dtype=int))
+    blocks = np.arange(20) % outputs
+    cuts.add(directions, blocks)
     features = model.atoms(torch.as_tensor(directions), torch.zeros(20, dtype=torch.long))
-    assert (features.T @ v).abs().max() > 2 * problem.beta  # the cuts are violated
+
+    def values(point):
+        return (features * point[:, blocks]).sum(dim=0)
+
+    assert values(v).abs().max() > 2 * problem.beta  # the cuts are violated
     moved = cuts.project(model, v, None)
-    assert (features.T @ moved).abs().max() <= problem.beta * (1 + 1e-8)
+    assert values(moved).abs().max() <= problem.beta * (1 + 1e-8)
     # Least change: a point that already satisfies every cut is returned as it is.
     inside = 0.5 * moved
     assert torch.equal(cuts.project(model, inside, None), inside)

@@ -33,7 +33,7 @@ CAPACITY = 256
 PASSES = 4
 
 #: Features computed at once (bounds the ``n R P x chunk`` temporary of the projections).
-CHUNK_ENTRIES = 20_000_000
+CHUNK_ENTRIES = 2_000_000
 
 
 class DualCuts:
@@ -68,37 +68,42 @@ class DualCuts:
             return v
         C = model.n_outputs
         outputs = torch.as_tensor(blocks % C, device=v.device)
-        features = self._features(model, directions, blocks).to(v.dtype)  # (n, K)
-        gram = model.reduce(features.T @ features)
-        gram = gram * (outputs[:, None] == outputs[None, :]).to(v.dtype)
+        features = self._features(model, directions, blocks, v.dtype)  # (n, K)
+        own = torch.zeros((len(blocks), C), dtype=v.dtype, device=v.device)
+        own[torch.arange(len(blocks), device=v.device), outputs] = 1.0
+        gram = model.reduce(features.T @ features) * (own @ own.T)
+        # Each cut's value is its feature against its own output's column of the point:
+        # products with the (n, K) features through BLAS, no (n, K) temporaries.
+        start = model.reduce(((features.T @ v) * own).sum(dim=1))
         # Constraints (cut, side) violated at v; moving v can push a cut past its other side,
         # so sides violated by the moved point join and v is moved again from the start.
         active = torch.zeros((2, len(blocks)), dtype=torch.bool, device=v.device)
+        values = start
         moved = v
         for _ in range(PASSES):
-            values = model.reduce((features * moved[:, outputs]).sum(dim=0))
             violated = torch.stack([values > model.beta, values < -model.beta])
             if not bool((violated & ~active).any()):
                 break
             active |= violated
             sides, cuts = torch.nonzero(active, as_tuple=True)
             signs = 1.0 - 2.0 * sides.to(v.dtype)
-            start = model.reduce((features[:, cuts] * v[:, outputs[cuts]]).sum(dim=0))
-            excess = (signs * start - model.beta).cpu().numpy()
+            excess = (signs * start[cuts] - model.beta).cpu().numpy()
             G = gram[cuts][:, cuts] * signs[:, None] * signs[None, :]
             steps = nonnegative_quadratic_min(G.double().cpu().numpy(), -excess)
-            step = torch.as_tensor(steps, dtype=v.dtype, device=v.device) * signs
-            moved = v.clone()
-            moved.index_add_(1, outputs[cuts], -features[:, cuts] * step)
+            step = torch.zeros(len(blocks), dtype=v.dtype, device=v.device)
+            step.index_add_(0, cuts, torch.as_tensor(steps, dtype=v.dtype, device=v.device)
+                            * signs)
+            moved = v - features @ (step[:, None] * own)
+            values = start - gram @ step
         return moved
 
     @staticmethod
-    def _features(model: NeuronModel, directions: np.ndarray, blocks: np.ndarray):
+    def _features(model: NeuronModel, directions: np.ndarray, blocks: np.ndarray,
+                  dtype: torch.dtype) -> torch.Tensor:
         U = torch.as_tensor(directions, dtype=model.dtype, device=model.patches.device)
         regions = torch.as_tensor(blocks // model.n_outputs, device=U.device)
+        features = torch.empty((model.n, len(U)), dtype=dtype, device=U.device)
         chunk = max(1, CHUNK_ENTRIES // max(model.n * model.n_regions * model.pool, 1))
-        return torch.cat(
-            [model.atoms(U[i : i + chunk], regions[i : i + chunk])
-             for i in range(0, len(U), chunk)],
-            dim=1,
-        )
+        for i in range(0, len(U), chunk):
+            features[:, i : i + chunk] = model.atoms(U[i : i + chunk], regions[i : i + chunk])
+        return features

@@ -52,7 +52,8 @@ from convexnn.solvers._memory import GrowthPlan, format_bytes
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
 from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
 from convexnn.solvers.native._consolidate import compress, prune, refit_weights
-from convexnn.solvers.native._dual import DualCuts
+from convexnn.solvers.native._dual import CAPACITY as CUTS_CAPACITY
+from convexnn.solvers.native._dual import CHUNK_ENTRIES, DualCuts
 from convexnn.solvers.native._local import refine
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 from convexnn.solvers.native._oracle import Oracle, add_neurons
@@ -128,10 +129,12 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
 
     Base: the float64 patches (the caller's array), a float32 copy when
     passes run in float32, the certificate's temporary weighted copy of one
-    region's patches and ``(h+1)^2`` oracle matrices with their
-    eigenvectors. Per neuron: about eight ``n R P`` arrays of the working
-    precision (projections, directions, adjoint coefficients), two float64
-    ``n`` arrays (refit, certificate) and ``O(h)``.
+    region's patches, ``(h+1)^2`` oracle matrices with their eigenvectors,
+    and the dual cuts' float64 ``n`` features (:mod:`._dual`: up to
+    ``CAPACITY`` of them, computed a bounded chunk at a time). Per neuron:
+    about eight ``n R P`` arrays of the working precision (projections,
+    directions, adjoint coefficients), three float64 ``n`` arrays (refit,
+    certificate, the neuron's own cut) and ``O(h)``.
     """
     n, regions, pool, h = (
         shape.n_samples, shape.n_regions, shape.pool_size, shape.patch_size,
@@ -143,8 +146,10 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
         + (4 * entries if low_precision else 0)
         + 8 * n * pool * h
         + 8 * 3 * shape.n_blocks * (h + 1) ** 2
+        + 8 * n * CUTS_CAPACITY
+        + 8 * 4 * CHUNK_ENTRIES  # a chunk of cut features' temporaries
     )
-    per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 2 * n
+    per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 3 * n
     return GrowthPlan(base=base, per_unit=per_neuron, available=available)
 
 
