@@ -23,7 +23,13 @@ def resident() -> int:
 
 
 def peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # This process's own high-water mark: ru_maxrss would include the RSS of the process
+    # that spawned it (Linux carries it across exec).
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def project(n: int, h: int, n_cuts: int) -> dict:

@@ -653,8 +653,9 @@ def _squeeze_memory(monkeypatch, problem):
 
 
 def _memory_problem():
-    # More lifted entries (13 * 14 / 2) than samples: the interior point needs n x n matrices.
-    t = planted_teacher(n=80, d=12, seed=4)
+    # More lifted entries (33 * 34 / 2) than samples: the interior point needs n x n matrices,
+    # more than the neurons engine's data, dual cuts (256 n-vectors) and first neurons.
+    t = planted_teacher(n=500, d=32, seed=4)
     return make_problem(t.X, t.y, beta=0.1)
 
 
@@ -677,7 +678,7 @@ def test_explicit_ipm_engine_that_does_not_fit_names_the_size(monkeypatch):
     message = str(caught.value)
     assert solvers._memory.format_bytes(ipm) in message
     assert solvers._memory.format_bytes(free) in message
-    assert "n=80" in message and "neurons" in message
+    assert "n=500" in message and "neurons" in message
 
 
 def test_patching_solvers_memory_alone_steers_the_engine_choice(monkeypatch):

@@ -147,7 +147,7 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
         + 8 * n * pool * h
         + 8 * 3 * shape.n_blocks * (h + 1) ** 2
         + 8 * n * CUTS_CAPACITY
-        + 8 * 4 * CHUNK_ENTRIES  # a chunk of cut features' temporaries
+        + 8 * 4 * min(CHUNK_ENTRIES, n * regions * pool * CUTS_CAPACITY)
     )
     per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 3 * n
     return GrowthPlan(base=base, per_unit=per_neuron, available=available)
