@@ -357,7 +357,8 @@ class _ConvMixin:
         self.pool_size = pool_size
 
     def _geometry(self, X: np.ndarray) -> ConvGeometry:
-        if self.image_shape is not None and not isinstance(self.image_shape, (tuple, list)):
+        if self.image_shape is not None and not isinstance(self.image_shape,
+                                                           (tuple, list, np.ndarray)):
             raise ValidationError(
                 f"image_shape must be None or a tuple (H, W) or (C, H, W), got "
                 f"{self.image_shape!r}"
@@ -372,16 +373,25 @@ class _ConvMixin:
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]
             return ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size)
-        # 2-D X without image_shape: one-channel 1-D signals; an int size acts along
-        # the signal (a filter longer than the signal is cut to its length).
-        def along(value: Any, cap: int | None = None) -> Any:
-            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-                return (1, int(value) if cap is None else min(int(value), cap))
+        # 2-D X without image_shape: one-channel 1-D signals; a positive int size acts
+        # along the signal (anything else goes to ConvGeometry's checks as given).
+        def along(value: Any) -> Any:
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0:
+                return (1, int(value))
             return value
 
+        filter_size = along(self.filter_size)
+        if filter_size is not self.filter_size and filter_size[1] > X.shape[1]:
+            warnings.warn(
+                f"filter_size={self.filter_size} is longer than the {X.shape[1]}-sample "
+                f"signals of 2-D X: cut to {X.shape[1]}, a dense network (pass image_shape "
+                "if X holds images)",
+                ConvexNNWarning, stacklevel=user_stacklevel(),
+            )
+            filter_size = (1, X.shape[1])
         return ConvGeometry(
             (1, 1, X.shape[1]),
-            along(self.filter_size, cap=X.shape[1]),
+            filter_size,
             self.stride,
             None if self.pool_size is None else along(self.pool_size),
         )
@@ -392,6 +402,9 @@ _CONV_DOC = """
         Shape of one image. When None, 2-D ``X`` holds one-channel 1-D
         signals and 3-D / 4-D ``X`` gives the shape itself.
     filter_size : int or (int, int), default=3
+        On 1-D signals an int is the filter's length; one longer than the
+        signals is cut to their length, with a warning (the network is then
+        dense).
     stride : int or (int, int), default=1
     pool_size : int or (int, int) or None, default=None
         Average-pooling window over the convolution's output; None pools

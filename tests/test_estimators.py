@@ -235,6 +235,39 @@ def test_conv_classifier_with_global_pooling():
     assert clf.score(images.reshape(30, -1), labels) >= 0.8
 
 
+def test_conv_estimator_on_1d_signals_says_when_it_cuts_the_filter():
+    """A filter longer than 2-D X's signals was silently cut to their length: a dense
+    network where the user asked for a convolution."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5))
+    y = X[:, 0] ** 2
+    with pytest.warns(convexnn.ConvexNNWarning, match="filter_size=40 is longer than the 5"):
+        reg = ConvexPolyConvRegressor(filter_size=40, beta=1.0, **FAST).fit(X, y)
+    assert reg.geometry_.filter_size == (1, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.ConvexNNWarning)
+        assert ConvexPolyConvRegressor(filter_size=3, beta=1.0, **FAST).fit(
+            X, y).geometry_.filter_size == (1, 3)
+    # A pair is the user's exact geometry: too long is an error, as for images.
+    with pytest.raises(convexnn.ValidationError, match="larger than"):
+        ConvexPolyConvRegressor(filter_size=(1, 40), beta=1.0, **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["pool_size", "filter_size", "stride"])
+def test_conv_geometry_errors_on_1d_signals_echo_what_the_user_passed(name):
+    """pool_size=0 was reported as 'got (1, 0)', a value the user never wrote."""
+    X = np.random.default_rng(0).normal(size=(20, 6))
+    with pytest.raises(convexnn.ValidationError, match=rf"{name} must .*got 0$"):
+        ConvexPolyConvRegressor(beta=1.0, **{name: 0}, **FAST).fit(X, X[:, 0])
+
+
+def test_conv_estimator_takes_an_array_image_shape():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 30))
+    reg = ConvexPolyConvRegressor(image_shape=np.array([1, 5, 6]), beta=1.0, **FAST)
+    assert reg.fit(X, X[:, 0]).geometry_.image_shape == (1, 5, 6)
+
+
 # -- saving and exporting -------------------------------------------------------------------
 
 
