@@ -208,7 +208,21 @@ def output_folder(path: str | Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ValidationError(f"--out {folder}: cannot create the folder ({error})") from error
+    check_writable(folder)
     return folder
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a folder a file cannot be written to, before a run whose results go there."""
+    import tempfile
+
+    from convexnn.exceptions import ValidationError
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValidationError(f"--out: cannot write to the folder {folder} ({error})") from error
 
 
 def _grid(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,6 +281,7 @@ def fit_command(args: argparse.Namespace) -> int:
         raise ValidationError(f"--{'/--'.join(_grid(args)).replace('_', '-')} apply with --cv "
                               "only (without it, fit solves at --beta)")
     out = npz_path(args.out)  # a folder that does not exist is an error before the solve
+    check_writable(out.parent)
     X, y, _ = _training_data(args)
     classification = _task(y, args.task) == "classification"
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
@@ -309,9 +324,19 @@ def predict_command(args: argparse.Namespace) -> int:
         try:
             score = model.score(X, y)
         except ValueError as error:  # targets of another kind than the model's
-            raise ValidationError(
-                f"the target column of {args.data} does not suit the model: {error}"
-            ) from error
+            if args.target is not None:
+                raise ValidationError(
+                    f"--target {args.target} of {args.data} does not suit the model: {error}"
+                ) from error
+            # A column taken for the target by position (an id, a note): the predictions
+            # were asked for, not a score.
+            import warnings
+
+            from convexnn.exceptions import ConvexNNWarning
+
+            warnings.warn(f"not scored: the column of {args.data} taken for the target does "
+                          f"not suit the model ({error}); name the target with --target",
+                          ConvexNNWarning, stacklevel=1)
     if args.out is None:
         for row in predictions.reshape(len(predictions), -1):
             print(",".join(str(value) for value in row))

@@ -412,6 +412,28 @@ def test_fit_checks_the_model_folder_first_and_saves_before_printing(labelled, t
     assert (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.parametrize("command", ["fit", "path"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_solve(
+        command, labelled, tmp_path, monkeypatch, capsys):
+    """A read-only --out folder was found out only when saving, after the whole solve."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the output folder was checked")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr("convexnn.ConvexPolyClassifier.fit", no_fit)
+    monkeypatch.setattr("convexnn.ConvexPolyClassifierCV.fit", no_fit)
+    out = tmp_path / ("m.npz" if command == "fit" else "results")
+    argv = [command, "--data", str(labelled["train"]), "--target", "label", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to the folder" in err and "Permission denied" in err
+
+
 @pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
 def test_predict_with_targets_the_model_cannot_score_writes_nothing(labelled, tmp_path, capsys):
     from convexnn import ConvexPolyRegressor
@@ -424,6 +446,29 @@ def test_predict_with_targets_the_model_cannot_score_writes_nothing(labelled, tm
     err = capsys.readouterr().err
     assert "does not suit the model" in err and "unexpected" not in err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_writes_predictions_when_the_guessed_target_column_cannot_score(
+        labelled, tmp_path, capsys):
+    """A file with the model's features and one other column (an id): that column is taken
+    for the target, and a score against it failed the whole command (exit 2, nothing
+    written) although only predictions were asked for."""
+    from convexnn import ConvexPolyClassifier
+
+    X = labelled["X"][:, :3]
+    labels = np.where(X[:, 0] > 0, "yes", "no")
+    ConvexPolyClassifier(beta=0.5, solver="native").fit(_frame(X), labels).save(
+        tmp_path / "m.npz")
+    ids = range(len(X))  # numbers against string labels: no score
+    (tmp_path / "new.csv").write_text("f0,f1,f2,id\n" + "".join(
+        f"{a!r},{b!r},{c!r},{i}\n" for (a, b, c), i in zip(X.tolist(), ids)))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: ConvexNNWarning: not scored" in err and "--target" in err
+    written = (tmp_path / "p.csv").read_text().split()
+    assert written[0] == "prediction" and len(written) == len(X) + 1
 
 
 @pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")

@@ -247,6 +247,23 @@ def test_csv_with_header_target_by_name(tmp_path):
     np.testing.assert_array_equal(X2, X)
 
 
+def test_csv_written_by_pandas_without_column_names_has_its_header_read_as_one(tmp_path):
+    """pandas writes a frame without column names under the header 0,1,...,k-1, which was
+    read as a sample (7 samples from 6 rows, and a phantom class 3.0 from the header)."""
+    import pandas as pd
+
+    data = np.column_stack([np.random.default_rng(0).normal(size=(6, 3)), [0, 1] * 3])
+    path = tmp_path / "frame.csv"
+    pd.DataFrame(data).to_csv(path, index=False)
+    assert path.read_text().startswith("0,1,2,3\n")
+    X, y = load_csv(path)
+    np.testing.assert_allclose(X, data[:, :3], rtol=1e-15)
+    assert y.tolist() == [0, 1] * 3
+    # A first row of other numbers is data, as before.
+    (tmp_path / "data.csv").write_text("1,2,3,4\n5,6,7,8\n")
+    assert load_csv(tmp_path / "data.csv")[1].tolist() == [4, 8]
+
+
 def test_csv_without_header(tmp_path):
     rs = np.random.RandomState(0)
     data = np.column_stack([rs.normal(size=(6, 3)), rs.randint(0, 3, 6)])

@@ -111,8 +111,13 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
 
 
 def _looks_like_header(row: pd.Series) -> bool:
-    """The ``"infer"`` rule: a first row none of whose cells is a number is a header."""
-    return not any(_is_number(cell) for cell in row if isinstance(cell, str))
+    """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
+    so is one that numbers the columns ``0, 1, ..., k-1`` (what pandas writes for a
+    frame without column names: read as data, it is a sample with target ``k-1``)."""
+    cells = [cell.strip() if isinstance(cell, str) else cell for cell in row]
+    if cells == [str(i) for i in range(len(cells))]:
+        return True
+    return not any(_is_number(cell) for cell in cells if isinstance(cell, str))
 
 
 def _names(row: pd.Series) -> list[str]:
