@@ -54,8 +54,13 @@ def _column(text: str | None) -> int | str | None:
 
 
 # -- data -------------------------------------------------------------------------------
-def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(X, y, name)`` from ``--data`` (with ``--target``) or ``--dataset`` (all its samples)."""
+def load_data(
+    args: argparse.Namespace, read_as: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, name)`` from ``--data`` (with ``--target``) or ``--dataset`` (all its samples).
+
+    ``read_as``: loader options for the file (:func:`_read_as`'s, by default).
+    """
     from convexnn.exceptions import ValidationError
 
     if getattr(args, "dataset", None) is not None:
@@ -68,8 +73,22 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
         return X, np.concatenate([data.y_train, data.y_test]), args.dataset
     from convexnn.datasets import load_file
 
-    X, y = load_file(args.data, target=_column(args.target))
+    options = _read_as(args.data) if read_as is None else read_as
+    X, y = load_file(args.data, target=_column(args.target), **options)
     return X, y, Path(args.data).name.split(".")[0] or "data"
+
+
+def _read_as(path: str, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Loader options for ``path``: an svmlight file is read zero-based or not as
+    ``recorded`` (a model's training file) says, else by scikit-learn's rule."""
+    from convexnn.datasets._files import file_format
+    from convexnn.datasets._svmlight import svmlight_zero_based
+
+    if file_format(path) != "svmlight":
+        return {}
+    if recorded is not None and "svmlight_zero_based" in recorded:
+        return {"zero_based": bool(recorded["svmlight_zero_based"])}
+    return {"zero_based": svmlight_zero_based(path)}
 
 
 def _header(path: str) -> list[str] | None:
@@ -90,10 +109,12 @@ def _named(X: np.ndarray, names: list[str] | None) -> Any:
     return pd.DataFrame(X, columns=names)
 
 
-def _training_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
+def _training_data(
+    args: argparse.Namespace, read_as: dict[str, Any]
+) -> tuple[Any, np.ndarray, str]:
     """:func:`load_data`, with a header's feature names on ``X`` (a DataFrame) so that the
     saved model finds its columns by name in the files it later predicts on."""
-    X, y, name = load_data(args)
+    X, y, name = load_data(args, read_as)
     names = _header(args.data) if getattr(args, "data", None) is not None else None
     if names is not None:
         target = _column(args.target)
@@ -124,7 +145,10 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
         return _by_name(args, list(features), names)
     kind = file_format(args.data)
     if kind == "svmlight":  # trailing all-zero features are not in the file
-        X, y = load_file(args.data, n_features=model.n_features_in_)
+        from convexnn._persistence import saved_data_format
+
+        X, y = load_file(args.data, n_features=model.n_features_in_,
+                         **_read_as(args.data, saved_data_format(args.model)))
         return _named(X, features), y
     if kind == "idx":  # images without a labels file are features only
         X, y = load_idx(args.data, idx_labels_for(args.data))
@@ -272,6 +296,7 @@ def _metric(model: Any, scoring: str | None = None) -> str:
 # -- the commands ---------------------------------------------------------------------------
 def fit_command(args: argparse.Namespace) -> int:
     import convexnn as cnn
+    from convexnn._persistence import save_estimator
     from convexnn.exceptions import ValidationError
     from convexnn.network import npz_path
 
@@ -282,7 +307,8 @@ def fit_command(args: argparse.Namespace) -> int:
                               "only (without it, fit solves at --beta)")
     out = npz_path(args.out)  # a folder that does not exist is an error before the solve
     check_writable(out.parent)
-    X, y, _ = _training_data(args)
+    read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
+    X, y, _ = _training_data(args, read_as)
     classification = _task(y, args.task) == "classification"
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
                   solver_options=_solver_options(args))
@@ -295,7 +321,9 @@ def fit_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
-    path = model.save(out)  # before any output: a closed pipe must not lose the model
+    # Before any output: a closed pipe must not lose the model.
+    path = save_estimator(model, out, data_format={
+        "svmlight_zero_based": read_as["zero_based"]} if "zero_based" in read_as else None)
     if args.cv is not None:
         print(f"model             {cls._plain_estimator.__name__}, beta {model.beta_:.6g} chosen "
               f"by {model.n_splits_}-fold CV over {len(model.betas_)} betas "

@@ -133,8 +133,14 @@ def _float(value: Any) -> float:
 
 
 # -- save / load ---------------------------------------------------------------------
-def save_estimator(estimator: Any, path: Any) -> Path:
-    """Write a fitted convex estimator (see the module doc); returns the path."""
+def save_estimator(estimator: Any, path: Any, data_format: Mapping[str, Any] | None = None
+                   ) -> Path:
+    """Write a fitted convex estimator (see the module doc); returns the path.
+
+    ``data_format`` records how the training file was read, for reading the
+    files the model later predicts on the same way (the command line's
+    ``{"svmlight_zero_based": bool}``; :func:`saved_data_format` reads it).
+    """
     path = npz_path(path)
     network: TwoLayerPolyNet = estimator.network_
     # The loss and beta the network was fitted with, whatever set_params did since.
@@ -151,6 +157,7 @@ def save_estimator(estimator: Any, path: Any) -> Path:
         "n_features_in_": int(estimator.n_features_in_),
         "network": network.to_dict(),
         "geometry": None if estimator.geometry_ is None else estimator.geometry_.to_dict(),
+        "data_format": json_ready(dict(data_format or {})),
         "result": json_ready(
             {
                 f.name: getattr(result, f.name)
@@ -255,6 +262,13 @@ ESTIMATOR_CLASSES = (
     "ConvexPolyConvRegressor",
     "ConvexPolyConvClassifier",
 )
+
+
+def saved_data_format(path: Any) -> dict[str, Any]:
+    """The ``data_format`` a saved estimator was written with (``{}`` when none)."""
+    _, metadata = read_npz(path, ("U", "alpha"), _WHAT)
+    recorded = metadata.get("data_format") or {}
+    return dict(recorded) if isinstance(recorded, Mapping) else {}
 
 
 def load_saved_estimator(path: Any) -> Any:

@@ -389,6 +389,35 @@ def test_svmlight_rows_without_the_last_feature_are_not_given_the_label(tmp_path
     np.testing.assert_allclose(printed, model.predict(X), rtol=1e-12)
 
 
+def _svmlight_lines(X, y, first_index):
+    return "".join(
+        f"{float(label)!r} " + " ".join(f"{j + first_index}:{float(value)!r}"
+                                        for j, value in enumerate(row) if value != 0) + "\n"
+        for row, label in zip(X, y))
+
+
+def test_a_model_fitted_on_a_zero_based_svmlight_file_reads_its_new_files_alike(
+        tmp_path, capsys):
+    """Fitted on a zero-based file, the model predicted on a zero-based file that never
+    mentions index 0 (feature 0 is zero in all its rows) with every feature moved one
+    column right: that file is read one-based by scikit-learn's rule."""
+    from convexnn import ConvexPolyRegressor
+
+    t = planted_teacher(n=40, d=3, seed=35)
+    (tmp_path / "train.svm").write_text(_svmlight_lines(t.X, t.y, 0))
+    assert main(["fit", "--data", str(tmp_path / "train.svm"), "--beta", "0.5",
+                 "--solver", "native", "--out", str(tmp_path / "m.npz")]) == 0
+    new = t.X[:5].copy()
+    new[:, 0] = 0.0
+    (tmp_path / "new.svm").write_text(_svmlight_lines(new, t.y[:5], 0))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.svm")]) == 0
+    printed = np.array(capsys.readouterr().out.split(), dtype=float)
+    model = ConvexPolyRegressor.load(tmp_path / "m.npz")
+    np.testing.assert_allclose(printed, model.predict(new), rtol=1e-12)
+    assert main(["certify", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.svm")]) == 0
+
+
 @pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
 def test_fit_checks_the_model_folder_first_and_saves_before_printing(labelled, tmp_path,
                                                                       monkeypatch, capsys):

@@ -55,3 +55,20 @@ def load_svmlight(
                 "are NaN or infinite; expected finite numbers"
             )
     return X.toarray().astype(np.float64), y
+
+
+def svmlight_zero_based(path: PathLike) -> bool:
+    """Whether ``zero_based="auto"`` reads the file zero-based: some index is 0.
+
+    A file without index 0 is read one-based; the command line records this
+    for a training file, so that a model fitted on a zero-based file reads
+    the zero-based files it predicts on (where index 0 may never occur) alike.
+    """
+    from sklearn.datasets import load_svmlight_file
+
+    file = existing_file(path)
+    try:
+        X, _ = load_svmlight_file(str(file), zero_based=True)
+    except (ValueError, OSError, EOFError, UnicodeDecodeError):
+        return False  # load_svmlight reports what is wrong with the file
+    return bool(X.shape[1] and X.getcol(0).nnz)
