@@ -81,6 +81,13 @@ def test_summary_has_one_row_per_method(comparison):
     assert list(summary["runs"]) == [1, 1, 1, SEEDS, SEEDS, SEEDS]
 
 
+def test_the_report_records_the_threads_backprop_had(comparison):
+    """Equal wall-time budgets are comparable only with the thread counts known ("auto":
+    one thread on a problem this small)."""
+    assert comparison.settings["backprop_threads"] == 1
+    assert comparison.to_dict()["settings"]["backprop_threads"] == 1
+
+
 def test_convex_row_is_certified(comparison):
     (row,) = rows(comparison, method="clarabel")
     assert row["status"] == "optimal" and row["solver"] == "clarabel"

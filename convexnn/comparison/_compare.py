@@ -85,6 +85,11 @@ def compare(
         (1000, L-BFGS 200).
     objective : {"convex", "weight-decay"}, default "convex"
         What backprop minimises. Rows always report the convex objective.
+        With ``"weight-decay"`` the first layer's rows are not unit-norm:
+        the objective reported is that of the network with its rows scaled
+        to unit norm and the same output weights (a different function,
+        the activation not being homogeneous), while the train and test
+        metrics are those of the trained network itself.
     max_samples : int, "auto" or None, default "auto"
         Cap on the number of *training* samples (a stratified random
         subset; the test set stays whole). ``"auto"`` caps only when a
@@ -217,6 +222,11 @@ def compare(
     models: dict[str, Any] = {}
     runs: list[BackpropRun] = []
     threads_used = backprop_threads(plan.threads, _epoch_work(n, width_used, d, C, geometry))
+    # Equal budgets are comparable only with the threads each side had.
+    import torch
+
+    settings["backprop_threads"] = (torch.get_num_threads() if threads_used is None
+                                    else threads_used)
     with progress_bar(len(plan.solvers) + len(plan.optimizers), progress) as bar:
         for solver in plan.solvers:
             bar.set_description(f"convex {solver}")
