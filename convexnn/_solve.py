@@ -425,6 +425,8 @@ def _finish(
     budget = max(POLISH_MIN_SECONDS, 0.25 * output.solve_time)
     if time_limit is not None:
         budget = min(budget, max(1.0, float(time_limit) - output.solve_time))
+    if problem.communicator is not None:  # the ranks' polishes stop at the same step
+        budget = problem.communicator.min(budget)
     network, report = (
         polish_network(problem, decomposed, budget) if polish else (decomposed, None)
     )

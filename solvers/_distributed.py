@@ -42,7 +42,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,9 @@ from convexnn.solvers.errors import DistributedSolveError, ShardError
 logger = logging.getLogger("convexnn")
 
 _OK, _FAILED = 0.0, 1.0
+
+#: Values after the status in every status all-reduce (:meth:`now`'s clock and flag).
+HEADER_EXTRA = 2
 
 
 class AgreedInterrupt(KeyboardInterrupt):
@@ -110,6 +113,14 @@ class Communicator:
     def interruptible(self) -> Iterator[None]:
         """Ctrl-C on any rank stops every rank at the same step (see module doc)."""
         yield
+
+    def check_same(self, settings: Mapping[str, Any]) -> None:
+        """Check that every rank was given the same ``settings`` (compared by ``repr``).
+
+        Raises :class:`ShardError`, the same on every rank, naming each setting
+        that differs and its value per rank: ranks solving different problems
+        would return a wrong result or fail in a collective.
+        """
 
     def check_shards(
         self, rows: int, features: Sequence[int], dtype: str, what: str = "rows"
@@ -199,8 +210,14 @@ class DistributedCommunicator(Communicator):
             ) from error
 
     def _header(self, status: float, extra: Sequence[float] = ()) -> torch.Tensor:
-        """One small MAX all-reduce: the status of every rank, plus ``extra`` values."""
-        values = torch.tensor([status, *extra], dtype=torch.float64, device=self.device)
+        """One small MAX all-reduce: the status of every rank, plus ``extra`` values.
+
+        Always ``1 + HEADER_EXTRA`` numbers, padded with zeros: a failure announced
+        by one rank must meet whatever header the others send (a clock reading,
+        a plain check), or the collective waits out the group's timeout.
+        """
+        padded = [*extra, *([0.0] * (HEADER_EXTRA - len(extra)))]
+        values = torch.tensor([status, *padded], dtype=torch.float64, device=self.device)
 
         def call():
             self._dist.all_reduce(values, op=self._dist.ReduceOp.MAX, group=self.group)
@@ -321,6 +338,22 @@ class DistributedCommunicator(Communicator):
                 raise failure from error
         else:
             self._check()  # the last step: meets a failure of a slower rank
+
+    def check_same(self, settings: Mapping[str, Any]) -> None:
+        gathered = self.all_gather_object({name: repr(value) for name, value in settings.items()})
+        names = sorted({name for ranks_settings in gathered for name in ranks_settings})
+        differ = [name for name in names
+                  if len({ranks_settings.get(name) for ranks_settings in gathered}) > 1]
+        if differ:
+            detail = "; ".join(
+                f"{name}: " + ", ".join(f"rank {rank} {ranks_settings.get(name, 'unset')}"
+                                        for rank, ranks_settings in enumerate(gathered))
+                for name in differ
+            )
+            raise ShardError(
+                f"the ranks were given different settings ({detail}); every rank must solve "
+                "the same problem with the same options"
+            )
 
     def check_shards(
         self, rows: int, features: Sequence[int], dtype: str, what: str = "rows"

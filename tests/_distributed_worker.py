@@ -80,10 +80,16 @@ def run(scenario: str, rank: int, world: int) -> dict:
         X = X.astype(np.float32)
     elif scenario in ("raise", "die", "interrupt"):
         _inject(scenario, rank)
+    elif scenario == "clock":
+        _fail_at_a_clock_reading(rank)
+    settings = dict(SETTINGS[kind], solver_options={"tol": TOL})
+    if rank == 1:  # one node's command line differs from the others'
+        settings.update(RANK_ONE_DIFFERS.get(scenario, {}))
+        if scenario == "ndim":
+            X = X[:, 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = distributed.fit(X, y, activation=ACTIVATION, solver_options={"tol": TOL},
-                              **SETTINGS[kind])
+        fit = distributed.fit(X, y, activation=ACTIVATION, **settings)
     result = fit.result
     return dict(
         status=result.status, objective=result.objective, lower_bound=result.lower_bound,
@@ -91,6 +97,33 @@ def run(scenario: str, rank: int, world: int) -> dict:
         U=fit.network.U.tolist(), alpha=np.asarray(fit.network.alpha).tolist(),
         n_samples=fit.n_samples,
     )
+
+
+#: Settings rank 1 is given in the "shards:" scenarios of that name.
+RANK_ONE_DIFFERS = {
+    "loss": {"loss": "huber"},
+    "beta": {"beta": 0.6},
+    "tol": {"solver_options": {"tol": 1e-3}},
+    "task": {"task": "bogus"},
+}
+
+
+def _fail_at_a_clock_reading(rank: int) -> None:
+    """Rank 1 fails just before its third agreed clock reading, while the others read it."""
+    if rank != 1:
+        return
+    from convexnn.solvers._distributed import DistributedCommunicator
+
+    original = DistributedCommunicator.now
+    calls = {"count": 0}
+
+    def now(self):
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise MemoryError("injected before a clock reading")
+        return original(self)
+
+    DistributedCommunicator.now = now
 
 
 def _inject(scenario: str, rank: int) -> None:

@@ -153,6 +153,35 @@ def test_an_error_on_one_rank_fails_every_rank_promptly(tmp_path):
                        "rank 1: RuntimeError: injected failure")
 
 
+def test_ranks_given_different_settings_fail_alike_and_promptly(tmp_path):
+    """Options were never compared: a huber loss on one rank gave both ranks a certified
+    'optimal' answer of a mixed-loss problem; another beta, tol or task crashed a rank in
+    gloo or left the others waiting out the group's timeout."""
+    start = time.monotonic()
+    records = run_ranks("shards:loss,beta,tol,task,ndim", tmp_path, pg_timeout=120)
+    assert time.monotonic() - start < 60
+    for record in records:
+        assert {"loss", "beta", "tol", "task", "ndim"} <= set(record), record
+    _assert_same_error([r["loss"] for r in records], "ShardError", "different settings",
+                       "loss: rank 0 SquaredLoss(), rank 1 HuberLoss(delta=1)")
+    _assert_same_error([r["beta"] for r in records], "ShardError", "beta: rank 0 0.5, rank 1 0.6")
+    _assert_same_error([r["tol"] for r in records], "ShardError", "tol: rank 0 1e-09, rank 1 0.001")
+    _assert_same_error([r["task"] for r in records], "DistributedSolveError",
+                       "rank 1: ValidationError: task must be")
+    _assert_same_error([r["ndim"] for r in records], "DistributedSolveError",
+                       "rank 1: ValidationError: X_local must be 2-D")
+
+
+def test_a_failure_at_another_ranks_clock_reading_fails_every_rank_promptly(tmp_path):
+    """A failure's announcement (one number) met a clock reading (three): every rank
+    waited out the process group's timeout, and the error named neither rank nor cause."""
+    start = time.monotonic()
+    records = run_ranks("clock", tmp_path, pg_timeout=120)
+    assert time.monotonic() - start < 60
+    _assert_same_error([r["clock"] for r in records], "DistributedSolveError",
+                       "rank 1: MemoryError: injected before a clock reading")
+
+
 @pytest.mark.slow
 def test_a_rank_that_dies_fails_the_others_within_the_timeout(tmp_path):
     records = run_ranks("die", tmp_path, pg_timeout=20)

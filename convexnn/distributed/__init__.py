@@ -211,16 +211,9 @@ def fit(
     from convexnn.solvers._distributed import communicator_for
 
     comm = communicator_for(True if group is None else group)
-    if task not in ("regression", "classification", "auto"):
-        raise ValidationError(
-            f"task must be 'regression', 'classification' or 'auto', got {task!r}"
-        )
-    options = dict(solver_options or {})
-    if "distributed" in options:
-        raise ValidationError("fit sets the distributed option itself; pass group= instead")
     try:
-        return _fit(comm, X_local, y_local, beta, activation, loss, task, options,
-                    decomposition_rtol)
+        return _fit(comm, X_local, y_local, beta, activation, loss, task,
+                    dict(solver_options or {}), decomposition_rtol)
     except _SolverError as error:  # the solver layer's errors, as convexnn's
         translated = translate_solver_error(error)
         if translated is error:
@@ -229,12 +222,21 @@ def fit(
 
 
 def _fit(comm, X_local, y_local, beta, activation, loss, task, options, decomposition_rtol):
+    # Every check inside the guard: an error on one rank only (a typo in one node's command)
+    # reaches every rank at once instead of leaving them to wait out the group's timeout.
     with comm.guard():
+        if task not in ("regression", "classification", "auto"):
+            raise ValidationError(
+                f"task must be 'regression', 'classification' or 'auto', got {task!r}"
+            )
+        if "distributed" in options:
+            raise ValidationError("fit sets the distributed option itself; pass group= instead")
         X = np.asarray(X_local)
         y = np.asarray(y_local)
         if X.ndim != 2:
-            raise ShardError(f"X_local must be 2-D (rows, features), got shape {X.shape}")
+            raise ValidationError(f"X_local must be 2-D (rows, features), got shape {X.shape}")
         total = comm.check_shards(len(X), X.shape[1:], X.dtype.str, what="rows")
+        comm.check_same({"task": task, "decomposition_rtol": decomposition_rtol})
         if len(y) != len(X):
             raise ValidationError(
                 f"rank {comm.rank}: y_local has {len(y)} rows but X_local has {len(X)}"

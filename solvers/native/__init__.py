@@ -299,6 +299,12 @@ class NativeSolver(Solver):
         """One rank's part of a data-parallel solve (every rank returns the same output)."""
         start = time.perf_counter()
         n, regions, pool, h = problem.patches.shape
+        comm.check_same({
+            "beta": problem.beta, "activation": tuple(problem.coefficients),
+            "loss": problem.loss,
+            **{name: value for name, value in sorted(options.items())
+               if name not in PER_RANK_OPTIONS},
+        })
         total = comm.check_shards(
             n, (regions, pool, h, problem.targets.shape[1]),
             str(np.asarray(problem.patches).dtype), what="samples",
@@ -526,6 +532,11 @@ def _certified_gap(objective: float, lower_bound: float, tol: float) -> float:
                     "bound %.6g): no certified gap", objective, lower_bound)
         return math.inf
     return gap
+
+
+#: Options each rank may set for itself: where and how fast it computes, what it prints;
+#: ``time_limit`` is agreed (the earliest deadline of the ranks).
+PER_RANK_OPTIONS = frozenset({"device", "threads", "verbose", "time_limit", "distributed"})
 
 
 def _zero_network_if_optimal(
