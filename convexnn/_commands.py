@@ -323,8 +323,8 @@ def fit_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     # Before any output: a closed pipe must not lose the model.
     saved = model.to_estimator() if args.cv is not None else model  # the refitted model
-    path = save_estimator(saved, out, data_format={
-        "svmlight_zero_based": read_as["zero_based"]} if "zero_based" in read_as else None)
+    path = save_estimator(saved, out, data_format={"svmlight_zero_based": read_as["zero_based"]}
+                          if read_as else None)
     if args.cv is not None:
         print(f"model             {cls._plain_estimator.__name__}, beta {model.beta_:.6g} chosen "
               f"by {model.n_splits_}-fold CV over {len(model.betas_)} betas "
