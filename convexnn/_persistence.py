@@ -252,6 +252,21 @@ def load_estimator(cls: type, path: Any) -> Any:
             f"{path} is damaged: the network has {network.n_features} inputs but "
             f"n_features_in_ is {estimator.n_features_in_}"
         )
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and len(names) != estimator.n_features_in_:
+        raise ValidationError(
+            f"{path} is damaged: {len(names)} feature names for {estimator.n_features_in_} "
+            "features"
+        )
+    if hasattr(estimator, "classes_"):
+        # One output scores two classes; otherwise one output per class.
+        outputs = 1 if network.alpha.ndim == 1 else network.alpha.shape[1]
+        expected = 2 if outputs == 1 else outputs
+        if len(estimator.classes_) != expected:
+            raise ValidationError(
+                f"{path} is damaged: {len(estimator.classes_)} classes for a network with "
+                f"{outputs} output(s) (expected {expected} classes)"
+            )
     return estimator
 
 

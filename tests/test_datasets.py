@@ -442,3 +442,23 @@ def test_an_empty_test_part_and_numpy_scalar_sizes_are_fine():
                                   load_dataset("iris", test_size=float(size)).X_test)
     parts = train_test_split_data(np.ones((8, 2)).tolist(), list(range(8)))
     assert all(isinstance(part, np.ndarray) for part in parts)
+
+
+def test_an_svmlight_file_too_wide_for_memory_is_refused_before_densifying(
+        tmp_path, monkeypatch):
+    """One stray index (2e9) made the dense array 16 GB: allocated, or a MemoryError deep
+    in scipy, instead of an error that says why."""
+    import convexnn.datasets._svmlight as svmlight
+    from convexnn.exceptions import ProblemTooLargeError
+
+    path = tmp_path / "stray.svm"
+    path.write_text("1 1:0.5 2000000000:1\n-1 2:1\n")
+    monkeypatch.setattr(svmlight, "available_memory", lambda: 10**9)
+    with pytest.raises(ProblemTooLargeError, match="2 x 2000000000 features .* check the indices"):
+        load_svmlight(path)
+
+
+def test_complex_targets_in_an_npz_are_refused(tmp_path):
+    np.savez(tmp_path / "c.npz", X=np.ones((3, 2)), y=np.array([1j, 2, 3]))
+    with pytest.raises(DataFormatError, match="y has dtype complex128"):
+        load_numpy(tmp_path / "c.npz")

@@ -225,6 +225,36 @@ def test_damaged_files_give_a_validation_error(tmp_path):
         cnn.ConvexPolyRegressor.load(_rewrite(path, params=metadata["params"] | {"nope": 1}))
 
 
+def _with_arrays(path, **changes):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files} | changes
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def test_hand_edited_classes_or_feature_names_that_do_not_fit_the_network_are_refused(
+        tmp_path):
+    """A binary network saved with 1 or 3 classes, or with the wrong number of feature
+    names, loaded and predicted silently."""
+    import pandas as pd
+
+    X, y = regression()
+    labels = np.where(y > np.median(y), "hi", "lo")
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(frame, labels).save(tmp_path / "m")
+    assert list(cnn.ConvexPolyClassifier.load(path).classes_) == ["hi", "lo"]
+    for classes in (["hi"], ["hi", "lo", "mid"]):
+        edited = _with_arrays(tmp_path / "m.npz", classes=np.array(classes))
+        with pytest.raises(ValidationError, match=f"damaged: {len(classes)} classes for a "
+                                                  "network with 1 output"):
+            cnn.ConvexPolyClassifier.load(edited)
+    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(frame, labels).save(tmp_path / "m")
+    edited = _with_arrays(path, feature_names=np.array(["a", "b"]))
+    with pytest.raises(ValidationError, match="damaged: 2 feature names for 3 features"):
+        cnn.ConvexPolyClassifier.load(edited)
+
+
 def test_parameters_without_a_portable_form_are_refused(tmp_path):
     class MyLoss(SquaredLoss):
         name = "squared"

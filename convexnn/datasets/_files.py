@@ -104,4 +104,5 @@ def file_format(path: PathLike) -> str:
         return "svmlight"
     if "idx" in name or stem.endswith("-ubyte"):
         return "idx"
-    raise ValidationError(f"cannot tell the format of {file.name}; supported: {_SUPPORTED}")
+    raise ValidationError(f"cannot tell the format of {file.name or file}; supported: "
+                          f"{_SUPPORTED}")

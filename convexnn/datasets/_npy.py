@@ -99,6 +99,8 @@ def load_numpy(
         return X, None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    if y.dtype.kind in "cOV":
+        raise DataFormatError(f"{file}: y has dtype {y.dtype}; expected numbers or labels")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise DataFormatError(
             f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "

@@ -8,7 +8,8 @@ import numpy as np
 
 from convexnn._validation import check_positive
 from convexnn.datasets._paths import PathLike, existing_file
-from convexnn.exceptions import DataFormatError
+from convexnn.exceptions import DataFormatError, ProblemTooLargeError
+from convexnn.solvers._memory import available_memory, format_bytes
 
 
 def load_svmlight(
@@ -54,6 +55,13 @@ def load_svmlight(
                 f"{file}: {int(np.size(values) - np.isfinite(values).sum())} of its {name} "
                 "are NaN or infinite; expected finite numbers"
             )
+    dense = 8 * X.shape[0] * X.shape[1]
+    if dense > available_memory():  # the largest index sets the width: one stray index
+        raise ProblemTooLargeError(
+            f"{file}: its {X.shape[0]} x {X.shape[1]} features would take "
+            f"{format_bytes(dense)} dense, more than the {format_bytes(available_memory())} "
+            "available; the largest feature index sets the width: check the indices"
+        )
     return X.toarray().astype(np.float64), y
 
 
