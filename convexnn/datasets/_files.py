@@ -66,8 +66,9 @@ def load_file(
         labels = kwargs.pop("labels_path", None) or idx_labels_for(file)
         if labels is None:
             raise ValidationError(
-                f"no labels for the IDX file {file.name}: pass labels_path= (or read the "
-                f"images alone with load_idx / read_idx)"
+                f"no labels for the IDX file {file.name}: put its '...labels-idx1...' file "
+                "next to it, or pass labels_path= (or read the images alone with load_idx / "
+                "read_idx)"
             )
         if kwargs:
             raise ValidationError(f"unexpected options for an IDX file: {sorted(kwargs)}")

@@ -110,6 +110,11 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
     )
 
 
+#: Line 1 read as data: how to have it read as a header, from Python or the command line.
+_HEADER_HINT = ("; if line 1 is a header, pass header=True to load_csv, or give it a name "
+                "that is not a number")
+
+
 def _looks_like_header(row: pd.Series) -> bool:
     """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
     so is one that numbers the columns ``0, 1, ..., k-1`` (what pandas writes for a
@@ -186,5 +191,5 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
     raise DataFormatError(
         f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
         f"expected a finite number (encode categorical columns first, or choose this column "
-        f"as the target{'; if line 1 is a header, pass header=True' if line == 1 else ''})"
+        f"as the target{_HEADER_HINT if line == 1 else ''})"
     )
