@@ -97,7 +97,14 @@ def _header(path: str) -> list[str] | None:
     from convexnn.datasets._text import csv_header
 
     kind = file_format(path)
-    return csv_header(path, TEXT_DELIMITERS[kind]) if kind in TEXT_DELIMITERS else None
+    names = csv_header(path, TEXT_DELIMITERS[kind]) if kind in TEXT_DELIMITERS else None
+    repeated = sorted({name for name in names or () if names.count(name) > 1})
+    if repeated:
+        from convexnn.exceptions import ValidationError
+
+        raise ValidationError(f"{path}: the header names the column(s) {repeated} more than "
+                              "once; every column needs its own name")
+    return names
 
 
 def _named(X: np.ndarray, names: list[str] | None) -> Any:

@@ -477,6 +477,15 @@ def test_predict_with_targets_the_model_cannot_score_writes_nothing(labelled, tm
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_a_header_that_repeats_a_name_is_one_clear_error(tmp_path, capsys):
+    """scikit-learn's 'Expected unique column names' named neither the file nor the name."""
+    (tmp_path / "dup.csv").write_text("a,a,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    assert main(["fit", "--data", str(tmp_path / "dup.csv"), "--out",
+                 str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "dup.csv: the header names the column(s) ['a'] more than once" in err
+
+
 def test_predict_writes_predictions_when_the_guessed_target_column_cannot_score(
         labelled, tmp_path, capsys):
     """A file with the model's features and one other column (an id): that column is taken
