@@ -260,7 +260,7 @@ def load_estimator(cls: type, path: Any) -> Any:
         )
     if hasattr(estimator, "classes_"):
         # One output scores two classes; otherwise one output per class.
-        outputs = 1 if network.alpha.ndim == 1 else network.alpha.shape[1]
+        outputs = network.n_outputs
         expected = 2 if outputs == 1 else outputs
         if len(estimator.classes_) != expected:
             raise ValidationError(

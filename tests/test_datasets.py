@@ -23,7 +23,7 @@ from convexnn.datasets import (
     standardize,
     train_test_split_data,
 )
-from convexnn.exceptions import DataFormatError, ValidationError
+from convexnn.exceptions import ConvexNNWarning, DataFormatError, ValidationError
 from convexnn.network import TwoLayerPolyNet
 
 
@@ -256,12 +256,17 @@ def test_csv_written_by_pandas_without_column_names_has_its_header_read_as_one(t
     path = tmp_path / "frame.csv"
     pd.DataFrame(data).to_csv(path, index=False)
     assert path.read_text().startswith("0,1,2,3\n")
-    X, y = load_csv(path)
+    with pytest.warns(ConvexNNWarning, match="line 1 numbers the columns 0 to 3"):
+        X, y = load_csv(path)
     np.testing.assert_allclose(X, data[:, :3], rtol=1e-15)
     assert y.tolist() == [0, 1] * 3
-    # A first row of other numbers is data, as before.
+    assert len(load_csv(path, header=False)[0]) == 7  # the user's word decides
+    # A first row of other numbers is data, as before; so is 0,1 of two columns (a first
+    # sample x = 0, y = 1 is too common to take for pandas' header).
     (tmp_path / "data.csv").write_text("1,2,3,4\n5,6,7,8\n")
     assert load_csv(tmp_path / "data.csv")[1].tolist() == [4, 8]
+    (tmp_path / "pairs.csv").write_text("0,1\n1,3\n2,5\n")
+    assert load_csv(tmp_path / "pairs.csv")[1].tolist() == [1, 3, 5]
 
 
 def test_csv_without_header(tmp_path):

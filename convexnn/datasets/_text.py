@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from convexnn._validation import user_stacklevel
 from convexnn.datasets._paths import PathLike, existing_file
-from convexnn.exceptions import DataFormatError, ValidationError
+from convexnn.exceptions import ConvexNNWarning, DataFormatError, ValidationError
 
 
 def _is_number(text: Any) -> bool:
@@ -74,6 +76,13 @@ def load_csv(
 
     if header == "infer":
         has_header = _looks_like_header(table.iloc[0])
+        if _numbers_the_columns(table.iloc[0]):
+            warnings.warn(
+                f"{file}: line 1 numbers the columns 0 to {table.shape[1] - 1}, read as the "
+                "header pandas writes for a frame without column names (pass header=False "
+                "if it is a sample)",
+                ConvexNNWarning, stacklevel=user_stacklevel(),
+            )
     elif header is None or isinstance(header, bool):
         has_header = bool(header)
     else:
@@ -117,12 +126,18 @@ _HEADER_HINT = ("; if line 1 is a header, pass header=True to load_csv, or give 
 
 def _looks_like_header(row: pd.Series) -> bool:
     """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
-    so is one that numbers the columns ``0, 1, ..., k-1`` (what pandas writes for a
-    frame without column names: read as data, it is a sample with target ``k-1``)."""
-    cells = [cell.strip() if isinstance(cell, str) else cell for cell in row]
-    if cells == [str(i) for i in range(len(cells))]:
+    so is pandas' header of a frame without column names (:func:`_numbers_the_columns`)."""
+    if _numbers_the_columns(row):
         return True
-    return not any(_is_number(cell) for cell in cells if isinstance(cell, str))
+    return not any(_is_number(cell) for cell in row if isinstance(cell, str))
+
+
+def _numbers_the_columns(row: pd.Series) -> bool:
+    """Whether ``row`` is ``0,1,...,k-1`` with ``k >= 3`` (what pandas writes as the header
+    of a frame without column names; read as data it is a sample with target ``k-1``).
+    Two columns are left alone: ``0,1`` is too common a first sample."""
+    cells = [cell.strip() if isinstance(cell, str) else cell for cell in row]
+    return len(cells) >= 3 and cells == [str(i) for i in range(len(cells))]
 
 
 def _names(row: pd.Series) -> list[str]:
