@@ -318,6 +318,9 @@ def _solve_distributed(
         options = dict(options, distributed=comm)
         problem = dataclasses.replace(problem, communicator=comm)
         with comm.guard():
+            # The back-end compares the problem and its options; these steer the
+            # decomposition and polish, whose collectives must match too.
+            comm.check_same({"decomposition_rtol": decomposition_rtol, "polish": polish})
             backend = solvers.require_usable(
                 "native", problem, instead="(A distributed solve runs on native only.)")
             backend.check_options(options)

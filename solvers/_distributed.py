@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import numbers
 import signal
 import threading
 import time
@@ -115,7 +116,8 @@ class Communicator:
         yield
 
     def check_same(self, settings: Mapping[str, Any]) -> None:
-        """Check that every rank was given the same ``settings`` (compared by ``repr``).
+        """Check that every rank was given the same ``settings`` (numbers as floats, then
+        by ``repr``).
 
         Raises :class:`ShardError`, the same on every rank, naming each setting
         that differs and its value per rank: ranks solving different problems
@@ -340,14 +342,19 @@ class DistributedCommunicator(Communicator):
             self._check()  # the last step: meets a failure of a slower rank
 
     def check_same(self, settings: Mapping[str, Any]) -> None:
-        gathered = self.all_gather_object({name: repr(value) for name, value in settings.items()})
+        # (what is compared, what the message shows) per setting
+        gathered = self.all_gather_object(
+            {name: (repr(_canonical(value)), repr(value)) for name, value in settings.items()}
+        )
         names = sorted({name for ranks_settings in gathered for name in ranks_settings})
         differ = [name for name in names
-                  if len({ranks_settings.get(name) for ranks_settings in gathered}) > 1]
+                  if len({ranks_settings.get(name, ("unset",))[0]
+                          for ranks_settings in gathered}) > 1]
         if differ:
             detail = "; ".join(
-                f"{name}: " + ", ".join(f"rank {rank} {ranks_settings.get(name, 'unset')}"
-                                        for rank, ranks_settings in enumerate(gathered))
+                f"{name}: " + ", ".join(
+                    f"rank {rank} {ranks_settings.get(name, (None, 'unset'))[1]}"
+                    for rank, ranks_settings in enumerate(gathered))
                 for name in differ
             )
             raise ShardError(
@@ -390,6 +397,20 @@ class DistributedCommunicator(Communicator):
                 f"the shards have different dtypes ({kinds}); convert them to one dtype"
             )
         return total
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every number a float, every sequence a tuple and an object its
+    type and attributes, so that equal settings compare equal (``1e-4`` and
+    ``np.float64(1e-4)``, ``2`` and ``2.0``, two ``HuberLoss(delta=1)``)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_canonical(item) for item in value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):  # a loss: its parameters
+        return (type(value).__name__,
+                tuple(sorted((name, _canonical(item)) for name, item in vars(value).items())))
+    return value
 
 
 def _shape_text(features: tuple[int, ...]) -> str:

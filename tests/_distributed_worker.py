@@ -105,6 +105,9 @@ RANK_ONE_DIFFERS = {
     "beta": {"beta": 0.6},
     "tol": {"solver_options": {"tol": 1e-3}},
     "task": {"task": "bogus"},
+    "rtol": {"decomposition_rtol": 1e-6},
+    # The same value in another type is the same setting.
+    "same": {"solver_options": {"tol": np.float64(TOL)}, "beta": np.float64(0.5)},
 }
 
 

@@ -158,10 +158,12 @@ def test_ranks_given_different_settings_fail_alike_and_promptly(tmp_path):
     'optimal' answer of a mixed-loss problem; another beta, tol or task crashed a rank in
     gloo or left the others waiting out the group's timeout."""
     start = time.monotonic()
-    records = run_ranks("shards:loss,beta,tol,task,ndim", tmp_path, pg_timeout=120)
+    records = run_ranks("shards:loss,beta,tol,task,ndim,rtol,same", tmp_path,
+                        pg_timeout=120)
     assert time.monotonic() - start < 60
     for record in records:
-        assert {"loss", "beta", "tol", "task", "ndim"} <= set(record), record
+        assert {"loss", "beta", "tol", "task", "ndim", "rtol", "same"} <= set(record), record
+        assert record["same"].get("status") == "optimal", record["same"]
     _assert_same_error([r["loss"] for r in records], "ShardError", "different settings",
                        "loss: rank 0 SquaredLoss(), rank 1 HuberLoss(delta=1)")
     _assert_same_error([r["beta"] for r in records], "ShardError", "beta: rank 0 0.5, rank 1 0.6")
@@ -170,6 +172,8 @@ def test_ranks_given_different_settings_fail_alike_and_promptly(tmp_path):
                        "rank 1: ValidationError: task must be")
     _assert_same_error([r["ndim"] for r in records], "DistributedSolveError",
                        "rank 1: ValidationError: X_local must be 2-D")
+    _assert_same_error([r["rtol"] for r in records], "ShardError",
+                       "decomposition_rtol: rank 0 1e-09, rank 1 1e-06")
 
 
 def test_a_failure_at_another_ranks_clock_reading_fails_every_rank_promptly(tmp_path):

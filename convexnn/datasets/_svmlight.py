@@ -62,7 +62,7 @@ def load_svmlight(
             f"{format_bytes(dense)} dense, more than the {format_bytes(available_memory())} "
             "available; the largest feature index sets the width: check the indices"
         )
-    return X.toarray().astype(np.float64), y
+    return X.toarray().astype(np.float64, copy=False), y
 
 
 def svmlight_zero_based(path: PathLike) -> bool:

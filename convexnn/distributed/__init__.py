@@ -236,7 +236,7 @@ def _fit(comm, X_local, y_local, beta, activation, loss, task, options, decompos
         if X.ndim != 2:
             raise ValidationError(f"X_local must be 2-D (rows, features), got shape {X.shape}")
         total = comm.check_shards(len(X), X.shape[1:], X.dtype.str, what="rows")
-        comm.check_same({"task": task, "decomposition_rtol": decomposition_rtol})
+        comm.check_same({"task": task})
         if len(y) != len(X):
             raise ValidationError(
                 f"rank {comm.rank}: y_local has {len(y)} rows but X_local has {len(X)}"

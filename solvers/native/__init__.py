@@ -299,11 +299,17 @@ class NativeSolver(Solver):
         """One rank's part of a data-parallel solve (every rank returns the same output)."""
         start = time.perf_counter()
         n, regions, pool, h = problem.patches.shape
+        # What every rank must agree on, as the values in effect (a default and the same
+        # value given explicitly, or 1e-4 and np.float64(1e-4), are the same setting).
         comm.check_same({
-            "beta": problem.beta, "activation": tuple(problem.coefficients),
+            "beta": float(problem.beta),
+            "activation": tuple(float(c) for c in problem.coefficients),
             "loss": problem.loss,
-            **{name: value for name, value in sorted(options.items())
-               if name not in PER_RANK_OPTIONS},
+            "tol": self.target_tol(options),
+            "max_iter": options.get("max_iter"),
+            "engine": options.get("engine", "auto"),
+            "dtype": options.get("dtype", "float64"),
+            "max_neurons": options.get("max_neurons"),
         })
         total = comm.check_shards(
             n, (regions, pool, h, problem.targets.shape[1]),
@@ -532,11 +538,6 @@ def _certified_gap(objective: float, lower_bound: float, tol: float) -> float:
                     "bound %.6g): no certified gap", objective, lower_bound)
         return math.inf
     return gap
-
-
-#: Options each rank may set for itself: where and how fast it computes, what it prints;
-#: ``time_limit`` is agreed (the earliest deadline of the ranks).
-PER_RANK_OPTIONS = frozenset({"device", "threads", "verbose", "time_limit", "distributed"})
 
 
 def _zero_network_if_optimal(
