@@ -381,6 +381,7 @@ class _ConvMixin:
             return value
 
         filter_size = along(self.filter_size)
+        # Only a length along() turned into a pair is cut: a pair is the user's geometry.
         if filter_size is not self.filter_size and filter_size[1] > X.shape[1]:
             warnings.warn(
                 f"filter_size={self.filter_size} is longer than the {X.shape[1]}-sample "

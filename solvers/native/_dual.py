@@ -71,7 +71,8 @@ class DualCuts:
         features = self._features(model, directions, blocks, v.dtype)  # (n, K)
         own = torch.zeros((len(blocks), C), dtype=v.dtype, device=v.device)
         own[torch.arange(len(blocks), device=v.device), outputs] = 1.0
-        gram = model.reduce(features.T @ features) * (own @ own.T)
+        gram = model.reduce(features.T @ features)
+        gram = gram * (outputs[:, None] == outputs[None, :]).to(v.dtype)
         # Each cut's value is its feature against its own output's column of the point:
         # products with the (n, K) features through BLAS, no (n, K) temporaries.
         start = model.reduce(((features.T @ v) * own).sum(dim=1))
