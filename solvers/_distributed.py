@@ -121,7 +121,8 @@ class Communicator:
 
         Raises :class:`ShardError`, the same on every rank, naming each setting
         that differs and its value per rank: ranks solving different problems
-        would return a wrong result or fail in a collective.
+        would return a wrong result or fail in a collective. (One process:
+        nothing to compare.)
         """
 
     def check_shards(
