@@ -36,6 +36,17 @@ PASSES = 4
 CHUNK_ENTRIES = 2_000_000
 
 
+def memory_bytes(samples: int, patches_per_sample: int) -> tuple[int, int]:
+    """Peak bytes of :meth:`DualCuts.project`: a fixed part and a part per neuron.
+
+    Fixed: the float64 features of ``CAPACITY`` cuts (an ``n``-vector each) and one
+    chunk of :meth:`NeuronModel.atoms`'s temporaries (four ``n R P x chunk`` arrays,
+    no larger than the cuts themselves); per neuron: its own cut's features.
+    """
+    chunk = min(CHUNK_ENTRIES, samples * patches_per_sample * CAPACITY)
+    return 8 * samples * CAPACITY + 8 * 4 * chunk, 8 * samples
+
+
 class DualCuts:
     """A working set of unit directions, per block, for :meth:`project`."""
 

@@ -51,9 +51,9 @@ from convexnn.solvers._distributed import LOCAL, Communicator
 from convexnn.solvers._memory import GrowthPlan, format_bytes
 from convexnn.solvers.base import Neurons, ProblemShape, SDPProblem, SolverOutput, Status
 from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
+from convexnn.solvers.native import _dual
 from convexnn.solvers.native._consolidate import compress, prune, refit_weights
-from convexnn.solvers.native._dual import CAPACITY as CUTS_CAPACITY
-from convexnn.solvers.native._dual import CHUNK_ENTRIES, DualCuts
+from convexnn.solvers.native._dual import DualCuts
 from convexnn.solvers.native._local import refine
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 from convexnn.solvers.native._oracle import Oracle, add_neurons
@@ -130,26 +130,25 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
     Base: the float64 patches (the caller's array), a float32 copy when
     passes run in float32, the certificate's temporary weighted copy of one
     region's patches, ``(h+1)^2`` oracle matrices with their eigenvectors,
-    and the dual cuts' float64 ``n`` features (:mod:`._dual`: up to
-    ``CAPACITY`` of them, computed a bounded chunk at a time). Per neuron:
-    about eight ``n R P`` arrays of the working precision (projections,
-    directions, adjoint coefficients), three float64 ``n`` arrays (refit,
-    certificate, the neuron's own cut) and ``O(h)``.
+    and the dual cuts (:func:`._dual.memory_bytes`). Per neuron: about eight
+    ``n R P`` arrays of the working precision (projections, directions,
+    adjoint coefficients), two float64 ``n`` arrays (refit, certificate), its
+    dual cut and ``O(h)``.
     """
     n, regions, pool, h = (
         shape.n_samples, shape.n_regions, shape.pool_size, shape.patch_size,
     )
     entries = n * regions * pool * h
     working = 4 if low_precision else 8
+    cuts_base, cuts_per_neuron = _dual.memory_bytes(n, regions * pool)
     base = (
         8 * entries
         + (4 * entries if low_precision else 0)
         + 8 * n * pool * h
         + 8 * 3 * shape.n_blocks * (h + 1) ** 2
-        + 8 * n * CUTS_CAPACITY
-        + 8 * 4 * min(CHUNK_ENTRIES, n * regions * pool * CUTS_CAPACITY)
+        + cuts_base
     )
-    per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 3 * n
+    per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 2 * n + cuts_per_neuron
     return GrowthPlan(base=base, per_unit=per_neuron, available=available)
 
 
