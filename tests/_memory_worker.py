@@ -55,7 +55,7 @@ def solve(n: int, h: int, rounds: int) -> dict:
     from convexnn import make_problem
     from convexnn.solvers import get
     from convexnn.solvers.base import ProblemShape
-    from convexnn.solvers.native._neurons import solve_neurons
+    from convexnn.solvers.native._neurons import NeuronSettings, solve_neurons
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, h))
@@ -66,6 +66,9 @@ def solve(n: int, h: int, rounds: int) -> dict:
         problem, tol=1e-12, max_iter=rounds, deadline=time.monotonic() + 600,
         device=torch.device("cpu"), dtype=torch.float64, max_neurons=None, warm_start=None,
         progress=None, on_round=lambda record: widths.append(record["width"]),
+        # The local steps large problems take; the direct steps of small ones (a dense
+        # Jacobian, whether a round has time for one) are not in the plan.
+        settings=NeuronSettings(local="newton-cg"),
     )
     plan = get("native").neurons_plan(ProblemShape.of(problem), 0, "float64")
     return {"growth": peak() - before, "planned": plan.bytes_for(max(widths)),
