@@ -55,24 +55,29 @@ def solve(n: int, h: int, rounds: int) -> dict:
     from convexnn import make_problem
     from convexnn.solvers import get
     from convexnn.solvers.base import ProblemShape
-    from convexnn.solvers.native._neurons import NeuronSettings, solve_neurons
+    from convexnn.solvers.native import _local
+    from convexnn.solvers.native._neurons import solve_neurons
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, h))
     problem = make_problem(X, (X[:, 0] * X[:, 1]) ** 2 + X[:, 2], beta=1e-3)
-    widths = []
+    widths, direct = [], [0]
+    gauss_newton = _local.gauss_newton
+
+    def spy(model, state, **options):  # the direct steps' working set, outside the plan
+        direct.append(_local.direct_bytes(model.n * model.n_outputs, state.V.numel()))
+        return gauss_newton(model, state, **options)
+
+    _local.gauss_newton = spy
     before = resident()
     solve_neurons(
         problem, tol=1e-12, max_iter=rounds, deadline=time.monotonic() + 600,
         device=torch.device("cpu"), dtype=torch.float64, max_neurons=None, warm_start=None,
         progress=None, on_round=lambda record: widths.append(record["width"]),
-        # The local steps large problems take; the direct steps of small ones (a dense
-        # Jacobian, whether a round has time for one) are not in the plan.
-        settings=NeuronSettings(local="newton-cg"),
     )
     plan = get("native").neurons_plan(ProblemShape.of(problem), 0, "float64")
     return {"growth": peak() - before, "planned": plan.bytes_for(max(widths)),
-            "width": max(widths)}
+            "direct": max(direct), "width": max(widths)}
 
 
 if __name__ == "__main__":

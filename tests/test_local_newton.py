@@ -153,3 +153,27 @@ def test_direct_steps_converge_quadratically_where_the_exact_hessian_is_indefini
     result = _local.gauss_newton(model, start, max_steps=5, rtol=0.0, deadline=math.inf)
     after = float(model.gradient(result.state, result.yhat, result.cache).norm())
     assert after < 1e-9 * before, (before, after)  # measured 0.70 -> 1.2e-11
+
+
+def test_direct_steps_are_taken_only_where_their_jacobian_fits_the_memory_left(monkeypatch):
+    """The memory plan does not count the direct steps' dense Jacobian (five copies of
+    ``n C x m h`` entries, up to 1.3 GB): ``auto`` must not take them where they do not
+    fit in what the plan leaves, but fall back to Newton-CG."""
+    model, state = model_and_state(40, 1, 1, 5, 1, "squared", width=5)
+    needed = _local.direct_bytes(40, state.V.numel())
+    assert needed == 8 * (_local.JACOBIAN_COPIES * 40 * 25 + 3 * 25**2)
+    assert _local.uses_direct(model, state)
+    assert _local.uses_direct(model, state, memory_left=needed)
+    assert not _local.uses_direct(model, state, memory_left=needed - 1)
+    used = []
+    originals = {name: getattr(_local, name) for name in ("gauss_newton", "newton_cg")}
+    for name in originals:
+        def spy(*args, _name=name, **options):
+            used.append(_name)
+            return originals[_name](*args, **options)
+
+        monkeypatch.setattr(_local, name, spy)
+    for left in (needed, needed - 1):
+        _local.refine(model, state, method="auto", max_steps=1, max_products=5, rtol=1e-12,
+                      deadline=math.inf, memory_left=left)
+    assert used == ["gauss_newton", "newton_cg"]

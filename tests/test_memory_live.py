@@ -44,12 +44,17 @@ def test_dual_cuts_projection_holds_the_features_and_one_chunk():
     assert measured["growth"] <= features + 80 * MB
 
 
-def test_the_plan_covers_the_live_peak_of_a_short_solve():
+@pytest.mark.parametrize("n, d, rounds", [
+    (60_000, 20, 2),  # Newton-CG local steps
+    (40_000, 10, 3),  # direct local steps (dense Jacobian) at every round
+])
+def test_the_plan_covers_the_live_peak_of_a_short_solve(n, d, rounds):
     """The plan left out the dual cuts' features and its projection's temporaries: it
-    promised 51 MB where 167 MB were live (n = 40000, d = 10, two rounds). Measured on the
-    Newton-CG local steps large problems take: small problems' direct steps hold a dense
-    Jacobian the plan does not count (151 MB more at n = 40000, d = 10), so with them the
-    measurement depended on whether a round had time for one."""
-    measured = _measure("solve", 60_000, 20, 2)
+    promised 51 MB where 167 MB were live (n = 40000, d = 10, two rounds). The direct
+    local steps' dense Jacobian is outside the plan (the engine takes them only where
+    they fit in what the plan leaves): their working set, ``direct``, is added."""
+    measured = _measure("solve", n, d, rounds)
     assert measured["width"] > 0
-    assert measured["growth"] <= measured["planned"] <= 2 * measured["growth"]
+    assert (measured["direct"] > 0) == (d == 10)
+    covered = measured["planned"] + measured["direct"]
+    assert measured["growth"] <= covered <= 2 * measured["growth"]

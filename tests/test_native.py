@@ -918,6 +918,30 @@ def test_width_grows_only_as_far_as_memory_allows(monkeypatch, caplog):
     assert result.lower_bound <= conic.objective * (1 + SLACK) < result.objective
 
 
+def test_local_steps_are_told_the_memory_the_plan_leaves_at_each_width(monkeypatch):
+    """Direct local steps hold a dense Jacobian the plan does not count: the engine tells
+    them what is left at the current width, so they fall back to Newton-CG where it does
+    not fit (tests/test_local_newton.py) instead of running out of memory."""
+    X, y, problem = case("vector-cross-entropy")
+    plan = solvers.get("native").neurons_plan(problem.shape, 0, "float64")
+    available = plan.base + 50 * plan.per_unit
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: available)
+    told = []
+    refine = convexnn.solvers.native._neurons.refine
+
+    def spy(model, state, **options):
+        told.append((state.width, options["memory_left"]))
+        return refine(model, state, **options)
+
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "refine", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        solve(problem, "native", {"engine": "neurons", "max_iter": 4}, polish=False)
+    assert told
+    for width, left in told:
+        assert left == available - plan.bytes_for(width)
+
+
 def test_an_infeasible_interior_point_iterate_has_no_certified_gap():
     """Stopped early, the interior point's blocks are infeasible: their objective fell
     below the certified bound (a 'certified relative gap' of -0.73 in the log and stats),

@@ -133,7 +133,9 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
     and the dual cuts (:func:`._dual.memory_bytes`). Per neuron: about eight
     ``n R P`` arrays of the working precision (projections, directions,
     adjoint coefficients), two float64 ``n`` arrays (refit, certificate), its
-    dual cut and ``O(h)``.
+    dual cut and ``O(h)``. Not counted: the direct local steps' dense Jacobian,
+    which the engine takes only where it fits in what the plan leaves
+    (:func:`._local.uses_direct`).
     """
     n, regions, pool, h = (
         shape.n_samples, shape.n_regions, shape.pool_size, shape.patch_size,
@@ -239,6 +241,8 @@ def solve_neurons(
                 result = refine(
                     model, state, method=settings.local, max_steps=steps,
                     max_products=budget, rtol=1e-12, deadline=local_deadline, radius=radius,
+                    memory_left=(None if memory is None
+                                 else memory.available - memory.bytes_for(state.width)),
                 )
                 local_time = clock() - round_start
                 state, radius = result.state, result.radius
