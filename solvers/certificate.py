@@ -108,20 +108,36 @@ def sphere_quadratic_max(
     else:
         low = mu[0] + abs(float(g[0])) / 2
         high = max(mu[0] + float(np.linalg.norm(g)) / 2, low)
+        psi_low = psi_high = None  # psi at the bracket's ends, once evaluated there
         lam = high
         for _ in range(100):
             phi = secular(lam)
-            if abs(phi - 1.0) <= 1e-14:
+            # The bound is quadratic in the root's error: 1e-12 is far below rounding.
+            if abs(phi - 1.0) <= 1e-12:
                 break
-            if phi > 1.0:
-                low = lam
-            else:
-                high = lam
             # Newton on psi(lam) = 1/sqrt(phi) - 1, which is nearly linear.
+            psi = 1 / np.sqrt(phi) - 1
+            if phi > 1.0:
+                low, psi_low = lam, psi
+            else:
+                high, psi_high = lam, psi
             dphi = -float(np.sum(g2 / (2 * (lam - mu) ** 3)))
-            step = (1 / np.sqrt(phi) - 1) / (-0.5 * phi**-1.5 * dphi)
-            candidate = lam - step
-            lam = candidate if low < candidate < high else 0.5 * (low + high)
+            candidate = lam - psi / (-0.5 * phi**-1.5 * dphi)
+            if not low < candidate < high and psi_low is not None and psi_high is not None:
+                # Newton overshot the bracket (near the pole psi bends): the secant
+                # between its ends converges where bisection would take 40 halvings.
+                candidate = low - psi_low * (high - low) / (psi_high - psi_low)
+                if not low < candidate < high:  # an end is the root to rounding
+                    lam = low if -psi_low < psi_high else high
+                    break
+            if not low < candidate < high:
+                # Bisection, geometric in the distance to the pole where the bracket
+                # spans orders of magnitude (a nearly hard case: the root 1e-13 above
+                # mu_max took 40 halvings).
+                near, far = low - mu[0], high - mu[0]
+                candidate = (mu[0] + np.sqrt(near * far) if 0 < 4 * near < far
+                             else 0.5 * (low + high))
+            lam = candidate
             if high - low <= 1e-15 * max(1.0, abs(lam)):
                 break
         coeffs = g / (2 * (lam - mu))
