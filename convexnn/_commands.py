@@ -130,7 +130,9 @@ def _training_data(
     return _named(X, names), y, name
 
 
-def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray | None]:
+def _features_for(
+    model: Any, args: argparse.Namespace, unlabelled_rows: bool = False
+) -> tuple[Any, np.ndarray | None]:
     """Features (and targets, when there is a target column) of ``--data`` for ``model``.
 
     A model fitted on a file with a header finds its feature columns by name
@@ -140,17 +142,20 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
     file has one column more than the model's features, and a feature when
     it has exactly as many. Formats without columns (svmlight, IDX, .npz)
     keep their own targets, if they have any (IDX images without a labels
-    file and an .npz without ``y`` are features only).
+    file and an .npz without ``y`` are features only). With
+    ``unlabelled_rows``, empty cells of a text file's target column are read
+    as NaN or ``""`` (see :func:`labelled`) instead of refused.
     """
     from convexnn.datasets import load_file, load_idx, load_numpy
-    from convexnn.datasets._files import file_format, idx_labels_for
+    from convexnn.datasets._files import TEXT_DELIMITERS, file_format, idx_labels_for
     from convexnn.exceptions import ValidationError
 
     features = getattr(model, "feature_names_in_", None)
     names = _header(args.data)
-    if features is not None and names is not None:
-        return _by_name(args, list(features), names)
     kind = file_format(args.data)
+    partial = {"allow_missing_target": True} if unlabelled_rows and kind in TEXT_DELIMITERS else {}
+    if features is not None and names is not None:
+        return _by_name(args, list(features), names, partial)
     if kind == "svmlight":  # trailing all-zero features are not in the file
         from convexnn._persistence import saved_data_format
 
@@ -168,15 +173,16 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
             unlabelled = False
         if unlabelled:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
-    X, y = load_file(args.data, target=_column(args.target))
+    X, y = load_file(args.data, target=_column(args.target), **partial)
     wanted = model.n_features_in_
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
         columns = X.shape[1] + 1
         if columns == wanted:
-            if y.dtype.kind not in "biuf":
+            if y.dtype.kind not in "biuf" or not labelled(y).all():
                 raise ValidationError(
-                    f"{args.data} has {columns} columns and its last is not numeric; the "
-                    f"model takes {wanted} features (name the target with --target)"
+                    f"{args.data} has {columns} columns and its last is not numeric in "
+                    f"every row; the model takes {wanted} features (name the target with "
+                    "--target)"
                 )
             return _named(np.column_stack([X, y.astype(np.float64)]), features), None
         if columns != wanted + 1:
@@ -187,7 +193,13 @@ def _features_for(model: Any, args: argparse.Namespace) -> tuple[Any, np.ndarray
     return _named(X, features), y
 
 
-def _by_name(args: argparse.Namespace, features: list[str], names: list[str]):
+def labelled(y: np.ndarray) -> np.ndarray:
+    """Rows of ``y`` with a target: not NaN (numbers), not ``""`` (labels)."""
+    return ~np.isnan(y) if y.dtype.kind == "f" else y != ""
+
+
+def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
+             read_as: dict[str, Any]):
     """The model's feature columns of a file with a header, by name, and its target."""
     from convexnn.datasets import load_file
     from convexnn.exceptions import ValidationError
@@ -214,7 +226,7 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str]):
         X, last = load_file(args.data, target=-1)
         table = np.column_stack([X, last.astype(np.float64)])
         return _named(table[:, [names.index(name) for name in features]], features), None
-    X, y = load_file(args.data, target=target)
+    X, y = load_file(args.data, target=target, **read_as)
     rest = [name for name in names if name != target]
     return _named(X[:, [rest.index(name) for name in features]], features), y
 
@@ -353,12 +365,13 @@ def predict_command(args: argparse.Namespace) -> int:
     from convexnn.exceptions import ValidationError
 
     model = load_saved_estimator(args.model)
-    X, y = _features_for(model, args)
+    X, y = _features_for(model, args, unlabelled_rows=True)
     predictions = model.predict(X)
     score = None
-    if y is not None and args.out is not None:
+    scored = labelled(y) if y is not None else None
+    if scored is not None and scored.any() and args.out is not None:
         try:
-            score = model.score(X, y)
+            score = model.score(X[scored], y[scored])  # (a boolean mask selects rows)
         except ValueError as error:  # targets of another kind than the model's
             if args.target is not None:
                 raise ValidationError(
@@ -385,7 +398,8 @@ def predict_command(args: argparse.Namespace) -> int:
             handle.write(",".join(str(value) for value in row) + "\n")
     print(f"wrote {len(predictions)} predictions to {args.out}")
     if score is not None:
-        print(f"{_metric(model)} {score:.4f}")
+        rows = "" if scored.all() else f" (on the {scored.sum()} of {len(y)} rows with a target)"
+        print(f"{_metric(model)} {score:.4f}{rows}")
     return 0
 
 

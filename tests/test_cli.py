@@ -557,3 +557,47 @@ def test_predict_reads_unlabelled_npz_and_idx_files(tmp_path, capsys):
         assert main(["predict", str(tmp_path / model_file), "--data", str(tmp_path / data)]) == 0
         printed = np.array(capsys.readouterr().out.split(), dtype=float)
         np.testing.assert_allclose(printed, reference, rtol=1e-12)
+
+
+def test_predict_on_rows_without_a_target_scores_the_labelled_ones(labelled, tmp_path, capsys):
+    """A file to predict on keeps its target column with empty cells (labels not known
+    yet, or only for some rows): predict refused the whole file ("missing value in column
+    'label'") although it needs only the features."""
+    from convexnn import ConvexPolyClassifier
+
+    X = labelled["X"][:, :3]
+    labels = np.where(X[:, 0] > 0, "yes", "no")
+    model = ConvexPolyClassifier(beta=0.5, solver="native").fit(_frame(X), labels)
+    model.save(tmp_path / "m.npz")
+    expected = model.predict(_frame(X))
+    known = np.arange(len(X)) % 3 != 0
+    rows = [f"{a!r},{b!r},{c!r}," for a, b, c in X.tolist()]
+    (tmp_path / "none.csv").write_text("f0,f1,f2,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "some.csv").write_text("f0,f1,f2,label\n" + "".join(
+        row + (label if keep else "") + "\n" for row, label, keep in zip(rows, labels, known)))
+    # No header: the last column is a numeric target with gaps.
+    numeric = ConvexPolyClassifier(beta=0.5, solver="native").fit(X, (X[:, 0] > 0).astype(int))
+    numeric.save(tmp_path / "numeric.npz")
+    (tmp_path / "plain.csv").write_text("".join(
+        row + (str(int(a > 0)) if keep else "") + "\n"
+        for row, (a, _, _), keep in zip(rows, X.tolist(), known)))
+    for model_file, data, scored in (("m.npz", "none.csv", None),
+                                     ("m.npz", "some.csv", model.score(_frame(X)[known],
+                                                                       labels[known])),
+                                     ("numeric.npz", "plain.csv", None)):
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / model_file), "--data", str(tmp_path / data),
+                     "--out", str(tmp_path / "p.csv")]) == 0, data
+        out = capsys.readouterr().out
+        written = (tmp_path / "p.csv").read_text().split()[1:]
+        assert len(written) == len(X)
+        if data == "none.csv":
+            assert written == expected.tolist() and "accuracy" not in out
+        else:
+            assert f"(on the {known.sum()} of {len(X)} rows with a target)" in out
+        if scored is not None:
+            assert f"accuracy {scored:.4f} (on" in out
+    # certify needs every target
+    code = main(["certify", str(tmp_path / "m.npz"), "--data", str(tmp_path / "some.csv"),
+                 "--target", "label"])
+    assert code == 2 and "missing value in column 'label'" in capsys.readouterr().err

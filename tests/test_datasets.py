@@ -396,6 +396,29 @@ def test_csv_rejects_text_feature_and_missing_value(tmp_path):
         load_csv(text, target="z")
 
 
+def test_csv_reads_a_target_with_empty_cells_when_asked(tmp_path):
+    """For files to predict on: empty target cells are NaN (numbers) or "" (labels);
+    empty feature cells are still refused."""
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("a,b,y\n1,2,0\n3,4,\n5,6,2\n")
+    X, y = load_csv(numbers, allow_missing_target=True)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(y, [0.0, np.nan, 2.0])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("a,b,y\n1,2,cat\n3,4,\n5,6,dog\n")
+    assert load_csv(labels, allow_missing_target=True)[1].tolist() == ["cat", "", "dog"]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b,y\n1,2,\n3,4,\n")
+    y = load_csv(empty, allow_missing_target=True)[1]
+    assert y.dtype == np.float64 and np.isnan(y).all()
+    with pytest.raises(DataFormatError, match="missing value in column 'y' at line 3"):
+        load_csv(numbers)
+    features = tmp_path / "features.csv"
+    features.write_text("a,b,y\n1,,0\n")
+    with pytest.raises(DataFormatError, match="missing value in column 'b'"):
+        load_csv(features, allow_missing_target=True)
+
+
 def test_numpy_rejects_missing_keys(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, features=np.ones((3, 2)), y=np.ones(3))

@@ -29,6 +29,7 @@ def load_csv(
     *,
     delimiter: str | None = ",",
     header: Literal["infer"] | bool | None = "infer",
+    allow_missing_target: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a delimited text file with one sample per row.
 
@@ -45,6 +46,10 @@ def load_csv(
     header : "infer", bool or None, default "infer"
         Whether the first row holds column names; ``"infer"`` says yes when
         none of its cells is a number. ``None`` means no header.
+    allow_missing_target : bool, default False
+        Read a target column with empty cells (a file to predict on, labelled
+        in part or not at all): they come back as NaN (numeric targets) or
+        ``""`` (labels) instead of raising.
 
     Returns
     -------
@@ -103,6 +108,8 @@ def load_csv(
     target_index = _target_column(target, names, has_header, file)
     columns = [
         _numeric_column(table.iloc[:, index], name, file, feature=index != target_index)
+        if index != target_index or not allow_missing_target
+        else _partial_target(table.iloc[:, index], name, file)
         for index, name in enumerate(names)
     ]
     y = columns.pop(target_index)
@@ -175,6 +182,17 @@ def _target_column(target: Any, names: list[str], has_header: bool, file: Path) 
             )
         return int(target) % len(names)
     raise ValidationError(f"target must be a column index or name, got {target!r}")
+
+
+def _partial_target(cells: pd.Series, name: str, file: Path) -> np.ndarray:
+    """A target column whose empty cells are NaN (numbers) or ``""`` (labels)."""
+    missing = cells.isna().to_numpy()
+    present = _numeric_column(cells[~missing], name, file, feature=False)
+    numeric = present.dtype.kind in "biuf"
+    column = np.full(len(cells), np.nan if numeric else "",
+                     dtype=np.float64 if numeric else present.dtype)
+    column[~missing] = present
+    return column
 
 
 def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -> np.ndarray:
