@@ -81,6 +81,23 @@ def test_summary_has_one_row_per_method(comparison):
     assert list(summary["runs"]) == [1, 1, 1, SEEDS, SEEDS, SEEDS]
 
 
+def test_summary_leaves_diverged_runs_out_of_objectives_and_metrics(comparison):
+    """A diverged run's objective is its last finite one, of a network it then lost: it
+    was the "best objective" and entered the median and the mean test metric."""
+    import dataclasses
+
+    records = [dict(r) for r in comparison.records]
+    first, second = (r for r in records if r["method"] == OPTIMIZERS[0])
+    first.update(status="diverged", objective=1e-9, test_metric=-100.0)
+    row = dataclasses.replace(comparison, records=records).summary().set_index("method").loc[
+        OPTIMIZERS[0]]
+    assert row["runs"] == SEEDS and row["diverged"] == 1
+    assert row["best_objective"] == row["median_objective"] == second["objective"]
+    assert row["mean_test_metric"] == second["test_metric"]
+    assert "neither failed nor diverged" in dataclasses.replace(
+        comparison, records=records).to_markdown()
+
+
 def test_the_report_records_the_threads_backprop_had(comparison):
     """Equal wall-time budgets are comparable only with the thread counts known ("auto":
     one thread on a problem this small)."""

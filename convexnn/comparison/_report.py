@@ -130,15 +130,18 @@ class Comparison:
     def summary(self) -> pd.DataFrame:
         """One row per method: runs, failures, objective and metric over seeds, times.
 
-        ``median_time_to_1pct`` / ``median_time_to_0.1pct`` are medians over
-        the runs that did not fail (``inf`` when most never got there) and
-        ``reached_1pct`` / ``reached_0.1pct`` count the runs that did.
+        Objectives, metrics and times are over the runs that neither failed
+        nor diverged (a diverged run's objective is its last finite one, of a
+        network it then lost); ``median_time_to_1pct`` /
+        ``median_time_to_0.1pct`` are medians over them (``inf`` when most
+        never got there) and ``reached_1pct`` / ``reached_0.1pct`` count the
+        runs that did.
         """
         import pandas as pd
 
         rows = []
         for (kind, method), group in self.table().groupby(["kind", "method"], sort=False):
-            ok = group[group["status"] != FAILED]
+            ok = group[~group["status"].isin((FAILED, "diverged"))]
             row = {
                 "kind": kind,
                 "method": method,
@@ -187,8 +190,10 @@ class Comparison:
                       "excluded); every seed then trained at the chosen rate.", ""]
             lines += [f"- {_search_line(search)}" for search in s["tuning"].values()]
         lines += ["", "### Per method", "",
-                  "t(1%) / t(0.1%): seconds until the objective was within 1% / 0.1% of the "
-                  "certified optimum (median over runs; reached / runs), or never.", ""]
+                  "Objectives, metrics and times are over the runs that neither failed nor "
+                  "diverged. t(1%) / t(0.1%): seconds until the objective was within 1% / "
+                  "0.1% of the certified optimum (median over runs; reached / runs), or "
+                  "never.", ""]
         summary = self.summary()
         lines += _markdown(
             ["method", "kind", "runs", "failed", "diverged", "lr", "best objective",
