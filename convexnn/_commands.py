@@ -371,6 +371,12 @@ def predict_command(args: argparse.Namespace) -> int:
     scored = labelled(y) if y is not None else None
     if scored is not None and scored.any() and args.out is not None:
         try:
+            classes = getattr(model, "classes_", None)
+            unknown = [] if classes is None else [
+                value for value in np.unique(y[scored]) if not np.isin(value, classes)]
+            if unknown and args.target is None:  # an id or a count, not labels
+                raise ValueError(f"{len(unknown)} of its values (e.g. {unknown[0].item()!r}) "
+                                 f"are not among the model's classes {classes.tolist()}")
             score = model.score(X[scored], y[scored])  # (a boolean mask selects rows)
         except ValueError as error:  # targets of another kind than the model's
             if args.target is not None:

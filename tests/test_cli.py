@@ -601,3 +601,25 @@ def test_predict_on_rows_without_a_target_scores_the_labelled_ones(labelled, tmp
     code = main(["certify", str(tmp_path / "m.npz"), "--data", str(tmp_path / "some.csv"),
                  "--target", "label"])
     assert code == 2 and "missing value in column 'label'" in capsys.readouterr().err
+
+
+def test_predict_does_not_score_against_a_guessed_column_of_other_values(tmp_path, capsys):
+    """An integer id column next to the features was taken for the target of a 0/1
+    classifier and scored: "accuracy 0.0167", silently meaningless."""
+    from convexnn import ConvexPolyClassifier
+
+    X = np.random.default_rng(36).normal(size=(60, 3))
+    ConvexPolyClassifier(beta=0.5, solver="native").fit(
+        _frame(X), (X[:, 0] > 0).astype(int)).save(tmp_path / "m.npz")
+    (tmp_path / "new.csv").write_text("f0,f1,f2,id\n" + "".join(
+        f"{a!r},{b!r},{c!r},{i}\n" for i, (a, b, c) in enumerate(X.tolist())))
+    capsys.readouterr()
+    command = ["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "new.csv"),
+               "--out", str(tmp_path / "p.csv")]
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert "accuracy" not in captured.out
+    assert "58 of its values (e.g. 2) are not among the model's classes [0, 1]" in captured.err
+    # Named with --target, the user asked for that score.
+    assert main([*command, "--target", "id"]) == 0
+    assert "accuracy" in capsys.readouterr().out

@@ -404,6 +404,9 @@ def test_csv_reads_a_target_with_empty_cells_when_asked(tmp_path):
     X, y = load_csv(numbers, allow_missing_target=True)
     np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
     np.testing.assert_array_equal(y, [0.0, np.nan, 2.0])
+    full = tmp_path / "full.csv"
+    full.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    assert load_csv(full, allow_missing_target=True)[1].dtype.kind == "i"  # stay integers
     labels = tmp_path / "labels.csv"
     labels.write_text("a,b,y\n1,2,cat\n3,4,\n5,6,dog\n")
     assert load_csv(labels, allow_missing_target=True)[1].tolist() == ["cat", "", "dog"]

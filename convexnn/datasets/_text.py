@@ -188,6 +188,8 @@ def _partial_target(cells: pd.Series, name: str, file: Path) -> np.ndarray:
     """A target column whose empty cells are NaN (numbers) or ``""`` (labels)."""
     missing = cells.isna().to_numpy()
     present = _numeric_column(cells[~missing], name, file, feature=False)
+    if not missing.any():
+        return present  # integers stay integers
     numeric = present.dtype.kind in "biuf"
     column = np.full(len(cells), np.nan if numeric else "",
                      dtype=np.float64 if numeric else present.dtype)
