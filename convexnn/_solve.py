@@ -45,6 +45,7 @@ from convexnn._validation import (
 from convexnn.certificates import certify_network, gradient_dual
 from convexnn.decomposition import decompose_blocks
 from convexnn.exceptions import (
+    LongSolveWarning,
     ProblemTooLargeError,
     SolverFailedError,
     SolverStatusWarning,
@@ -249,6 +250,9 @@ def solve(
     failures: list[str] = []
     fits_nowhere = True  # every candidate so far refused for memory
     for candidate in candidates:
+        notice = candidate.long_solve_notice(problem, per_candidate[candidate.name])
+        if notice is not None:
+            warnings.warn(notice, LongSolveWarning, stacklevel=user_stacklevel())
         try:
             output = candidate.solve(
                 problem, warm_start=warm_start, **per_candidate[candidate.name]

@@ -356,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            if args.verbose:  # the solver's log shows its progress
+                from convexnn.exceptions import LongSolveWarning
+
+                warnings.simplefilter("ignore", LongSolveWarning)
             code = args.handler(args)
         sys.stdout.flush()  # a broken pipe shows here, inside the handler below
         return code

@@ -31,9 +31,10 @@ class                          raised when
 =============================  ===============================================
 
 Warnings: :class:`SolverStatusWarning` (a solve stopped without proving
-optimality; also scikit-learn's ``ConvergenceWarning``) and
+optimality; also scikit-learn's ``ConvergenceWarning``),
 :class:`FeatureScalingWarning` (feature columns whose scales differ so much
-that every solver struggles), both :class:`ConvexNNWarning`.
+that every solver struggles) and :class:`LongSolveWarning` (a solve that may
+run for hours showing nothing), all :class:`ConvexNNWarning`.
 """
 
 from __future__ import annotations
@@ -151,6 +152,11 @@ class SolverStatusWarning(_ConvergenceWarning, ConvexNNWarning):
     A subclass of scikit-learn's ``ConvergenceWarning``, so the usual
     warning filters apply.
     """
+
+
+class LongSolveWarning(ConvexNNWarning):
+    """A solve may run for a very long time with nothing shown (a large problem for the
+    native neurons engine without ``verbose`` or ``time_limit``)."""
 
 
 class FeatureScalingWarning(ConvexNNWarning):

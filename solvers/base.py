@@ -319,6 +319,11 @@ class Solver(ABC):
         """Rank for ``solver="auto"``: lower goes first (ties keep the registry order)."""
         return 1
 
+    def long_solve_notice(self, problem: SDPProblem, options: Mapping[str, Any]) -> str | None:
+        """Why this solve may run very long with nothing shown, or ``None`` (the
+        modelling layer turns it into a warning before solving)."""
+        return None
+
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Raise :class:`InvalidSolverOptionError` for options not accepted.
 

@@ -623,3 +623,23 @@ def test_predict_does_not_score_against_a_guessed_column_of_other_values(tmp_pat
     # Named with --target, the user asked for that score.
     assert main([*command, "--target", "id"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_fit_announces_a_long_silent_solve_unless_verbose_or_limited(tmp_path, capsys,
+                                                                      monkeypatch):
+    """The warning names the command line's flags; with -v the solver's log shows the
+    progress, so it is not repeated."""
+    import convexnn.solvers.native._neurons
+
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 100)
+    t = planted_teacher(n=40, d=3, seed=38)
+    _write_csv(tmp_path / "train.csv", t.X, t.y)
+    command = ["fit", "--data", str(tmp_path / "train.csv"), "--target", "label", "--loss",
+               "huber", "--solver", "native", "--out", str(tmp_path / "m.npz")]
+    for extra, announced in (([], True), (["-v"], False), (["--time-limit", "60"], False)):
+        capsys.readouterr()
+        assert main([*command, *extra]) == 0
+        err = capsys.readouterr().err
+        assert ("LongSolveWarning" in err) == announced, extra
+        if announced:
+            assert "-v on the command line" in err and "--time-limit" in err

@@ -942,6 +942,33 @@ def test_local_steps_are_told_the_memory_the_plan_leaves_at_each_width(monkeypat
         assert left == available - plan.bytes_for(width)
 
 
+def test_a_long_silent_solve_is_announced(monkeypatch):
+    """60000 x 784 on two cores: 20-60 s a round, hours over max_iter rounds, and nothing
+    shown unless verbose. Announced when the neurons engine takes a large problem without
+    verbose or time_limit; problems count as large here from 100 oracle entries."""
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 100)
+    rng = np.random.default_rng(37)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] ** 2
+    huber = make_problem(X, y, beta=0.1, loss="huber")
+    squared = make_problem(X, y, beta=0.1)
+    with pytest.warns(convexnn.LongSolveWarning, match=r"n=40, h=3.*verbose=True.*time_limit"):
+        solve(huber, "native")
+    quiet = [(huber, {"time_limit": 600}), (huber, {"verbose": True}),
+             (squared, {}),  # the interior point: minutes at most where it fits
+             (squared, {"engine": "ipm"})]
+    for problem, options in quiet:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", convexnn.LongSolveWarning)
+            solve(problem, "native", options)
+    with pytest.warns(convexnn.LongSolveWarning):
+        solve(squared, "native", {"engine": "neurons"})
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 10**12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.LongSolveWarning)
+        solve(huber, "native")
+
+
 def test_an_infeasible_interior_point_iterate_has_no_certified_gap():
     """Stopped early, the interior point's blocks are infeasible: their objective fell
     below the certified bound (a 'certified relative gap' of -0.73 in the log and stats),

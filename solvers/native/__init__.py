@@ -229,6 +229,32 @@ class NativeSolver(Solver):
             return "ipm"
         return "neurons"
 
+    def long_solve_notice(self, problem: SDPProblem, options: Mapping[str, Any]) -> str | None:
+        """A large problem for the neurons engine, solved without ``verbose`` or
+        ``time_limit``: 60000 x 784 takes 20-60 s a round on two cores, and
+        ``max_iter`` rounds can be hours of silence."""
+        from convexnn.solvers.native._neurons import is_large_problem
+
+        if options.get("verbose") or options.get("time_limit") is not None:
+            return None
+        shape = ProblemShape.of(problem)
+        if not is_large_problem(shape):
+            return None
+        requested = options.get("engine", "auto")
+        if requested == "auto" and options.get("max_neurons") is None and (
+                options.get("dtype") != "float32"):
+            requested = self.choose_engine(problem, "auto")
+        if requested != "neurons":
+            return None
+        return (
+            f"native: a large problem (n={shape.n_samples}, h={shape.patch_size}, "
+            f"{shape.n_outputs} output(s)) for the neurons engine, which may run for hours "
+            "before it certifies one, showing nothing. Pass verbose=True (-v on the command "
+            "line) to watch its certified gap, width and time, or time_limit (seconds; "
+            "--time-limit) to bound it: the best network found is returned with its "
+            "certificate"
+        )
+
     def estimate_memory(self, problem: SDPProblem) -> int:
         """Peak memory of the engine ``auto`` picks, at the width of its first round.
 
