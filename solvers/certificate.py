@@ -338,7 +338,10 @@ def dual_bound(
 
     # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
     # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
-    # [0, 1] too). The maximiser needs finite probes: find that interval.
+    # [0, 1] too). The maximiser needs finite probes: find that interval, on the side
+    # where the concave objective rises from 0 only (the other side's edge search took
+    # 60 conjugate evaluations per bound, a fifth of a cross-entropy path's time).
+    probe = 1e-6 * min(t_max, 1.0)
     if reduced:
         # One all-reduce per batch of probes instead of one per probe.
         def dual_values(ts: np.ndarray) -> np.ndarray:
@@ -348,12 +351,17 @@ def dual_bound(
             ])
             return -reduce(local).cpu().numpy()
 
-        high = _search.finite_edge(dual_values, t_max, sign=1.0)
-        low = -_search.finite_edge(dual_values, t_max, sign=-1.0)
+        at_zero, at_probe = dual_values(np.array([0.0, probe]))
+        if at_probe >= at_zero:
+            low, high = 0.0, _search.finite_edge(dual_values, t_max, sign=1.0)
+        else:
+            low, high = -_search.finite_edge(dual_values, t_max, sign=-1.0), probe
         scale, best = _search.concave_max(dual_values, low, high)
     else:
-        high = _domain_edge(dual_value, t_max, sign=1.0)
-        low = -_domain_edge(dual_value, t_max, sign=-1.0)
+        if dual_value(probe) >= dual_value(0.0):
+            low, high = 0.0, _domain_edge(dual_value, t_max, sign=1.0)
+        else:
+            low, high = -_domain_edge(dual_value, t_max, sign=-1.0), probe
         scale, best = _concave_max(dual_value, low, high)
     point = (scale * v_t).cpu().numpy()
     return DualBound(

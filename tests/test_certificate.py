@@ -54,3 +54,44 @@ def test_sphere_maximum_is_bracketed_tightly(seed):
         assert found.value <= found.upper <= found.value + 1e-9 * scale
         starts = [u, V[:, -1], -V[:, -1], q / max(np.linalg.norm(q), 1e-300)]
         assert max(ascended(Q, q, start) for start in starts) <= found.upper
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic", "cross-entropy", "huber"])
+def test_dual_bound_is_the_best_on_its_feasible_segment(loss_name):
+    """The bound maximises ``-conjugate(t v)`` over the feasible ``t`` (both signs): it is
+    searched only on the side where that concave function rises from 0, which must find
+    the same maximum as a dense grid over the whole segment."""
+    import torch
+
+    from convexnn import make_problem
+    from convexnn.losses import get_loss
+    from convexnn.solvers.certificate import dual_bound
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3))
+    outputs = 3 if loss_name == "cross-entropy" else 1
+    if loss_name == "cross-entropy":
+        y = np.eye(3)[rng.integers(0, 3, 30)]
+    elif loss_name == "logistic":
+        y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    else:
+        y = X[:, 0] ** 2
+    problem = make_problem(X, y, beta=0.5, loss=loss_name)
+    loss = get_loss(loss_name)
+    targets = torch.as_tensor(problem.targets)
+    for trial in range(6):
+        yhat = torch.as_tensor(rng.normal(size=(30, outputs)) * (trial + 1))
+        # The gradient rises along +t; its negative (trial odd) along -t.
+        v = loss.gradient(yhat, targets) * (1 if trial % 2 == 0 else -1)
+        bound = dual_bound(problem.patches, problem.targets, v, problem.coefficients,
+                           problem.beta, loss)
+        projected = loss.project_dual(v, targets)
+        # (a dual point projected to 0, e.g. a sign-flipped logistic gradient: t_max = 1)
+        t_max = problem.beta / bound.constraint if bound.constraint > 0 else 1.0
+        grid = np.linspace(-t_max, t_max, 4001)
+        values = [-float(loss.conjugate(t * projected, targets)) for t in grid]
+        best = max(value for value in values if np.isfinite(value))
+        assert bound.lower_bound >= best - 1e-9 * max(abs(best), 1.0), (trial, loss_name)
+        assert bound.lower_bound <= max(best, -float(loss.conjugate(
+            bound.scale * projected, targets))) + 1e-12
+        assert abs(bound.scale) <= t_max * (1 + 1e-12)
