@@ -171,7 +171,9 @@ class FittedObjectiveMixin:
 
     def _objective_param(self, name: str) -> Any:
         """The fitted ``beta`` or ``loss`` as given (the current parameter before a fit)."""
-        return self.__dict__.get("_objective_at_fit_", {}).get(name, getattr(self, name))
+        fitted = self.__dict__.get("_objective_at_fit_", {})
+        # (a CV estimator has no ``beta`` parameter, only the fitted one)
+        return fitted[name] if name in fitted else getattr(self, name)
 
     def _fitted_loss(self) -> Loss:
         return get_loss(self._objective_param("loss"))

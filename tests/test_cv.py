@@ -536,6 +536,22 @@ def test_certify_on_training_and_held_out_data():
         clf.certify(X[:3], ["hi", "mid", "lo"])
 
 
+@pytest.mark.parametrize("tighten", [False, True])
+def test_cv_estimators_certify_at_their_chosen_beta(tighten):
+    """certify() of a fitted CV estimator raised AttributeError ('no attribute beta'): the
+    fitted beta_ was looked up after evaluating the fallback to the missing parameter."""
+    X, y = regression_data()
+    reg = ConvexPolyRegressorCV(betas=4, cv=2, solver="native").fit(X, y)
+    certificate = reg.certify(X, y, tighten=tighten)
+    reference = reg.to_estimator().certify(X, y, tighten=tighten)
+    assert certificate.objective == pytest.approx(reg.result_.objective, rel=1e-12)
+    assert certificate.lower_bound == pytest.approx(reference.lower_bound, rel=1e-9)
+    X, labels = classification_data()
+    clf = ConvexPolyClassifierCV(betas=3, cv=2, loss="logistic", solver="native").fit(X, labels)
+    assert clf.certify(X, labels, tighten=tighten).objective == pytest.approx(
+        clf.result_.objective, rel=1e-9)
+
+
 def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     X, y = regression_data()
     cv = ConvexPolyRegressorCV(betas=4, cv=2, solver="native").fit(X, y)
