@@ -34,6 +34,7 @@ from convexnn.solvers import _search
 from convexnn.solvers.base import LossProtocol
 
 _EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
 
 #: Completes a sum over this process's samples (the identity in one process).
 Reduce = Callable[[torch.Tensor], torch.Tensor]
@@ -44,8 +45,13 @@ def _identity(value: torch.Tensor) -> torch.Tensor:
 
 
 def relative_gap(objective: float, lower_bound: float) -> float:
-    """``(objective - lower_bound) / max(|objective|, 1e-12)``: the gap every result reports."""
-    return (objective - lower_bound) / max(abs(objective), 1e-12)
+    """``(objective - lower_bound) / |objective|``: the gap every result reports (0 when
+    both are 0).
+
+    Relative at every scale: an absolute floor (it was 1e-12) certified any network
+    of a problem whose objective is below 1e-18 (targets of scale 1e-10) as optimal.
+    """
+    return (objective - lower_bound) / max(abs(objective), _TINY)
 
 
 @dataclass(frozen=True)
@@ -86,9 +92,12 @@ def sphere_quadratic_max(
     if not (np.any(mu) or np.any(g)):  # Q = 0 and q = 0: every u gives exactly 0
         return SphereMax(upper=0.0, value=0.0, direction=vectors[:, 0])
     scale = max(float(np.max(np.abs(mu))), float(np.linalg.norm(g)))
+    # Solved for (Q, q) / scale, which has the same maximiser and values divided by
+    # scale: at scales of 1e-300 squared eigenvalue gaps underflowed (0 / 0).
+    mu, g = mu / scale, g / scale
     # Eigenvalues of a symmetric matrix are accurate to about eps * ||Q||.
-    margin = 8 * _EPS * len(mu) * scale
-    top = mu >= mu[0] - 1e3 * _EPS * scale
+    margin = 8 * _EPS * len(mu)
+    top = mu >= mu[0] - 1e3 * _EPS
     g_top = float(np.linalg.norm(g[top]))
     g2 = g * g
 
@@ -99,7 +108,7 @@ def sphere_quadratic_max(
         return float(lam + np.sum(g2 / (4 * (lam - mu))))
 
     rest = ~top
-    hard = g_top <= 1e3 * _EPS * scale and secular_rest(g2[rest], mu[rest], mu[0]) <= 1.0
+    hard = g_top <= 1e3 * _EPS and secular_rest(g2[rest], mu[rest], mu[0]) <= 1.0
     if hard:
         coeffs = np.zeros_like(mu)
         coeffs[rest] = g[rest] / (2 * (mu[0] - mu[rest]))
@@ -145,7 +154,7 @@ def sphere_quadratic_max(
     direction = vectors @ coeffs
     value = float(coeffs @ (mu * coeffs) + g @ coeffs)
     upper = max(upper_bound(lam), value) + margin
-    return SphereMax(upper=upper, value=value, direction=direction)
+    return SphereMax(upper=scale * upper, value=scale * value, direction=direction)
 
 
 def secular_rest(g2: np.ndarray, mu: np.ndarray, mu_top: float) -> float:

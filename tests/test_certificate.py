@@ -95,3 +95,17 @@ def test_dual_bound_is_the_best_on_its_feasible_segment(loss_name):
         assert bound.lower_bound <= max(best, -float(loss.conjugate(
             bound.scale * projected, targets))) + 1e-12
         assert abs(bound.scale) <= t_max * (1 + 1e-12)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_sphere_maximum_scales_with_its_data_without_underflow():
+    """At scale 1e-300 squared eigenvalue gaps underflowed: 0 / 0 warnings (from
+    beta_max of targets of 1e-300, or a logistic fit at beta 1e-300) and a hard-case test
+    decided by NaN."""
+    for Q, q in random_instances(20, seed=4):
+        mu, V = np.linalg.eigh(Q)
+        unit = sphere_quadratic_max(mu, V, q)
+        for factor in (1e-300, 1e150):
+            scaled = sphere_quadratic_max(factor * mu, V, factor * q)
+            assert scaled.value == pytest.approx(factor * unit.value, rel=1e-9, abs=1e-12 * factor)
+            assert scaled.upper == pytest.approx(factor * unit.upper, rel=1e-9, abs=1e-12 * factor)

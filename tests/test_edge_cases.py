@@ -693,3 +693,27 @@ def test_the_certificate_covers_the_rounding_of_the_oracles_sums():
     largest = max(float(np.abs(dual[:, k] @ atoms).max()) for k in range(dual.shape[1]))
     assert largest <= beta
     assert result.lower_bound <= result.objective
+
+
+def test_a_tiny_objective_gets_a_relative_gap_not_a_free_pass():
+    """Targets of scale 1e-10 make objectives of 1e-19: the gap's absolute floor (1e-12 in
+    the denominator) certified any network, even the zero network a conic solver
+    returned at 12.77 where the optimum is 11.29 (x 1e-20), as optimal."""
+    from convexnn.solvers.certificate import relative_gap
+
+    assert relative_gap(2e-20, 1e-20) == pytest.approx(0.5)
+    assert relative_gap(0.0, 0.0) == 0.0
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), 1e-10 * rng.standard_normal(30)
+    beta = 0.01 * cnn.beta_max(X, y)
+    for solver in ("clarabel", "native"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = cnn.ConvexPolyRegressor(beta=beta, solver=solver).fit(X, y).result_
+        gap = (result.objective - result.lower_bound) / result.objective
+        assert result.relative_gap == pytest.approx(gap, rel=1e-9)
+        optimal = result.relative_gap <= result.tol
+        assert (result.status == "optimal") == optimal, solver
+        assert any(issubclass(w.category, SolverStatusWarning) for w in caught) != optimal
+    assert result.status == "optimal"  # the native solver certifies it, relatively
+    assert result.objective == pytest.approx(11.2909e-20, rel=1e-4)
