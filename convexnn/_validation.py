@@ -30,6 +30,10 @@ SCALE_LIMIT = 1e3
 #: Targets beyond this in absolute value are refused: squared, summed over the
 #: samples, they overflow float64.
 TARGET_LIMIT = 1e100
+#: Features beyond this in absolute value are refused: a degree-2 network's outputs
+#: grow as their squares, the loss and the lifted problem as their fourth powers
+#: (features of 1e160 gave NaN predictions and certificates, silently).
+FEATURE_LIMIT = 1e50
 
 
 def _is_sparse(array: Any) -> bool:
@@ -41,13 +45,15 @@ def _is_sparse(array: Any) -> bool:
 
 
 def as_float_array(
-    array: Any, name: str, *, ndims: tuple[int, ...] = (2,), min_samples: int = 1
+    array: Any, name: str, *, ndims: tuple[int, ...] = (2,), min_samples: int = 1,
+    limit: float | None = None,
 ) -> np.ndarray:
     """``array`` as a finite float64 ndarray with one of ``ndims`` dimensions.
 
     pandas objects are converted; sparse matrices are rejected (the SDP
     needs dense features), as are object / string / complex dtypes, NaN and
-    infinity.
+    infinity, and values beyond ``limit`` in absolute value (e.g.
+    :data:`FEATURE_LIMIT` for features).
     """
     if array is None:
         raise ValidationError(
@@ -118,6 +124,13 @@ def as_float_array(
         raise ValidationError(
             f"{name} contains {bad} non-finite value(s) ({kind}); remove or impute them "
             "before fitting"
+        )
+    largest = float(np.abs(values).max(initial=0.0))
+    if limit is not None and largest > limit:
+        raise ValidationError(
+            f"{name} has values up to {largest:.3g}; beyond {limit:g} a degree-2 network's "
+            "outputs and the loss overflow float64. Rescale the features, e.g. with "
+            "sklearn.preprocessing.StandardScaler"
         )
     return values
 
@@ -346,7 +359,8 @@ def estimator_features(
     """
     from sklearn.utils.validation import validate_data
 
-    values = as_float_array(X, "X", ndims=ndims, min_samples=2 if reset else 1)
+    values = as_float_array(X, "X", ndims=ndims, min_samples=2 if reset else 1,
+                            limit=FEATURE_LIMIT)
     flat = values.reshape(len(values), -1)
     try:
         validate_data(estimator, X if values.ndim == 2 else flat, reset=reset,

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convexnn._validation import as_float_array, check_beta, check_targets, writable
+from convexnn._validation import (
+    FEATURE_LIMIT,
+    as_float_array,
+    check_beta,
+    check_targets,
+    writable,
+)
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss, LossLike, get_loss
@@ -129,7 +135,7 @@ def make_problem(
     beta : float
     loss : str or Loss
     """
-    features = as_float_array(X, "X")
+    features = as_float_array(X, "X", limit=FEATURE_LIMIT)
     return _assemble(features[:, None, None, :], y, activation, beta, loss, None)
 
 
@@ -154,7 +160,7 @@ def make_conv_problem(
             "geometry must be a convexnn.ConvGeometry(image_shape, filter_size, stride, "
             f"pool_size), got {type(geometry).__name__}"
         )
-    images = as_float_array(X, "X", ndims=(2, 3, 4))
+    images = as_float_array(X, "X", ndims=(2, 3, 4), limit=FEATURE_LIMIT)
     return _assemble(geometry.training_patches(images), y, activation, beta, loss, geometry)
 
 

@@ -16,6 +16,7 @@ import torch
 
 from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import (
+    FEATURE_LIMIT,
     as_float_array,
     as_real_array,
     check_beta,
@@ -133,9 +134,10 @@ class TwoLayerPolyNet:
     # -- evaluation ----------------------------------------------------------
     def _patches(self, X: Any) -> np.ndarray:
         if self.geometry is not None:
-            images = as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0)
+            images = as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0,
+                                    limit=FEATURE_LIMIT)
             return self.geometry.patches(images)
-        features = as_float_array(X, "X", min_samples=0)
+        features = as_float_array(X, "X", min_samples=0, limit=FEATURE_LIMIT)
         if features.shape[1] != self.U.shape[1]:
             raise ValidationError(
                 f"X has {features.shape[1]} features but the network expects {self.U.shape[1]}"

@@ -757,3 +757,28 @@ def test_public_helpers_refuse_wrong_types_with_validation_errors():
         cnn.ConvGeometry.from_dict({})
     with pytest.raises(ValidationError, match="solver_options must be a dict"):
         cnn.solve(problem, "native", solver_options=[("tol", 1e-6)])
+
+
+def test_features_too_large_for_float64_are_refused_everywhere():
+    """Features of 1e160 gave NaN predictions (a logistic classifier answered class 0 for
+    every row), certificates with objective inf and gap NaN, and beta_max inf, with no
+    convexnn error; fits failed deep inside every back-end."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    model = cnn.ConvexPolyRegressor(solver="native").fit(X, y)
+    huge = X * 1e60
+    calls = {
+        "fit": lambda: cnn.ConvexPolyRegressor(solver="native").fit(huge, y),
+        "predict": lambda: model.predict(huge),
+        "network": lambda: model.network_.predict(huge),
+        "certify": lambda: cnn.certify(model.network_, huge, y, beta=0.1),
+        "beta_max": lambda: cnn.beta_max(huge, y),
+        "make_problem": lambda: cnn.make_problem(huge, y, beta=0.1),
+        "backprop": lambda: cnn.train_backprop(huge, y, epochs=1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(cnn.ValidationError, match=r"X has values up to 2\.3\d*e\+60; beyond"
+                                                       r" 1e\+50 .*Rescale the features"):
+            call()
+            pytest.fail(f"{name} accepted features of 1e60")
+    assert np.isfinite(model.predict(X * 1e40)).all()  # within the limit: finite

@@ -23,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from convexnn._torch_model import TorchPolyNet
 from convexnn._validation import (
+    FEATURE_LIMIT,
     as_float_array,
     check_device,
     check_seed,
@@ -703,8 +704,9 @@ def training_problem(
 def _flat_features(X: Any, name: str, geometry: ConvGeometry | None) -> np.ndarray:
     """``X`` as a float ``(n, d)`` array; images of ``geometry`` flattened to their pixels."""
     if geometry is None:
-        return as_float_array(X, name)
-    images = geometry.as_images(as_float_array(X, name, ndims=(2, 3, 4)), name)
+        return as_float_array(X, name, limit=FEATURE_LIMIT)
+    images = geometry.as_images(
+        as_float_array(X, name, ndims=(2, 3, 4), limit=FEATURE_LIMIT), name)
     return images.reshape(len(images), -1)
 
 

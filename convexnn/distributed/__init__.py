@@ -251,9 +251,9 @@ def _fit(comm, X_local, y_local, beta, activation, loss, task, options, decompos
         kind = _agreed_task(comm, y, task)
         estimator = _estimator(kind, activation, beta, loss, options, decomposition_rtol)
         params = estimator._check_params()
-        from convexnn._validation import as_float_array
+        from convexnn._validation import FEATURE_LIMIT, as_float_array
 
-        features = as_float_array(X, "X", ndims=(2,), min_samples=1)
+        features = as_float_array(X, "X", ndims=(2,), min_samples=1, limit=FEATURE_LIMIT)
         estimator.n_features_in_ = features.shape[1]
         if kind == "classification":
             targets = _encoded_classes(comm, estimator, y, params["loss"])
