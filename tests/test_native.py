@@ -969,6 +969,22 @@ def test_a_long_silent_solve_is_announced(monkeypatch):
         solve(huber, "native")
 
 
+def test_float32_solves_features_of_scale_100():
+    """Float32 Gauss-Newton matrices are positive semidefinite only up to rounding; the
+    fallback shift of 1e-10 of the diagonal was below float32's resolution, so Cholesky
+    failed again and the whole solve failed (SolverFailedError)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    for scale, beta in ((100, 1e-3), (300, 0.1)):
+        problem = make_problem(X * scale, y, beta=beta)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+            result, _, _ = solve(problem, "native", {"dtype": "float32"})
+        reference, _, _ = solve(problem, "native")
+        assert result.status in ("optimal", "optimal_inaccurate")
+        assert result.objective == pytest.approx(reference.objective, rel=1e-3)
+
+
 def test_an_infeasible_interior_point_iterate_has_no_certified_gap():
     """Stopped early, the interior point's blocks are infeasible: their objective fell
     below the certified bound (a 'certified relative gap' of -0.73 in the log and stats),

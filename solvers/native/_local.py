@@ -203,10 +203,15 @@ class _DirectSystem:
         if factor is None:
             A = self.gram.clone()
             A.diagonal().add_(shift)
-            factor, info = torch.linalg.cholesky_ex(A)
-            if int(info) != 0:
-                A.diagonal().add_(1e-10 * float(A.diagonal().abs().max()))
-                factor = torch.linalg.cholesky(A)
+            # Positive semidefinite up to rounding, which a shift at the working precision
+            # covers (a fixed 1e-10 of the diagonal is below float32's: Cholesky failed
+            # again on features of scale 100).
+            precision = math.ceil(math.log10(torch.finfo(A.dtype).eps)) + 1
+            factor, _ = _shifted_cholesky(A, max(precision, SHIFT_EXPONENTS[0]))
+            if factor is None:
+                raise torch.linalg.LinAlgError(
+                    "the Gauss-Newton matrix is not positive definite at any shift up to its "
+                    "largest diagonal entry")
         if self.primal:
             step = -torch.cholesky_solve(g[:, None], factor)[:, 0]
         else:
