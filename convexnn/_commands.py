@@ -352,6 +352,9 @@ def fit_command(args: argparse.Namespace) -> int:
         if skipped:
             print(f"path points       {skipped} of {model.scores_path_.size} failed or stopped "
                   "early, skipped")
+        print(f"cross-validation  {seconds:.2f} s in all ({model.scores_path_.size} path "
+              "points and the refit)")
+        seconds = model.result_.solve_time  # the refit's own
     else:
         print(f"model             {cls.__name__}, beta {model.beta:g}")
     print_result(model.result_, seconds, model.network_.n_neurons)

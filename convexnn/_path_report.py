@@ -160,7 +160,7 @@ def plot_path(source: Any, out: str | Path) -> dict[str, Path]:
     out : str or Path
         Path of the files without suffix (a ``.png`` or ``.csv`` one is
         dropped): ``out.png`` and ``out.csv`` are written (the folder is
-        created).
+        created); an existing folder gets ``path.png`` and ``path.csv``.
 
     Returns
     -------
@@ -169,6 +169,8 @@ def plot_path(source: Any, out: str | Path) -> dict[str, Path]:
     """
     curves = source if isinstance(source, PathCurves) else PathCurves.of(source)
     stem = check_path(out, "out")
+    if stem.is_dir():  # not "folder.png" beside it
+        stem = stem / "path"
     if stem.suffix.lower() in (".png", ".csv"):  # "x.png" means the stem "x"
         stem = stem.with_suffix("")
     if stem.name in ("", ".", ".."):

@@ -148,6 +148,7 @@ def _fold_path(
     scorer: Callable[..., float],
     params: dict[str, Any],
     geometry: ConvGeometry | None,
+    split: int,
 ) -> _FoldPath:
     """The path on ``train``, each usable point scored on ``test`` (a joblib job)."""
     with status_warnings_off():  # counted, with every other unusable point, in one by fit
@@ -156,11 +157,15 @@ def _fold_path(
             loss=params["loss"], solver=params["solver"], solver_options=estimator._options(),
             geometry=geometry, decomposition_rtol=params["decomposition_rtol"],
         )
-    scores = [
-        scorer(estimator._estimator_at(point, geometry), features[test], labels[test])
-        if point.usable else np.nan
-        for point in points
-    ]
+
+    def score(point: PathPoint) -> float:
+        try:
+            return scorer(estimator._estimator_at(point, geometry), features[test], labels[test])
+        except (AttributeError, TypeError, ValueError) as error:
+            raise ValidationError(f"scoring={estimator.scoring!r} failed on split {split}'s "
+                                  f"held-out samples at beta {point.beta:.4g}: {error}") from error
+
+    scores = [score(point) if point.usable else np.nan for point in points]
     return _FoldPath(
         usable=np.array([point.usable for point in points]),
         test_size=len(test),
@@ -262,9 +267,10 @@ class _ConvexPolyCVMixin:
             No ``beta`` of the grid was solved on every fold.
         """
         params = self._check_params()  # type: ignore[attr-defined]
-        for name in ("network_", "result_", "geometry_", "_objective_at_fit_"):
-            # A previous fit's model must not outlive this one (refit=False keeps none).
-            self.__dict__.pop(name, None)
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            # Nothing of a previous fit outlives this one: not its model (refit=False keeps
+            # none), nor its choice when this fit fails half-way.
+            del self.__dict__[name]
         try:
             scorer = check_scoring(self, scoring=params["scoring"])
         except ValueError as error:
@@ -276,23 +282,22 @@ class _ConvexPolyCVMixin:
         folds = self._folds(params["cv"], features, labels)
         self.n_splits_ = len(folds)
         geometry = self._geometry(features)  # type: ignore[attr-defined]
-        self._check_scorer(scorer, features, targets, labels, folds[0][1], geometry,
+        self._check_scorer(scorer, features, targets, labels, folds, geometry,
                            params["activation"])
         problem = problem_for(features, targets, activation=params["activation"], beta=0.0,
                               loss=loss, geometry=geometry)
         self.beta_max_ = zero_network_beta(problem)
         betas = params["betas"]
-        self.betas_ = (
-            np.asarray(betas, dtype=float)
-            if isinstance(betas, list)
-            else beta_grid(self.beta_max_, betas, params["eps"])
-        )
+        # As fit_path solves them: decreasing, each once (an eps near 1 repeats values).
+        self.betas_ = np.asarray(check_betas(
+            betas if isinstance(betas, list) else beta_grid(self.beta_max_, betas, params["eps"])
+        ))
         logger.info("cv: %d betas from %.4g to %.4g, %d folds", len(self.betas_),
                     self.betas_[0], self.betas_[-1], len(folds))
         paths = Parallel(n_jobs=params["n_jobs"])(
             delayed(_fold_path)(self, features, targets, labels, train, test, self.betas_,
-                                scorer, params, geometry)
-            for train, test in folds
+                                scorer, params, geometry, split)
+            for split, (train, test) in enumerate(folds)
         )
         self._record(paths)
         if params["refit"]:
@@ -334,23 +339,31 @@ class _ConvexPolyCVMixin:
         features: np.ndarray,
         targets: np.ndarray,
         labels: np.ndarray,
-        test: np.ndarray,
+        folds: list,
         geometry: ConvGeometry | None,
         activation: Any,
     ) -> None:
-        """Score the zero network (the optimum at ``beta_max``) on one test fold, so that
-        a scoring this estimator cannot serve fails before any solve."""
+        """Score the zero network (the optimum at ``beta_max``) on every test fold, so that
+        a scoring this estimator or these folds cannot serve fails before any solve."""
         regions = (geometry.n_regions,) if geometry is not None else ()
         size = geometry.patch_size if geometry is not None else features.shape[1]
         zero = TwoLayerPolyNet.zero(size, regions + targets.shape[1:], activation, geometry)
         estimator = self._estimator_at(PathPoint(np.inf, None, zero), geometry)
-        try:
-            scorer(estimator, features[test], labels[test])
-        except (AttributeError, TypeError, ValueError) as error:
-            raise ValidationError(
-                f"scoring={self.scoring!r} cannot score {type(estimator).__name__} with "
-                f"loss={self.loss!r}: {error}"
-            ) from error
+        for split, (_, test) in enumerate(folds):
+            try:
+                scorer(estimator, features[test], labels[test])
+            except (AttributeError, TypeError, ValueError) as error:
+                held = len(np.unique(labels[test]))
+                hint = (
+                    f"; split {split}'s held-out samples hold {held} of the "
+                    f"{len(self.classes_)} classes: shuffled or stratified folds "
+                    "(cv=StratifiedKFold(k, shuffle=True)) give every fold every class"
+                    if is_classifier(self) and held < len(self.classes_) else ""
+                )
+                raise ValidationError(
+                    f"scoring={self.scoring!r} cannot score {type(estimator).__name__} with "
+                    f"loss={self.loss!r} on split {split}'s held-out samples: {error}{hint}"
+                ) from error
 
     def _record(self, paths: list[_FoldPath]) -> None:
         """Fitted path attributes, ``cv_results_`` and the choice of ``beta_``."""

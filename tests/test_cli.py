@@ -247,6 +247,12 @@ def test_fit_with_cv_saves_the_model_at_the_chosen_beta(labelled, capsys):
         labelled["X"], labelled["labels"])
     assert fields["model"].startswith(
         f"ConvexPolyClassifier, beta {reference.beta_:.6g} chosen by 3-fold CV over 5 betas")
+    # The solver line is the refit's; the whole run's time is on a line of its own.
+    assert re.fullmatch(r"[0-9.]+ s in all \(15 path points and the refit\)",
+                        fields["cross-validation"])
+    total = float(fields["cross-validation"].split()[0])
+    solver_seconds = float(re.search(r", ([0-9.]+) s$", fields["solver"]).group(1))
+    assert solver_seconds < total
     loaded = ConvexPolyClassifier.load(model)
     assert loaded.beta == reference.beta_
     np.testing.assert_array_equal(loaded.predict(_frame(labelled["X"])),

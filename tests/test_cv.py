@@ -488,6 +488,69 @@ def test_unusable_folds_and_scorings_are_refused_before_any_solve(monkeypatch, e
         cv_estimator.fit(X, y)
 
 
+def test_a_fold_the_scoring_cannot_serve_is_named_before_any_solve(monkeypatch):
+    """Only split 0 was checked, and any ValueError was blamed on the loss: a later split
+    holding one class failed after every solve with scikit-learn's bare ValueError, and a
+    first split lacking a class was reported as "cannot score ... with loss=..."."""
+    _no_solves(monkeypatch)
+    rng = np.random.default_rng(39)
+    X = rng.normal(size=(60, 3))
+    labels = np.array(["a", "b", "c"] * 20)
+    others, only_a = np.flatnonzero(labels != "a"), np.flatnonzero(labels == "a")
+    mixed = rng.permutation(60)
+    for folds, split in (([(mixed[:40], mixed[40:]), (others, only_a)], 1),
+                         (list(KFold(3).split(X[np.argsort(labels)])), 0)):
+        data = X if split == 1 else X[np.argsort(labels)]
+        ordered = labels if split == 1 else np.sort(labels)
+        estimator = ConvexPolyClassifierCV(betas=2, cv=folds, loss="cross-entropy",
+                                           scoring="neg_log_loss")
+        with pytest.raises(ValidationError, match=rf"on split {split}'s held-out samples: "
+                           rf".*; split {split}'s held-out samples hold 1 of the 3 classes: "
+                           r".*StratifiedKFold"):
+            estimator.fit(data, ordered)
+
+
+def test_a_scoring_that_fails_on_a_solved_network_names_the_split_and_beta():
+    X, y = regression_data(n=20)
+
+    def scorer(estimator, X, y):
+        if estimator.network_.n_neurons:
+            raise ValueError("no score for networks with neurons")
+        return 0.0
+
+    estimator = ConvexPolyRegressorCV(betas=3, cv=2, scoring=scorer, solver="native")
+    with pytest.raises(ValidationError, match=r"failed on split 0's held-out samples at "
+                       r"beta [0-9.e+-]+: no score for networks with neurons"):
+        estimator.fit(X, y)
+
+
+def test_a_failed_refit_leaves_nothing_of_the_previous_fit():
+    """A second fit that failed after recording its path kept the first fit's beta_,
+    best_score_ and cv_results_ beside the new betas_ and scores_path_ (plot_path then
+    raised IndexError)."""
+    X, y = regression_data(n=20)
+    estimator = ConvexPolyRegressorCV(betas=3, cv=2, solver="native").fit(X, y)
+    estimator.set_params(betas=[0.5, 0.2, 0.1, 0.05], solver_options={"max_iter": 1})
+    with pytest.raises(SolverFailedError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverStatusWarning)
+        estimator.fit(X, y)
+    for name in ("beta_", "best_score_", "cv_results_", "network_", "result_"):
+        assert not hasattr(estimator, name), name
+
+
+def test_a_grid_with_repeated_values_keeps_betas_and_scores_aligned():
+    """With eps = 1 - 1e-16 the generated grid repeated one value four times: betas_ had
+    4 entries, scores_path_ (fit_path solves each value once) 1."""
+    X, y = regression_data(n=20)
+    estimator = ConvexPolyRegressorCV(betas=4, eps=1 - 1e-16, cv=2, solver="native")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverStatusWarning)
+        estimator.fit(X, y)
+    assert len(estimator.betas_) == len(estimator.scores_path_) == len(
+        estimator.cv_results_["param_beta"]) < 4
+    assert estimator.beta_ == estimator.betas_[estimator.best_index_]
+
+
 def test_a_generator_of_splits_serves_one_fit_and_then_says_so():
     X, y = regression_data(n=20)
     estimator = ConvexPolyRegressorCV(
@@ -552,6 +615,17 @@ def test_cv_estimators_certify_at_their_chosen_beta(tighten):
         clf.result_.objective, rel=1e-9)
 
 
+def test_plot_path_into_an_existing_folder_writes_inside_it(tmp_path):
+    """It wrote folder.png and folder.csv beside the folder."""
+    X, y = regression_data()
+    cv = ConvexPolyRegressorCV(betas=3, cv=2, solver="native").fit(X, y)
+    for out in (tmp_path, f"{tmp_path}/"):
+        paths = convexnn.plot_path(cv, out)
+        assert paths == {"png": tmp_path / "path.png", "csv": tmp_path / "path.csv"}
+        assert paths["png"].is_file() and paths["csv"].is_file()
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+
+
 def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     X, y = regression_data()
     cv = ConvexPolyRegressorCV(betas=4, cv=2, solver="native").fit(X, y)
@@ -574,7 +648,7 @@ def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     named = convexnn.plot_path(cv, tmp_path / "figure.png")  # the suffix is not doubled
     assert (named["png"].name, named["csv"].name) == ("figure.png", "figure.csv")
     with pytest.raises(ValidationError, match="out must name the files"):
-        convexnn.plot_path(cv, ".")
+        convexnn.plot_path(cv, tmp_path / "missing" / "..")
 
 
 def test_a_fit_without_refit_drops_the_previous_fits_model(tmp_path):
