@@ -80,7 +80,7 @@ class SolveResult:
     duality_gap : float
         ``objective - lower_bound`` (>= 0 up to rounding).
     relative_gap : float
-        ``duality_gap / max(|objective|, 1e-12)``.
+        ``duality_gap / |objective|``.
     iterations : int or None
     solve_time : float
         Wall time of the back-end call, seconds.

@@ -50,7 +50,7 @@ class Certificate:
     duality_gap : float
         ``objective - lower_bound``.
     relative_gap : float
-        ``duality_gap / max(|objective|, 1e-12)``.
+        ``duality_gap / |objective|``.
     dual_scale, dual_constraint : float
         The scaling that made the dual candidate feasible, and the candidate's
         constraint value ``max_u |v^T sigma(X u)|``.
