@@ -9,10 +9,20 @@ from convexnn.solvers.errors import ProblemTooLargeError
 
 
 def available_memory() -> int:
-    """Bytes of memory available to new allocations (Linux ``MemAvailable``).
+    """Bytes this process may still allocate: the least of the system's available memory
+    (Linux ``MemAvailable``; the physical size where ``/proc/meminfo`` is missing), what
+    a container's memory limit leaves (cgroup v2 ``memory.max`` or v1
+    ``memory.limit_in_bytes``, less the group's usage) and what ``RLIMIT_AS`` leaves of
+    the address space.
 
-    Falls back to the physical memory size where ``/proc/meminfo`` is missing.
+    With only ``MemAvailable`` read, a conic back-end under a 2.5 GB address-space limit
+    segfaulted where the guard saw 24 GB.
     """
+    rooms = [_system_available(), _cgroup_room(), _address_space_room()]
+    return max(0, min(room for room in rooms if room is not None))
+
+
+def _system_available() -> int:
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -21,6 +31,55 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _cgroup_room(membership: str = "/proc/self/cgroup",
+                 root: str = "/sys/fs/cgroup") -> int | None:
+    """Limit less usage of this process's memory cgroup (``None``: no limit found)."""
+    try:
+        with open(membership, encoding="ascii") as lines:
+            entries = [line.rstrip("\n").split(":", 2) for line in lines]
+    except OSError:
+        return None
+    for hierarchy, controllers, path in (entry for entry in entries if len(entry) == 3):
+        if hierarchy == "0" and controllers == "":  # v2
+            files, base = ("memory.max", "memory.current"), root
+        elif "memory" in controllers.split(","):  # v1
+            files, base = ("memory.limit_in_bytes", "memory.usage_in_bytes"), f"{root}/memory"
+        else:
+            continue
+        # The group's own folder, or (a container's private mount) the root one.
+        for folder in (f"{base}{path}".rstrip("/"), base):
+            try:
+                with open(f"{folder}/{files[0]}", encoding="ascii") as limit_file:
+                    limit = limit_file.read().strip()
+                with open(f"{folder}/{files[1]}", encoding="ascii") as usage_file:
+                    usage = int(usage_file.read().strip())
+            except (OSError, ValueError):
+                continue
+            if limit == "max" or int(limit) >= 1 << 60:  # v1 writes "no limit" as ~2^63
+                break
+            return int(limit) - usage
+    return None
+
+
+def _address_space_room() -> int | None:
+    """``RLIMIT_AS`` less this process's address space (``None``: no limit)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return soft - int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return soft
 
 
 def format_bytes(size: float) -> str:

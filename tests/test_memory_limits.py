@@ -1,0 +1,71 @@
+"""The memory guard reads every limit on this process, not only the system's free memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from convexnn.solvers import _memory
+
+GB = 10**9
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_limit_less_usage(tmp_path):
+    write(tmp_path / "cgroup", "0::/user.slice/app\n")
+    write(tmp_path / "fs/user.slice/app/memory.max", "3000000000\n")
+    write(tmp_path / "fs/user.slice/app/memory.current", "1000000000\n")
+    assert _memory._cgroup_room(str(tmp_path / "cgroup"), str(tmp_path / "fs")) == 2 * GB
+    write(tmp_path / "fs/user.slice/app/memory.max", "max\n")
+    assert _memory._cgroup_room(str(tmp_path / "cgroup"), str(tmp_path / "fs")) is None
+
+
+def test_cgroup_v1_limit_and_a_containers_private_mount(tmp_path):
+    write(tmp_path / "cgroup", "5:devices:/\n4:cpu,memory:/docker/abc\n")
+    write(tmp_path / "fs/memory/docker/abc/memory.limit_in_bytes", "2000000000\n")
+    write(tmp_path / "fs/memory/docker/abc/memory.usage_in_bytes", "500000000\n")
+    assert _memory._cgroup_room(str(tmp_path / "cgroup"), str(tmp_path / "fs")) == 1.5 * GB
+    # v1's "no limit" is about 2^63
+    write(tmp_path / "fs/memory/docker/abc/memory.limit_in_bytes", "9223372036854771712\n")
+    assert _memory._cgroup_room(str(tmp_path / "cgroup"), str(tmp_path / "fs")) is None
+    # Inside a container the group's folder is not mounted: its own files are the root's.
+    write(tmp_path / "mount/memory/memory.limit_in_bytes", "4000000000\n")
+    write(tmp_path / "mount/memory/memory.usage_in_bytes", "1000000000\n")
+    assert _memory._cgroup_room(str(tmp_path / "cgroup"), str(tmp_path / "mount")) == 3 * GB
+    assert _memory._cgroup_room(str(tmp_path / "missing"), str(tmp_path / "fs")) is None
+
+
+def test_the_least_room_is_what_is_available(monkeypatch):
+    monkeypatch.setattr(_memory, "_system_available", lambda: 24 * GB)
+    monkeypatch.setattr(_memory, "_cgroup_room", lambda: 3 * GB)
+    monkeypatch.setattr(_memory, "_address_space_room", lambda: None)
+    assert _memory.available_memory() == 3 * GB
+    monkeypatch.setattr(_memory, "_address_space_room", lambda: -5)  # already beyond it
+    assert _memory.available_memory() == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_an_address_space_limit_refuses_a_solve_cleanly():
+    """Under RLIMIT_AS = 2.5 GiB SCS segfaulted on a 1500 x 40 problem (Clarabel aborted the
+    interpreter): the guard saw only MemAvailable."""
+    script = """
+import resource, sys
+import numpy as np
+import convexnn as cnn
+X = np.random.default_rng(0).normal(size=(1500, 40))
+resource.setrlimit(resource.RLIMIT_AS, (int(2.5 * 2**30), resource.RLIM_INFINITY))
+try:
+    cnn.ConvexPolyRegressor(solver="scs").fit(X, X[:, 0] ** 2)
+except cnn.ProblemTooLargeError as error:
+    print("refused:", error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused:" in done.stdout and "available" in done.stdout
