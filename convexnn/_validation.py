@@ -66,6 +66,12 @@ def as_float_array(
             f"{name} is a sparse matrix; sparse input is not supported because the "
             f"semidefinite program needs dense features. Convert with {name}.toarray()."
         )
+    if np.ma.isMaskedArray(array) and np.ma.getmaskarray(array).any():
+        # np.asarray drops the mask: the masked (missing) entries would be fitted.
+        raise ValidationError(
+            f"{name} is a masked array with {int(np.ma.getmaskarray(array).sum())} masked "
+            f"value(s); fill them ({name}.filled(value)) or drop their rows first"
+        )
     if hasattr(array, "to_numpy"):  # pandas DataFrame / Series
         try:  # nullable dtypes: missing values become NaN (reported below)
             array = array.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -82,6 +88,11 @@ def as_float_array(
         raise InputTypeError(
             f"Complex data not supported: {name} must be real; got "
             f"{'complex dtype ' + str(raw.dtype) if raw.dtype.kind == 'c' else 'complex values'}"
+        )
+    if raw.dtype.kind in "mM":  # dates and durations would become raw counts of units
+        raise InputTypeError(
+            f"{name} must be numeric; got dtype {raw.dtype}. Convert dates or durations to "
+            "numbers in a unit you choose first"
         )
     if raw.dtype.kind in "OUSV":
         try:
@@ -369,6 +380,8 @@ def estimator_features(
         raise ValidationError(
             f"{error} Pass data with the same columns as the training data."
         ) from error
+    except TypeError as error:  # column names of mixed types
+        raise InputTypeError(f"X's column names: {error}") from error
     if reset:
         warn_if_badly_scaled(values, stacklevel=5)  # the caller of fit
     return values

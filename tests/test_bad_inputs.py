@@ -782,3 +782,24 @@ def test_features_too_large_for_float64_are_refused_everywhere():
             call()
             pytest.fail(f"{name} accepted features of 1e60")
     assert np.isfinite(model.predict(X * 1e40)).all()  # within the limit: finite
+
+
+def test_masked_dates_mixed_column_names_and_unknown_loader_options(tmp_path):
+    """Accepted silently (a masked array's masked values fitted, dates as day counts) or
+    raised from deep inside scikit-learn / the loader (raw TypeError)."""
+    rng = np.random.default_rng(40)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    mask = np.arange(90).reshape(30, 3) < 8
+    with pytest.raises(cnn.ValidationError, match="masked array with 8 masked value"):
+        cnn.ConvexPolyRegressor().fit(np.ma.masked_array(X, mask=mask), y)
+    unmasked = cnn.ConvexPolyRegressor(solver="native").fit(np.ma.masked_array(X), y)
+    assert unmasked.n_features_in_ == 3
+    dates = np.arange(90).reshape(30, 3).astype("datetime64[D]")
+    with pytest.raises(cnn.InputTypeError, match="got dtype datetime64.*Convert dates"):
+        cnn.ConvexPolyRegressor().fit(dates, y)
+    with pytest.raises(cnn.InputTypeError, match="X's column names: Feature names are only "):
+        cnn.ConvexPolyRegressor().fit(pd.DataFrame(X, columns=[0, "a", 2.5]), y)
+    (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(cnn.ValidationError, match=r"unexpected option\(s\) \['bogus'\] for the "
+                       r"csv file ok.csv; accepted: \['allow_missing_target', 'delimiter'"):
+        ds.load_file(tmp_path / "ok.csv", bogus=1)

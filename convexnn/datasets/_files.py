@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,14 @@ def load_file(
     """
     file = check_path(path)
     kind = file_format(file)
+    loader = {**dict.fromkeys(TEXT_DELIMITERS, load_csv), ".npy": load_numpy,
+              ".npz": load_numpy, "svmlight": load_svmlight}.get(kind)
+    if loader is not None:  # options the loader does not take: one clear error
+        accepted = set(inspect.signature(loader).parameters) - {"path", "target"}
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise ValidationError(f"unexpected option(s) {unknown} for the {kind.lstrip('.')} "
+                                  f"file {file.name}; accepted: {sorted(accepted)}")
     if kind in TEXT_DELIMITERS:
         kwargs.setdefault("delimiter", TEXT_DELIMITERS[kind])
         return load_csv(file, -1 if target is None else target, **kwargs)
