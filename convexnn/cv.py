@@ -76,12 +76,19 @@ DEFAULT_FOLDS = 5
 
 # -- parameter checks --------------------------------------------------------------
 def _check_betas(value: Any) -> int | list[float]:
-    """A number of grid points (int >= 1) or a non-empty list of positive betas (decreasing)."""
+    """A number of grid points (int >= 2) or a non-empty list of positive betas (decreasing)."""
     if is_int(value):
-        return check_positive(value, "betas", integer=True)
+        if check_positive(value, "betas", integer=True) < 2:
+            # One point is beta_max, where the zero network is optimal: nothing to choose.
+            raise ValidationError(
+                f"betas={value!r} is a grid of one point, beta_max, where the zero network "
+                "is optimal; give a number of points >= 2, or the value as a list ([1.0], "
+                "--betas 1.0 on the command line)"
+            )
+        return int(value)
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise ValidationError(
-            "betas must be a number of grid points (an int >= 1) or a list of positive "
+            "betas must be a number of grid points (an int >= 2) or a list of positive "
             f"regularisation strengths, got {value!r}"
         )
     return check_betas(value)
@@ -505,8 +512,8 @@ class ConvexPolyRegressorCV(_ConvexPolyCVMixin, ConvexPolyRegressor):
     Parameters
     ----------
     betas : int or list of float, default=20
-        The grid: a number of values log-spaced from ``beta_max`` (of the
-        whole training data, :func:`~convexnn.beta_max`) down to
+        The grid: a number (>= 2) of values log-spaced from ``beta_max`` (of
+        the whole training data, :func:`~convexnn.beta_max`) down to
         ``eps * beta_max``, or the values themselves (positive).
     eps : float in (0, 1), default=1e-3
         Smallest over largest ``beta`` of a generated grid.

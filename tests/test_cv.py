@@ -433,6 +433,8 @@ def test_a_conv_cv_estimator_chooses_beta_on_images():
     "params, match",
     [
         (dict(betas=0), "betas must be a positive int"),
+        # one point: beta_max, where the zero network is optimal (the CLI's "--betas 1")
+        (dict(betas=1), "betas=1 is a grid of one point, beta_max.*--betas 1.0"),
         (dict(betas=[]), "betas must contain at least one value"),
         (dict(betas=[1.0, -1.0]), "betas must be a positive finite number"),
         (dict(betas="many"), "betas must be a number of grid points"),
