@@ -697,6 +697,9 @@ def large_scale_path(monkeypatch):
     certificates, top-k oracle directions, refit and compression."""
     monkeypatch.setattr(convexnn.solvers.native._local, "DIRECT_JACOBIAN_ENTRIES", 0)
     monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 0)
+    with warnings.catch_warnings():  # every problem is "large" now, and announced so
+        warnings.simplefilter("ignore", convexnn.LongSolveWarning)
+        yield
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
