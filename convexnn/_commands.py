@@ -354,7 +354,7 @@ def fit_command(args: argparse.Namespace) -> int:
                   "early, skipped")
         print(f"cross-validation  {seconds:.2f} s in all ({model.scores_path_.size} path "
               "points and the refit)")
-        seconds = model.result_.solve_time  # the refit's own
+        seconds = model.result_.solve_time  # the refit's back-end time
     else:
         print(f"model             {cls.__name__}, beta {model.beta:g}")
     print_result(model.result_, seconds, model.network_.n_neurons)

@@ -136,8 +136,7 @@ def as_float_array(
             f"{name} contains {bad} non-finite value(s) ({kind}); remove or impute them "
             "before fitting"
         )
-    largest = float(np.abs(values).max(initial=0.0))
-    if limit is not None and largest > limit:
+    if limit is not None and (largest := float(np.abs(values).max(initial=0.0))) > limit:
         raise ValidationError(
             f"{name} has values up to {largest:.3g}; beyond {limit:g} a degree-2 network's "
             "outputs and the loss overflow float64. Rescale the features, e.g. with "

@@ -195,7 +195,7 @@ def nuclear_norm_program(
     """
     import cvxpy as cp
 
-    features = as_float_array(X, "X")
+    features = as_float_array(X, "X", limit=FEATURE_LIMIT)
     targets = check_targets(y, len(features))
     if targets.shape[1] != 1:
         raise ValidationError("nuclear_norm_program takes a scalar target (1-D y)")

@@ -35,32 +35,55 @@ def _system_available() -> int:
 
 def _cgroup_room(membership: str = "/proc/self/cgroup",
                  root: str = "/sys/fs/cgroup") -> int | None:
-    """Limit less usage of this process's memory cgroup (``None``: no limit found)."""
+    """What the memory limits of this process's cgroup and its ancestors leave: the least
+    over them of limit less usage, with reclaimable page cache not counted as used
+    (``None``: no limit found)."""
     try:
         with open(membership, encoding="ascii") as lines:
             entries = [line.rstrip("\n").split(":", 2) for line in lines]
     except OSError:
         return None
+    rooms = []
     for hierarchy, controllers, path in (entry for entry in entries if len(entry) == 3):
         if hierarchy == "0" and controllers == "":  # v2
-            files, base = ("memory.max", "memory.current"), root
+            names, base = ("memory.max", "memory.current", "inactive_file"), root
         elif "memory" in controllers.split(","):  # v1
-            files, base = ("memory.limit_in_bytes", "memory.usage_in_bytes"), f"{root}/memory"
+            names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            base = f"{root}/memory"
         else:
             continue
-        # The group's own folder, or (a container's private mount) the root one.
-        for folder in (f"{base}{path}".rstrip("/"), base):
-            try:
-                with open(f"{folder}/{files[0]}", encoding="ascii") as limit_file:
-                    limit = limit_file.read().strip()
-                with open(f"{folder}/{files[1]}", encoding="ascii") as usage_file:
-                    usage = int(usage_file.read().strip())
-            except (OSError, ValueError):
-                continue
-            if limit == "max" or int(limit) >= 1 << 60:  # v1 writes "no limit" as ~2^63
-                break
-            return int(limit) - usage
-    return None
+        # The group's folder and its ancestors; inside a container the group's folder is
+        # not mounted and its own files are the root's.
+        parts = [part for part in path.split("/") if part]
+        folders = [f"{base}/{'/'.join(parts[:depth])}".rstrip("/")
+                   for depth in range(len(parts), -1, -1)]
+        rooms += [room for room in map(lambda folder: _limit_room(folder, *names), folders)
+                  if room is not None]
+    return min(rooms, default=None)
+
+
+def _limit_room(folder: str, limit_name: str, usage_name: str, cache_name: str) -> int | None:
+    """Limit less usage (less inactive page cache, which the kernel reclaims) of one cgroup
+    folder; ``None`` when it has no limit or its files are missing or unreadable."""
+    try:
+        with open(f"{folder}/{limit_name}", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        with open(f"{folder}/{usage_name}", encoding="ascii") as usage_file:
+            usage = int(usage_file.read().strip())
+        if limit == "max" or int(limit) >= 1 << 60:  # v1 writes "no limit" as ~2^63
+            return None
+        room = int(limit) - usage
+    except (OSError, ValueError):
+        return None
+    try:
+        with open(f"{folder}/memory.stat", encoding="ascii") as stat:
+            for line in stat:
+                name, _, value = line.partition(" ")
+                if name == cache_name:
+                    return room + int(value)
+    except (OSError, ValueError):
+        pass
+    return room
 
 
 def _address_space_room() -> int | None:

@@ -91,7 +91,7 @@ def sphere_quadratic_max(
     g = vectors.T @ np.asarray(q, dtype=float)
     if not (np.any(mu) or np.any(g)):  # Q = 0 and q = 0: every u gives exactly 0
         return SphereMax(upper=0.0, value=0.0, direction=vectors[:, 0])
-    scale = max(float(np.max(np.abs(mu))), float(np.linalg.norm(g)))
+    scale = max(float(np.max(np.abs(mu))), float(np.max(np.abs(g))))  # (norm(g) overflows)
     # Solved for (Q, q) / scale, which has the same maximiser and values divided by
     # scale: at scales of 1e-300 squared eigenvalue gaps underflowed (0 / 0).
     mu, g = mu / scale, g / scale
@@ -408,11 +408,40 @@ def _concave_max(function, low: float, high: float) -> tuple[float, float]:
     if high > low:
         if function(high - 1e-9 * (high - low)) <= candidates[high]:
             return high, candidates[high]  # still rising at the end: the constraint binds
+        low, high = _bracket_near_unit(function, low, high)
         found = minimize_scalar(lambda t: -function(t), bounds=(low, high), method="bounded",
                                 options={"xatol": 1e-10 * (high - low)})
         candidates[float(found.x)] = -float(found.fun)
     scale = max(candidates, key=candidates.get)
     return scale, candidates[scale]
+
+
+def _bracket_near_unit(function, low: float, high: float) -> tuple[float, float]:
+    """A part of ``[low, high]`` (0 at one end, up to 1e12 long: a nearly feasible dual
+    point of a large beta) holding the concave ``function``'s maximiser and at most 4x as
+    long as its distance from 0, found by doubling or halving from ``|t| = 1``.
+
+    Brent's tolerance is relative to the interval: on ``[0, 1e12]`` it missed a
+    maximiser at 1 and the bound fell to 0.
+    """
+    sign, length = (1.0, high) if high >= -low else (-1.0, -low)
+    if length <= 4.0:
+        return low, high
+
+    def along(s: float) -> float:
+        return function(sign * s)
+
+    m = 1.0
+    if along(2.0) > along(1.0):
+        m = 2.0
+        while 2 * m < length and along(2 * m) > along(m):
+            m *= 2
+        near, far = m / 2, min(2 * m, length)
+    else:
+        while m > 1e-12 and along(m / 2) > along(m):
+            m /= 2
+        near, far = (m / 2 if m > 1e-12 else 0.0), 2 * m
+    return (near, far) if sign > 0 else (-far, -near)
 
 
 def best_dual_bound(

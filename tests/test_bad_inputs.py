@@ -45,6 +45,7 @@ from convexnn.exceptions import (
     UnsupportedProblemError,
     ValidationError,
 )
+from convexnn.formulations import nuclear_norm_program
 
 # -- data ------------------------------------------------------------------------------
 _rng = np.random.default_rng(123)
@@ -766,6 +767,7 @@ def test_features_too_large_for_float64_are_refused_everywhere():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
     model = cnn.ConvexPolyRegressor(solver="native").fit(X, y)
+    backprop = cnn.train_backprop(X, y, epochs=1)
     huge = X * 1e60
     calls = {
         "fit": lambda: cnn.ConvexPolyRegressor(solver="native").fit(huge, y),
@@ -775,6 +777,8 @@ def test_features_too_large_for_float64_are_refused_everywhere():
         "beta_max": lambda: cnn.beta_max(huge, y),
         "make_problem": lambda: cnn.make_problem(huge, y, beta=0.1),
         "backprop": lambda: cnn.train_backprop(huge, y, epochs=1),
+        "backprop predict": lambda: backprop.predict(huge),
+        "nuclear norm": lambda: nuclear_norm_program(huge, y, beta=0.1),
     }
     for name, call in calls.items():
         with pytest.raises(cnn.ValidationError, match=r"X has values up to 2\.3\d*e\+60; beyond"

@@ -101,11 +101,31 @@ def test_dual_bound_is_the_best_on_its_feasible_segment(loss_name):
 def test_sphere_maximum_scales_with_its_data_without_underflow():
     """At scale 1e-300 squared eigenvalue gaps underflowed: 0 / 0 warnings (from
     beta_max of targets of 1e-300, or a logistic fit at beta 1e-300) and a hard-case test
-    decided by NaN."""
+    decided by NaN; at 1e160 the scale, ``||q||``, overflowed (value NaN)."""
     for Q, q in random_instances(20, seed=4):
         mu, V = np.linalg.eigh(Q)
         unit = sphere_quadratic_max(mu, V, q)
-        for factor in (1e-300, 1e150):
+        for factor in (1e-300, 1e160):
             scaled = sphere_quadratic_max(factor * mu, V, factor * q)
             assert scaled.value == pytest.approx(factor * unit.value, rel=1e-9, abs=1e-12 * factor)
             assert scaled.upper == pytest.approx(factor * unit.upper, rel=1e-9, abs=1e-12 * factor)
+
+
+@pytest.mark.parametrize("ratio", [3e10, 1e11])
+def test_the_bound_is_found_on_a_segment_a_trillion_times_longer_than_its_maximiser(ratio):
+    """At beta = 1e11 beta_max the feasible segment of the zero network's dual point runs
+    to t = 1e11 while the best t is 1: Brent's tolerance, relative to the segment, missed
+    it and the bound fell to 0 (a certified gap of 1 for the optimal zero network)."""
+    import warnings
+
+    import convexnn as cnn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] ** 2 + 0.1 * rng.normal(size=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cnn.SolverStatusWarning)
+        result = cnn.ConvexPolyRegressor(solver="native", beta=ratio * cnn.beta_max(X, y)).fit(
+            X, y).result_
+    assert result.status == "optimal" and result.n_neurons == 0
+    assert result.lower_bound == pytest.approx(0.5 * float(y @ y), rel=1e-12)

@@ -103,22 +103,22 @@ def test_shifted_cholesky_takes_the_smallest_power_of_ten_that_is_positive_defin
         return Q @ torch.diag(torch.tensor(values, dtype=torch.float64)) @ Q.T
 
     definite = with_eigenvalues(0.5, 1, 2, 3, 4, 250)
-    factor, exponent = _local._shifted_cholesky(definite.clone())
+    factor, exponent, _ = _local._shifted_cholesky(definite.clone())
     torch.testing.assert_close(factor @ factor.T, definite)
     assert exponent is None  # no shift
     # The smallest eigenvalue is -0.01: the shift is the first power of ten times the
     # largest diagonal entry above 0.01.
     indefinite = with_eigenvalues(-0.01, 1, 2, 3, 4, 250)
     largest = float(indefinite.diagonal().max())
-    factor, exponent = _local._shifted_cholesky(indefinite.clone())
-    shift = largest * 10.0 ** exponent
+    factor, exponent, shift = _local._shifted_cholesky(indefinite.clone())
+    assert shift == largest * 10.0 ** exponent
     assert shift > 0.01 and shift / 10 < 0.01
     eye = torch.eye(6, dtype=torch.float64)
     torch.testing.assert_close(factor @ factor.T, indefinite + shift * eye)
     # A search that starts above the smallest sufficient shift takes its first power.
     assert _local._shifted_cholesky(indefinite.clone(), exponent + 1)[1] == exponent + 1
     # More negative than the largest diagonal entry is positive: Gauss-Newton's case.
-    assert _local._shifted_cholesky(with_eigenvalues(-300, 1, 2, 3, 4, 250)) == (None, None)
+    assert _local._shifted_cholesky(with_eigenvalues(-300, 1, 2, 3, 4, 250)) == (None, None, None)
 
 
 def test_direct_steps_converge_quadratically_where_the_exact_hessian_is_indefinite():
@@ -177,3 +177,27 @@ def test_direct_steps_are_taken_only_where_their_jacobian_fits_the_memory_left(m
         _local.refine(model, state, method="auto", max_steps=1, max_products=5, rtol=1e-12,
                       deadline=math.inf, memory_left=left)
     assert used == ["gauss_newton", "newton_cg"]
+
+
+def test_a_shifted_dual_form_step_solves_the_system_its_factor_holds():
+    """Wider than tall (J^T J + s I solved through J J^T + s I): when Cholesky needs an
+    extra shift, the Woodbury step must divide by the shift the factor holds, not the one
+    asked for (with a float32 working-precision shift, steps came out far too long)."""
+    model, state = model_and_state(6, 1, 1, 4, 1, "squared", width=4)
+    duplicated = torch.cat([model.patches[:3], model.patches[:3]])  # J J^T is singular
+    model = NeuronModel(duplicated, model.targets, COEFFICIENTS, 0.3, get_loss("squared"))
+    yhat, cache = model.forward(state)
+    system = _local._DirectSystem(model, state, yhat, cache, mu=0.0)
+    assert not system.primal
+    g = torch.randn(state.V.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    step = system.solve(g, damping=0.0).reshape(-1)
+    J = system.J
+    gram = J @ J.T
+    for exponent in range(-10, 1):  # the shift _shifted_cholesky took
+        added = float(gram.diagonal().abs().max()) * 10.0 ** exponent
+        if int(torch.linalg.cholesky_ex(gram + added * torch.eye(len(gram),
+                                                                 dtype=gram.dtype))[1]) == 0:
+            break
+    residual = J.T @ (J @ step) + added * step + g.reshape(-1)
+    # (a system shifted by 1e-10 of its scale: rounding is amplified 1e10-fold)
+    assert float(residual.norm()) <= 1e-4 * float(g.norm())

@@ -41,6 +41,25 @@ def test_cgroup_v1_limit_and_a_containers_private_mount(tmp_path):
     assert _memory._cgroup_room(str(tmp_path / "missing"), str(tmp_path / "fs")) is None
 
 
+def test_cgroup_page_cache_a_parents_limit_and_unreadable_files(tmp_path):
+    """Inactive page cache is reclaimable, not used (after reading a data file the room
+    was near 0); a limit set on a parent group counts; a malformed file (an empty
+    memory.max) is no limit, not a ValueError out of every guarded solve."""
+    cgroup, fs = str(tmp_path / "cgroup"), str(tmp_path / "fs")
+    write(tmp_path / "cgroup", "0::/parent/leaf\n")
+    write(tmp_path / "fs/parent/leaf/memory.max", "max\n")
+    write(tmp_path / "fs/parent/leaf/memory.current", "1000000000\n")
+    write(tmp_path / "fs/parent/memory.max", "4000000000\n")
+    write(tmp_path / "fs/parent/memory.current", "3500000000\n")
+    write(tmp_path / "fs/parent/memory.stat", "anon 1000000000\ninactive_file 2000000000\n")
+    assert _memory._cgroup_room(cgroup, fs) == 2.5 * GB  # 4 - 3.5 + 2 (cache)
+    write(tmp_path / "fs/parent/leaf/memory.max", "1500000000\n")
+    assert _memory._cgroup_room(cgroup, fs) == 0.5 * GB  # the leaf's is tighter
+    write(tmp_path / "fs/parent/leaf/memory.max", "")
+    write(tmp_path / "fs/parent/memory.max", "")
+    assert _memory._cgroup_room(cgroup, fs) is None
+
+
 def test_the_least_room_is_what_is_available(monkeypatch):
     monkeypatch.setattr(_memory, "_system_available", lambda: 24 * GB)
     monkeypatch.setattr(_memory, "_cgroup_room", lambda: 3 * GB)

@@ -964,8 +964,9 @@ def test_a_long_silent_solve_is_announced(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error", convexnn.LongSolveWarning)
             solve(problem, "native", options)
-    with pytest.warns(convexnn.LongSolveWarning):
-        solve(squared, "native", {"engine": "neurons"})
+    for neurons_only in ({"engine": "neurons"}, {"dtype": "float32"}, {"max_neurons": 10}):
+        with pytest.warns(convexnn.LongSolveWarning):  # auto takes the neurons engine
+            solve(squared, "native", neurons_only)
     monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 10**12)
     with warnings.catch_warnings():
         warnings.simplefilter("error", convexnn.LongSolveWarning)

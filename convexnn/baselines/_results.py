@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from convexnn._torch_model import TorchPolyNet
-from convexnn._validation import as_float_array, writable
+from convexnn._validation import FEATURE_LIMIT, as_float_array, writable
 from convexnn.activations import Activation
 from convexnn.exceptions import ValidationError
 from convexnn.losses import Loss
@@ -172,7 +172,7 @@ class BackpropRun:
         when convolutional.
         """
         if self.geometry is None:
-            features = as_float_array(X, "X", min_samples=0)
+            features = as_float_array(X, "X", min_samples=0, limit=FEATURE_LIMIT)
             if features.shape[1] != self.W.shape[1]:
                 raise ValidationError(
                     f"X has {features.shape[1]} features but the network expects "
@@ -180,7 +180,7 @@ class BackpropRun:
                 )
         else:
             features = self.geometry.as_images(
-                as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0)
+                as_float_array(X, "X", ndims=(2, 3, 4), min_samples=0, limit=FEATURE_LIMIT)
             )
         with torch.no_grad():
             return self.to_torch()(as_tensor(features, torch.float64)).numpy()

@@ -22,6 +22,7 @@ from convexnn.comparison._runners import (
     run_optimizer,
     thread_limit,
 )
+from convexnn.solvers.certificate import relative_gap
 
 logger = logging.getLogger("convexnn")
 
@@ -255,7 +256,7 @@ def compare(
     for record in records:
         value = record["objective"]
         if math.isfinite(lower_bound) and math.isfinite(value):
-            record["relative_excess"] = (value - lower_bound) / max(abs(value), 1e-12)
+            record["relative_excess"] = relative_gap(value, lower_bound)
         if record["status"] == FAILED:
             continue
         history = histories.get((record["method"], record["seed"]))

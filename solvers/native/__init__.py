@@ -241,9 +241,10 @@ class NativeSolver(Solver):
         if not is_large_problem(shape):
             return None
         requested = options.get("engine", "auto")
-        if requested == "auto" and options.get("max_neurons") is None and (
-                options.get("dtype") != "float32"):
-            requested = self.choose_engine(problem, "auto")
+        if requested == "auto":  # as _solve decides: these options are the neurons engine's
+            neurons_only = options.get("max_neurons") is not None or (
+                options.get("dtype") == "float32")
+            requested = "neurons" if neurons_only else self.choose_engine(problem, "auto")
         if requested != "neurons":
             return None
         return (

@@ -197,7 +197,7 @@ class _DirectSystem:
             A = self.gram + self.curvature
             A.diagonal().add_(shift)
             first = SHIFT_EXPONENTS[0] if self.shift_exponent is None else self.shift_exponent - 2
-            factor, exponent = _shifted_cholesky(A, first)  # None: Gauss-Newton
+            factor, exponent, _ = _shifted_cholesky(A, first)  # None: Gauss-Newton
             self.shift_exponent = SHIFT_EXPONENTS[-1] if factor is None else exponent
         self.exact = factor is not None
         if factor is None:
@@ -207,11 +207,12 @@ class _DirectSystem:
             # covers (a fixed 1e-10 of the diagonal is below float32's: Cholesky failed
             # again on features of scale 100).
             precision = math.ceil(math.log10(torch.finfo(A.dtype).eps)) + 1
-            factor, _ = _shifted_cholesky(A, max(precision, SHIFT_EXPONENTS[0]))
+            factor, _, added = _shifted_cholesky(A, max(precision, SHIFT_EXPONENTS[0]))
             if factor is None:
                 raise torch.linalg.LinAlgError(
                     "the Gauss-Newton matrix is not positive definite at any shift up to its "
                     "largest diagonal entry")
+            shift += added  # what the factor holds, for the Woodbury step below
         if self.primal:
             step = -torch.cholesky_solve(g[:, None], factor)[:, 0]
         else:
@@ -237,10 +238,11 @@ SHIFT_EXPONENTS = range(-10, 1)
 
 def _shifted_cholesky(
     A: torch.Tensor, first: int = SHIFT_EXPONENTS[0]
-) -> tuple[torch.Tensor | None, int | None]:
+) -> tuple[torch.Tensor | None, int | None, float | None]:
     """Cholesky factor of ``A + s I`` for the smallest ``s`` of ``0, 10^first a, ...,
     10^0 a`` (``a`` the largest absolute diagonal entry) that makes it positive
-    definite, and ``s``'s exponent (``None``: no shift); ``(None, None)`` if none does.
+    definite, ``s``'s exponent (``None``: no shift) and ``s``; ``(None, None, None)`` if
+    none does.
 
     ``A`` is modified in place. Near a minimiser the exact Hessian is indefinite only
     by curvature that vanishes at it (measured on the breast-cancer logistic path:
@@ -258,8 +260,8 @@ def _shifted_cholesky(
         added = shift
         factor, info = torch.linalg.cholesky_ex(A)
         if int(info) == 0:
-            return factor, exponent
-    return None, None
+            return factor, exponent, shift
+    return None, None, None
 
 
 def _output_weighted_gram(
