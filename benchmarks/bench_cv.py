@@ -264,8 +264,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(RESULTS / "cv"), help="path stem of the .json/.md")
     args = parser.parse_args(argv)
 
+    import scipy.optimize  # noqa: F401  (loaded before the limit below: BLAS and OpenMP
+    import sklearn.model_selection  # noqa: F401  libraries loaded later keep their threads)
     import torch
     from threadpoolctl import threadpool_limits
+
+    import convexnn  # noqa: F401
 
     torch.set_num_threads(1)
     rows = []

@@ -171,7 +171,9 @@ def first_sentence(text: str) -> str:
 
 def peak_rss_gb() -> float:
     """This process's peak resident memory so far, in GB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB on Linux
+    # ru_maxrss is in KiB on Linux (tables before 2026-11-30 14:40 divided it by 1e6:
+    # units of 1.024e9 bytes, 2.4% below GB)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def run_in_subprocess(case: str, solver: str, device: str, time_limit: float) -> Row:

@@ -946,7 +946,7 @@ def test_local_steps_are_told_the_memory_the_plan_leaves_at_each_width(monkeypat
 
 
 def test_a_long_silent_solve_is_announced(monkeypatch):
-    """60000 x 784 on two cores: 20-60 s a round, hours over max_iter rounds, and nothing
+    """60000 x 784 on one core: 10-300 s a round, hours over max_iter rounds, and nothing
     shown unless verbose. Announced when the neurons engine takes a large problem without
     verbose or time_limit; problems count as large here from 100 oracle entries."""
     monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 100)

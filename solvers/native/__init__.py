@@ -231,7 +231,7 @@ class NativeSolver(Solver):
 
     def long_solve_notice(self, problem: SDPProblem, options: Mapping[str, Any]) -> str | None:
         """A large problem for the neurons engine, solved without ``verbose`` or
-        ``time_limit``: 60000 x 784 takes 20-60 s a round on two cores, and
+        ``time_limit``: 60000 x 784 takes 10-300 s a round on one core, and
         ``max_iter`` rounds can be hours of silence."""
         from convexnn.solvers.native._neurons import is_large_problem
 
