@@ -971,6 +971,11 @@ def test_a_long_silent_solve_is_announced(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", convexnn.LongSolveWarning)
         solve(huber, "native")
+        # A solve refused for memory never starts: no announcement, the refusal instead.
+        monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 100)
+        monkeypatch.setattr(solvers._memory, "available_memory", lambda: 0)
+        with pytest.raises(convexnn.ProblemTooLargeError):
+            solve(huber, "native")
 
 
 def test_float32_solves_features_of_scale_100():

@@ -247,6 +247,10 @@ class NativeSolver(Solver):
             requested = "neurons" if neurons_only else self.choose_engine(problem, "auto")
         if requested != "neurons":
             return None
+        available = _memory.available_memory()
+        plan = self.neurons_plan(shape, available, options.get("dtype", "float64"))
+        if plan.bytes_for(shape.n_blocks) > available:
+            return None  # refused for memory before it starts: nothing to announce
         return (
             f"native: a large problem (n={shape.n_samples}, h={shape.patch_size}, "
             f"{shape.n_outputs} output(s)) for the neurons engine, which may run for hours "
