@@ -375,9 +375,9 @@ def predict_command(args: argparse.Namespace) -> int:
     if scored is not None and scored.any() and args.out is not None:
         try:
             classes = getattr(model, "classes_", None)
-            unknown = [] if classes is None else [
-                value for value in np.unique(y[scored]) if not np.isin(value, classes)]
-            if unknown and args.target is None:  # an id or a count, not labels
+            values = np.unique(y[scored])
+            unknown = [] if classes is None else values[~np.isin(values, classes)]
+            if len(unknown) and args.target is None:  # an id or a count, not labels
                 raise ValueError(f"{len(unknown)} of its values (e.g. {unknown[0].item()!r}) "
                                  f"are not among the model's classes {classes.tolist()}")
             score = model.score(X[scored], y[scored])  # (a boolean mask selects rows)

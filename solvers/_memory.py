@@ -57,7 +57,7 @@ def _cgroup_room(membership: str = "/proc/self/cgroup",
         parts = [part for part in path.split("/") if part]
         folders = [f"{base}/{'/'.join(parts[:depth])}".rstrip("/")
                    for depth in range(len(parts), -1, -1)]
-        rooms += [room for room in map(lambda folder: _limit_room(folder, *names), folders)
+        rooms += [room for room in (_limit_room(folder, *names) for folder in folders)
                   if room is not None]
     return min(rooms, default=None)
 

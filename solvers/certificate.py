@@ -24,6 +24,7 @@ gets the same bound.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -428,6 +429,7 @@ def _bracket_near_unit(function, low: float, high: float) -> tuple[float, float]
     if length <= 4.0:
         return low, high
 
+    @functools.cache  # each step compares a point with the one before
     def along(s: float) -> float:
         return function(sign * s)
 

@@ -55,11 +55,11 @@ def load_svmlight(
                 f"{file}: {int(np.size(values) - np.isfinite(values).sum())} of its {name} "
                 "are NaN or infinite; expected finite numbers"
             )
-    dense = 8 * X.shape[0] * X.shape[1]
-    if dense > available_memory():  # the largest index sets the width: one stray index
+    dense, free = 8 * X.shape[0] * X.shape[1], available_memory()
+    if dense > free:  # the largest index sets the width: one stray index
         raise ProblemTooLargeError(
             f"{file}: its {X.shape[0]} x {X.shape[1]} features would take "
-            f"{format_bytes(dense)} dense, more than the {format_bytes(available_memory())} "
+            f"{format_bytes(dense)} dense, more than the {format_bytes(free)} "
             "available; the largest feature index sets the width: check the indices"
         )
     return X.toarray().astype(np.float64, copy=False), y

@@ -240,12 +240,7 @@ class NativeSolver(Solver):
         shape = ProblemShape.of(problem)
         if not is_large_problem(shape):
             return None
-        requested = options.get("engine", "auto")
-        if requested == "auto":  # as _solve decides: these options are the neurons engine's
-            neurons_only = options.get("max_neurons") is not None or (
-                options.get("dtype") == "float32")
-            requested = "neurons" if neurons_only else self.choose_engine(problem, "auto")
-        if requested != "neurons":
+        if self.choose_engine(problem, _requested_engine(options)) != "neurons":
             return None
         available = _memory.available_memory()
         plan = self.neurons_plan(shape, available, options.get("dtype", "float64"))
@@ -361,24 +356,13 @@ class NativeSolver(Solver):
         self, problem: SDPProblem, warm_start, options: Mapping[str, Any],
         comm: Communicator = LOCAL,
     ) -> SolverOutput:
-        # Options only the neurons engine has: auto takes it, the interior point refuses them.
-        neurons_only = {
-            "max_neurons": (options.get("max_neurons") is not None,
-                            "max_neurons caps the width of engine='neurons'; engine='ipm' "
-                            "returns the optimum at its own width"),
-            "dtype": (options.get("dtype") == "float32",
-                      "dtype='float32' runs engine='neurons' in float32; engine='ipm' "
-                      "solves in float64"),
-        }
-        given = [name for name, (used, _) in neurons_only.items() if used]
-        requested = options.get("engine", "auto")
-        if requested == "auto" and given:
-            requested = "neurons"
+        given = _neurons_only_options(options)
+        requested = _requested_engine(options)
         engine = self.choose_engine(problem, requested, comm)
         if engine == "ipm" and given:
+            name, why = next(iter(given.items()))
             raise InvalidSolverOptionError(
-                f"{neurons_only[given[0]][1]}. Drop {given[0]} or use engine='neurons' "
-                "(or 'auto')"
+                f"{why}. Drop {name} or use engine='neurons' (or 'auto')"
             )
         if engine == "ipm" and (reason := _ipm_reason(problem)) is not None:
             raise InvalidSolverOptionError(reason)
@@ -558,6 +542,27 @@ class NativeSolver(Solver):
                    "factored_outputs": result.factored},
             engine_state=result.warm_start,
         )
+
+
+def _neurons_only_options(options: Mapping[str, Any]) -> dict[str, str]:
+    """The options set that only the neurons engine has, each with why the interior
+    point refuses it."""
+    why = {
+        "max_neurons": (options.get("max_neurons") is not None,
+                        "max_neurons caps the width of engine='neurons'; engine='ipm' "
+                        "returns the optimum at its own width"),
+        "dtype": (options.get("dtype") == "float32",
+                  "dtype='float32' runs engine='neurons' in float32; engine='ipm' "
+                  "solves in float64"),
+    }
+    return {name: reason for name, (used, reason) in why.items() if used}
+
+
+def _requested_engine(options: Mapping[str, Any]) -> str:
+    """The ``engine`` option, with ``auto`` taken as ``neurons`` when options only that
+    engine has are set."""
+    requested = options.get("engine", "auto")
+    return "neurons" if requested == "auto" and _neurons_only_options(options) else requested
 
 
 def _certified_gap(objective: float, lower_bound: float, tol: float) -> float:
