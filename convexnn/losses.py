@@ -105,7 +105,8 @@ class Loss(ABC):
         if self.targets == "onehot":
             if y.shape[1] < 2:
                 raise ValidationError(
-                    f"the {self.name} loss needs at least 2 outputs, got {y.shape[1]}"
+                    f"the {self.name} loss needs one-hot targets of at least 2 columns, got "
+                    f"{y.shape[1]} column; use a classifier, which encodes labels itself"
                 )
             if not (np.all(np.isin(y, (0.0, 1.0))) and np.all(y.sum(axis=1) == 1)):
                 raise ValidationError(

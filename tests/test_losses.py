@@ -219,7 +219,7 @@ def test_get_loss_names_and_aliases():
 def test_check_targets_messages():
     with pytest.raises(ValidationError, match=r"hinge loss needs targets in \{-1, \+1\}"):
         get_loss("hinge").check_targets(np.array([[0.0], [1.0]]))
-    with pytest.raises(ValidationError, match="at least 2 outputs"):
+    with pytest.raises(ValidationError, match="one-hot targets of at least 2 columns.*classifier"):
         get_loss("cross-entropy").check_targets(np.array([[1.0], [1.0]]))
     with pytest.raises(ValidationError, match="one-hot"):
         get_loss("multiclass-hinge").check_targets(np.array([[1.0, 1.0], [0.0, 1.0]]))

@@ -36,7 +36,12 @@ from convexnn.solvers.native._model import NeuronModel, NeuronState
 DIRECT_JACOBIAN_ENTRIES = 40_000_000
 
 #: ... and its Gram matrix costs at most this many multiply-adds (rows * cols * min).
-DIRECT_GRAM_FLOPS = 2_000_000_000
+#: Beyond a few hundred columns direct steps lose to Newton-CG even where each is cheap:
+#: on 10-class digits (cross-entropy, n = 240, 10-13 neurons of 65 weights) they crawl
+#: along curved valleys, 65 damped steps for one entering neuron; at 2e9 the CV path of
+#: bench_cv took 46 s, at 7e8 (Newton-CG from about 9 neurons) 23 s. Smaller systems
+#: (breast cancer, planted regressions) keep their direct steps.
+DIRECT_GRAM_FLOPS = 700_000_000
 
 #: Copies of the dense Jacobian a direct step holds at once: measured 3.5-4.8 with freed
 #: memory returned to the system (n = 20000-60000, h = 11-31, one output).
