@@ -18,6 +18,8 @@ numpy are imported at module level: building the parser must stay cheap
 from __future__ import annotations
 
 import argparse
+import csv
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -194,8 +196,10 @@ def _features_for(
 
 
 def labelled(y: np.ndarray) -> np.ndarray:
-    """Rows of ``y`` with a target: not NaN (numbers), not ``""`` (labels)."""
-    return ~np.isnan(y) if y.dtype.kind == "f" else y != ""
+    """Rows of ``y`` with a target: not NaN (numbers), not ``""`` (labels), in every column
+    of a 2-D ``y``."""
+    present = ~np.isnan(y) if y.dtype.kind == "f" else y != ""
+    return present.all(axis=1) if present.ndim == 2 else present
 
 
 def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
@@ -367,6 +371,13 @@ def predict_command(args: argparse.Namespace) -> int:
     from convexnn._persistence import load_saved_estimator
     from convexnn.exceptions import ValidationError
 
+    if args.out is not None:  # before any work: a long prediction must not end in an error
+        out = Path(args.out)
+        if out.is_dir():
+            raise ValidationError(f"--out {out} is a folder; give a file name")
+        if not out.parent.is_dir():
+            raise ValidationError(f"--out {out}: the folder {out.parent} does not exist")
+        check_writable(out.parent)
     model = load_saved_estimator(args.model)
     X, y = _features_for(model, args, unlabelled_rows=True)
     predictions = model.predict(X)
@@ -395,16 +406,17 @@ def predict_command(args: argparse.Namespace) -> int:
             warnings.warn(f"not scored: the column of {args.data} taken for the target does "
                           f"not suit the model ({error}); name the target with --target",
                           ConvexNNWarning, stacklevel=1)
+    rows = predictions.reshape(len(predictions), -1).tolist()
     if args.out is None:
-        for row in predictions.reshape(len(predictions), -1):
-            print(",".join(str(value) for value in row))
+        # The csv module quotes labels that hold the delimiter or quotes ("Smith, John").
+        csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
         return 0
     columns = 1 if predictions.ndim == 1 else predictions.shape[1]
     names = ["prediction"] if columns == 1 else [f"prediction_{k}" for k in range(columns)]
-    with open(args.out, "w", encoding="utf-8") as handle:
-        handle.write(",".join(names) + "\n")
-        for row in predictions.reshape(len(predictions), -1):
-            handle.write(",".join(str(value) for value in row) + "\n")
+    with open(args.out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
     print(f"wrote {len(predictions)} predictions to {args.out}")
     if score is not None:
         rows = "" if scored.all() else f" (on the {scored.sum()} of {len(y)} rows with a target)"

@@ -267,6 +267,17 @@ def load_estimator(cls: type, path: Any) -> Any:
                 f"{path} is damaged: {len(estimator.classes_)} classes for a network with "
                 f"{outputs} output(s) (expected {expected} classes)"
             )
+        classes = estimator.classes_
+        # Output k scores classes_[k] only if classes_ is what fit stores: np.unique's.
+        if classes.ndim != 1 or (classes.dtype.kind == "f" and not np.isfinite(classes).all()) \
+                or not np.array_equal(np.unique(classes), classes):
+            raise ValidationError(
+                f"{path} is damaged: classes {classes.tolist()} are not sorted, distinct "
+                "and finite"
+            )
+    dual = estimator.result_.dual_point
+    if dual is not None and np.ndim(dual) not in (1, 2):
+        raise ValidationError(f"{path} is damaged: a dual point of shape {np.shape(dual)}")
     return estimator
 
 

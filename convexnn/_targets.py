@@ -108,10 +108,15 @@ def _indices_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def _uniform_labels(labels: np.ndarray) -> np.ndarray:
-    """Object labels as strings or numbers; mixed or missing labels are an error."""
+    """Object labels as strings or numbers; bytes, mixed or missing labels are an error."""
+    kinds = {type(value) for value in labels} if labels.dtype.kind == "O" else set()
+    if labels.dtype.kind == "S" or (kinds and all(issubclass(kind, bytes) for kind in kinds)):
+        raise InputTypeError(
+            "y holds labels as bytes (e.g. b'pos'), which scikit-learn cannot take; decode "
+            "them, e.g. y.astype(str)"
+        )
     if labels.dtype.kind != "O" or len(labels) == 0:
         return labels
-    kinds = {type(value) for value in labels}
     if any(value is None for value in labels) or any(
         isinstance(value, float) and value != value for value in labels
     ):

@@ -198,6 +198,10 @@ class _ArgumentError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
+        if message.endswith("expected one argument"):
+            # argparse reads a value such as "-1,2" as an option and reports the value as
+            # missing, which hides what happened.
+            message += " (a value that starts with '-' needs '=': --option=-1)"
         raise _ArgumentError(f"{message} (see '{self.prog} --help')")
 
 

@@ -347,6 +347,8 @@ def npz_path(path: Any) -> Path:
     """``path`` with ``.npz`` appended unless it already ends in it."""
     path = check_path(path)
     path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if path.is_dir():
+        raise ValidationError(f"cannot save to {path}: it is a folder; give a file name")
     if not path.parent.is_dir():
         raise MissingFileError(
             f"cannot save to {path}: the folder {path.parent} does not exist; create it first"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -60,6 +61,15 @@ def test_bad_command_line_is_reported_with_exit_code_2(capsys):
         code = exit.code
     assert code == 2
     assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
+
+
+def test_a_value_read_as_an_option_says_how_to_pass_it(capsys):
+    """argparse reads "-1,2" as an option and only said the value was missing."""
+    assert main(["demo", "--beta", "-1,2"]) == 2
+    assert "a value that starts with '-' needs '=': --option=-1" in capsys.readouterr().err
+    assert main(["demo", "--beta=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "beta" in err and "needs '='" not in err
 
 
 def parse_demo(out: str) -> dict[str, str]:
@@ -649,3 +659,59 @@ def test_fit_announces_a_long_silent_solve_unless_verbose_or_limited(tmp_path, c
         assert ("LongSolveWarning" in err) == announced, extra
         if announced:
             assert "-v on the command line" in err and "--time-limit" in err
+
+
+def test_predict_quotes_labels_and_scores_a_multi_output_regressor(tmp_path, capsys):
+    """Predictions were joined with bare commas ("Smith, John" became two columns), and a
+    2-D target crashed predict --out with an IndexError from its labelled-rows mask."""
+    import pandas as pd
+
+    X = np.random.default_rng(37).normal(size=(30, 3))
+    names = np.where(X[:, 0] > 0, "Smith, John", 'say "hi"')
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "who": names}).to_csv(
+        tmp_path / "names.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "names.csv"), "--target", "who",
+                 "--out", str(tmp_path / "names.npz")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "names.npz"), "--data", str(tmp_path / "names.csv"),
+                 "--out", str(out)]) == 0
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["prediction"]
+    assert set(written["prediction"]) <= {"Smith, John", 'say "hi"'}
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "names.npz"), "--data",
+                 str(tmp_path / "names.csv")]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out), header=None)
+    assert printed.shape == (30, 1)
+    np.testing.assert_array_equal(printed[0], written["prediction"])
+
+    Y = np.column_stack([X[:, 0] ** 2, X[:, 1]])
+    np.savez(tmp_path / "two.npz", X=X, y=Y)
+    assert main(["fit", "--data", str(tmp_path / "two.npz"),
+                 "--out", str(tmp_path / "two-model.npz")]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "two-model.npz"), "--data", str(tmp_path / "two.npz"),
+                 "--out", str(tmp_path / "two.csv")]) == 0
+    assert "R^2" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "two.csv").shape == (30, 2)
+
+
+def test_predict_and_fit_refuse_an_output_path_they_cannot_write_before_working(
+        labelled, tmp_path, capsys):
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "folder.npz").mkdir()
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(labelled["train"]), "--target", "label",
+                 "--out", str(model)]) == 0
+    for out, message in ((tmp_path / "folder.csv", "is a folder"),
+                         (tmp_path / "missing" / "p.csv", "does not exist")):
+        capsys.readouterr()
+        assert main(["predict", str(model), "--data", str(labelled["features"]),
+                     "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["fit", "--data", str(labelled["train"]), "--target", "label",
+                 "--out", str(tmp_path / "folder")]) == 2
+    err = capsys.readouterr().err
+    assert "folder.npz: it is a folder" in err and "Traceback" not in err

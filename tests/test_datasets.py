@@ -493,3 +493,49 @@ def test_complex_targets_in_an_npz_are_refused(tmp_path):
     np.savez(tmp_path / "c.npz", X=np.ones((3, 2)), y=np.array([1j, 2, 3]))
     with pytest.raises(DataFormatError, match="y has dtype complex128"):
         load_numpy(tmp_path / "c.npz")
+
+
+def test_idx_without_samples_or_with_non_finite_values_is_refused(tmp_path):
+    """An empty IDX array crashed in numpy's reshape; float IDX files returned NaN, which
+    the other loaders refuse."""
+    empty = tmp_path / "empty-images-idx3-ubyte"
+    empty.write_bytes(_idx_bytes(np.zeros((0, 2, 2), dtype=np.uint8), 0x08))
+    with pytest.raises(DataFormatError, match=r"shape \(0, 2, 2\) contains no samples"):
+        load_idx(empty)
+    images = np.ones((4, 2, 2), dtype=np.float32)
+    images[3, 1, 0] = np.nan
+    nan_images = tmp_path / "nan-images-idx3-ubyte"
+    nan_images.write_bytes(_idx_bytes(images, 0x0D))
+    with pytest.raises(DataFormatError, match=r"images hold the non-finite value nan at index "
+                                              r"\(3, 1, 0\)"):
+        load_idx(nan_images)
+    finite = tmp_path / "finite-images-idx3-ubyte"
+    finite.write_bytes(_idx_bytes(np.ones((4, 2, 2), dtype=np.float32), 0x0D))
+    labels = tmp_path / "labels-idx1-ubyte"
+    labels.write_bytes(_idx_bytes(np.array([1, np.inf, 0, 1]), 0x0E))
+    with pytest.raises(DataFormatError, match="labels hold the non-finite value inf"):
+        load_idx(finite, labels)
+
+
+def test_csv_header_with_a_number_among_its_names_is_not_read_as_a_sample(tmp_path):
+    """Line 1 "2019,2020,label" was a training sample of class 'label'."""
+    path = tmp_path / "years.csv"
+    path.write_text("2019,2020,label\n" + "".join(f"{i},{i + 1},{i % 2}\n" for i in range(6)))
+    with pytest.raises(DataFormatError, match="'label' at line 1 and numbers in every other "
+                                              "line; if line 1 is a header"):
+        load_csv(path)
+    X, y = load_csv(path, header=True)
+    assert X.shape == (6, 2) and y.tolist() == [0, 1, 0, 1, 0, 1]
+    labels = tmp_path / "labels.csv"  # labels in every line are labels, line 1's too
+    labels.write_text("".join(f"{i},{i + 1},{'ab'[i % 2]}\n" for i in range(4)))
+    assert load_csv(labels)[1].tolist() == ["a", "b", "a", "b"]
+
+
+def test_csv_target_named_twice_or_a_delimiter_of_the_wrong_type_is_refused(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("a,y,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValidationError, match="target 'y' names 2 columns"):
+        load_csv(path, target="y")
+    assert load_csv(path, target=2)[1].tolist() == [0, 1]
+    with pytest.raises(ValidationError, match="delimiter must be a non-empty string or None"):
+        load_csv(path, delimiter=5)

@@ -255,6 +255,33 @@ def test_hand_edited_classes_or_feature_names_that_do_not_fit_the_network_are_re
         cnn.ConvexPolyClassifier.load(edited)
 
 
+def test_hand_edited_classes_out_of_order_repeated_or_nan_and_a_scalar_dual_are_refused(
+        tmp_path):
+    """Output k scores classes_[k]: classes [2, 1, 0] or [0, 0, 1] loaded and predicted
+    permuted labels, [0, nan, 2] predicted NaN; a 0-d dual point broke certify."""
+    X, y = regression(n=36)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels).save(tmp_path / "m")
+    assert cnn.ConvexPolyClassifier.load(path).classes_.tolist() == [0, 1, 2]
+    for classes in ([2, 1, 0], [0, 0, 1], [0.0, np.nan, 2.0]):
+        edited = _with_arrays(tmp_path / "m.npz", classes=np.array(classes))
+        with pytest.raises(ValidationError, match="damaged: classes .* are not sorted, "
+                                                  "distinct and finite"):
+            cnn.ConvexPolyClassifier.load(edited)
+    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels).save(tmp_path / "m")
+    edited = _with_arrays(path, dual_point=np.array(1.0))
+    with pytest.raises(ValidationError, match=r"damaged: a dual point of shape \(\)"):
+        cnn.ConvexPolyClassifier.load(edited)
+
+
+def test_saving_onto_a_folder_is_refused_before_writing(tmp_path):
+    X, y = regression()
+    (tmp_path / "model.npz").mkdir()
+    model = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y)
+    with pytest.raises(ValidationError, match="model.npz: it is a folder"):
+        model.save(tmp_path / "model")
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic", "cross-entropy"])
 @pytest.mark.parametrize("classes", [2, 3])
 @pytest.mark.parametrize("pool_size", [None, 2])

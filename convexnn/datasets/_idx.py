@@ -65,9 +65,9 @@ def read_idx(path: PathLike) -> np.ndarray:
     expected = math.prod(shape) * dtype.itemsize
     actual = len(content) - header
     if actual != expected:
-        problem = "truncated" if actual < expected else "has trailing bytes"
+        problem = "is truncated" if actual < expected else "has trailing bytes"
         raise DataFormatError(
-            f"{file} is {problem}: shape {shape} of {dtype.newbyteorder('=').name} needs "
+            f"{file} {problem}: shape {shape} of {dtype.newbyteorder('=').name} needs "
             f"{expected} data bytes, found {actual}"
         )
     data = np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
@@ -100,6 +100,12 @@ def load_idx(
             f"{images_path}: IDX array of shape {images.shape}; expected images "
             f"(n, rows, cols) or (n, features)"
         )
+    if images.size == 0:
+        raise DataFormatError(
+            f"{images_path}: IDX array of shape {images.shape} contains no samples or no "
+            "features"
+        )
+    _check_finite(images, images_path, "images")
     X = images.reshape(len(images), -1).astype(np.float64)
     if labels_path is None:
         return X, None
@@ -113,5 +119,16 @@ def load_idx(
             f"{labels_path} has {len(labels)} labels but {images_path} has {len(X)} "
             f"images; the counts must match"
         )
+    _check_finite(labels, labels_path, "labels")
     y = labels.astype(np.int64) if labels.dtype.kind in "iu" else labels
     return X, y
+
+
+def _check_finite(values: np.ndarray, path: PathLike, what: str) -> None:
+    """Float IDX files can hold NaN or inf; the other loaders refuse them too."""
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        index = np.unravel_index(int(np.argmin(np.isfinite(values))), values.shape)
+        raise DataFormatError(
+            f"{path}: {what} hold the non-finite value {values[index]} at index "
+            f"{tuple(int(i) for i in index)}; expected finite numbers"
+        )

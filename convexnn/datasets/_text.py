@@ -68,6 +68,8 @@ def load_csv(
         ``target`` names no column.
     """
     file = existing_file(path)
+    if delimiter is not None and not (isinstance(delimiter, str) and delimiter):
+        raise ValidationError(f"delimiter must be a non-empty string or None, got {delimiter!r}")
     try:
         table = _read_cells(file, delimiter)
     except pd.errors.EmptyDataError as error:
@@ -174,6 +176,11 @@ def _target_column(target: Any, names: list[str], has_header: bool, file: Path) 
             )
         if target not in names:
             raise ValidationError(f"target {target!r} is not a column of {file}; columns: {names}")
+        if names.count(target) > 1:
+            raise ValidationError(
+                f"target {target!r} names {names.count(target)} columns of {file}; rename "
+                "them or give the target column's index"
+            )
         return names.index(target)
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         if not -len(names) <= target < len(names):
@@ -220,6 +227,13 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
             "which is not a finite float64; expected finite numbers (drop that row or rescale)"
         )
     if not feature:
+        if cells.index[0] == 0 and not numeric.iloc[0] and numeric.iloc[1:].all():
+            # Line 1 read as data (a header with a number among its names): it would be a
+            # sample of its own class.
+            raise DataFormatError(
+                f"{file}: {what} has the value {stripped.iloc[0]!r} at line 1 and numbers "
+                f"in every other line{_HEADER_HINT}"
+            )
         return stripped.to_numpy(dtype=str)
     bad = ~numeric
     line = int(bad.idxmax()) + 1
