@@ -109,6 +109,12 @@ def _header(path: str) -> list[str] | None:
     return names
 
 
+def _text_delimiter(path: str) -> str:
+    from convexnn.datasets._files import TEXT_DELIMITERS, file_format
+
+    return TEXT_DELIMITERS[file_format(path)]
+
+
 def _named(X: np.ndarray, names: list[str] | None) -> Any:
     """``X`` as a DataFrame with the feature names (what the estimator records), or as is."""
     if names is None:
@@ -148,8 +154,9 @@ def _features_for(
     ``unlabelled_rows``, empty cells of a text file's target column are read
     as NaN or ``""`` (see :func:`labelled`) instead of refused.
     """
-    from convexnn.datasets import load_file, load_idx, load_numpy
+    from convexnn.datasets import load_csv, load_file, load_idx, load_numpy
     from convexnn.datasets._files import TEXT_DELIMITERS, file_format, idx_labels_for
+    from convexnn.datasets._text import csv_width
     from convexnn.exceptions import ValidationError
 
     features = getattr(model, "feature_names_in_", None)
@@ -175,8 +182,12 @@ def _features_for(
             unlabelled = False
         if unlabelled:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
-    X, y = load_file(args.data, target=_column(args.target), **partial)
     wanted = model.n_features_in_
+    if args.target is None and kind in TEXT_DELIMITERS \
+            and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:  # features only
+        return _named(load_csv(args.data, target=None, delimiter=TEXT_DELIMITERS[kind])[0],
+                      features), None
+    X, y = load_file(args.data, target=_column(args.target), **partial)
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
         columns = X.shape[1] + 1
         if columns == wanted:
@@ -205,7 +216,7 @@ def labelled(y: np.ndarray) -> np.ndarray:
 def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
              read_as: dict[str, Any]):
     """The model's feature columns of a file with a header, by name, and its target."""
-    from convexnn.datasets import load_file
+    from convexnn.datasets import load_csv, load_file
     from convexnn.exceptions import ValidationError
 
     missing = [name for name in features if name not in names]
@@ -226,9 +237,8 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
             "target with --target"
         )
     target = target if target is not None else (others[0] if others else None)
-    if target is None:  # no target column: read the last column as one and put it back
-        X, last = load_file(args.data, target=-1)
-        table = np.column_stack([X, last.astype(np.float64)])
+    if target is None:  # no target column
+        table, _ = load_csv(args.data, target=None, delimiter=_text_delimiter(args.data))
         return _named(table[:, [names.index(name) for name in features]], features), None
     X, y = load_file(args.data, target=target, **read_as)
     rest = [name for name in names if name != target]

@@ -539,3 +539,13 @@ def test_csv_target_named_twice_or_a_delimiter_of_the_wrong_type_is_refused(tmp_
     assert load_csv(path, target=2)[1].tolist() == [0, 1]
     with pytest.raises(ValidationError, match="delimiter must be a non-empty string or None"):
         load_csv(path, delimiter=5)
+
+
+def test_csv_without_a_target_column_reads_every_column_as_a_feature(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("a\n1.5\n2\n")
+    X, y = load_csv(path, target=None)
+    assert y is None and X.tolist() == [[1.5], [2.0]]
+    path.write_text("a,b\n1,x\n")
+    with pytest.raises(DataFormatError, match="non-numeric feature column 'b'"):
+        load_csv(path, target=None)

@@ -25,21 +25,23 @@ def _is_number(text: Any) -> bool:
 
 def load_csv(
     path: PathLike,
-    target: int | str = -1,
+    target: int | str | None = -1,
     *,
     delimiter: str | None = ",",
     header: Literal["infer"] | bool | None = "infer",
     allow_missing_target: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a delimited text file with one sample per row.
 
     Parameters
     ----------
     path : str or path-like
         Compressed files (``.gz``, ``.bz2``, ``.zip``, ``.xz``) are read too.
-    target : int or str, default -1
+    target : int, str or None, default -1
         The target column, by position (negative counts from the end) or by
-        header name. Every other column is a feature.
+        header name. Every other column is a feature. ``None``: no target
+        column (a file of new samples); every column is a feature and ``y``
+        is ``None``.
     delimiter : str or None, default ","
         Field separator (a regular expression such as ``r"\\s+"`` works);
         ``None`` sniffs it.
@@ -54,9 +56,9 @@ def load_csv(
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float64
-    y : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,) or None
         Numbers if every target cell is one (integers stay integers),
-        otherwise the labels as strings.
+        otherwise the labels as strings; ``None`` with ``target=None``.
 
     Raises
     ------
@@ -101,6 +103,10 @@ def load_csv(
         names = [f"column {i}" for i in range(table.shape[1])]
     if table.empty:
         raise DataFormatError(f"{file} has a header row but no data rows")
+    if target is None:
+        columns = [_numeric_column(table.iloc[:, index], name, file, feature=True)
+                   for index, name in enumerate(names)]
+        return np.column_stack(columns).astype(np.float64), None
     if table.shape[1] < 2:
         raise DataFormatError(
             f"{file} has a single column; expected feature columns and a target column "
@@ -152,6 +158,16 @@ def _numbers_the_columns(row: pd.Series) -> bool:
 def _names(row: pd.Series) -> list[str]:
     return [str(cell).strip() if isinstance(cell, str) else f"column {i}"
             for i, cell in enumerate(row)]
+
+
+def csv_width(path: PathLike, delimiter: str | None = ",") -> int | None:
+    """The number of columns of a delimited text file (its first lines), ``None`` if it
+    cannot be read (:func:`load_csv` says why)."""
+    try:
+        table = _read_cells(existing_file(path), delimiter, rows=50).dropna(how="all")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+        return None
+    return table.shape[1]
 
 
 def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
