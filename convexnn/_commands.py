@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -269,6 +270,23 @@ def output_folder(path: str | Path) -> Path:
     return folder
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse an output file that cannot be written, before the run whose results go there:
+    a folder, a file in a missing folder, a file (or a pipe, /dev/stdout) that is read-only,
+    or a new file in a folder that takes none."""
+    from convexnn.exceptions import ValidationError
+
+    if path.is_dir():
+        raise ValidationError(f"--out {path} is a folder; give a file name")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ValidationError(f"--out {path}: the file cannot be written")
+        return
+    if not path.parent.is_dir():
+        raise ValidationError(f"--out {path}: the folder {path.parent} does not exist")
+    check_writable(path.parent)
+
+
 def check_writable(folder: Path) -> None:
     """Refuse a folder a file cannot be written to, before a run whose results go there."""
     import tempfile
@@ -339,7 +357,7 @@ def fit_command(args: argparse.Namespace) -> int:
         raise ValidationError(f"--{'/--'.join(_grid(args)).replace('_', '-')} apply with --cv "
                               "only (without it, fit solves at --beta)")
     out = npz_path(args.out)  # a folder that does not exist is an error before the solve
-    check_writable(out.parent)
+    check_output_file(out)
     read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
     X, y, _ = _training_data(args, read_as)
     classification = _task(y, args.task) == "classification"
@@ -382,12 +400,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from convexnn.exceptions import ValidationError
 
     if args.out is not None:  # before any work: a long prediction must not end in an error
-        out = Path(args.out)
-        if out.is_dir():
-            raise ValidationError(f"--out {out} is a folder; give a file name")
-        if not out.parent.is_dir():
-            raise ValidationError(f"--out {out}: the folder {out.parent} does not exist")
-        check_writable(out.parent)
+        check_output_file(Path(args.out))
     model = load_saved_estimator(args.model)
     X, y = _features_for(model, args, unlabelled_rows=True)
     predictions = model.predict(X)
@@ -416,17 +429,17 @@ def predict_command(args: argparse.Namespace) -> int:
             warnings.warn(f"not scored: the column of {args.data} taken for the target does "
                           f"not suit the model ({error}); name the target with --target",
                           ConvexNNWarning, stacklevel=1)
-    rows = predictions.reshape(len(predictions), -1).tolist()
+    table = predictions.reshape(len(predictions), -1).tolist()
     if args.out is None:
         # The csv module quotes labels that hold the delimiter or quotes ("Smith, John").
-        csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
+        csv.writer(sys.stdout, lineterminator="\n").writerows(table)
         return 0
     columns = 1 if predictions.ndim == 1 else predictions.shape[1]
     names = ["prediction"] if columns == 1 else [f"prediction_{k}" for k in range(columns)]
     with open(args.out, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(names)
-        writer.writerows(rows)
+        writer.writerows(table)
     print(f"wrote {len(predictions)} predictions to {args.out}")
     if score is not None:
         rows = "" if scored.all() else f" (on the {scored.sum()} of {len(y)} rows with a target)"

@@ -201,7 +201,7 @@ class _Parser(argparse.ArgumentParser):
         if message.endswith("expected one argument"):
             # argparse reads a value such as "-1,2" as an option and reports the value as
             # missing, which hides what happened.
-            message += " (a value that starts with '-' needs '=': --option=-1)"
+            message += " (if its value starts with '-', write it with '=': --option=-1)"
         raise _ArgumentError(f"{message} (see '{self.prog} --help')")
 
 

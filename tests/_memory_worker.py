@@ -63,9 +63,6 @@ def solve(n: int, h: int, rounds: int) -> dict:
     problem = make_problem(X, (X[:, 0] * X[:, 1]) ** 2 + X[:, 2], beta=1e-3)
     widths, direct = [], [0]
     gauss_newton = _local.gauss_newton
-    # The memory accounting, not the speed trade-off, is under test: direct steps at every
-    # round of n = 40000, d = 10 (the default threshold takes Newton-CG from 13 neurons).
-    _local.DIRECT_GRAM_FLOPS = 2_000_000_000
 
     def spy(model, state, **options):  # the direct steps' working set, outside the plan
         direct.append(_local.direct_bytes(model.n * model.n_outputs, state.V.numel()))

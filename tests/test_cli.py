@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,10 +68,11 @@ def test_bad_command_line_is_reported_with_exit_code_2(capsys):
 def test_a_value_read_as_an_option_says_how_to_pass_it(capsys):
     """argparse reads "-1,2" as an option and only said the value was missing."""
     assert main(["demo", "--beta", "-1,2"]) == 2
-    assert "a value that starts with '-' needs '=': --option=-1" in capsys.readouterr().err
+    assert "if its value starts with '-', write it with '=': --option=-1" in (
+        capsys.readouterr().err)
     assert main(["demo", "--beta=-1"]) == 2
     err = capsys.readouterr().err
-    assert "beta" in err and "needs '='" not in err
+    assert "beta" in err and "write it with '='" not in err
 
 
 def parse_demo(out: str) -> dict[str, str]:
@@ -715,6 +718,22 @@ def test_predict_and_fit_refuse_an_output_path_they_cannot_write_before_working(
                  "--out", str(tmp_path / "folder")]) == 2
     err = capsys.readouterr().err
     assert "folder.npz: it is a folder" in err and "Traceback" not in err
+    # Checked first: neither the model nor the data is read before.
+    assert main(["predict", str(tmp_path / "no-model.npz"), "--data", "no-data.csv",
+                 "--out", str(tmp_path / "folder.csv")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["fit", "--data", "no-data.csv", "--out", str(tmp_path / "folder")]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+    if Path("/dev/fd").is_dir():  # a pipe, as from --out >(...): writable, though no
+        # temporary file can be made beside it (the first check refused it)
+        read_end, write_end = os.pipe()
+        try:
+            from convexnn._commands import check_output_file
+
+            check_output_file(Path(f"/dev/fd/{write_end}"))
+        finally:
+            os.close(read_end)
+            os.close(write_end)
 
 
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):

@@ -529,6 +529,14 @@ def test_csv_header_with_a_number_among_its_names_is_not_read_as_a_sample(tmp_pa
     labels = tmp_path / "labels.csv"  # labels in every line are labels, line 1's too
     labels.write_text("".join(f"{i},{i + 1},{'ab'[i % 2]}\n" for i in range(4)))
     assert load_csv(labels)[1].tolist() == ["a", "b", "a", "b"]
+    # Nothing to compare line 1 with, or a header ruled out by the caller: a sample.
+    one = tmp_path / "one.csv"
+    one.write_text("0.5,1.2,cat\n")
+    assert load_csv(one)[1].tolist() == ["cat"]
+    partly = tmp_path / "partly.csv"
+    partly.write_text("0.5,1.2,cat\n0.1,0.3,\n0.2,0.2,\n")
+    assert load_csv(partly, allow_missing_target=True)[1].tolist() == ["cat", "", ""]
+    assert load_csv(path, header=False)[1].tolist() == ["label", "0", "1", "0", "1", "0", "1"]
 
 
 def test_csv_target_named_twice_or_a_delimiter_of_the_wrong_type_is_refused(tmp_path):

@@ -121,7 +121,22 @@ def load_csv(
         for index, name in enumerate(names)
     ]
     y = columns.pop(target_index)
+    if header == "infer" and not has_header:
+        _refuse_a_header_read_as_a_sample(y, names[target_index], file)
     return np.column_stack(columns).astype(np.float64), y
+
+
+def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> None:
+    """A first line inferred to be data whose target alone is not a number, below it only
+    numbers (``2019,2020,label``): a header, which would be a sample of its own class."""
+    if y.dtype.kind != "U" or y[0] == "" or _is_number(y[0]):
+        return
+    below = [value for value in y[1:] if value != ""]
+    if below and all(_is_number(value) for value in below):
+        raise DataFormatError(
+            f"{file}: {name} has the value {str(y[0])!r} at line 1 and numbers in every other "
+            f"line{_HEADER_HINT}"
+        )
 
 
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
@@ -243,13 +258,6 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
             "which is not a finite float64; expected finite numbers (drop that row or rescale)"
         )
     if not feature:
-        if cells.index[0] == 0 and not numeric.iloc[0] and numeric.iloc[1:].all():
-            # Line 1 read as data (a header with a number among its names): it would be a
-            # sample of its own class.
-            raise DataFormatError(
-                f"{file}: {what} has the value {stripped.iloc[0]!r} at line 1 and numbers "
-                f"in every other line{_HEADER_HINT}"
-            )
         return stripped.to_numpy(dtype=str)
     bad = ~numeric
     line = int(bad.idxmax()) + 1

@@ -35,13 +35,17 @@ from convexnn.solvers.native._model import NeuronModel, NeuronState
 #: Direct Gauss-Newton solves while the dense Jacobian has at most this many entries ...
 DIRECT_JACOBIAN_ENTRIES = 40_000_000
 
-#: ... and its Gram matrix costs at most this many multiply-adds (rows * cols * min).
-#: Beyond a few hundred columns direct steps lose to Newton-CG even where each is cheap:
-#: on 10-class digits (cross-entropy, n = 240, 10-13 neurons of 65 weights) they crawl
-#: along curved valleys, 65 damped steps for one entering neuron; at 2e9 the CV path of
-#: bench_cv took 46 s, at 7e8 (Newton-CG from about 9 neurons) 23 s. Smaller systems
-#: (breast cancer, planted regressions) keep their direct steps.
-DIRECT_GRAM_FLOPS = 700_000_000
+#: ... and its Gram matrix costs at most this many multiply-adds (rows * cols * min) ...
+DIRECT_GRAM_FLOPS = 2_000_000_000
+
+#: ... and has at most this many rows and columns (min(rows, cols)). Larger systems are
+#: cheap enough to solve directly at small n, but their damped steps crawl along curved
+#: valleys where Newton-CG's trust region does not: on 10-class digits (cross-entropy,
+#: n = 240, 9-13 neurons of 65 weights) one entering neuron took 65 damped steps, and
+#: bench_cv's CV path went from 46.4 s (direct up to 2e9 multiply-adds) to 26.0 s (up to
+#: 7e8, i.e. Newton-CG from 585 unknowns). Smaller systems keep their direct steps: with
+#: Newton-CG everywhere, one fold's planted Huber path took 3.2 s instead of 0.7 s.
+DIRECT_MAX_UNKNOWNS = 512
 
 #: Copies of the dense Jacobian a direct step holds at once: measured 3.5-4.8 with freed
 #: memory returned to the system (n = 20000-60000, h = 11-31, one output).
@@ -68,7 +72,9 @@ def uses_direct(model: NeuronModel, state: NeuronState, memory_left: int | None 
     if model.comm.distributed:
         return False
     rows, cols = model.n * model.n_outputs, state.V.numel()
-    if rows * cols > DIRECT_JACOBIAN_ENTRIES or rows * cols * min(rows, cols) > DIRECT_GRAM_FLOPS:
+    side = min(rows, cols)
+    if rows * cols > DIRECT_JACOBIAN_ENTRIES or rows * cols * side > DIRECT_GRAM_FLOPS \
+            or side > DIRECT_MAX_UNKNOWNS:
         return False
     return memory_left is None or direct_bytes(rows, cols, state.V.element_size()) <= memory_left
 
