@@ -41,10 +41,10 @@ DIRECT_GRAM_FLOPS = 2_000_000_000
 #: ... and has at most this many rows and columns (min(rows, cols)). Larger systems are
 #: cheap enough to solve directly at small n, but their damped steps crawl along curved
 #: valleys where Newton-CG's trust region does not: on 10-class digits (cross-entropy,
-#: n = 240, 9-13 neurons of 65 weights) one entering neuron took 65 damped steps, and
-#: bench_cv's CV path went from 46.4 s (direct up to 2e9 multiply-adds) to 26.0 s (up to
-#: 7e8, i.e. Newton-CG from 585 unknowns). Smaller systems keep their direct steps: with
-#: Newton-CG everywhere, one fold's planted Huber path took 3.2 s instead of 0.7 s.
+#: n = 240, 8-13 neurons of 65 weights) one entering neuron took 65 damped steps, and
+#: bench_cv's CV took 46.4 s with direct steps up to 2e9 multiply-adds, 24.7 s with this
+#: gate. Smaller systems keep their direct steps: with Newton-CG everywhere, one fold's
+#: planted Huber path took 3.2 s instead of 0.7 s.
 DIRECT_MAX_UNKNOWNS = 512
 
 #: Copies of the dense Jacobian a direct step holds at once: measured 3.5-4.8 with freed
