@@ -557,3 +557,13 @@ def test_csv_without_a_target_column_reads_every_column_as_a_feature(tmp_path):
     path.write_text("a,b\n1,x\n")
     with pytest.raises(DataFormatError, match="non-numeric feature column 'b'"):
         load_csv(path, target=None)
+
+
+def test_svmlight_with_a_byte_order_mark_says_so(tmp_path):
+    path = tmp_path / "bom.svm"
+    path.write_bytes(b"\xef\xbb\xbf1 1:0.5 2:1\n-1 1:0.2\n")
+    with pytest.raises(DataFormatError, match="starts with a UTF-8 byte-order mark"):
+        load_svmlight(path)
+    path.write_bytes(b"1 1:0.5 x\n")
+    with pytest.raises(DataFormatError, match="expected lines of 'label index:value"):
+        load_svmlight(path)

@@ -43,9 +43,11 @@ def load_svmlight(
     try:
         X, y = load_svmlight_file(str(file), n_features=n_features, zero_based=zero_based)
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
+        bom = "\\xef\\xbb\\xbf" in str(error)  # as sklearn quotes the bytes it could not read
         raise DataFormatError(
-            f"{file} is not a valid svmlight/LIBSVM file ({error}); expected lines of "
-            f"'label index:value index:value ...' with increasing indices"
+            f"{file} is not a valid svmlight/LIBSVM file ({error}); "
+            + ("it starts with a UTF-8 byte-order mark: save it without one" if bom else
+               "expected lines of 'label index:value index:value ...' with increasing indices")
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
