@@ -186,7 +186,7 @@ def _features_for(
     wanted = model.n_features_in_
     if args.target is None and kind in TEXT_DELIMITERS \
             and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:  # features only
-        return _named(load_csv(args.data, target=None, delimiter=TEXT_DELIMITERS[kind])[0],
+        return _named(load_csv(args.data, target=None, delimiter=_text_delimiter(args.data))[0],
                       features), None
     X, y = load_file(args.data, target=_column(args.target), **partial)
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:

@@ -261,15 +261,15 @@ def test_hand_edited_classes_out_of_order_repeated_or_nan_and_a_scalar_dual_are_
     permuted labels, [0, nan, 2] predicted NaN; a 0-d dual point broke certify."""
     X, y = regression(n=36)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
-    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels).save(tmp_path / "m")
+    model = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels)
+    path = model.save(tmp_path / "m")
     assert cnn.ConvexPolyClassifier.load(path).classes_.tolist() == [0, 1, 2]
     for classes in ([2, 1, 0], [0, 0, 1], [0.0, np.nan, 2.0]):
         edited = _with_arrays(tmp_path / "m.npz", classes=np.array(classes))
         with pytest.raises(ValidationError, match="damaged: classes .* are not sorted, "
                                                   "distinct and finite"):
             cnn.ConvexPolyClassifier.load(edited)
-    path = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels).save(tmp_path / "m")
-    edited = _with_arrays(path, dual_point=np.array(1.0))
+    edited = _with_arrays(model.save(tmp_path / "m"), dual_point=np.array(1.0))
     with pytest.raises(ValidationError, match=r"damaged: a dual point of shape \(\)"):
         cnn.ConvexPolyClassifier.load(edited)
 
