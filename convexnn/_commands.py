@@ -186,18 +186,13 @@ def _features_for(
     wanted = model.n_features_in_
     if args.target is None and kind in TEXT_DELIMITERS \
             and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:  # features only
-        return _named(load_csv(args.data, target=None, delimiter=_text_delimiter(args.data))[0],
+        return _named(load_csv(args.data, target=None, delimiter=TEXT_DELIMITERS[kind])[0],
                       features), None
     X, y = load_file(args.data, target=_column(args.target), **partial)
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
         columns = X.shape[1] + 1
-        if columns == wanted:
-            if y.dtype.kind not in "biuf" or not labelled(y).all():
-                raise ValidationError(
-                    f"{args.data} has {columns} columns and its last is not numeric in "
-                    f"every row; the model takes {wanted} features (name the target with "
-                    "--target)"
-                )
+        # (a text file of that width is read above; an .npy array is numeric throughout)
+        if kind == ".npy" and columns == wanted:
             return _named(np.column_stack([X, y.astype(np.float64)]), features), None
         if columns != wanted + 1:
             raise ValidationError(

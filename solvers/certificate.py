@@ -362,17 +362,14 @@ def dual_bound(
             return -reduce(local).cpu().numpy()
 
         at_zero, at_probe = dual_values(np.array([0.0, probe]))
-        if at_probe >= at_zero:
-            low, high = 0.0, _search.finite_edge(dual_values, t_max, sign=1.0)
-        else:
-            low, high = -_search.finite_edge(dual_values, t_max, sign=-1.0), probe
-        scale, best = _search.concave_max(dual_values, low, high)
+        edge = functools.partial(_search.finite_edge, dual_values, t_max)
+        maximise = functools.partial(_search.concave_max, dual_values)
     else:
-        if dual_value(probe) >= dual_value(0.0):
-            low, high = 0.0, _domain_edge(dual_value, t_max, sign=1.0)
-        else:
-            low, high = -_domain_edge(dual_value, t_max, sign=-1.0), probe
-        scale, best = _concave_max(dual_value, low, high)
+        at_zero, at_probe = dual_value(0.0), dual_value(probe)
+        edge = functools.partial(_domain_edge, dual_value, t_max)
+        maximise = functools.partial(_concave_max, dual_value)
+    low, high = (0.0, edge(sign=1.0)) if at_probe >= at_zero else (-edge(sign=-1.0), probe)
+    scale, best = maximise(low, high)
     point = (scale * v_t).cpu().numpy()
     return DualBound(
         lower_bound=best, scale=scale, constraint=constraint, oracle=oracle, point=point
