@@ -367,6 +367,7 @@ ABLATION_VARIANTS = {
     "no refit, no compression": {"refit": False, "compress": False},
     "float32 passes": {"low_precision": True},
     "last bound (not best)": {"keep_best_bound": False},
+    "no steps within the span": {"refine_in_span": False},
     "engine before issue 11": None,
 }
 

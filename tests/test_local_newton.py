@@ -201,3 +201,51 @@ def test_a_shifted_dual_form_step_solves_the_system_its_factor_holds():
     residual = J.T @ (J @ step) + added * step + g.reshape(-1)
     # (a system shifted by 1e-10 of its scale: rounding is amplified 1e10-fold)
     assert float(residual.norm()) <= 1e-4 * float(g.norm())
+
+
+def _span_basis(V: torch.Tensor) -> torch.Tensor:
+    basis, values, _ = torch.linalg.svd(V.T, full_matrices=False)
+    return basis[:, : int((values > 1e-10 * values[0]).sum())]
+
+
+@pytest.mark.parametrize("shape", [
+    (300, 1, 1, 200, 2, "cross-entropy"),  # fully connected, two outputs
+    (200, 3, 4, 150, 3, "squared"),  # pooled, three regions, three outputs
+])
+def test_refining_in_the_span_makes_the_network_stationary_within_its_span(shape):
+    """The model of the projected patches is the same objective (exact), so steps in it
+    lower the full objective, keep the neurons in their span, and drive the full
+    gradient's component within that span to zero. Here the full problem is too large
+    for direct steps and its span (4 dimensions) is not."""
+    model, state = model_and_state(*shape, width=4)
+    assert not _local.uses_direct(model, state)
+    basis = _span_basis(state.V)
+    assert basis.shape[1] == 4
+    yhat, cache = model.forward(state)
+    start = _local.LocalResult(state, yhat, cache, model.objective(state, yhat), 0, 0)
+    before = float((model.gradient(state, yhat, cache) @ basis).norm())
+    result = _local.refine_in_span(model, start, method="auto", max_steps=100,
+                                   max_products=1000, rtol=1e-13, deadline=math.inf)
+    V = result.state.V
+    assert float((V - V @ basis @ basis.T).norm()) <= 1e-12 * float(V.norm())
+    assert result.objective == pytest.approx(model.objective(result.state, result.yhat))
+    assert result.objective < start.objective
+    gradient = model.gradient(result.state, result.yhat, result.cache)
+    within = float((gradient @ basis).norm())
+    assert within <= 1e-6 * before, (before, within)
+    # ... while the full gradient is not zero: the steps could not leave the span.
+    assert float(gradient.norm()) > 1e3 * within
+
+
+@pytest.mark.parametrize("h, method", [
+    (6, "newton-cg"),  # a span of 4 dimensions is most of 6
+    (20, "direct"),  # the full problem's steps were exact Newton already
+    (20, "auto"),  # ... taken by auto on this small problem
+])
+def test_refining_in_the_span_is_skipped_where_it_cannot_help(h, method):
+    model, state = model_and_state(40, 1, 1, h, 1, "squared", width=4)
+    yhat, cache = model.forward(state)
+    start = _local.LocalResult(state, yhat, cache, model.objective(state, yhat), 0, 0)
+    result = _local.refine_in_span(model, start, method=method, max_steps=10,
+                                   max_products=100, rtol=0.0, deadline=math.inf)
+    assert result is start

@@ -16,6 +16,9 @@ Two solvers, chosen by size (:func:`refine`):
   in the error of ``grad loss``). Negative curvature (saddles, e.g. just
   after neurons are added) is followed to the trust-region boundary.
 
+:func:`refine_in_span` then takes the same steps within the span of the
+neurons' own vectors, where the problem is exact and small (see there).
+
 Both stop on a step budget, a time limit, or three successive relative
 decreases below ``rtol``. Time is read from the model's communicator, so
 the ranks of a data-parallel solve stop at the same step; such a solve
@@ -103,14 +106,74 @@ def refine(
     ``auto`` takes direct steps only where their Jacobian fits in ``memory_left`` bytes
     (what the memory plan leaves at this width), Newton-CG otherwise.
     """
-    if method == "auto" or (method == "direct" and model.comm.distributed):
-        method = "direct" if uses_direct(model, state, memory_left) else "newton-cg"
-    if method == "direct":
+    if _takes_direct_steps(model, state, method, memory_left):
         return gauss_newton(model, state, max_steps=max_steps, rtol=rtol, deadline=deadline)
     return newton_cg(
         model, state, max_steps=max_steps, max_products=max_products, rtol=rtol,
         deadline=deadline, radius=radius,
     )
+
+
+#: The span of the neurons is used while its dimension is at most this share of ``h``.
+SPAN_MAX_SHARE = 0.5
+
+
+def refine_in_span(
+    model: NeuronModel,
+    result: LocalResult,
+    *,
+    method: str,
+    max_steps: int,
+    max_products: int,
+    rtol: float,
+    deadline: float,
+    memory_left: int | None = None,
+) -> LocalResult:
+    """``result`` refined by :func:`refine` within the span of its neurons' vectors.
+
+    With ``Q`` an orthonormal basis of that span (dimension ``r``, at most the
+    width), every neuron is ``v_j = Q w_j`` and the model of the patches
+    ``x Q`` is the same objective in ``w``: exact, with ``r`` in place of
+    ``h``. Its Newton systems are small enough to solve (directly, or by
+    Newton-CG on products ``h / r`` times cheaper and free of the data's
+    directions the neurons do not use), so the network becomes stationary
+    within its span in a few steps, which is what the certificate needs of
+    it: on image-like digits (n = 2000, h = 784, 27 neurons) the loss
+    gradient certified a gap of 0.46 before ten steps within the span and
+    2.2e-6 after them, which is what the exact (interior-point) optimum over
+    that span certifies. The full-space steps of :func:`refine` still move the
+    span itself. Skipped where :func:`refine` took direct steps (exact Newton
+    on the whole problem already: on a planted Huber path the steps within
+    the span only cost time) and where the span is more than
+    :data:`SPAN_MAX_SHARE` of ``h`` (then it is nearly the full problem).
+    """
+    state = result.state
+    if (not state.width or model.comm.now() >= deadline
+            or _takes_direct_steps(model, state, method, memory_left)):
+        return result
+    basis, values, _ = torch.linalg.svd(state.V.T, full_matrices=False)
+    rank = int((values > 1e-10 * values[0]).sum())
+    if rank > SPAN_MAX_SHARE * model.h:
+        return result
+    basis = basis[:, :rank]
+    in_span = NeuronModel(model.patches @ basis, model.targets, (model.a, model.b, model.c),
+                          model.beta, model.loss, comm=model.comm, n_total=model.n_total)
+    refined = refine(in_span, state.moved(state.V @ basis), method=method,
+                     max_steps=max_steps, max_products=max_products, rtol=rtol,
+                     deadline=deadline, memory_left=memory_left)
+    state = state.moved(refined.state.V @ basis.T)
+    yhat, cache = model.forward(state)
+    return LocalResult(state, yhat, cache, model.objective(state, yhat),
+                       result.steps + refined.steps, result.products + refined.products,
+                       result.radius)
+
+
+def _takes_direct_steps(model: NeuronModel, state: NeuronState, method: str,
+                        memory_left: int | None) -> bool:
+    """Whether :func:`refine` takes direct steps (else Newton-CG) with ``method``."""
+    if method == "auto":
+        return uses_direct(model, state, memory_left)
+    return method == "direct" and not model.comm.distributed
 
 
 def gauss_newton(

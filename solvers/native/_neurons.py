@@ -4,7 +4,8 @@ The iterate is a set of neurons (:mod:`._model`). One round:
 
 1. **refine** every neuron by second-order steps (:mod:`._local`): direct
    Newton while the dense Jacobian is small, else trust-region
-   Newton-CG on exact Hessian-vector products (``O(n h m)`` each);
+   Newton-CG on exact Hessian-vector products (``O(n h m)`` each); then
+   the same within the span of the neurons' vectors, an exact smaller problem;
 2. **consolidate** (:mod:`._consolidate`): refit the output weights over the
    fixed directions (a convex problem; redundant neurons get weight zero),
    drop vanished neurons, and compress each block's neurons to the rank of
@@ -54,7 +55,7 @@ from convexnn.solvers.certificate import DualBound, dual_bound, relative_gap
 from convexnn.solvers.native import _dual
 from convexnn.solvers.native._consolidate import compress, prune, refit_weights
 from convexnn.solvers.native._dual import DualCuts
-from convexnn.solvers.native._local import refine
+from convexnn.solvers.native._local import refine, refine_in_span
 from convexnn.solvers.native._model import NeuronModel, NeuronState
 from convexnn.solvers.native._oracle import Oracle, add_neurons
 
@@ -102,6 +103,9 @@ class NeuronSettings:
     dual_cuts : bool
         Certify the gradient moved off the oracle directions it violates
         (:mod:`._dual`), not the gradient itself.
+    refine_in_span : bool
+        After the local steps, take them again within the span of the neurons
+        (:func:`._local.refine_in_span`).
     """
 
     directions_per_block: int = 16
@@ -112,6 +116,7 @@ class NeuronSettings:
     keep_best_bound: bool = True
     formed_oracle_max_h: int = 2048
     dual_cuts: bool = True
+    refine_in_span: bool = True
 
 
 DEFAULT_SETTINGS = NeuronSettings()
@@ -132,7 +137,10 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
     region's patches, ``(h+1)^2`` oracle matrices with their eigenvectors,
     and the dual cuts (:func:`._dual.memory_bytes`). Per neuron: about eight
     ``n R P`` arrays of the working precision (projections, directions,
-    adjoint coefficients), two float64 ``n`` arrays (refit, certificate), its
+    adjoint coefficients; the steps within the span hold fewer: the patches
+    projected on it, of dimension at most the width, and their own steps'
+    arrays, below the peak: n = 60000, d = 100, 14 neurons grew 172 MB with
+    them and without), two float64 ``n`` arrays (refit, certificate), its
     dual cut and ``O(h)``. Not counted: the direct local steps' dense Jacobian,
     which the engine takes only where it fits in what the plan leaves
     (:func:`._local.uses_direct`).
@@ -238,12 +246,19 @@ def solve_neurons(
                     # Far from the optimum, refine for a few times what the rest of a
                     # round costs: more neurons soon beat a polished wrong width.
                     local_deadline = min(local_deadline, round_start + LOCAL_SHARE * fixed_cost)
+                memory_left = (None if memory is None
+                               else memory.available - memory.bytes_for(state.width))
                 result = refine(
                     model, state, method=settings.local, max_steps=steps,
                     max_products=budget, rtol=1e-12, deadline=local_deadline, radius=radius,
-                    memory_left=(None if memory is None
-                                 else memory.available - memory.bytes_for(state.width)),
+                    memory_left=memory_left,
                 )
+                if settings.refine_in_span:
+                    result = refine_in_span(
+                        model, result, method=settings.local, max_steps=steps,
+                        max_products=budget, rtol=1e-12, deadline=local_deadline,
+                        memory_left=memory_left,
+                    )
                 local_time = clock() - round_start
                 state, radius = result.state, result.radius
                 local_steps += result.steps
