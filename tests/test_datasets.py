@@ -304,6 +304,32 @@ def test_numpy_npz_and_npy(tmp_path):
     np.testing.assert_array_equal(y_last, table[:, -1])
 
 
+def test_a_text_file_named_npy_is_refused_for_what_it_is(tmp_path):
+    """np.load tries to unpickle a file without NumPy's signature and speaks of pickled
+    data; the message names the signature and the text extensions instead."""
+    path = tmp_path / "table.npy"
+    path.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataFormatError, match="does not start with their signature") as caught:
+        load_file(path)
+    assert "pickle" not in str(caught.value)
+
+
+def test_csv_that_starts_with_blank_lines_is_read_with_its_line_numbers(tmp_path):
+    """pandas finds no columns in a file whose first line is blank: it was reported as
+    empty."""
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\nx1,x2,label\n1,2,a\n3,4,b\n")
+    X, y = load_csv(path, target="label")
+    np.testing.assert_array_equal(X, [[1.0, 2.0], [3.0, 4.0]])
+    assert y.tolist() == ["a", "b"]
+    path.write_text("\n1,2,0\n3,x,1\n")
+    with pytest.raises(DataFormatError, match="at line 3"):
+        load_csv(path)
+    path.write_text("\n  \n\n")
+    with pytest.raises(DataFormatError, match="is empty"):
+        load_csv(path)
+
+
 def test_svmlight(tmp_path):
     from sklearn.datasets import dump_svmlight_file
 

@@ -11,6 +11,11 @@ from convexnn.datasets._paths import PathLike, existing_file
 from convexnn.exceptions import DataFormatError, ValidationError
 
 
+#: The first bytes of an .npy file and of an .npz archive (a zip file).
+_NPY_SIGNATURE = b"\x93NUMPY"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
 def load_numpy(
     path: PathLike,
     *,
@@ -45,6 +50,15 @@ def load_numpy(
         non-numeric or non-finite features, or mismatched lengths.
     """
     file = existing_file(path)
+    with open(file, "rb") as handle:
+        signature = handle.read(len(_NPY_SIGNATURE))
+    if signature and not (signature.startswith(_NPY_SIGNATURE)
+                          or signature.startswith(_ZIP_SIGNATURE)):
+        # np.load would try to unpickle it and speak of pickled data.
+        raise DataFormatError(
+            f"{file} is not a NumPy .npy/.npz file (it does not start with their "
+            f"signature); a delimited text file needs the .csv, .tsv or .txt extension"
+        )
     try:
         loaded = np.load(file, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:

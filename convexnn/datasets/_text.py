@@ -143,10 +143,24 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
     """The file's cells as strings, one table row per line (blank lines kept as NaN rows
     so that row ``i`` is line ``i + 1``)."""
     python_engine = delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
-    return pd.read_csv(
+    # pandas finds no columns in a file that starts with a blank line: skip those lines.
+    blank = _leading_blank_lines(file)
+    table = pd.read_csv(
         file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False, nrows=rows,
-        skipinitialspace=True, engine="python" if python_engine else "c",
+        skipinitialspace=True, engine="python" if python_engine else "c", skiprows=blank,
     )
+    table.index += blank
+    return table
+
+
+def _leading_blank_lines(file: Path) -> int:
+    """Lines before the first that is not blank (0 for a file of blank lines only, which
+    pandas reports as empty)."""
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        for count, line in enumerate(handle):
+            if line.strip():
+                return count
+    return 0
 
 
 #: Line 1 read as data: how to have it read as a header, from Python or the command line.
