@@ -314,6 +314,27 @@ def test_a_text_file_named_npy_is_refused_for_what_it_is(tmp_path):
     assert "pickle" not in str(caught.value)
 
 
+def test_a_truncated_npz_is_refused_and_its_file_closed(tmp_path):
+    """np.load left the file it had opened unclosed when the archive was unreadable."""
+    import gc
+    import warnings
+
+    path = tmp_path / "full.npz"
+    np.savez(path, X=np.ones((500, 4)), y=np.zeros(500))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            load_file(truncated)
+        except DataFormatError as error:
+            assert "truncated.npz" in str(error)
+        else:
+            pytest.fail("a truncated archive was read")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 def test_csv_that_starts_with_blank_lines_is_read_with_its_line_numbers(tmp_path):
     """pandas finds no columns in a file whose first line is blank: it was reported as
     empty."""

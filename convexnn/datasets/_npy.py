@@ -10,7 +10,6 @@ import numpy as np
 from convexnn.datasets._paths import PathLike, existing_file
 from convexnn.exceptions import DataFormatError, ValidationError
 
-
 #: The first bytes of an .npy file and of an .npz archive (a zip file).
 _NPY_SIGNATURE = b"\x93NUMPY"
 _ZIP_SIGNATURE = b"PK\x03\x04"
@@ -50,8 +49,42 @@ def load_numpy(
         non-numeric or non-finite features, or mismatched lengths.
     """
     file = existing_file(path)
+    # The handle is ours: np.load leaves a file it opened itself unclosed when it fails.
     with open(file, "rb") as handle:
-        signature = handle.read(len(_NPY_SIGNATURE))
+        X, y = _arrays(handle, file, x_key, y_key, target)
+
+    if X.dtype.kind not in "biuf":
+        raise DataFormatError(f"{file}: X has dtype {X.dtype}; expected numbers")
+    if X.ndim < 2:
+        raise DataFormatError(f"{file}: X has shape {X.shape}; expected (n_samples, n_features)")
+    if len(X) == 0:
+        raise DataFormatError(f"{file} contains no samples (X has shape {X.shape})")
+    X = X.reshape(len(X), -1).astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")
+    if y is None:
+        return X, None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dtype.kind in "cOV":
+        raise DataFormatError(f"{file}: y has dtype {y.dtype}; expected numbers or labels")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataFormatError(
+            f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "
+            "value(s); expected a finite target per sample (drop those samples)"
+        )
+    if y.ndim not in (1, 2) or len(y) != len(X):
+        raise DataFormatError(
+            f"{file}: y has shape {y.shape} but X has {len(X)} samples; expected one target "
+            f"row per sample"
+        )
+    return X, y
+
+
+def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
+    """``X`` and ``y`` as stored in the open ``handle`` of ``file``, unchecked."""
+    signature = handle.read(len(_NPY_SIGNATURE))
+    handle.seek(0)
     if signature and not (signature.startswith(_NPY_SIGNATURE)
                           or signature.startswith(_ZIP_SIGNATURE)):
         # np.load would try to unpickle it and speak of pickled data.
@@ -60,7 +93,7 @@ def load_numpy(
             f"signature); a delimited text file needs the .csv, .tsv or .txt extension"
         )
     try:
-        loaded = np.load(file, allow_pickle=False)
+        loaded = np.load(handle, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataFormatError(f"{file} is not a readable NumPy .npy/.npz file: {error}") from error
 
@@ -99,30 +132,4 @@ def load_numpy(
             )
         y = loaded[:, column]
         X = np.delete(loaded, int(column) % loaded.shape[1], axis=1)
-
-    if X.dtype.kind not in "biuf":
-        raise DataFormatError(f"{file}: X has dtype {X.dtype}; expected numbers")
-    if X.ndim < 2:
-        raise DataFormatError(f"{file}: X has shape {X.shape}; expected (n_samples, n_features)")
-    if len(X) == 0:
-        raise DataFormatError(f"{file} contains no samples (X has shape {X.shape})")
-    X = X.reshape(len(X), -1).astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise DataFormatError(f"{file}: X contains NaN or infinity; expected finite numbers")
-    if y is None:
-        return X, None
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.dtype.kind in "cOV":
-        raise DataFormatError(f"{file}: y has dtype {y.dtype}; expected numbers or labels")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise DataFormatError(
-            f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "
-            "value(s); expected a finite target per sample (drop those samples)"
-        )
-    if y.ndim not in (1, 2) or len(y) != len(X):
-        raise DataFormatError(
-            f"{file}: y has shape {y.shape} but X has {len(X)} samples; expected one target "
-            f"row per sample"
-        )
     return X, y
