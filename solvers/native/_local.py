@@ -152,7 +152,8 @@ def refine_in_span(
             or _takes_direct_steps(model, state, method, memory_left)):
         return result
     basis, values, _ = torch.linalg.svd(state.V.T, full_matrices=False)
-    rank = int((values > 1e-10 * values[0]).sum())
+    # The numerical rank (numpy's matrix_rank): the neurons are in the span up to rounding.
+    rank = int((values > torch.finfo(values.dtype).eps * max(state.V.shape) * values[0]).sum())
     if rank > SPAN_MAX_SHARE * model.h:
         return result
     basis = basis[:, :rank]
