@@ -157,6 +157,7 @@ def _features_for(
     """
     from convexnn.datasets import load_csv, load_file, load_idx, load_numpy
     from convexnn.datasets._files import TEXT_DELIMITERS, file_format, idx_labels_for
+    from convexnn.datasets._npy import npy_width
     from convexnn.datasets._text import csv_width
     from convexnn.exceptions import ValidationError
 
@@ -184,16 +185,15 @@ def _features_for(
         if unlabelled:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
     wanted = model.n_features_in_
-    if args.target is None and kind in TEXT_DELIMITERS \
-            and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:  # features only
-        return _named(load_csv(args.data, target=None, delimiter=TEXT_DELIMITERS[kind])[0],
-                      features), None
+    if args.target is None:  # a file of the model's width is features only
+        if kind in TEXT_DELIMITERS and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:
+            return _named(load_csv(args.data, target=None,
+                                   delimiter=TEXT_DELIMITERS[kind])[0], features), None
+        if kind == ".npy" and npy_width(args.data) == wanted:
+            return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=_column(args.target), **partial)
     if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
         columns = X.shape[1] + 1
-        # (a text file of that width is read above; an .npy array is numeric throughout)
-        if kind == ".npy" and columns == wanted:
-            return _named(np.column_stack([X, y.astype(np.float64)]), features), None
         if columns != wanted + 1:
             raise ValidationError(
                 f"{args.data} has {columns} columns; the model takes {wanted} features "

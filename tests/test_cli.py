@@ -738,7 +738,7 @@ def test_predict_and_fit_refuse_an_output_path_they_cannot_write_before_working(
 
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
-    target column"), with or without a header."""
+    target column"), with or without a header, and so was a one-column .npy array."""
     x = np.linspace(-1, 1, 20).tolist()
     (tmp_path / "train.csv").write_text("x,t\n" + "".join(f"{v!r},{v * v!r}\n" for v in x))
     model = tmp_path / "m.npz"
@@ -748,7 +748,8 @@ def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, c
     expected = ConvexPolyRegressor.load(model).predict(np.array(x[:3])[:, None])
     (tmp_path / "named.csv").write_text("x\n" + "".join(f"{v!r}\n" for v in x[:3]))
     (tmp_path / "bare.csv").write_text("".join(f"{v!r}\n" for v in x[:3]))
-    for data in ("named.csv", "bare.csv"):
+    np.save(tmp_path / "column.npy", np.array(x[:3])[:, None])
+    for data in ("named.csv", "bare.csv", "column.npy"):
         capsys.readouterr()
         assert main(["predict", str(model), "--data", str(tmp_path / data)]) == 0
         printed = np.array(capsys.readouterr().out.split(), dtype=float)

@@ -614,3 +614,23 @@ def test_svmlight_with_a_byte_order_mark_says_so(tmp_path):
     path.write_bytes(b"1 1:0.5 x\n")
     with pytest.raises(DataFormatError, match="expected lines of 'label index:value"):
         load_svmlight(path)
+
+
+def test_npy_features_only_and_its_width_from_the_header(tmp_path):
+    from convexnn.datasets._npy import npy_width
+
+    table = np.arange(12.0).reshape(4, 3)
+    np.save(tmp_path / "t.npy", table)
+    X, y = load_numpy(tmp_path / "t.npy", y_key=None)
+    np.testing.assert_array_equal(X, table)
+    assert y is None
+    np.save(tmp_path / "column.npy", table[:, :1])
+    np.testing.assert_array_equal(load_numpy(tmp_path / "column.npy", y_key=None)[0],
+                                  table[:, :1])
+    assert npy_width(tmp_path / "t.npy") == 3
+    np.save(tmp_path / "flat.npy", table[:, 0])
+    assert npy_width(tmp_path / "flat.npy") is None
+    (tmp_path / "text.npy").write_text("1,2\n")
+    assert npy_width(tmp_path / "text.npy") is None
+    with pytest.raises(DataFormatError, match="feature columns"):
+        load_numpy(tmp_path / "flat.npy", y_key=None)

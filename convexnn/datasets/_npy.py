@@ -29,7 +29,8 @@ def load_numpy(
     path : str or path-like
     x_key, y_key : str, default "X", "y"
         Arrays to read from an ``.npz`` archive; ``y_key=None`` reads
-        features only (``y`` is then ``None``).
+        features only (``y`` is then ``None``; of a ``.npy`` array, every
+        column).
     target : int, optional
         For a ``.npy`` file (one 2-D array, samples in rows): the column
         holding the target; ``None`` means the last column. Not used for
@@ -115,6 +116,13 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
                 y = None if y_key is None else loaded[y_key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
                 raise DataFormatError(f"{file}: could not read arrays: {error}") from error
+    elif y_key is None:  # every column a feature
+        if loaded.ndim != 2:
+            raise DataFormatError(
+                f"{file} holds an array of shape {loaded.shape}; expected a 2-D array of "
+                f"feature columns"
+            )
+        X, y = loaded, None
     else:
         if loaded.ndim != 2 or loaded.shape[1] < 2:
             raise DataFormatError(
@@ -133,3 +141,17 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
         y = loaded[:, column]
         X = np.delete(loaded, int(column) % loaded.shape[1], axis=1)
     return X, y
+
+
+def npy_width(path: PathLike) -> int | None:
+    """The number of columns of the 2-D array in a ``.npy`` file, read from its header;
+    ``None`` if it has no such header (:func:`load_numpy` says why)."""
+    try:
+        with open(existing_file(path), "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, _ = read_header(handle)
+    except (ValueError, OSError, EOFError):
+        return None
+    return shape[1] if len(shape) == 2 else None
