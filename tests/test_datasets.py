@@ -343,6 +343,9 @@ def test_csv_that_starts_with_blank_lines_is_read_with_its_line_numbers(tmp_path
     X, y = load_csv(path, target="label")
     np.testing.assert_array_equal(X, [[1.0, 2.0], [3.0, 4.0]])
     assert y.tolist() == ["a", "b"]
+    compressed = tmp_path / "blank.csv.gz"
+    compressed.write_bytes(gzip.compress(path.read_bytes()))
+    np.testing.assert_array_equal(load_file(compressed)[0], X)
     path.write_text("\n1,2,0\n3,x,1\n")
     with pytest.raises(DataFormatError, match="at line 3"):
         load_csv(path)

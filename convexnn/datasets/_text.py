@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import numbers
 import warnings
 from pathlib import Path
@@ -156,7 +158,8 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
 def _leading_blank_lines(file: Path) -> int:
     """Lines before the first that is not blank (0 for a file of blank lines only, which
     pandas reports as empty)."""
-    with open(file, encoding="utf-8", errors="replace") as handle:
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(file.suffix.lower(), open)
+    with opener(file, "rt", encoding="utf-8", errors="replace") as handle:
         for count, line in enumerate(handle):
             if line.strip():
                 return count
