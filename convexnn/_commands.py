@@ -178,7 +178,8 @@ def _features_for(
         return _named(X, features), y
     if kind == ".npz" and args.target is None:
         try:
-            with np.load(args.data, allow_pickle=False) as archive:
+            # (our own handle: np.load leaves a file it opened unclosed when it fails)
+            with open(args.data, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
                 unlabelled = "y" not in archive.files
         except Exception:  # noqa: BLE001 - not an archive: load_file says what it is
             unlabelled = False

@@ -576,6 +576,19 @@ def test_predict_reads_unlabelled_npz_and_idx_files(tmp_path, capsys):
         assert main(["predict", str(tmp_path / model_file), "--data", str(tmp_path / data)]) == 0
         printed = np.array(capsys.readouterr().out.split(), dtype=float)
         np.testing.assert_allclose(printed, reference, rtol=1e-12)
+    # A truncated archive: one error line, and its file closed (np.load left it open).
+    import gc
+    import warnings
+
+    truncated = tmp_path / "truncated.npz"
+    whole = (tmp_path / "features.npz").read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # ResourceWarning is ignored by default
+        assert main(["predict", str(tmp_path / "m.npz"), "--data", str(truncated)]) == 2
+        gc.collect()
+    err = capsys.readouterr().err
+    assert "truncated.npz" in err and "ResourceWarning" not in err, err
 
 
 def test_predict_on_rows_without_a_target_scores_the_labelled_ones(labelled, tmp_path, capsys):

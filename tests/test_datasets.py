@@ -637,3 +637,39 @@ def test_npy_features_only_and_its_width_from_the_header(tmp_path):
     assert npy_width(tmp_path / "text.npy") is None
     with pytest.raises(DataFormatError, match="feature columns"):
         load_numpy(tmp_path / "flat.npy", y_key=None)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("cr.csv", b"\r\r1,2,0\r3,4,1\r5,6,0\r"),  # old Mac line ends: C engine lost a row
+    ("bom.csv", b"\xef\xbb\xbf\n1,2,0\n3,4,1\n5,6,0\n"),
+])
+def test_leading_blank_lines_lose_no_sample(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    X, y = load_csv(path)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    assert y.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("suffix", [".xz", ".zip"])
+def test_compressed_csv_with_leading_blank_lines(tmp_path, suffix):
+    import lzma
+    import zipfile
+
+    text = b"\n\n1,2,0\n3,4,1\n"
+    path = tmp_path / f"d.csv{suffix}"
+    if suffix == ".xz":
+        path.write_bytes(lzma.compress(text))
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("d.csv", text)
+    np.testing.assert_array_equal(load_csv(path)[0], [[1, 2], [3, 4]])
+
+
+def test_npy_without_columns_and_an_empty_archive_get_their_own_messages(tmp_path):
+    np.save(tmp_path / "none.npy", np.zeros((4, 0)))
+    with pytest.raises(DataFormatError, match="feature columns"):
+        load_numpy(tmp_path / "none.npy", y_key=None)
+    np.savez(tmp_path / "empty.npz")  # a zip without members: PK 05 06
+    with pytest.raises(DataFormatError, match="no array 'X'"):
+        load_numpy(tmp_path / "empty.npz")

@@ -147,18 +147,25 @@ def test_a_width_capped_stall_is_a_limit_and_a_wide_warm_start_is_cut_to_the_cap
     assert network.n_neurons <= 2
 
 
-def test_refining_in_the_span_certifies_in_fewer_rounds():
+def test_refining_in_the_span_certifies_in_fewer_rounds(monkeypatch):
     """8x8 digits (n = 800, h = 64, 10 neurons at the optimum; Newton-CG local steps):
-    with steps within the neurons' span the certified gap reaches 1e-8 in 15 rounds,
-    without them in 26."""
+    with steps within the neurons' span the certified gap reaches 1e-8 in 7 rounds,
+    without them in 22. Far from the optimum a round's local steps stop at a multiple
+    of the rest of the round's measured time: without that the rounds do not depend on
+    timing (with it, 15-19 rounds against 23-26)."""
+    import math
+
     from sklearn.datasets import load_digits
 
+    from convexnn.solvers.native import _neurons
+
+    monkeypatch.setattr(_neurons, "LOCAL_SHARE", math.inf)
     X, y = load_digits(return_X_y=True)
     problem = make_problem(X[:800] / 16.0, np.where(y[:800] % 2 == 0, 1.0, -1.0),
                            activation="relu-approx", beta=1.0)
     outputs = {
         flag: solve_neurons(
-            problem, tol=1e-8, max_iter=80, deadline=time.monotonic() + 600,
+            problem, tol=1e-8, max_iter=80, deadline=math.inf,
             device=torch.device("cpu"), dtype=torch.float64, max_neurons=None,
             warm_start=None, progress=None, settings=NeuronSettings(refine_in_span=flag))
         for flag in (True, False)
@@ -166,5 +173,5 @@ def test_refining_in_the_span_certifies_in_fewer_rounds():
     for output in outputs.values():
         assert output.stats["relative_gap"] <= 1e-8
     assert outputs[True].objective == pytest.approx(outputs[False].objective, rel=1e-8)
-    assert 4 * outputs[True].iterations <= 3 * outputs[False].iterations, (
+    assert 2 * outputs[True].iterations <= outputs[False].iterations, (
         outputs[True].iterations, outputs[False].iterations)

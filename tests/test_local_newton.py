@@ -203,11 +203,6 @@ def test_a_shifted_dual_form_step_solves_the_system_its_factor_holds():
     assert float(residual.norm()) <= 1e-4 * float(g.norm())
 
 
-def _span_basis(V: torch.Tensor) -> torch.Tensor:
-    basis, values, _ = torch.linalg.svd(V.T, full_matrices=False)
-    return basis[:, : int((values > 1e-10 * values[0]).sum())]
-
-
 @pytest.mark.parametrize("shape", [
     (300, 1, 1, 200, 2, "cross-entropy"),  # fully connected, two outputs
     (200, 3, 4, 150, 3, "squared"),  # pooled, three regions, three outputs
@@ -219,7 +214,7 @@ def test_refining_in_the_span_makes_the_network_stationary_within_its_span(shape
     for direct steps and its span (4 dimensions) is not."""
     model, state = model_and_state(*shape, width=4)
     assert not _local.uses_direct(model, state)
-    basis = _span_basis(state.V)
+    basis = _local.span_basis(state.V)
     assert basis.shape[1] == 4
     yhat, cache = model.forward(state)
     start = _local.LocalResult(state, yhat, cache, model.objective(state, yhat), 0, 0)

@@ -12,7 +12,7 @@ from convexnn.exceptions import DataFormatError, ValidationError
 
 #: The first bytes of an .npy file and of an .npz archive (a zip file).
 _NPY_SIGNATURE = b"\x93NUMPY"
-_ZIP_SIGNATURE = b"PK\x03\x04"
+_ZIP_SIGNATURE = b"PK"  # then 03 04, or 05 06 for an empty archive
 
 
 def load_numpy(
@@ -91,7 +91,7 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
         # np.load would try to unpickle it and speak of pickled data.
         raise DataFormatError(
             f"{file} is not a NumPy .npy/.npz file (it does not start with their "
-            f"signature); a delimited text file needs the .csv, .tsv or .txt extension"
+            f"signature); if it is delimited text, name it .csv, .tsv or .txt"
         )
     try:
         loaded = np.load(handle, allow_pickle=False)
@@ -117,7 +117,7 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
                 raise DataFormatError(f"{file}: could not read arrays: {error}") from error
     elif y_key is None:  # every column a feature
-        if loaded.ndim != 2:
+        if loaded.ndim != 2 or loaded.shape[1] == 0:
             raise DataFormatError(
                 f"{file} holds an array of shape {loaded.shape}; expected a 2-D array of "
                 f"feature columns"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
+import lzma
 import numbers
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,9 +147,11 @@ def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> N
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
     """The file's cells as strings, one table row per line (blank lines kept as NaN rows
     so that row ``i`` is line ``i + 1``)."""
-    python_engine = delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
-    # pandas finds no columns in a file that starts with a blank line: skip those lines.
+    # pandas finds no columns in a file that starts with a blank line: skip those lines
+    # (with the python engine: the C engine skips one line too many when lines end in \r).
     blank = _leading_blank_lines(file)
+    python_engine = (delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
+                     or blank > 0)
     table = pd.read_csv(
         file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False, nrows=rows,
         skipinitialspace=True, engine="python" if python_engine else "c", skiprows=blank,
@@ -158,11 +163,23 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
 def _leading_blank_lines(file: Path) -> int:
     """Lines before the first that is not blank (0 for a file of blank lines only, which
     pandas reports as empty)."""
-    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(file.suffix.lower(), open)
-    with opener(file, "rt", encoding="utf-8", errors="replace") as handle:
-        for count, line in enumerate(handle):
-            if line.strip():
-                return count
+    suffix = file.suffix.lower()
+    if suffix == ".zip":  # pandas reads the archive's one member
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+            if len(names) != 1:
+                return 0  # pandas says what is wrong with it
+            with archive.open(names[0]) as member:
+                return _count_blank(io.TextIOWrapper(member, "utf-8-sig", errors="replace"))
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+    with opener(file, "rt", encoding="utf-8-sig", errors="replace") as handle:
+        return _count_blank(handle)
+
+
+def _count_blank(lines) -> int:
+    for count, line in enumerate(lines):
+        if line.strip():
+            return count
     return 0
 
 

@@ -151,12 +151,9 @@ def refine_in_span(
     if (not state.width or model.comm.now() >= deadline
             or _takes_direct_steps(model, state, method, memory_left)):
         return result
-    basis, values, _ = torch.linalg.svd(state.V.T, full_matrices=False)
-    # The numerical rank (numpy's matrix_rank): the neurons are in the span up to rounding.
-    rank = int((values > torch.finfo(values.dtype).eps * max(state.V.shape) * values[0]).sum())
-    if rank > SPAN_MAX_SHARE * model.h:
+    basis = span_basis(state.V)
+    if basis.shape[1] > SPAN_MAX_SHARE * model.h:
         return result
-    basis = basis[:, :rank]
     in_span = NeuronModel(model.patches @ basis, model.targets, (model.a, model.b, model.c),
                           model.beta, model.loss, comm=model.comm, n_total=model.n_total)
     refined = refine(in_span, state.moved(state.V @ basis), method=method,
@@ -167,6 +164,14 @@ def refine_in_span(
     return LocalResult(state, yhat, cache, model.objective(state, yhat),
                        result.steps + refined.steps, result.products + refined.products,
                        result.radius)
+
+
+def span_basis(V: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis ``(h, r)`` of the span of the rows of ``V``, ``r`` its numerical
+    rank (numpy's ``matrix_rank`` tolerance: the rows are in the span up to it)."""
+    basis, values, _ = torch.linalg.svd(V.T, full_matrices=False)
+    rank = int((values > torch.finfo(values.dtype).eps * max(V.shape) * values[0]).sum())
+    return basis[:, :rank]
 
 
 def _takes_direct_steps(model: NeuronModel, state: NeuronState, method: str,

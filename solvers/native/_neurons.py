@@ -137,12 +137,14 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
     region's patches, ``(h+1)^2`` oracle matrices with their eigenvectors,
     and the dual cuts (:func:`._dual.memory_bytes`). Per neuron: about eight
     ``n R P`` arrays of the working precision (projections, directions,
-    adjoint coefficients; the steps within the span hold fewer: the patches
-    projected on it, of dimension at most the width, and their own steps'
-    arrays, below the peak: n = 60000, d = 100, 14 neurons grew 172 MB with
-    them and without), two float64 ``n`` arrays (refit, certificate), its
-    dual cut and ``O(h)``. Not counted: the direct local steps' dense Jacobian,
-    which the engine takes only where it fits in what the plan leaves
+    adjoint coefficients), two more while the steps within the span run (the
+    patches projected on it, of dimension at most the width, and the full
+    steps' projections, still held; their own arrays are as large as the full
+    steps': n = 4000, P = 50, h = 64, 24 neurons peaked at 239 MB without
+    them, 317 MB with them),
+    two float64 ``n`` arrays (refit, certificate), its dual cut and ``O(h)``.
+    Not counted: the direct local steps' dense Jacobian, which the engine
+    takes only where it fits in what the plan leaves
     (:func:`._local.uses_direct`).
     """
     n, regions, pool, h = (
@@ -158,7 +160,7 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
         + 8 * 3 * shape.n_blocks * (h + 1) ** 2
         + cuts_base
     )
-    per_neuron = working * (8 * n * regions * pool + 4 * h) + 8 * 2 * n + cuts_per_neuron
+    per_neuron = working * (10 * n * regions * pool + 4 * h) + 8 * 2 * n + cuts_per_neuron
     return GrowthPlan(base=base, per_unit=per_neuron, available=available)
 
 
