@@ -673,3 +673,15 @@ def test_npy_without_columns_and_an_empty_archive_get_their_own_messages(tmp_pat
     np.savez(tmp_path / "empty.npz")  # a zip without members: PK 05 06
     with pytest.raises(DataFormatError, match="no array 'X'"):
         load_numpy(tmp_path / "empty.npz")
+
+
+@pytest.mark.parametrize("suffix, words", [
+    (".gz", "gzip"), (".bz2", "stream"), (".xz", "format"), (".zip", "zip file"),
+])
+def test_a_compressed_csv_that_is_not_what_its_name_says_is_one_clear_error(
+        tmp_path, suffix, words):
+    """A raw BadGzipFile / LZMAError / BadZipFile / OSError from deep inside pandas."""
+    path = tmp_path / f"d.csv{suffix}"
+    path.write_text("1,2,0\n3,4,1\n")
+    with pytest.raises(DataFormatError, match=f"could not be read: .*{words}"):
+        load_csv(path)

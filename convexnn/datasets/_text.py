@@ -9,6 +9,7 @@ import lzma
 import numbers
 import warnings
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +82,8 @@ def load_csv(
         table = _read_cells(file, delimiter)
     except pd.errors.EmptyDataError as error:
         raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
+    except _UNDECOMPRESSABLE as error:
+        raise DataFormatError(f"{file} could not be read: {error}") from error
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DataFormatError(f"{file} could not be parsed as delimited text: {error}") from error
     # Line numbers: row i of the raw table is line i + 1; blank lines are dropped now.
@@ -144,6 +147,10 @@ def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> N
         )
 
 
+#: What a compressed file that is not what its name says raises (gzip and bz2: OSError).
+_UNDECOMPRESSABLE = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+
+
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
     """The file's cells as strings, one table row per line (blank lines kept as NaN rows
     so that row ``i`` is line ``i + 1``)."""
@@ -176,7 +183,7 @@ def _leading_blank_lines(file: Path) -> int:
         return _count_blank(handle)
 
 
-def _count_blank(lines) -> int:
+def _count_blank(lines: Iterable[str]) -> int:
     for count, line in enumerate(lines):
         if line.strip():
             return count
@@ -214,7 +221,8 @@ def csv_width(path: PathLike, delimiter: str | None = ",") -> int | None:
     cannot be read (:func:`load_csv` says why)."""
     try:
         table = _read_cells(existing_file(path), delimiter, rows=50).dropna(how="all")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+            *_UNDECOMPRESSABLE):
         return None
     return table.shape[1]
 
@@ -225,7 +233,8 @@ def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
     file = existing_file(path)
     try:
         table = _read_cells(file, delimiter, rows=50).dropna(how="all")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+            *_UNDECOMPRESSABLE):
         return None  # load_csv says what is wrong with the file
     if table.empty or not _looks_like_header(table.iloc[0]):
         return None
