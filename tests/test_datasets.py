@@ -642,11 +642,12 @@ def test_npy_features_only_and_its_width_from_the_header(tmp_path):
 @pytest.mark.parametrize("name, content", [
     ("cr.csv", b"\r\r1,2,0\r3,4,1\r5,6,0\r"),  # old Mac line ends: C engine lost a row
     ("bom.csv", b"\xef\xbb\xbf\n1,2,0\n3,4,1\n5,6,0\n"),
+    ("quoted.txt", b'\n1 2 "0"\n3 4 "1"\n5 6 "0"\n'),  # the python engine ignores quotes
 ])
 def test_leading_blank_lines_lose_no_sample(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
-    X, y = load_csv(path)
+    X, y = load_file(path)
     np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
     assert y.tolist() == [0, 1, 0]
 
@@ -673,6 +674,9 @@ def test_npy_without_columns_and_an_empty_archive_get_their_own_messages(tmp_pat
     np.savez(tmp_path / "empty.npz")  # a zip without members: PK 05 06
     with pytest.raises(DataFormatError, match="no array 'X'"):
         load_numpy(tmp_path / "empty.npz")
+    (tmp_path / "pk.npy").write_text("PKG,1,2\n")  # text that starts like a zip's "PK"
+    with pytest.raises(DataFormatError, match="does not start with their signature"):
+        load_numpy(tmp_path / "pk.npy")
 
 
 @pytest.mark.parametrize("suffix, words", [
@@ -680,8 +684,28 @@ def test_npy_without_columns_and_an_empty_archive_get_their_own_messages(tmp_pat
 ])
 def test_a_compressed_csv_that_is_not_what_its_name_says_is_one_clear_error(
         tmp_path, suffix, words):
-    """A raw BadGzipFile / LZMAError / BadZipFile / OSError from deep inside pandas."""
+    """It was a raw BadGzipFile / LZMAError / BadZipFile / OSError; a real I/O error (with an
+    errno) stays what it is."""
     path = tmp_path / f"d.csv{suffix}"
     path.write_text("1,2,0\n3,4,1\n")
     with pytest.raises(DataFormatError, match=f"could not be read: .*{words}"):
         load_csv(path)
+
+
+def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
+                                                                         monkeypatch):
+    path = tmp_path / "d.csv.gz"
+    rows = np.random.default_rng(0).random((2000, 3))
+    whole = gzip.compress("".join(f"{a!r},{b!r},{c!r}\n" for a, b, c in rows).encode())
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataFormatError, match="could not be read"):
+        load_csv(path)
+    import pandas as pd
+
+    def failing(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(pd, "read_csv", failing)
+    with pytest.raises(OSError, match="Input/output error") as caught:
+        load_csv(tmp_path / "d.csv.gz")
+    assert not isinstance(caught.value, DataFormatError)

@@ -12,7 +12,7 @@ from convexnn.exceptions import DataFormatError, ValidationError
 
 #: The first bytes of an .npy file and of an .npz archive (a zip file).
 _NPY_SIGNATURE = b"\x93NUMPY"
-_ZIP_SIGNATURE = b"PK"  # then 03 04, or 05 06 for an empty archive
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # the second: an empty archive
 
 
 def load_numpy(
@@ -86,8 +86,7 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
     """``X`` and ``y`` as stored in the open ``handle`` of ``file``, unchecked."""
     signature = handle.read(len(_NPY_SIGNATURE))
     handle.seek(0)
-    if signature and not (signature.startswith(_NPY_SIGNATURE)
-                          or signature.startswith(_ZIP_SIGNATURE)):
+    if signature and not signature.startswith((_NPY_SIGNATURE, *_ZIP_SIGNATURES)):
         # np.load would try to unpickle it and speak of pickled data.
         raise DataFormatError(
             f"{file} is not a NumPy .npy/.npz file (it does not start with their "

@@ -9,7 +9,6 @@ import lzma
 import numbers
 import warnings
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,7 +81,9 @@ def load_csv(
         table = _read_cells(file, delimiter)
     except pd.errors.EmptyDataError as error:
         raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
-    except _UNDECOMPRESSABLE as error:
+    except _DECOMPRESSION_ERRORS as error:
+        if not _undecompressable(error):
+            raise
         raise DataFormatError(f"{file} could not be read: {error}") from error
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DataFormatError(f"{file} could not be parsed as delimited text: {error}") from error
@@ -147,18 +148,29 @@ def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> N
         )
 
 
-#: What a compressed file that is not what its name says raises (gzip and bz2: OSError).
-_UNDECOMPRESSABLE = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+#: What a compressed file that is not what its name says raises (gzip and bz2: an OSError
+#: without an errno, which real I/O errors carry: see :func:`_undecompressable`).
+_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+
+
+#: Why :func:`csv_width` and :func:`csv_header` give up (:func:`load_csv` says which).
+_UNREADABLE = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+               *_DECOMPRESSION_ERRORS)
+
+
+def _undecompressable(error: Exception) -> bool:
+    return isinstance(error, _DECOMPRESSION_ERRORS) and getattr(error, "errno", None) is None
 
 
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
     """The file's cells as strings, one table row per line (blank lines kept as NaN rows
     so that row ``i`` is line ``i + 1``)."""
     # pandas finds no columns in a file that starts with a blank line: skip those lines
-    # (with the python engine: the C engine skips one line too many when lines end in \r).
-    blank = _leading_blank_lines(file)
+    # (with the python engine where they end in a bare \r, of which the C engine skips one
+    # too many; elsewhere the C engine, which alone reads quotes with the delimiter \s+).
+    blank, bare_cr = _leading_blank_lines(file)
     python_engine = (delimiter is None or (len(delimiter) > 1 and delimiter != r"\s+")
-                     or blank > 0)
+                     or (blank > 0 and bare_cr))
     table = pd.read_csv(
         file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False, nrows=rows,
         skipinitialspace=True, engine="python" if python_engine else "c", skiprows=blank,
@@ -167,9 +179,9 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
     return table
 
 
-def _leading_blank_lines(file: Path) -> int:
+def _leading_blank_lines(file: Path) -> tuple[int, bool]:
     """Lines before the first that is not blank (0 for a file of blank lines only, which
-    pandas reports as empty)."""
+    pandas reports as empty), and whether a line read ended in a bare ``\r``."""
     suffix = file.suffix.lower()
     if suffix == ".zip":  # pandas reads the archive's one member
         with zipfile.ZipFile(file) as archive:
@@ -183,11 +195,9 @@ def _leading_blank_lines(file: Path) -> int:
         return _count_blank(handle)
 
 
-def _count_blank(lines: Iterable[str]) -> int:
-    for count, line in enumerate(lines):
-        if line.strip():
-            return count
-    return 0
+def _count_blank(handle: io.TextIOBase) -> tuple[int, bool]:
+    count = next((index for index, line in enumerate(handle) if line.strip()), 0)
+    return count, "\r" in (handle.newlines or ())
 
 
 #: Line 1 read as data: how to have it read as a header, from Python or the command line.
@@ -221,8 +231,7 @@ def csv_width(path: PathLike, delimiter: str | None = ",") -> int | None:
     cannot be read (:func:`load_csv` says why)."""
     try:
         table = _read_cells(existing_file(path), delimiter, rows=50).dropna(how="all")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
-            *_UNDECOMPRESSABLE):
+    except _UNREADABLE:
         return None
     return table.shape[1]
 
@@ -233,8 +242,7 @@ def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
     file = existing_file(path)
     try:
         table = _read_cells(file, delimiter, rows=50).dropna(how="all")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
-            *_UNDECOMPRESSABLE):
+    except _UNREADABLE:
         return None  # load_csv says what is wrong with the file
     if table.empty or not _looks_like_header(table.iloc[0]):
         return None
