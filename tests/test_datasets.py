@@ -667,6 +667,17 @@ def test_compressed_csv_with_leading_blank_lines(tmp_path, suffix):
     np.testing.assert_array_equal(load_csv(path)[0], [[1, 2], [3, 4]])
 
 
+def test_a_zip_of_two_files_is_refused_by_pandas_message(tmp_path):
+    import zipfile
+
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "1,2,0\n")
+        archive.writestr("b.csv", "3,4,1\n")
+    with pytest.raises(DataFormatError, match="Multiple files"):
+        load_csv(path)
+
+
 def test_npy_without_columns_and_an_empty_archive_get_their_own_messages(tmp_path):
     np.save(tmp_path / "none.npy", np.zeros((4, 0)))
     with pytest.raises(DataFormatError, match="feature columns"):

@@ -181,13 +181,13 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
 
 def _leading_blank_lines(file: Path) -> tuple[int, bool]:
     """Lines before the first that is not blank (0 for a file of blank lines only, which
-    pandas reports as empty), and whether a line read ended in a bare ``\r``."""
+    pandas reports as empty), and whether a line read ended in a bare carriage return."""
     suffix = file.suffix.lower()
     if suffix == ".zip":  # pandas reads the archive's one member
         with zipfile.ZipFile(file) as archive:
             names = archive.namelist()
             if len(names) != 1:
-                return 0  # pandas says what is wrong with it
+                return 0, False  # pandas says what is wrong with it
             with archive.open(names[0]) as member:
                 return _count_blank(io.TextIOWrapper(member, "utf-8-sig", errors="replace"))
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
