@@ -82,7 +82,7 @@ def load_csv(
     except pd.errors.EmptyDataError as error:
         raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
     except _DECOMPRESSION_ERRORS as error:
-        if not _undecompressable(error):
+        if getattr(error, "errno", None) is not None:  # a real I/O error, not the data's
             raise
         raise DataFormatError(f"{file} could not be read: {error}") from error
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
@@ -149,17 +149,13 @@ def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> N
 
 
 #: What a compressed file that is not what its name says raises (gzip and bz2: an OSError
-#: without an errno, which real I/O errors carry: see :func:`_undecompressable`).
+#: without the errno that real I/O errors carry).
 _DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
 
 
 #: Why :func:`csv_width` and :func:`csv_header` give up (:func:`load_csv` says which).
 _UNREADABLE = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
                *_DECOMPRESSION_ERRORS)
-
-
-def _undecompressable(error: Exception) -> bool:
-    return isinstance(error, _DECOMPRESSION_ERRORS) and getattr(error, "errno", None) is None
 
 
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
