@@ -182,6 +182,46 @@ def test_uninstalled_back_end_is_reported_with_the_install_command(problem, monk
     assert "scs" not in [s.name for s in solvers.auto_candidates(problem)]
 
 
+def test_a_conic_back_end_whose_package_does_not_import_is_not_installed(monkeypatch):
+    from convexnn.solvers import _cvxpy
+
+    monkeypatch.setattr(ClarabelSolver, "package", "convexnn_no_such_package")
+    _cvxpy._imports.cache_clear()
+    try:
+        state = solvers.info("clarabel")
+    finally:
+        _cvxpy._imports.cache_clear()
+    assert (state.installed, state.usable) == (False, False)
+    assert "pip install 'convexnn[clarabel]'" in state.note
+
+
+def test_auto_does_not_import_cvxpy_where_the_native_solver_takes_the_problem():
+    """Probing the conic back-ends imports their packages, not cvxpy (0.3-0.6 s, more
+    than the solve) in a process that never uses it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import convexnn\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(30, 3))\n"
+        "y = np.where(X[:, 0] > 0, 1, -1)\n"
+        "for loss in ('squared', 'logistic'):\n"
+        "    model = convexnn.ConvexPolyClassifier(beta=1.0, loss=loss).fit(X, y)\n"
+        "    assert model.result_.solver == 'native', model.result_.solver\n"
+        "usable = {s.name for s in convexnn.solvers.available() if s.usable}\n"
+        "print(sorted(usable), 'cvxpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    usable, imported = done.stdout.strip().rsplit(" ", 1)
+    assert {"'clarabel'", "'scs'", "'native'"} <= set(usable.strip("[]").split(", "))
+    assert imported == "False"
+
+
 def test_unknown_solver_lists_the_registered_ones(problem):
     with pytest.raises(solvers.errors.UnknownSolverError, match="registered solvers: .*scs"):
         solvers.get("gurobi")
