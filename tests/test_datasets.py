@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import random
+import re
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -701,6 +703,36 @@ def test_a_compressed_csv_that_is_not_what_its_name_says_is_one_clear_error(
     path.write_text("1,2,0\n3,4,1\n")
     with pytest.raises(DataFormatError, match=f"could not be read: .*{words}"):
         load_csv(path)
+
+
+@pytest.mark.parametrize("patch, words", [
+    ({"flags": 0x1}, "encrypted"),  # an encrypted member
+    ({"method": 9}, "compression method"),  # deflate64, which zipfile cannot read
+])
+def test_a_zip_member_zipfile_cannot_open_is_one_clear_error(tmp_path, patch, words):
+    """Both were a raw RuntimeError / NotImplementedError from inside pandas or NumPy."""
+
+    def damaged(path):
+        data = bytearray(path.read_bytes())
+        # The flags and method fields: 6 and 8 bytes into a local header, 8 and 10 into a
+        # central-directory entry.
+        for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            for found in re.finditer(re.escape(signature), bytes(data)):
+                if "flags" in patch:
+                    struct.pack_into("<H", data, found.start() + offset, patch["flags"])
+                else:
+                    struct.pack_into("<H", data, found.start() + offset + 2, patch["method"])
+        path.write_bytes(bytes(data))
+        return path
+
+    csv_zip = tmp_path / "d.csv.zip"
+    with zipfile.ZipFile(csv_zip, "w") as archive:
+        archive.writestr("d.csv", "1,2,0\n3,4,1\n")
+    with pytest.raises(DataFormatError, match=f"could not be read: .*{words}"):
+        load_csv(damaged(csv_zip))
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.arange(3))
+    with pytest.raises(DataFormatError, match=f"could not read arrays: .*{words}"):
+        load_numpy(damaged(tmp_path / "d.npz"))
 
 
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,

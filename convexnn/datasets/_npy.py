@@ -82,6 +82,12 @@ def load_numpy(
     return X, y
 
 
+#: What np.load and an archive's members raise for a damaged file; zipfile's RuntimeError
+#: (NotImplementedError included) is a member it cannot open: encrypted, or compressed by a
+#: method it lacks.
+_UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile, RuntimeError)
+
+
 def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
     """``X`` and ``y`` as stored in the open ``handle`` of ``file``, unchecked."""
     signature = handle.read(len(_NPY_SIGNATURE))
@@ -94,7 +100,7 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
         )
     try:
         loaded = np.load(handle, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+    except _UNREADABLE as error:
         raise DataFormatError(f"{file} is not a readable NumPy .npy/.npz file: {error}") from error
 
     if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -113,7 +119,7 @@ def _arrays(handle, file, x_key: str, y_key: str | None, target: int | None):
             try:
                 X = loaded[x_key]
                 y = None if y_key is None else loaded[y_key]
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            except _UNREADABLE as error:
                 raise DataFormatError(f"{file}: could not read arrays: {error}") from error
     elif y_key is None:  # every column a feature
         if loaded.ndim != 2 or loaded.shape[1] == 0:

@@ -149,8 +149,10 @@ def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> N
 
 
 #: What a compressed file that is not what its name says raises (gzip and bz2: an OSError
-#: without the errno that real I/O errors carry).
-_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+#: without the errno that real I/O errors carry), and what zipfile raises for a member it
+#: cannot open: RuntimeError for an encrypted one, NotImplementedError (a RuntimeError)
+#: for a compression method it lacks.
+_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, RuntimeError)
 
 
 #: Why :func:`csv_width` and :func:`csv_header` give up (:func:`load_csv` says which).
