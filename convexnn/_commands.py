@@ -266,15 +266,20 @@ def output_folder(path: str | Path) -> Path:
     return folder
 
 
-def check_output_file(path: Path) -> None:
+def check_output_file(path: Path, inputs: dict[str, Any]) -> None:
     """Refuse an output file that cannot be written, before the run whose results go there:
     a folder, a file in a missing folder, a file (or a pipe, /dev/stdout) that is read-only,
-    or a new file in a folder that takes none."""
+    a new file in a folder that takes none, or one of the command's ``inputs`` (option name
+    -> path), which writing would destroy."""
     from convexnn.exceptions import ValidationError
 
     if path.is_dir():
         raise ValidationError(f"--out {path} is a folder; give a file name")
     if path.exists():
+        for option, source in inputs.items():
+            if source is not None and Path(source).exists() and path.samefile(source):
+                raise ValidationError(f"--out {path} is the {option} file; writing would "
+                                      "overwrite it: give another name")
         if not os.access(path, os.W_OK):
             raise ValidationError(f"--out {path}: the file cannot be written")
         return
@@ -353,7 +358,7 @@ def fit_command(args: argparse.Namespace) -> int:
         raise ValidationError(f"--{'/--'.join(_grid(args)).replace('_', '-')} apply with --cv "
                               "only (without it, fit solves at --beta)")
     out = npz_path(args.out)  # a folder that does not exist is an error before the solve
-    check_output_file(out)
+    check_output_file(out, {"--data": getattr(args, "data", None)})
     read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
     X, y, _ = _training_data(args, read_as)
     classification = _task(y, args.task) == "classification"
@@ -396,7 +401,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from convexnn.exceptions import ValidationError
 
     if args.out is not None:  # before any work: a long prediction must not end in an error
-        check_output_file(Path(args.out))
+        check_output_file(Path(args.out), {"--data": args.data, "model": args.model})
     model = load_saved_estimator(args.model)
     X, y = _features_for(model, args, unlabelled_rows=True)
     predictions = model.predict(X)

@@ -743,10 +743,34 @@ def test_predict_and_fit_refuse_an_output_path_they_cannot_write_before_working(
         try:
             from convexnn._commands import check_output_file
 
-            check_output_file(Path(f"/dev/fd/{write_end}"))
+            check_output_file(Path(f"/dev/fd/{write_end}"), {})
         finally:
             os.close(read_end)
             os.close(write_end)
+
+
+def test_an_output_path_that_is_an_input_file_is_refused_and_the_file_kept(
+        labelled, tmp_path, capsys):
+    """predict --out DATA wrote the predictions over the data (exit 0), and --out MODEL over
+    the model; fit --out DATA.npz would have written the model over its data."""
+    data = tmp_path / "data.csv"
+    data.write_bytes(labelled["train"].read_bytes())
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(data), "--target", "label", "--out", str(model)]) == 0
+    kept = {path: path.read_bytes() for path in (data, model)}
+    for out, which in ((data, "--data"), (model, "model"),
+                       (tmp_path / "." / "data.csv", "--data")):  # the same file, spelt anew
+        capsys.readouterr()
+        assert main(["predict", str(model), "--data", str(data), "--target", "label",
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"is the {which} file" in err and "Traceback" not in err
+    arrays = tmp_path / "train.npz"
+    np.savez(arrays, X=labelled["X"], y=labelled["labels"])
+    kept[arrays] = arrays.read_bytes()
+    assert main(["fit", "--data", str(arrays), "--out", str(tmp_path / "train")]) == 2
+    assert "is the --data file" in capsys.readouterr().err
+    assert all(path.read_bytes() == content for path, content in kept.items())
 
 
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
