@@ -51,7 +51,12 @@ from convexnn.estimators import (
     ConvexPolyRegressor,
     _ConvexPolyBase,
 )
-from convexnn.exceptions import SolverFailedError, SolverStatusWarning, ValidationError
+from convexnn.exceptions import (
+    ConvexNNWarning,
+    SolverFailedError,
+    SolverStatusWarning,
+    ValidationError,
+)
 from convexnn.formulations import problem_for
 from convexnn.network import TwoLayerPolyNet
 from convexnn.patches import ConvGeometry
@@ -404,6 +409,15 @@ class _ConvexPolyCVMixin:
         self.best_index_ = int(np.nanargmax(mean))  # the first (largest beta) of ties
         self.beta_ = float(self.betas_[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
+        if complete.sum() > 1 and np.all(mean[complete] == self.best_score_):
+            warnings.warn(
+                f"every beta of the grid has the same mean validation score "
+                f"({self.best_score_:.6g}): the scoring cannot tell them apart (e.g. R^2 of "
+                "a constant target is 0 for any imperfect prediction), so beta_ is the "
+                "largest, the simplest network. Check the targets, or choose another "
+                "scoring (e.g. 'neg_mean_squared_error').",
+                ConvexNNWarning, stacklevel=3,
+            )
         self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"))
 
     def _warn_about_points(self, usable: np.ndarray, complete: np.ndarray) -> None:

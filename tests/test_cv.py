@@ -579,6 +579,22 @@ def test_all_zero_targets_have_beta_max_exactly_zero_and_no_grid():
         ConvexPolyRegressorCV(betas=3).fit(X, np.zeros(20))
 
 
+def test_a_grid_the_scoring_cannot_tell_apart_is_warned_about():
+    """A constant target: R^2 is 0 at every beta, and beta_ silently became the largest,
+    whose zero network predicts 0 for a target of 5. Mean squared error tells them apart."""
+    X, _ = regression_data(n=30)
+    y = np.full(30, 5.0)
+    with pytest.warns(convexnn.ConvexNNWarning, match="same mean validation score"):
+        tied = ConvexPolyRegressorCV(betas=4, cv=3).fit(X, y)
+    assert np.all(tied.scores_path_ == 0.0) and tied.best_index_ == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.ConvexNNWarning)
+        chosen = ConvexPolyRegressorCV(betas=4, cv=3, scoring="neg_mean_squared_error").fit(X, y)
+    assert chosen.beta_ < tied.beta_
+    assert np.abs(tied.predict(X) - 5.0).mean() == pytest.approx(5.0)  # the zero network
+    assert np.abs(chosen.predict(X) - 5.0).mean() < 0.5
+
+
 # -- certify and the picture ------------------------------------------------------------------
 
 
