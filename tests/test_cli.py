@@ -773,6 +773,24 @@ def test_an_output_path_that_is_an_input_file_is_refused_and_the_file_kept(
     assert all(path.read_bytes() == content for path, content in kept.items())
 
 
+def test_zero_padded_labels_stay_labels_from_fit_to_predict(tmp_path, capsys):
+    """"02134" and "2134" were merged into the class 2134, and predictions read "2134"."""
+    X = np.random.default_rng(3).normal(size=(30, 2))
+    codes = np.array(["02134", "2134", "10001"])[np.argmax(X @ [[1, -1, 0], [0, 1, -1]], 1)]
+    _write_csv(tmp_path / "train.csv", X, codes)
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--target", "label",
+                 "--out", str(model)]) == 0
+    from convexnn import ConvexPolyClassifier
+
+    assert sorted(ConvexPolyClassifier.load(model).classes_) == ["02134", "10001", "2134"]
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(tmp_path / "train.csv"),
+                 "--target", "label", "--out", str(tmp_path / "p.csv")]) == 0
+    predicted = (tmp_path / "p.csv").read_text().split()[1:]
+    assert "02134" in predicted and set(predicted) <= set(codes)
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""

@@ -735,6 +735,19 @@ def test_a_zip_member_zipfile_cannot_open_is_one_clear_error(tmp_path, patch, wo
         load_numpy(damaged(tmp_path / "d.npz"))
 
 
+def test_a_target_column_of_zero_padded_codes_is_read_as_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,code\n1,02134\n2,2134\n3,-07\n")
+    _, codes = load_csv(path)
+    assert codes.tolist() == ["02134", "2134", "-07"]
+    path.write_text("a,t\n1,0\n2,0.5\n3,-10\n")  # zeros, but no padding: numbers
+    _, values = load_csv(path)
+    assert values.tolist() == [0.0, 0.5, -10.0]
+    path.write_text("007,1\n2,3\n")  # a feature column is numbers, padded or not
+    X, _ = load_csv(path, header=False)
+    assert X[:, 0].tolist() == [7.0, 2.0]
+
+
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
                                                                          monkeypatch):
     path = tmp_path / "d.csv.gz"

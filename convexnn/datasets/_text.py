@@ -63,7 +63,9 @@ def load_csv(
     X : ndarray of shape (n_samples, n_features), float64
     y : ndarray of shape (n_samples,) or None
         Numbers if every target cell is one (integers stay integers),
-        otherwise the labels as strings; ``None`` with ``target=None``.
+        otherwise the labels as strings, as they are where a cell is a
+        zero-padded integer (codes such as ``"02134"``, which is not
+        ``"2134"``); ``None`` with ``target=None``.
 
     Raises
     ------
@@ -284,6 +286,10 @@ def _partial_target(cells: pd.Series, name: str, file: Path) -> np.ndarray:
     return column
 
 
+#: A zero-padded integer ("007", "-02"): a target column holding one is read as labels.
+_ZERO_PADDED = r"[+-]?0\d+$"
+
+
 def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -> np.ndarray:
     """A column as numbers; features must be finite, targets may be labels."""
     what = f"column {name!r}" if not name.startswith("column ") else name
@@ -295,6 +301,10 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
             f"{'number' if feature else 'target'} in every row (drop or impute missing values)"
         )
     stripped = cells.str.strip()
+    if not feature and stripped.str.match(_ZERO_PADDED).any():
+        # Codes, not numbers: "02134" and "2134" are two classes, and predictions should
+        # read "02134" as the file does.
+        return stripped.to_numpy(dtype=str)
     values = pd.to_numeric(stripped, errors="coerce")
     numeric = values.notna()
     infinite = numeric & ~np.isfinite(values.astype(np.float64))
