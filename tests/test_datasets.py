@@ -748,6 +748,30 @@ def test_a_target_column_of_zero_padded_codes_is_read_as_labels(tmp_path):
     assert X[:, 0].tolist() == [7.0, 2.0]
 
 
+def test_the_row_index_pandas_writes_is_warned_about(tmp_path):
+    """It was used as a feature without a word (to_csv writes it by default)."""
+    import warnings
+
+    import pandas as pd
+
+    from convexnn.exceptions import ConvexNNWarning
+
+    frame = pd.DataFrame({"a": [0.5, -1.0, 2.0, 0.25], "b": [1.0, 0.0, 3.0, 2.5],
+                          "y": ["u", "v", "u", "v"]})
+    frame.iloc[1:].to_csv(tmp_path / "index.csv")  # the index of a slice: 1, 2, 3
+    frame[["a", "b"]].iloc[1:].to_csv(tmp_path / "features.csv")
+    for name, target in (("index.csv", "y"), ("features.csv", None)):
+        with pytest.warns(ConvexNNWarning, match="first column has no name .* \\(1, 2, ...\\)"):
+            X, _ = load_csv(tmp_path / name, target=target)
+        assert X[:, 0].tolist() == [1.0, 2.0, 3.0]
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.rename(columns={"a": ""}).to_csv(tmp_path / "unnamed.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvexNNWarning)
+        load_csv(tmp_path / "plain.csv")
+        load_csv(tmp_path / "unnamed.csv")  # no name, but not counting: a feature
+
+
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
                                                                          monkeypatch):
     path = tmp_path / "d.csv.gz"

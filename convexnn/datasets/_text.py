@@ -117,6 +117,8 @@ def load_csv(
     if target is None:
         columns = [_numeric_column(table.iloc[:, index], name, file, feature=True)
                    for index, name in enumerate(names)]
+        if has_header:
+            _warn_about_an_index_column(columns[0], names[0], file)
         return np.column_stack(columns).astype(np.float64), None
     if table.shape[1] < 2:
         raise DataFormatError(
@@ -134,7 +136,24 @@ def load_csv(
     y = columns.pop(target_index)
     if header == "infer" and not has_header:
         _refuse_a_header_read_as_a_sample(y, names[target_index], file)
+    if has_header and target_index != 0:
+        _warn_about_an_index_column(columns[0], names[0], file)
     return np.column_stack(columns).astype(np.float64), y
+
+
+def _warn_about_an_index_column(column: np.ndarray, name: str, file: Path) -> None:
+    """Warn when the first column has no name in the header and counts up in integers: the
+    row index ``DataFrame.to_csv`` writes by default, which is read as a feature."""
+    if name != "column 0" or len(column) < 2:
+        return
+    if np.all(column == np.round(column)) and np.all(np.diff(column) > 0):
+        warnings.warn(
+            f"{file}: the first column has no name in the header and counts the rows "
+            f"({column[0]:g}, {column[1]:g}, ...), like the index pandas writes with "
+            "to_csv; it is read as a feature. Write the file with index=False, or drop "
+            "that column.",
+            ConvexNNWarning, stacklevel=user_stacklevel(),
+        )
 
 
 def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> None:
