@@ -46,6 +46,14 @@ def _betas(text: str) -> int | list[float]:
         ) from None
 
 
+def _separator(text: str) -> str:
+    """A ``--delimiter``: the characters given, with ``\\t`` or ``tab`` for a tab."""
+    separator = "\t" if text in ("\\t", "tab") else text
+    if not separator:
+        raise argparse.ArgumentTypeError("expected one or more characters, e.g. ';' or '\\t'")
+    return separator
+
+
 def _column(text: str | None) -> int | str | None:
     """A target column: an index or a header name."""
     if text is None:
@@ -69,15 +77,16 @@ def load_data(
     if getattr(args, "dataset", None) is not None:
         from convexnn.datasets import load_dataset
 
-        if args.target is not None:
-            raise ValidationError("--target applies to --data files, not to --dataset")
+        for option in ("target", "delimiter"):
+            if getattr(args, option, None) is not None:
+                raise ValidationError(f"--{option} applies to --data files, not to --dataset")
         data = load_dataset(args.dataset, standardize=False)
         X = np.concatenate([data.X_train, data.X_test])
         return X, np.concatenate([data.y_train, data.y_test]), args.dataset
     from convexnn.datasets import load_file
 
     options = _read_as(args.data) if read_as is None else read_as
-    X, y = load_file(args.data, target=_column(args.target), **options)
+    X, y = load_file(args.data, target=_column(args.target), **options, **_text_options(args))
     return X, y, Path(args.data).name.split(".")[0] or "data"
 
 
@@ -94,26 +103,42 @@ def _read_as(path: str, recorded: dict[str, Any] | None = None) -> dict[str, Any
     return {"zero_based": svmlight_zero_based(path)}
 
 
-def _header(path: str) -> list[str] | None:
-    """The column names of a text data file with a header row, else ``None``."""
-    from convexnn.datasets._files import TEXT_DELIMITERS, file_format
+def _header(args: argparse.Namespace) -> list[str] | None:
+    """The column names of ``--data`` when it is a text file with a header row, else
+    ``None``."""
     from convexnn.datasets._text import csv_header
 
-    kind = file_format(path)
-    names = csv_header(path, TEXT_DELIMITERS[kind]) if kind in TEXT_DELIMITERS else None
+    delimiter = _delimiter(args)
+    names = csv_header(args.data, delimiter) if delimiter is not None else None
     repeated = sorted({name for name in names or () if names.count(name) > 1})
     if repeated:
         from convexnn.exceptions import ValidationError
 
-        raise ValidationError(f"{path}: the header names the column(s) {repeated} more than "
-                              "once; every column needs its own name")
+        raise ValidationError(f"{args.data}: the header names the column(s) {repeated} more "
+                              "than once; every column needs its own name")
     return names
 
 
-def _text_delimiter(path: str) -> str:
+def _delimiter(args: argparse.Namespace) -> str | None:
+    """The field separator of ``--data``: ``--delimiter``, else the one its extension
+    implies; ``None`` for a file that is not delimited text."""
     from convexnn.datasets._files import TEXT_DELIMITERS, file_format
+    from convexnn.exceptions import ValidationError
 
-    return TEXT_DELIMITERS[file_format(path)]
+    given = getattr(args, "delimiter", None)
+    kind = file_format(args.data)
+    if kind not in TEXT_DELIMITERS:
+        if given is not None:
+            raise ValidationError(f"--delimiter applies to delimited text files (.csv, .tsv, "
+                                  f".txt), not to {args.data}")
+        return None
+    return TEXT_DELIMITERS[kind] if given is None else given
+
+
+def _text_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The loader's ``delimiter`` for a text ``--data`` file, else nothing."""
+    delimiter = _delimiter(args)
+    return {} if delimiter is None else {"delimiter": delimiter}
 
 
 def _named(X: np.ndarray, names: list[str] | None) -> Any:
@@ -131,7 +156,7 @@ def _training_data(
     """:func:`load_data`, with a header's feature names on ``X`` (a DataFrame) so that the
     saved model finds its columns by name in the files it later predicts on."""
     X, y, name = load_data(args, read_as)
-    names = _header(args.data) if getattr(args, "data", None) is not None else None
+    names = _header(args) if getattr(args, "data", None) is not None else None
     if names is not None:
         target = _column(args.target)
         target = names[int(target)] if isinstance(target, int) else target or names[-1]
@@ -156,15 +181,17 @@ def _features_for(
     as NaN or ``""`` (see :func:`labelled`) instead of refused.
     """
     from convexnn.datasets import load_csv, load_file, load_idx, load_numpy
-    from convexnn.datasets._files import TEXT_DELIMITERS, file_format, idx_labels_for
+    from convexnn.datasets._files import file_format, idx_labels_for
     from convexnn.datasets._npy import npy_width
     from convexnn.datasets._text import csv_width
     from convexnn.exceptions import ValidationError
 
     features = getattr(model, "feature_names_in_", None)
-    names = _header(args.data)
+    names = _header(args)
     kind = file_format(args.data)
-    partial = {"allow_missing_target": True} if unlabelled_rows and kind in TEXT_DELIMITERS else {}
+    delimiter = _delimiter(args)
+    text = _text_options(args)
+    partial = {**text, "allow_missing_target": True} if unlabelled_rows and text else text
     if features is not None and names is not None:
         return _by_name(args, list(features), names, partial)
     if kind == "svmlight":  # trailing all-zero features are not in the file
@@ -187,9 +214,9 @@ def _features_for(
             return _named(load_numpy(args.data, y_key=None)[0], features), None
     wanted = model.n_features_in_
     if args.target is None:  # a file of the model's width is features only
-        if kind in TEXT_DELIMITERS and csv_width(args.data, TEXT_DELIMITERS[kind]) == wanted:
-            return _named(load_csv(args.data, target=None,
-                                   delimiter=TEXT_DELIMITERS[kind])[0], features), None
+        if delimiter is not None and csv_width(args.data, delimiter) == wanted:
+            return _named(load_csv(args.data, target=None, delimiter=delimiter)[0],
+                          features), None
         if kind == ".npy" and npy_width(args.data) == wanted:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=_column(args.target), **partial)
@@ -218,9 +245,10 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
 
     missing = [name for name in features if name not in names]
     if missing:
+        hint = "" if len(names) > 1 else " (one column: is --delimiter right?)"
         raise ValidationError(
             f"{args.data} has no column(s) {missing}, which the model was fitted on; its "
-            f"columns: {names}"
+            f"columns: {names}{hint}"
         )
     target = _column(args.target)
     if isinstance(target, int):
@@ -235,7 +263,7 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
         )
     target = target if target is not None else (others[0] if others else None)
     if target is None:  # no target column
-        table, _ = load_csv(args.data, target=None, delimiter=_text_delimiter(args.data))
+        table, _ = load_csv(args.data, target=None, delimiter=_delimiter(args))
         return _named(table[:, [names.index(name) for name in features]], features), None
     X, y = load_file(args.data, target=target, **read_as)
     rest = [name for name in names if name != target]
@@ -559,6 +587,9 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         parser.add_argument("--target", metavar="COL",
                             help="target column of a CSV / .npy file: index or header name "
                             "(default: the last column)")
+        parser.add_argument("--delimiter", type=_separator, metavar="SEP",
+                            help="field separator of a text file, e.g. ';' or '\\t' (default: "
+                            "',' for .csv, tab for .tsv, whitespace for .txt)")
 
     fit = commands.add_parser(
         "fit", parents=[common], help="fit a model on a data file and save it",

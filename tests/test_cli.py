@@ -791,6 +791,45 @@ def test_zero_padded_labels_stay_labels_from_fit_to_predict(tmp_path, capsys):
     assert "02134" in predicted and set(predicted) <= set(codes)
 
 
+def test_delimiter_reads_semicolon_and_tab_separated_files(labelled, tmp_path, capsys):
+    """A semicolon CSV was read as one column, and the hint asked for an option only the
+    Python loader had."""
+    from convexnn import ConvexPolyClassifier
+
+    rows = labelled["train"].read_text().splitlines()
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("\n".join(row.replace(",", ";") for row in rows) + "\n")
+    capsys.readouterr()
+    assert main(["fit", "--data", str(semicolons), "--out", str(tmp_path / "m.npz")]) == 2
+    assert "single column" in capsys.readouterr().err
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(semicolons), "--delimiter", ";", "--target", "label",
+                 "--out", str(model)]) == 0
+    fitted = ConvexPolyClassifier.load(model)
+    assert list(fitted.feature_names_in_) == ["f0", "f1", "f2"]
+    expected = fitted.predict(_frame(labelled["X"]))
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("\n".join(row.replace(",", "\t") for row in rows) + "\n")
+    for data, separator in ((semicolons, ";"), (tabs, "\\t"), (tabs, "tab")):
+        capsys.readouterr()
+        assert main(["predict", str(model), "--data", str(data), "--delimiter", separator,
+                     "--out", str(tmp_path / "p.csv")]) == 0
+        assert (tmp_path / "p.csv").read_text().split()[1:] == list(expected)
+    assert main(["certify", str(model), "--data", str(semicolons), "--delimiter", ";"]) == 0
+    assert "certified gap" in capsys.readouterr().out
+    assert main(["predict", str(model), "--data", str(semicolons)]) == 2
+    assert "is --delimiter right?" in capsys.readouterr().err
+    for argv, words in (
+        (["predict", str(model), "--data", str(model), "--delimiter", ";"],
+         "--delimiter applies to delimited text files"),
+        (["cv", "--dataset", "iris", "--delimiter", ";"], "--delimiter applies to --data"),
+        (["predict", str(model), "--data", str(semicolons), "--delimiter", ""],
+         "expected one or more characters"),
+    ):
+        assert main(argv) == 2
+        assert words in capsys.readouterr().err
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""
