@@ -194,6 +194,9 @@ def _features_for(
     partial = {**text, "allow_missing_target": True} if unlabelled_rows and text else text
     if features is not None and names is not None:
         return _by_name(args, list(features), names, partial)
+    if kind in ("svmlight", "idx") and args.target is not None:
+        raise ValidationError(f"--target applies to CSV and .npy files, not to {args.data}: "
+                              "its labels are the file's own")
     if kind == "svmlight":  # trailing all-zero features are not in the file
         from convexnn._persistence import saved_data_format
 
@@ -453,10 +456,14 @@ def predict_command(args: argparse.Namespace) -> int:
             # were asked for, not a score.
             import warnings
 
+            from convexnn.datasets._files import file_format
             from convexnn.exceptions import ConvexNNWarning
 
-            warnings.warn(f"not scored: the column of {args.data} taken for the target does "
-                          f"not suit the model ({error}); name the target with --target",
+            columns = file_format(args.data) in (".csv", ".tsv", ".txt", ".npy")
+            warnings.warn(f"not scored: the {'column' if columns else 'labels'} of {args.data} "
+                          f"taken for the target {'does' if columns else 'do'} not suit the "
+                          f"model ({error})" + ("; name the target with --target" if columns
+                                                else ""),
                           ConvexNNWarning, stacklevel=1)
     table = predictions.reshape(len(predictions), -1).tolist()
     if args.out is None:

@@ -406,6 +406,17 @@ def test_svmlight_rows_without_the_last_feature_are_not_given_the_label(tmp_path
     assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "d.libsvm")]) == 0
     printed = np.array(capsys.readouterr().out.split(), dtype=float)
     np.testing.assert_allclose(printed, model.predict(X), rtol=1e-12)
+    # A wider file: the model's width named (scikit-learn's message called the file invalid);
+    # --target: refused, as fit refuses it (it was ignored)
+    wide = "1.0 1:0.5 6:1.25\n0.0 2:0.25\n"
+    (tmp_path / "wide.libsvm").write_text(wide)
+    for argv, words in (
+        (["--data", str(tmp_path / "wide.libsvm")], "has 6 features .* more than the 4 expected"),
+        (["--data", str(tmp_path / "d.libsvm"), "--target", "1"], "--target applies to CSV"),
+    ):
+        assert main(["predict", str(tmp_path / "m.npz"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert re.search(words, err) and "not a valid" not in err
 
 
 def _svmlight_lines(X, y, first_index):

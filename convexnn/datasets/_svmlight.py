@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from convexnn._validation import check_positive
 from convexnn.datasets._paths import PathLike, existing_file
@@ -41,7 +42,9 @@ def load_svmlight(
     file = existing_file(path)
     n_features = check_positive(n_features, "n_features", integer=True, allow_none=True)
     try:
-        X, y = load_svmlight_file(str(file), n_features=n_features, zero_based=zero_based)
+        # Without n_features: a file wider than it gets its own message below, not
+        # scikit-learn's, which calls the file invalid.
+        X, y = load_svmlight_file(str(file), zero_based=zero_based)
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
         bom = "\\xef\\xbb\\xbf" in str(error)  # as sklearn quotes the bytes it could not read
         raise DataFormatError(
@@ -51,6 +54,13 @@ def load_svmlight(
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
+    if n_features is not None:
+        if X.shape[1] > n_features:
+            raise DataFormatError(
+                f"{file} has {X.shape[1]} features (its largest feature index), more than "
+                f"the {n_features} expected (n_features)"
+            )
+        X = sp.hstack([X, sp.csr_matrix((X.shape[0], n_features - X.shape[1]))], format="csr")
     for name, values in (("feature values", X.data), ("labels", y)):
         if not np.all(np.isfinite(values)):
             raise DataFormatError(
