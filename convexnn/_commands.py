@@ -273,12 +273,28 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
     return _named(X[:, [rest.index(name) for name in features]], features), y
 
 
-def _task(y: np.ndarray, task: str) -> str:
-    """``"classification"`` or ``"regression"``, as ``compare`` decides (imported here:
-    the command line's help must not load scikit-learn)."""
-    from convexnn.comparison._data import resolve_task
+def _is_classification(y: np.ndarray, args: argparse.Namespace) -> bool:
+    """Whether ``--task`` (as ``compare`` decides it for ``auto``) makes a classifier, with
+    the command line's own words where the task and the targets or ``--loss`` disagree
+    (the estimators' messages name Python classes)."""
+    from sklearn.utils.multiclass import type_of_target
 
-    return resolve_task(y, task)
+    from convexnn.comparison._data import resolve_task
+    from convexnn.exceptions import ValidationError
+    from convexnn.losses import get_loss
+
+    classification = resolve_task(y, args.task) == "classification"
+    if classification and type_of_target(y) == "continuous":
+        raise ValidationError(f"--task classification: the targets are real values (e.g. "
+                              f"{y[0]!r}), not classes; use --task regression or auto")
+    if not classification and args.loss is not None and get_loss(args.loss).targets in (
+            "sign", "onehot"):
+        why = "--task regression" if args.task == "regression" else (
+            "real values or many distinct integers: --task auto")
+        raise ValidationError(f"--loss {args.loss} is a classification loss, but the "
+                              f"targets are taken for a regression ({why}); pass --task "
+                              "classification if they are classes")
+    return classification
 
 
 def output_folder(path: str | Path) -> Path:
@@ -392,7 +408,7 @@ def fit_command(args: argparse.Namespace) -> int:
     check_output_file(out, {"--data": getattr(args, "data", None)})
     read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
     X, y, _ = _training_data(args, read_as)
-    classification = _task(y, args.task) == "classification"
+    classification = _is_classification(y, args)
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
                   solver_options=_solver_options(args))
     if args.cv is not None:
@@ -509,7 +525,7 @@ def path_command(args: argparse.Namespace) -> int:
     X, y, name = load_data(args)
     out = output_folder(args.out if args.out is not None
                         else Path(f"{args.command}-results") / name)
-    classification = _task(y, args.task) == "classification"
+    classification = _is_classification(y, args)
     if args.standardize:
         X = standardize(X).X_train
     if args.command == "path":

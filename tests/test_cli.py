@@ -841,6 +841,23 @@ def test_delimiter_reads_semicolon_and_tab_separated_files(labelled, tmp_path, c
         assert words in capsys.readouterr().err
 
 
+def test_a_task_or_loss_that_does_not_suit_the_targets_is_told_in_options(tmp_path, capsys):
+    """The estimators' messages said "use a regressor (ConvexPolyRegressor)" and "Use a
+    classifier": classes a command-line user does not choose."""
+    X = np.random.default_rng(5).normal(size=(20, 2))
+    data = _write_csv(tmp_path / "real.csv", X, 1.37 * X[:, 0] + 0.1)
+    for command in (["fit", "--out", str(tmp_path / "m.npz")], ["path"]):
+        for options, words in (
+            (["--task", "classification"], "use --task regression or auto"),
+            (["--loss", "logistic"], "pass --task classification if they are classes"),
+            (["--loss", "cross-entropy", "--task", "regression"], "(--task regression)"),
+        ):
+            capsys.readouterr()
+            assert main([*command, "--data", str(data), *options]) == 2
+            err = capsys.readouterr().err
+            assert words in err and "Convex" not in err, err
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""
