@@ -260,6 +260,11 @@ def certify(
         except SolverError as error:
             raise translate_solver_error(error) from error
     check_solver_options(solver_options)
+    if isinstance(dual_points, np.ndarray):  # iterating it would give its rows
+        raise ValidationError(
+            f"dual_points must be a sequence of dual points, e.g. [result.dual_point]; got "
+            f"one array of shape {dual_points.shape}"
+        )
     candidates = [as_float_array(point, f"dual_points[{i}]", ndims=(1, 2))
                   for i, point in enumerate(dual_points)]
     if check_bool(tighten, "tighten"):

@@ -772,6 +772,21 @@ def test_the_row_index_pandas_writes_is_warned_about(tmp_path):
         load_csv(tmp_path / "unnamed.csv")  # no name, but not counting: a feature
 
 
+def test_a_boolean_feature_column_reads_as_ones_and_zeros(tmp_path):
+    """pandas writes bool columns as True / False, which were refused as non-numeric."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5, -2.0], "flag": [True, False, True],
+                          "y": [True, True, False]})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    X, y = load_csv(tmp_path / "d.csv")
+    assert X.tolist() == [[0.5, 1.0], [1.5, 0.0], [-2.0, 1.0]]
+    assert y.tolist() == ["True", "True", "False"]  # a target: two classes, as written
+    (tmp_path / "mixed.csv").write_text("x,flag,y\n1,True,0\n2,3,1\n")
+    with pytest.raises(DataFormatError, match="non-numeric feature column 'flag'"):
+        load_csv(tmp_path / "mixed.csv")
+
+
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
                                                                          monkeypatch):
     path = tmp_path / "d.csv.gz"

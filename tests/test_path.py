@@ -238,6 +238,8 @@ def _networks():
         ("wrong-image-size", "images of shape"),
         ("images-for-a-dense-network", "X must be 2-D"),
         ("negative-beta", "beta"),
+        # one array, not a list of them: its rows were taken for dual points of shape (1,)
+        ("one-dual-point-not-in-a-list", r"a sequence of dual points, e.g. \[result"),
     ],
 )
 def test_certify_rejects_mismatched_inputs(case, match):
@@ -251,6 +253,8 @@ def test_certify_rejects_mismatched_inputs(case, match):
         "wrong-image-size": lambda: certify(conv, np.zeros((20, 1, 6, 6)), y_conv, beta=0.1),
         "images-for-a-dense-network": lambda: certify(t.network, images, y_conv, beta=0.1),
         "negative-beta": lambda: certify(t.network, t.X, t.y, beta=-0.1),
+        "one-dual-point-not-in-a-list": lambda: certify(t.network, t.X, t.y, beta=0.1,
+                                                        dual_points=np.zeros(30)),
     }
     with pytest.raises(ValidationError, match=match):
         calls[case]()

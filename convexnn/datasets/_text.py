@@ -61,6 +61,8 @@ def load_csv(
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float64
+        A feature column of ``True`` / ``False`` (as pandas writes booleans)
+        reads as 1 / 0.
     y : ndarray of shape (n_samples,) or None
         Numbers if every target cell is one (integers stay integers),
         otherwise the labels as strings, as they are where a cell is a
@@ -320,6 +322,9 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
             f"{'number' if feature else 'target'} in every row (drop or impute missing values)"
         )
     stripped = cells.str.strip()
+    if feature and stripped.str.lower().isin(("true", "false")).all():
+        # A boolean column as pandas writes it: 1 and 0, as a bool array X would give.
+        return (stripped.str.lower() == "true").to_numpy(dtype=np.float64)
     if not feature and stripped.str.match(_ZERO_PADDED).any():
         # Codes, not numbers: "02134" and "2134" are two classes, and predictions should
         # read "02134" as the file does.
