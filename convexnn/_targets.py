@@ -117,11 +117,11 @@ def _uniform_labels(labels: np.ndarray) -> np.ndarray:
         )
     if labels.dtype.kind != "O" or len(labels) == 0:
         return labels
-    if any(value is None for value in labels) or any(
-        isinstance(value, float) and value != value for value in labels
-    ):
+    import pandas as pd  # (here: only object labels need it) its isna knows pd.NA and NaT
+
+    if pd.isna(labels).any():
         raise ValidationError(
-            "y contains missing labels (None or NaN); drop the unlabelled samples"
+            "y contains missing labels (None, NaN or pd.NA); drop the unlabelled samples"
         )
     if all(issubclass(kind, str) for kind in kinds):
         return labels
