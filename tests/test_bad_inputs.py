@@ -534,7 +534,7 @@ CASES: list[Case] = [
     Case("load_csv", "a header with a number in it",
          lambda t: ds.load_csv(_text(t / "h.csv", "f1,2020,label\n1,2,3\n")),
          DataFormatError, ("'f1' at line 1", "if line 1 is a header, pass header=True",
-                           "or give it a name that is not a number")),
+                           "or rename its column names that are numbers")),
     Case("load_csv", "missing value", lambda t: ds.load_csv(_text(t / "m.csv", "1,2,3\n4,,6\n")),
          DataFormatError, ("missing value in column 1 at line 2",)),
     Case("load_csv", "infinite target", lambda t: ds.load_csv(_text(t / "i.csv", "1,2\n3,inf\n")),

@@ -787,6 +787,22 @@ def test_a_boolean_feature_column_reads_as_ones_and_zeros(tmp_path):
         load_csv(tmp_path / "mixed.csv")
 
 
+def test_a_header_with_a_number_is_named_with_its_line(tmp_path):
+    """A target named in such a header was "a column name but the file has no header row;
+    give the target column's index", whose index then met the hint for line 1 -- also
+    where blank lines come first."""
+    for blank in ("", "\n\n"):
+        (tmp_path / "d.csv").write_text(blank + "a,b,2020,label\n1,2,3,x\n4,5,6,y\n")
+        line = 1 + blank.count("\n")
+        with pytest.raises(ValidationError, match=f"'label' is in line {line} .* number\\(s\\) "
+                           f"\\['2020'\\]; if line {line} is a header, pass header=True"):
+            load_csv(tmp_path / "d.csv", target="label")
+        with pytest.raises(DataFormatError, match=f"at line {line}; .* if line {line} is a header"):
+            load_csv(tmp_path / "d.csv", target=3)
+        X, y = load_csv(tmp_path / "d.csv", target="label", header=True)
+        assert X.shape == (2, 3) and y.tolist() == ["x", "y"]
+
+
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
                                                                          monkeypatch):
     path = tmp_path / "d.csv.gz"

@@ -128,7 +128,7 @@ def load_csv(
             f"(is the delimiter {delimiter!r} right?)"
         )
 
-    target_index = _target_column(target, names, has_header, file)
+    target_index = _target_column(target, names, has_header, file, table.iloc[0])
     columns = [
         _numeric_column(table.iloc[:, index], name, file, feature=index != target_index)
         if index != target_index or not allow_missing_target
@@ -137,7 +137,7 @@ def load_csv(
     ]
     y = columns.pop(target_index)
     if header == "infer" and not has_header:
-        _refuse_a_header_read_as_a_sample(y, names[target_index], file)
+        _refuse_a_header_read_as_a_sample(y, names[target_index], file, int(table.index[0]) + 1)
     if has_header and target_index != 0:
         _warn_about_an_index_column(columns[0], names[0], file)
     return np.column_stack(columns).astype(np.float64), y
@@ -158,16 +158,17 @@ def _warn_about_an_index_column(column: np.ndarray, name: str, file: Path) -> No
         )
 
 
-def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path) -> None:
-    """A first line inferred to be data whose target alone is not a number, below it only
-    numbers (``2019,2020,label``): a header, which would be a sample of its own class."""
+def _refuse_a_header_read_as_a_sample(y: np.ndarray, name: str, file: Path, line: int) -> None:
+    """A first line (``line``) inferred to be data whose target alone is not a number, below
+    it only numbers (``2019,2020,label``): a header, which would be a sample of its own
+    class."""
     if y.dtype.kind != "U" or y[0] == "" or _is_number(y[0]):
         return
     below = [value for value in y[1:] if value != ""]
     if below and all(_is_number(value) for value in below):
         raise DataFormatError(
-            f"{file}: {name} has the value {str(y[0])!r} at line 1 and numbers in every other "
-            f"line{_HEADER_HINT}"
+            f"{file}: {name} has the value {str(y[0])!r} at line {line} and numbers in every "
+            f"other line{_header_hint(line)}"
         )
 
 
@@ -222,8 +223,10 @@ def _count_blank(handle: io.TextIOBase) -> tuple[int, bool]:
 
 
 #: Line 1 read as data: how to have it read as a header, from Python or the command line.
-_HEADER_HINT = ("; if line 1 is a header, pass header=True to load_csv, or give it a name "
-                "that is not a number")
+def _header_hint(line: int) -> str:
+    """How to have ``line`` (the first that is not blank) read as a header."""
+    return (f"; if line {line} is a header, pass header=True to load_csv, or rename its "
+            "column names that are numbers (e.g. 2020 -> y2020)")
 
 
 def _looks_like_header(row: pd.Series) -> bool:
@@ -270,9 +273,18 @@ def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
     return _names(table.iloc[0])
 
 
-def _target_column(target: Any, names: list[str], has_header: bool, file: Path) -> int:
+def _target_column(target: Any, names: list[str], has_header: bool, file: Path,
+                   first_row: pd.Series) -> int:
     if isinstance(target, str):
         if not has_header:
+            cells = [cell.strip() for cell in first_row if isinstance(cell, str)]
+            if target in cells:  # a header with a number in it ("a,b,2020,label")
+                numeric = [cell for cell in cells if _is_number(cell)]
+                raise ValidationError(
+                    f"target {target!r} is in line {int(first_row.name) + 1} of {file}, "
+                    f"which was not taken for a header because it has the number(s) "
+                    f"{numeric[:3]}{_header_hint(int(first_row.name) + 1)}"
+                )
             raise ValidationError(
                 f"target {target!r} is a column name but {file} has no header row; give "
                 f"the target column's index (0 to {len(names) - 1}) instead"
@@ -347,5 +359,5 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
     raise DataFormatError(
         f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
         f"expected a finite number (encode categorical columns first, or choose this column "
-        f"as the target{_HEADER_HINT if line == 1 else ''})"
+        f"as the target{_header_hint(line) if line == int(cells.index[0]) + 1 else ''})"
     )
