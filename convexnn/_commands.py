@@ -367,7 +367,10 @@ def _shuffled_folds(k: int, classification: bool, option: str) -> Any:
 
 
 def _solver_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    return None if args.time_limit is None else {"time_limit": args.time_limit}
+    """``--time-limit``, ``--tol`` and ``--max-iter``, those given."""
+    given = {name: getattr(args, name) for name in ("time_limit", "tol", "max_iter")
+             if getattr(args, name) is not None}
+    return given or None
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -584,6 +587,11 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
                             help="back-end name or 'auto' (see 'convexnn solvers')")
         parser.add_argument("--time-limit", type=float, default=None,
                             help="seconds per convex solve (default: none)")
+        parser.add_argument("--tol", type=float, default=None,
+                            help="certified relative gap to reach (default: the solver's, "
+                            "1e-6 for most)")
+        parser.add_argument("--max-iter", type=int, default=None,
+                            help="iteration limit of the solver (default: the solver's)")
 
     def grid_options(parser: argparse.ArgumentParser, *, folds: bool = True) -> None:
         parser.add_argument("--betas", type=_betas, default=None,

@@ -858,6 +858,23 @@ def test_a_task_or_loss_that_does_not_suit_the_targets_is_told_in_options(tmp_pa
             assert words in err and "Convex" not in err, err
 
 
+@pytest.mark.filterwarnings("default::convexnn.exceptions.SolverStatusWarning")
+def test_tol_and_max_iter_reach_the_solver(labelled, tmp_path, capsys):
+    """The status warning says "raise max_iter / time_limit ... or accept a larger tol": the
+    command line had only --time-limit."""
+    model = tmp_path / "m.npz"
+    base = ["fit", "--data", str(labelled["train"]), "--solver", "native", "--out", str(model)]
+    assert main([*base, "--max-iter", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "native (iteration_limit)" in out and "SolverStatusWarning" in err
+    assert main([*base, "--tol", "1e-3"]) == 0
+    fields = _fields(capsys.readouterr().out)
+    relative = float(re.search(r"relative ([0-9.e+-]+)", fields["certified gap"]).group(1))
+    assert fields["solver"].startswith("native (optimal)") and relative <= 1e-3
+    assert main([*base, "--tol", "-1"]) == 2
+    assert "option 'tol' must be a positive float" in capsys.readouterr().err
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""
