@@ -154,6 +154,10 @@ class CvxpySolver(Solver):
         has solved before, and every call builds a new one.
         """
         self.check_options(options)
+        # Imported before the memory check: under an address-space limit (RLIMIT_AS) the
+        # libraries cvxpy loads count against the room the check sees.
+        import cvxpy  # noqa: F401
+
         shape = ProblemShape.of(problem)
         ensure_fits(
             self.estimate_memory(problem),
