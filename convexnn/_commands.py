@@ -286,7 +286,10 @@ def _is_classification(y: np.ndarray, args: argparse.Namespace) -> bool:
     classification = resolve_task(y, args.task) == "classification"
     if classification and type_of_target(y) == "continuous":
         raise ValidationError(f"--task classification: the targets are real values (e.g. "
-                              f"{y[0]!r}), not classes; use --task regression or auto")
+                              f"{float(y[0]):g}), not classes; use --task regression or auto")
+    if not classification and y.dtype.kind in "OUS":
+        raise ValidationError(f"--task regression: the targets are labels (e.g. {str(y[0])!r}), "
+                              "not numbers; use --task classification or auto")
     if not classification and args.loss is not None and get_loss(args.loss).targets in (
             "sign", "onehot"):
         why = "--task regression" if args.task == "regression" else (
@@ -619,8 +622,9 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
                             help="target column of a CSV / .npy file: index or header name "
                             "(default: the last column)")
         parser.add_argument("--delimiter", type=_separator, metavar="SEP",
-                            help="field separator of a text file, e.g. ';' or '\\t' (default: "
-                            "',' for .csv, tab for .tsv, whitespace for .txt)")
+                            help="field separator of a text file, e.g. ';' or '\\t'; longer "
+                            "than one character, a regular expression (default: ',' for .csv, "
+                            "tab for .tsv, whitespace for .txt)")
 
     fit = commands.add_parser(
         "fit", parents=[common], help="fit a model on a data file and save it",

@@ -260,7 +260,8 @@ def certify(
         except SolverError as error:
             raise translate_solver_error(error) from error
     check_solver_options(solver_options)
-    if isinstance(dual_points, np.ndarray):  # iterating it would give its rows
+    if isinstance(dual_points, np.ndarray) and dual_points.ndim <= 2:  # iterating it would
+        # give its rows (a stack of points, one more dimension, iterates as it should)
         raise ValidationError(
             f"dual_points must be a sequence of dual points, e.g. [result.dual_point]; got "
             f"one array of shape {dual_points.shape}"

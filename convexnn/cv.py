@@ -409,12 +409,13 @@ class _ConvexPolyCVMixin:
         self.best_index_ = int(np.nanargmax(mean))  # the first (largest beta) of ties
         self.beta_ = float(self.betas_[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
-        if complete.sum() > 1 and np.all(mean[complete] == self.best_score_):
+        if (complete.sum() > 1 and np.all(mean[complete] == self.best_score_)
+                and not self.n_neurons_path_[self.best_index_].any()):
             warnings.warn(
-                f"every beta of the grid has the same mean validation score "
-                f"({self.best_score_:.6g}): the scoring cannot tell them apart (e.g. R^2 of "
-                "a constant target is 0 for any imperfect prediction), so beta_ is the "
-                "largest, the simplest network. Check the targets, or choose another "
+                f"every beta solved on all folds has the same mean validation score "
+                f"({self.best_score_:.6g}), so beta_ is the largest, whose network is zero: "
+                "the scoring cannot tell a network from none (e.g. R^2 of a constant target "
+                "is 0 for any imperfect prediction). Check the targets, or choose another "
                 "scoring (e.g. 'neg_mean_squared_error').",
                 ConvexNNWarning, stacklevel=3,
             )

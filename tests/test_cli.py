@@ -856,6 +856,9 @@ def test_a_task_or_loss_that_does_not_suit_the_targets_is_told_in_options(tmp_pa
             assert main([*command, "--data", str(data), *options]) == 2
             err = capsys.readouterr().err
             assert words in err and "Convex" not in err, err
+    labels = _write_csv(tmp_path / "labels.csv", X, np.where(X[:, 0] > 0, "up", "down"))
+    assert main(["fit", "--data", str(labels), "--task", "regression", "--out", "m.npz"]) == 2
+    assert "--task regression: the targets are labels (e.g. '" in capsys.readouterr().err
 
 
 @pytest.mark.filterwarnings("default::convexnn.exceptions.SolverStatusWarning")

@@ -593,6 +593,15 @@ def test_a_grid_the_scoring_cannot_tell_apart_is_warned_about():
     assert chosen.beta_ < tied.beta_
     assert np.abs(tied.predict(X) - 5.0).mean() == pytest.approx(5.0)  # the zero network
     assert np.abs(chosen.predict(X) - 5.0).mean() < 0.5
+    # A tie of networks (every fold classified perfectly at every beta) is no such case
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    labels = np.where(X[:, 0] > 0, 1, -1)
+    X[:, 0] += 3 * labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.ConvexNNWarning)
+        perfect = ConvexPolyClassifierCV(betas=[0.001, 0.01, 0.1], cv=3).fit(X, labels)
+    assert np.all(perfect.scores_path_ == 1.0) and perfect.beta_ == 0.1
 
 
 # -- certify and the picture ------------------------------------------------------------------

@@ -743,6 +743,11 @@ def test_a_target_column_of_zero_padded_codes_is_read_as_labels(tmp_path):
     path.write_text("a,t\n1,0\n2,0.5\n3,-10\n")  # zeros, but no padding: numbers
     _, values = load_csv(path)
     assert values.tolist() == [0.0, 0.5, -10.0]
+    # padding that merges nothing (minutes written %03d, a signed +01): numbers, as before
+    for cells, numbers in (("057,120,003", [57, 120, 3]), ("-0.5,+01,2.5", [-0.5, 1.0, 2.5])):
+        path.write_text("a,t\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells.split(","))))
+        _, values = load_csv(path)
+        assert values.dtype.kind in "if" and values.tolist() == numbers
     path.write_text("007,1\n2,3\n")  # a feature column is numbers, padded or not
     X, _ = load_csv(path, header=False)
     assert X[:, 0].tolist() == [7.0, 2.0]
@@ -770,6 +775,8 @@ def test_the_row_index_pandas_writes_is_warned_about(tmp_path):
         warnings.simplefilter("error", ConvexNNWarning)
         load_csv(tmp_path / "plain.csv")
         load_csv(tmp_path / "unnamed.csv")  # no name, but not counting: a feature
+        (tmp_path / "time.csv").write_text(",a,y\n1600000000,0.5,u\n1600000060,1.5,v\n")
+        load_csv(tmp_path / "time.csv")  # time stamps count up, but not from 0 or 1
 
 
 def test_a_boolean_feature_column_reads_as_ones_and_zeros(tmp_path):
@@ -783,8 +790,14 @@ def test_a_boolean_feature_column_reads_as_ones_and_zeros(tmp_path):
     assert X.tolist() == [[0.5, 1.0], [1.5, 0.0], [-2.0, 1.0]]
     assert y.tolist() == ["True", "True", "False"]  # a target: two classes, as written
     (tmp_path / "mixed.csv").write_text("x,flag,y\n1,True,0\n2,3,1\n")
-    with pytest.raises(DataFormatError, match="non-numeric feature column 'flag'"):
+    with pytest.raises(DataFormatError, match="non-numeric feature column 'flag'") as caught:
         load_csv(tmp_path / "mixed.csv")
+    assert "is a header" not in str(caught.value)  # line 2 follows a header: no such hint
+    # without a header, a first line of booleans is a sample, not a header
+    (tmp_path / "bare.csv").write_text("True,False,cat\nTrue,True,dog\nFalse,True,cat\n")
+    X, y = load_csv(tmp_path / "bare.csv")
+    assert X.tolist() == [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    assert y.tolist() == ["cat", "dog", "cat"]
 
 
 def test_a_header_with_a_number_is_named_with_its_line(tmp_path):
@@ -801,6 +814,16 @@ def test_a_header_with_a_number_is_named_with_its_line(tmp_path):
             load_csv(tmp_path / "d.csv", target=3)
         X, y = load_csv(tmp_path / "d.csv", target="label", header=True)
         assert X.shape == (2, 3) and y.tolist() == ["x", "y"]
+
+
+def test_a_delimiter_that_is_not_a_valid_regular_expression_is_named(tmp_path):
+    """pandas takes a delimiter longer than one character as a regular expression: '**'
+    raised a raw re.error."""
+    (tmp_path / "d.csv").write_text("a**b**y\n1**2**3\n4**5**6\n")
+    with pytest.raises(ValidationError, match=r"delimiter '\*\*': .* regular expression"):
+        load_csv(tmp_path / "d.csv", delimiter="**")
+    X, y = load_csv(tmp_path / "d.csv", delimiter=r"\*\*")
+    assert X.tolist() == [[1.0, 2.0], [4.0, 5.0]] and y.tolist() == [3, 6]
 
 
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,

@@ -178,6 +178,11 @@ def test_certify_the_optimal_network_has_a_tiny_gap():
     assert certificate.relative_gap <= 1e-7
     assert certificate.lower_bound <= conic(0.1).objective * (1 + 1e-9)
     assert certificate.dual_constraint <= 0.1 * (1 + 1e-6)  # the gradient is dual feasible
+    # dual points stacked in one array (one more dimension than a point) are points
+    stacked = certify(network, X, y, beta=0.1,
+                      dual_points=np.stack([result.dual_point, result.dual_point]))
+    assert stacked.lower_bound == pytest.approx(
+        certify(network, X, y, beta=0.1, dual_points=[result.dual_point]).lower_bound)
 
 
 def test_certify_a_suboptimal_network_gives_a_positive_gap_and_a_valid_bound():
@@ -254,7 +259,7 @@ def test_certify_rejects_mismatched_inputs(case, match):
         "images-for-a-dense-network": lambda: certify(t.network, images, y_conv, beta=0.1),
         "negative-beta": lambda: certify(t.network, t.X, t.y, beta=-0.1),
         "one-dual-point-not-in-a-list": lambda: certify(t.network, t.X, t.y, beta=0.1,
-                                                        dual_points=np.zeros(30)),
+                                                        dual_points=np.zeros((30, 1))),
     }
     with pytest.raises(ValidationError, match=match):
         calls[case]()

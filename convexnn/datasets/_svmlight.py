@@ -57,8 +57,8 @@ def load_svmlight(
     if n_features is not None:
         if X.shape[1] > n_features:
             raise DataFormatError(
-                f"{file} has {X.shape[1]} features (its largest feature index), more than "
-                f"the {n_features} expected (n_features)"
+                f"{file} has {X.shape[1]} features (as its largest feature index says), "
+                f"more than the {n_features} expected (n_features)"
             )
         X = sp.hstack([X, sp.csr_matrix((X.shape[0], n_features - X.shape[1]))], format="csr")
     for name, values in (("feature values", X.data), ("labels", y)):

@@ -7,6 +7,7 @@ import gzip
 import io
 import lzma
 import numbers
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -65,9 +66,9 @@ def load_csv(
         reads as 1 / 0.
     y : ndarray of shape (n_samples,) or None
         Numbers if every target cell is one (integers stay integers),
-        otherwise the labels as strings, as they are where a cell is a
-        zero-padded integer (codes such as ``"02134"``, which is not
-        ``"2134"``); ``None`` with ``target=None``.
+        otherwise the labels as strings, as they also are where numbers
+        would merge zero-padded codes (``"02134"`` and ``"2134"``: two
+        classes); ``None`` with ``target=None``.
 
     Raises
     ------
@@ -83,6 +84,9 @@ def load_csv(
         raise ValidationError(f"delimiter must be a non-empty string or None, got {delimiter!r}")
     try:
         table = _read_cells(file, delimiter)
+    except re.error as error:  # pandas takes a delimiter longer than one character as one
+        raise ValidationError(f"delimiter {delimiter!r}: longer than one character it is a "
+                              f"regular expression, and not a valid one ({error})") from error
     except pd.errors.EmptyDataError as error:
         raise DataFormatError(f"{file} is empty; expected rows of delimited values") from error
     except _DECOMPRESSION_ERRORS as error:
@@ -109,6 +113,8 @@ def load_csv(
         has_header = bool(header)
     else:
         raise ValidationError(f"header must be 'infer', True, False or None, got {header!r}")
+    # The first line, where no header was read: its non-numeric cells get the hint.
+    first_line = None if has_header else int(table.index[0]) + 1
     if has_header:
         names = _names(table.iloc[0])
         table = table.iloc[1:]
@@ -117,7 +123,8 @@ def load_csv(
     if table.empty:
         raise DataFormatError(f"{file} has a header row but no data rows")
     if target is None:
-        columns = [_numeric_column(table.iloc[:, index], name, file, feature=True)
+        columns = [_numeric_column(table.iloc[:, index], name, file, feature=True,
+                                   first_line=first_line)
                    for index, name in enumerate(names)]
         if has_header:
             _warn_about_an_index_column(columns[0], names[0], file)
@@ -128,9 +135,11 @@ def load_csv(
             f"(is the delimiter {delimiter!r} right?)"
         )
 
-    target_index = _target_column(target, names, has_header, file, table.iloc[0])
+    target_index = _target_column(target, names, has_header, file,
+                                  table.iloc[0] if header == "infer" else None)
     columns = [
-        _numeric_column(table.iloc[:, index], name, file, feature=index != target_index)
+        _numeric_column(table.iloc[:, index], name, file, feature=index != target_index,
+                        first_line=first_line)
         if index != target_index or not allow_missing_target
         else _partial_target(table.iloc[:, index], name, file)
         for index, name in enumerate(names)
@@ -144,11 +153,12 @@ def load_csv(
 
 
 def _warn_about_an_index_column(column: np.ndarray, name: str, file: Path) -> None:
-    """Warn when the first column has no name in the header and counts up in integers: the
-    row index ``DataFrame.to_csv`` writes by default, which is read as a feature."""
+    """Warn when the first column has no name in the header and counts up in integers from
+    0 or 1 (perhaps with gaps: a filtered frame): the row index ``DataFrame.to_csv`` writes
+    by default, which is read as a feature."""
     if name != "column 0" or len(column) < 2:
         return
-    if np.all(column == np.round(column)) and np.all(np.diff(column) > 0):
+    if column[0] in (0, 1) and np.all(column == np.round(column)) and np.all(np.diff(column) > 0):
         warnings.warn(
             f"{file}: the first column has no name in the header and counts the rows "
             f"({column[0]:g}, {column[1]:g}, ...), like the index pandas writes with "
@@ -181,7 +191,7 @@ _DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, 
 
 #: Why :func:`csv_width` and :func:`csv_header` give up (:func:`load_csv` says which).
 _UNREADABLE = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
-               *_DECOMPRESSION_ERRORS)
+               re.error, *_DECOMPRESSION_ERRORS)
 
 
 def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> pd.DataFrame:
@@ -229,12 +239,17 @@ def _header_hint(line: int) -> str:
             "column names that are numbers (e.g. 2020 -> y2020)")
 
 
+def _is_boolean(cell: str) -> bool:
+    """``True`` or ``False`` as pandas writes booleans (any case): a feature value of 1 or 0."""
+    return cell.strip().lower() in ("true", "false")
+
+
 def _looks_like_header(row: pd.Series) -> bool:
     """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
     so is pandas' header of a frame without column names (:func:`_numbers_the_columns`)."""
     if _numbers_the_columns(row):
         return True
-    return not any(_is_number(cell) for cell in row if isinstance(cell, str))
+    return not any(_is_number(cell) or _is_boolean(cell) for cell in row if isinstance(cell, str))
 
 
 def _numbers_the_columns(row: pd.Series) -> bool:
@@ -274,12 +289,15 @@ def csv_header(path: PathLike, delimiter: str | None = ",") -> list[str] | None:
 
 
 def _target_column(target: Any, names: list[str], has_header: bool, file: Path,
-                   first_row: pd.Series) -> int:
+                   first_row: pd.Series | None) -> int:
+    """The target's column index; ``first_row``: the first line where the header was
+    inferred not to be one (``None`` where the caller said)."""
     if isinstance(target, str):
         if not has_header:
-            cells = [cell.strip() for cell in first_row if isinstance(cell, str)]
-            if target in cells:  # a header with a number in it ("a,b,2020,label")
-                numeric = [cell for cell in cells if _is_number(cell)]
+            cells = [] if first_row is None else [
+                cell.strip() for cell in first_row if isinstance(cell, str)]
+            numeric = [cell for cell in cells if _is_number(cell) or _is_boolean(cell)]
+            if target in cells and numeric:  # a header with a number ("a,b,2020,label")
                 raise ValidationError(
                     f"target {target!r} is in line {int(first_row.name) + 1} of {file}, "
                     f"which was not taken for a header because it has the number(s) "
@@ -319,12 +337,15 @@ def _partial_target(cells: pd.Series, name: str, file: Path) -> np.ndarray:
     return column
 
 
-#: A zero-padded integer ("007", "-02"): a target column holding one is read as labels.
+#: A zero-padded integer ("007", "-02"); see :func:`_numeric_column`.
 _ZERO_PADDED = r"[+-]?0\d+$"
 
 
-def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -> np.ndarray:
-    """A column as numbers; features must be finite, targets may be labels."""
+def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool,
+                    first_line: int | None = None) -> np.ndarray:
+    """A column as numbers; features must be finite, targets may be labels. A feature
+    that is not a number at ``first_line`` (a first line read as data) gets the hint of
+    :func:`_header_hint`."""
     what = f"column {name!r}" if not name.startswith("column ") else name
     missing = cells.isna()
     if missing.any():
@@ -334,15 +355,16 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
             f"{'number' if feature else 'target'} in every row (drop or impute missing values)"
         )
     stripped = cells.str.strip()
-    if feature and stripped.str.lower().isin(("true", "false")).all():
+    if feature and stripped.map(_is_boolean).all():
         # A boolean column as pandas writes it: 1 and 0, as a bool array X would give.
         return (stripped.str.lower() == "true").to_numpy(dtype=np.float64)
-    if not feature and stripped.str.match(_ZERO_PADDED).any():
-        # Codes, not numbers: "02134" and "2134" are two classes, and predictions should
-        # read "02134" as the file does.
-        return stripped.to_numpy(dtype=str)
     values = pd.to_numeric(stripped, errors="coerce")
     numeric = values.notna()
+    if (not feature and numeric.all() and values.nunique() < stripped.nunique()
+            and stripped.str.match(_ZERO_PADDED).any()):
+        # Codes that numbers would merge ("02134" and "2134"): two classes, as written.
+        # Consistent padding ("007", "120") stays numbers.
+        return stripped.to_numpy(dtype=str)
     infinite = numeric & ~np.isfinite(values.astype(np.float64))
     if numeric.all() and not infinite.any():
         return values.to_numpy()
@@ -359,5 +381,5 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool) -
     raise DataFormatError(
         f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
         f"expected a finite number (encode categorical columns first, or choose this column "
-        f"as the target{_header_hint(line) if line == int(cells.index[0]) + 1 else ''})"
+        f"as the target{_header_hint(line) if line == first_line else ''})"
     )
