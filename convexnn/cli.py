@@ -113,6 +113,16 @@ def _seeds(text: str) -> int | list[int]:
         ) from None
 
 
+def _test_size(text: str) -> int | float:
+    """``0.25`` (a fraction) or ``40`` (a number of samples), as ``compare`` takes them."""
+    try:
+        return int(text) if text.strip().isdigit() else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction or a number of samples; got {text!r}"
+        ) from None
+
+
 def _number_or(convert: Callable[[str], Any], words: dict[str, Any], what: str):
     """An argparse type: a number (``convert``) or one of ``words`` (mapped to its value)."""
     names = " or ".join(repr(word) for word in words)
@@ -283,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         "back-end runs on data too large for it; the report says why, see "
         "convexnn.comparison) or 'all'",
     )
-    compare.add_argument("--test-size", type=float, default=0.25,
-                         help="test fraction (default: 0.25)")
+    compare.add_argument("--test-size", type=_test_size, default=0.25,
+                         help="test fraction, or number of test samples (default: 0.25)")
     compare.add_argument("--random-state", type=int, default=0,
                          help="seed of the split and the subsample (default: 0)")
     compare.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),

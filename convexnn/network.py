@@ -150,6 +150,12 @@ class TwoLayerPolyNet:
         ``patches`` has shape ``(n, R, P, h)`` (a fully connected network's
         samples are ``X[:, None, None, :]``), as in :class:`~convexnn.PolySDP`.
         """
+        if np.ndim(patches) != 4 or np.shape(patches)[3] != self.U.shape[1]:
+            raise ValidationError(
+                f"patches must have shape (n, R, P, {self.U.shape[1]}), as "
+                f"X[:, None, None, :] for samples; got shape {np.shape(patches)} (predict and "
+                "hidden take samples or images)"
+            )
         n, regions, pool, h = patches.shape
         m = len(self.U)
         # Through the patches' second moments when that is cheaper (pooling over many

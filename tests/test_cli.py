@@ -878,6 +878,17 @@ def test_tol_and_max_iter_reach_the_solver(labelled, tmp_path, capsys):
     assert "option 'tol' must be a positive float" in capsys.readouterr().err
 
 
+def test_compare_test_size_takes_a_number_of_samples_too(capsys):
+    """compare takes a count, as its error said; the option parsed only floats."""
+    from convexnn.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["compare", "--dataset", "iris", "--test-size", "30"]).test_size == 30
+    assert parse(["compare", "--dataset", "iris", "--test-size", "0.2"]).test_size == 0.2
+    assert main(["compare", "--dataset", "iris", "--test-size", "a"]) == 2
+    assert "expected a fraction or a number of samples" in capsys.readouterr().err
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""
