@@ -826,6 +826,24 @@ def test_a_delimiter_that_is_not_a_valid_regular_expression_is_named(tmp_path):
     assert X.tolist() == [[1.0, 2.0], [4.0, 5.0]] and y.tolist() == [3, 6]
 
 
+def test_a_class_with_a_single_sample_is_kept_for_training():
+    """The stratified split fell back to a random one, which put the sample in the test set
+    for some seeds: compare then stopped with "y_test has label(s) ['fis'] that the
+    training set lacks"."""
+    from convexnn.datasets import train_test_split_data
+    from convexnn.exceptions import ConvexNNWarning
+
+    X = np.arange(120.0).reshape(60, 2)
+    y = np.array(["a"] * 30 + ["b"] * 29 + ["fis"])
+    for seed in range(8):
+        with pytest.warns(ConvexNNWarning, match=r"\['fis'\] have a single sample"):
+            X_train, X_test, y_train, y_test = train_test_split_data(
+                X, y, random_state=seed, stratify=True)
+        assert "fis" in y_train and "fis" not in y_test
+        assert len(y_test) == 15 and {"a", "b"} <= set(y_test)  # still stratified
+        assert sorted(X_train[:, 0].tolist() + X_test[:, 0].tolist()) == X[:, 0].tolist()
+
+
 def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_path,
                                                                          monkeypatch):
     path = tmp_path / "d.csv.gz"

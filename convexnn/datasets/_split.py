@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import numbers
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from convexnn._validation import as_float_array, local_random_state
-from convexnn.exceptions import ValidationError
+from convexnn._validation import as_float_array, local_random_state, user_stacklevel
+from convexnn.exceptions import ConvexNNWarning, ValidationError
 
 logger = logging.getLogger("convexnn")
 
@@ -73,9 +74,11 @@ def train_test_split_data(
         ``None`` draws a fresh split from a local generator (NumPy's global
         generator is never used).
     stratify : None, bool or array-like
-        ``True`` stratifies by ``y``; an array stratifies by its values. When
-        some class is too small to stratify, the split falls back to a plain
-        random one (logged at debug level).
+        ``True`` stratifies by ``y``; an array stratifies by its values. The
+        samples of a class with a single sample go to the training set (with
+        a warning: a test sample of a class never trained on cannot be
+        scored); when the other classes still cannot be stratified, the split
+        falls back to a plain random one (logged at debug level).
     """
     from sklearn.model_selection import train_test_split
 
@@ -97,19 +100,38 @@ def train_test_split_data(
         raise ValidationError(
             f"stratify must have one label per sample ({len(X)}), got {len(labels)}"
         )
+    single = np.zeros(len(X), dtype=bool)
+    if labels is not None:
+        values, inverse, counts = np.unique(np.asarray(labels), return_inverse=True,
+                                            return_counts=True)
+        single = counts[inverse.ravel()] == 1
+        if single.any() and (~single).sum() >= 2:
+            warnings.warn(
+                f"class(es) {values[counts == 1].tolist()[:5]} have a single sample, kept in "
+                "the training set (a test sample of a class never trained on cannot be "
+                "scored)", ConvexNNWarning, stacklevel=user_stacklevel(),
+            )
+        else:
+            single[:] = False
+    rest = ~single
     try:
         try:
             parts = train_test_split(
-                X, y, test_size=test_size, random_state=random_state, stratify=labels
+                X[rest], y[rest], test_size=test_size, random_state=random_state,
+                stratify=None if labels is None else np.asarray(labels)[rest],
             )
         except ValueError as error:
             if labels is None:
                 raise
             logger.debug("stratified split impossible (%s); splitting at random", error)
-            parts = train_test_split(X, y, test_size=test_size, random_state=random_state)
+            parts = train_test_split(X[rest], y[rest], test_size=test_size,
+                                     random_state=random_state)
     except ValueError as error:
         raise ValidationError(f"cannot split the data: {error}") from error
     X_train, X_test, y_train, y_test = parts
+    if single.any():
+        X_train = np.concatenate([X_train, X[single]])
+        y_train = np.concatenate([y_train, y[single]])
     return X_train, X_test, y_train, y_test
 
 
