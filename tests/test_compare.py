@@ -228,6 +228,15 @@ def test_max_samples_caps_the_training_set_only():
     assert (settings["n_train"], settings["n_train_available"], settings["n_test"]) == (30, 112, 38)
 
 
+def test_a_weight_decay_comparison_says_what_its_objectives_are():
+    """The table scored the rescaled network, not the one trained, without saying so."""
+    result = compare("iris", solvers=(), optimizers=("adam",), seeds=1, epochs=5,
+                     objective="weight-decay", progress=False)
+    assert "rows scaled to unit norm, a different function" in result.to_markdown()
+    plain = compare("iris", solvers=(), optimizers=("adam",), seeds=1, epochs=5, progress=False)
+    assert "rows scaled to unit norm" not in plain.to_markdown()
+
+
 def test_default_max_samples_follows_the_nonzero_budget():
     assert default_max_samples(64, 10) == 100  # digits: the floor
     assert default_max_samples(40, 10) == 237  # mnist1d

@@ -193,7 +193,14 @@ class Comparison:
                   "Objectives, metrics and times are over the runs that neither failed nor "
                   "diverged. t(1%) / t(0.1%): seconds until the objective was within 1% / "
                   "0.1% of the certified optimum (median over runs; reached / runs), or "
-                  "never.", ""]
+                  "never."]
+        if s["objective"] == "weight-decay":
+            lines += ["", "Backprop minimised weight decay, not the convex objective: its "
+                      "objectives (and rel. excess, t(1%), t(0.1%)) are the convex objective "
+                      "of its network with the first layer's rows scaled to unit norm, a "
+                      "different function from the one trained (the activation is not "
+                      "homogeneous); its metrics are the trained network's own."]
+        lines += [""]
         summary = self.summary()
         lines += _markdown(
             ["method", "kind", "runs", "failed", "diverged", "lr", "best objective",
