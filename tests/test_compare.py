@@ -237,6 +237,19 @@ def test_a_weight_decay_comparison_says_what_its_objectives_are():
     assert "rows scaled to unit norm" not in plain.to_markdown()
 
 
+def test_a_batch_size_is_for_the_first_order_optimizers_beside_lbfgs():
+    """With L-BFGS among the optimizers (the default) any batch_size was refused."""
+    def objectives(batch_size):
+        result = compare("wine", solvers=(), optimizers=("sgd", "lbfgs"), seeds=1, epochs=5,
+                         backprop_options={"batch_size": batch_size}, progress=False)
+        assert all(run.stop_reason != "failed" for run in result.runs)
+        return {run.optimizer: run.final_objective for run in result.runs}
+
+    small, whole = objectives(16), objectives(None)
+    assert small["lbfgs"] == whole["lbfgs"]  # full batch either way
+    assert small["sgd"] != whole["sgd"]  # mini-batches: other steps
+
+
 def test_default_max_samples_follows_the_nonzero_budget():
     assert default_max_samples(64, 10) == 100  # digits: the floor
     assert default_max_samples(40, 10) == 237  # mnist1d

@@ -145,11 +145,12 @@ tune_lr, budget, conv
         )
     epochs_used: dict[str, int] = {}
     for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
+        own = optimizer_options(name, extra)
         settings = check_training_settings(
             width=width, activation=activation_object, loss=loss_object, beta=beta,
             objective=objective, optimizer=name,
             epochs=epochs.get(name) if isinstance(epochs, dict) else epochs,
-            **{key: extra.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
+            **{key: own.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
         )
         epochs_used[name] = settings.epochs
     return Plan(
@@ -160,6 +161,15 @@ tune_lr, budget, conv
         solver_options=_solver_options(solver_options, solver_names), backprop_options=extra,
         threads=threads, tune_lr=bool(tune_lr), budget=budget, conv=_check_conv(conv),
     )
+
+
+def optimizer_options(optimizer: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``backprop_options`` as ``optimizer`` takes them: L-BFGS is a full-batch method (its
+    line search), so a ``batch_size`` is for the first-order optimizers beside it."""
+    own = dict(options)
+    if optimizer == "lbfgs":
+        own.pop("batch_size", None)
+    return own
 
 
 def _check_epochs(epochs: Any, optimizers: list[str]) -> int | dict[str, int] | None:

@@ -117,7 +117,8 @@ def compare(
     backprop_options : mapping, optional
         Passed to :func:`~convexnn.baselines.train_backprop`: ``lr``,
         ``batch_size``, ``schedule``, ``init``, ``init_scale``,
-        ``time_limit``, ``dtype``, ``device``.
+        ``time_limit``, ``dtype``, ``device``. ``batch_size`` applies to the
+        first-order optimizers; L-BFGS stays full-batch.
     threads : int, "auto" or None, default "auto"
         Torch / BLAS threads for backprop: ``"auto"`` uses one thread on
         small problems (:mod:`convexnn.comparison` notes), an int that many,

@@ -19,6 +19,7 @@ from convexnn.baselines import TUNE, BackpropRun, RateSearch, accuracy, r2
 from convexnn.baselines._settings import UNBOUNDED_EPOCHS
 from convexnn.baselines._training import TrainingProblem, run_training, training_problem
 from convexnn.baselines._tuning import search_learning_rate
+from convexnn.comparison._arguments import optimizer_options
 from convexnn.comparison._records import new_record
 from convexnn.estimators import (
     ConvexPolyClassifier,
@@ -166,7 +167,7 @@ def _training_problem(
     optimizer: str, data: PreparedData, plan: Plan, budget: float | None
 ) -> TrainingProblem:
     """The training problem of one optimizer: by epochs, or by a time budget."""
-    options = dict(plan.backprop_options)
+    options = optimizer_options(optimizer, plan.backprop_options)
     if budget is None:
         epochs = plan.epochs_used[optimizer]
         timing = {"epochs": epochs, "record_every": max(1, epochs // RECORDS_PER_RUN)}
