@@ -188,6 +188,10 @@ def test_save_writes_table_json_and_plots(comparison, tmp_path):
         assert len(content) > 1000 and content.startswith(PNG_HEADER), name
     table = pd.read_csv(paths["csv"])
     assert len(table) == len(comparison.records) and list(table.columns) == list(COLUMNS)
+    rows = paths["csv"].read_text().splitlines()[1:]  # seeds and epochs as integers, not 0.0
+    backprop = [row.split(",") for row in rows if row.startswith("backprop")]
+    seed, epochs = list(COLUMNS).index("seed"), list(COLUMNS).index("epochs")
+    assert all(row[seed].isdigit() and row[epochs].isdigit() for row in backprop)
     document = json.loads(paths["json"].read_text())  # strict JSON: NaN written as null
     assert len(document["records"]) == len(comparison.records)
     assert document["optimum"]["lower_bound"] == pytest.approx(comparison.lower_bound)

@@ -125,7 +125,9 @@ class Comparison:
         """One row per record, columns :data:`COLUMNS`."""
         import pandas as pd
 
-        return pd.DataFrame(self.records, columns=list(COLUMNS))
+        table = pd.DataFrame(self.records, columns=list(COLUMNS))
+        # integers with gaps (a convex row has neither): not floats such as 0.0 in the CSV
+        return table.astype({"seed": "Int64", "epochs": "Int64"})
 
     def summary(self) -> pd.DataFrame:
         """One row per method: runs, failures, objective and metric over seeds, times.
@@ -178,7 +180,7 @@ class Comparison:
         ]
         if math.isfinite(self.lower_bound):
             lines.append(
-                f"- certified optimum: lower bound {self.lower_bound:.8g}, best convex "
+                f"- certified optimum: lower bound {self.lower_bound + 0.0:.8g}, best convex "
                 f"objective {self.best_objective:.8g}"
             )
         else:
