@@ -125,7 +125,7 @@ def _test_size(text: str) -> int | float:
 
 def _number_or(convert: Callable[[str], Any], words: dict[str, Any], what: str):
     """An argparse type: a number (``convert``) or one of ``words`` (mapped to its value)."""
-    names = " or ".join(repr(word) for word in words)
+    names = "".join(f" or {word!r}" for word in words)
 
     def parse(text: str) -> Any:
         key = text.strip().lower()
@@ -134,14 +134,25 @@ def _number_or(convert: Callable[[str], Any], words: dict[str, Any], what: str):
         try:
             return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} or {names}; got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what}{names}; got {text!r}") from None
 
     return parse
 
 
+def _size(text: str) -> int | tuple[int, ...]:
+    """``5`` or, for a non-square size or a shape, ``1,5`` (also ``1x5``)."""
+    parts = text.lower().replace("x", ",").split(",")
+    sizes = tuple(int(part) for part in parts if part.strip())  # a ValueError: not sizes
+    if not sizes:
+        raise ValueError(text)
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
 _max_samples = _number_or(int, {"auto": "auto", "all": "all"}, "a number of samples")
 _budget = _number_or(float, {"match": "match"}, "a number of seconds")
-_pool_size = _number_or(int, {"global": None}, "a window size")
+_pool_size = _number_or(_size, {"global": None}, "a window size (e.g. 2 or 1,4)")
+_filter_size = _number_or(_size, {}, "a filter size (e.g. 3 or 1,5)")
+_image_shape = _number_or(_size, {}, "an image shape (e.g. 28,28 or 3,32,32)")
 
 
 def _compare_command(args: argparse.Namespace) -> int:
@@ -169,10 +180,10 @@ def _compare_command(args: argparse.Namespace) -> int:
     conv = None
     if args.filter_size is not None:
         conv = {"filter_size": args.filter_size, "stride": args.stride,
-                "pool_size": args.pool_size}
-    elif args.pool_size is not None or args.stride != 1:
-        raise ValidationError("--pool-size and --stride apply to the convolutional variant; "
-                              "give --filter-size too")
+                "pool_size": args.pool_size, "image_shape": args.image_shape}
+    elif args.pool_size is not None or args.stride != 1 or args.image_shape is not None:
+        raise ValidationError("--pool-size, --stride and --image-shape apply to the "
+                              "convolutional variant; give --filter-size too")
     out = output_folder(args.out if args.out is not None else Path("compare-results") / name)
     comparison = compare(
         data,
@@ -314,9 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the convex solve's wall time",
     )
     compare.add_argument(
-        "--filter-size", type=int, default=None,
+        "--filter-size", type=_filter_size, default=None,
         help="train the convolutional network with average pooling, with filters of this size "
-        "(images: the data set's shape, e.g. digits 8x8)",
+        "(e.g. 3, or 1,5 for 1-D signals; images: the data set's shape, e.g. digits 8x8, or "
+        "--image-shape)",
+    )
+    compare.add_argument(
+        "--image-shape", type=_image_shape, default=None,
+        help="the shape of each sample's image for --filter-size, e.g. 28,28 or 1,40 "
+        "(default: the data set's; needed for --data files of flattened images)",
     )
     compare.add_argument("--pool-size", type=_pool_size, default="global",
                          help="average-pooling window of the convolutional network, or 'global' "

@@ -889,6 +889,28 @@ def test_compare_test_size_takes_a_number_of_samples_too(capsys):
     assert "expected a fraction or a number of samples" in capsys.readouterr().err
 
 
+def test_compare_trains_the_convolutional_network_on_a_file_of_flattened_images(
+        tmp_path, capsys):
+    """Only the embedded digits could: a file's images are flattened and nothing passed their
+    shape, and a filter size had to be one integer."""
+    from convexnn.cli import build_parser
+
+    X = np.random.default_rng(0).normal(size=(40, 16))
+    np.savez(tmp_path / "images.npz", X=X, y=np.where(X[:, :4].sum(axis=1) > 0, 1, -1))
+    argv = ["compare", "--data", str(tmp_path / "images.npz"), "--solvers", "native",
+            "--optimizers", "adam", "--seeds", "1", "--epochs", "3", "--filter-size", "2",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "image_shape" in capsys.readouterr().err
+    assert main([*argv, "--image-shape", "4,4", "--pool-size", "1x3"]) == 0
+    assert ("convolutional (2x2 filters, stride 1x1, 1x3 average pooling)"
+            in capsys.readouterr().out)
+    parse = build_parser().parse_args
+    assert parse(["compare", "--dataset", "mnist1d", "--filter-size", "1,5"]).filter_size == (1, 5)
+    assert main(["compare", "--dataset", "iris", "--image-shape", "2,2"]) == 2
+    assert "give --filter-size too" in capsys.readouterr().err
+
+
 def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, capsys):
     """Every one-column file was refused ("a single column; expected feature columns and a
     target column"), with or without a header, and so was a one-column .npy array."""
