@@ -206,6 +206,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         tune_lr=args.tune_lr,
         budget=args.budget,
         conv=conv,
+        standardize=args.standardize,
     )
     paths = comparison.save(out)
     print(comparison.to_markdown())
@@ -340,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: global)")
     compare.add_argument("--stride", type=int, default=1,
                          help="stride of the convolutional network's filters (default: 1)")
+    compare.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                         help="standardise the features on the training part (default: yes; "
+                         "--no-standardize: raw features, as in the paper's planted runs)")
     compare.add_argument("--out", default=None,
                          help="output folder (default: compare-results/<data set>)")
     compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -907,6 +907,9 @@ def test_compare_trains_the_convolutional_network_on_a_file_of_flattened_images(
             in capsys.readouterr().out)
     parse = build_parser().parse_args
     assert parse(["compare", "--dataset", "mnist1d", "--filter-size", "1,5"]).filter_size == (1, 5)
+    # raw features (the paper's planted runs) from the command line too
+    assert main([*argv, "--image-shape", "4,4", "--no-standardize"]) == 0
+    assert "classification, raw features" in capsys.readouterr().out
     assert main(["compare", "--dataset", "iris", "--image-shape", "2,2"]) == 2
     assert "give --filter-size too" in capsys.readouterr().err
 

@@ -172,7 +172,7 @@ class Comparison:
         lines += [
             f"- data: {s['n_train']} training / {s['n_test']} test samples, "
             f"{s['n_features']} features, {s['n_outputs']} output(s), {s['task']}"
-            + (", standardised" if s["standardize"] else ""),
+            + (", features standardised" if s["standardize"] else ", raw features"),
             f"- training samples: {s['sample_cap']}",
             f"- model: {_variant(s)}, activation {s['activation']}, {s['loss']} loss, beta "
             f"{s['beta']:g}; backprop width {s['width']}, objective {s['objective']!r}, "
