@@ -174,6 +174,8 @@ def test_diverged_optimizer_is_recorded_and_the_comparison_goes_on(planted):
     assert lbfgs["status"] in ("completed", "diverged")
     assert math.isnan(result.lower_bound)  # no convex row: no reference, still a table
     assert "no convex solver succeeded" in result.to_markdown()
+    summary = result.summary().set_index("method")
+    assert summary.loc["sgd", "lr"] == 1e6  # the rate that diverged, not a blank
 
 
 # -- files -----------------------------------------------------------------------------

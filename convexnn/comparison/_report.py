@@ -150,7 +150,7 @@ class Comparison:
                 "runs": len(group),
                 "failed": int((group["status"] == FAILED).sum()),
                 "diverged": int((group["status"] == "diverged").sum()),
-                "lr": ok["lr"].median(),
+                "lr": (ok if len(ok) else group)["lr"].median(),  # the rate that diverged too
                 "best_objective": ok["objective"].min(),
                 "median_objective": ok["objective"].median(),
                 "mean_test_metric": ok["test_metric"].mean(),
