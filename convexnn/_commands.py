@@ -46,6 +46,10 @@ def _betas(text: str) -> int | list[float]:
         ) from None
 
 
+#: Formats whose target is a column (``--target`` names it).
+COLUMN_FORMATS = (".csv", ".tsv", ".txt", ".npy")
+
+
 def _separator(text: str) -> str:
     """A ``--delimiter``: the characters given, with ``\\t`` or ``tab`` for a tab."""
     separator = "\t" if text in ("\\t", "tab") else text
@@ -189,8 +193,8 @@ def _features_for(
     features = getattr(model, "feature_names_in_", None)
     names = _header(args)
     kind = file_format(args.data)
-    delimiter = _delimiter(args)
     text = _text_options(args)
+    delimiter = text.get("delimiter")
     partial = {**text, "allow_missing_target": True} if unlabelled_rows and text else text
     if features is not None and names is not None:
         return _by_name(args, list(features), names, partial)
@@ -223,7 +227,7 @@ def _features_for(
         if kind == ".npy" and npy_width(args.data) == wanted:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=_column(args.target), **partial)
-    if args.target is None and kind in (".csv", ".tsv", ".txt", ".npy") and y.ndim == 1:
+    if args.target is None and kind in COLUMN_FORMATS and y.ndim == 1:
         columns = X.shape[1] + 1
         if columns != wanted + 1:
             raise ValidationError(
@@ -481,7 +485,7 @@ def predict_command(args: argparse.Namespace) -> int:
             from convexnn.datasets._files import file_format
             from convexnn.exceptions import ConvexNNWarning
 
-            columns = file_format(args.data) in (".csv", ".tsv", ".txt", ".npy")
+            columns = file_format(args.data) in COLUMN_FORMATS
             warnings.warn(f"not scored: the {'column' if columns else 'labels'} of {args.data} "
                           f"taken for the target {'does' if columns else 'do'} not suit the "
                           f"model ({error})" + ("; name the target with --target" if columns
