@@ -101,7 +101,7 @@ def train_test_split_data(
             f"stratify must have one label per sample ({len(X)}), got {len(labels)}"
         )
     single = np.zeros(len(X), dtype=bool)
-    if labels is not None:
+    if labels is not None and np.ndim(labels) == 1:  # (rows of a 2-D y: left to sklearn)
         values, inverse, counts = np.unique(np.asarray(labels), return_inverse=True,
                                             return_counts=True)
         single = counts[inverse.ravel()] == 1
