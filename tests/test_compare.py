@@ -162,6 +162,12 @@ def test_failing_solver_is_logged_not_raised(planted, caplog):
     assert any("no-such-solver" in message for message in caplog.messages)
 
 
+def test_a_comparison_whose_solvers_all_failed_says_so(planted):
+    result = compare(planted, task="regression", solvers=("no-such-solver",),
+                     optimizers=("adam",), seeds=1, epochs=2, progress=False)
+    assert "none (no convex solver succeeded)" in result.to_markdown()
+
+
 def test_diverged_optimizer_is_recorded_and_the_comparison_goes_on(planted):
     from sklearn.exceptions import ConvergenceWarning
 
@@ -173,7 +179,7 @@ def test_diverged_optimizer_is_recorded_and_the_comparison_goes_on(planted):
     assert np.isfinite(sgd["objective"])  # the last finite record, never NaN
     assert lbfgs["status"] in ("completed", "diverged")
     assert math.isnan(result.lower_bound)  # no convex row: no reference, still a table
-    assert "no convex solver succeeded" in result.to_markdown()
+    assert "none (no convex solver was run)" in result.to_markdown()
     summary = result.summary().set_index("method")
     assert summary.loc["sgd", "lr"] == 1e6  # the rate that diverged, not a blank
 
@@ -254,6 +260,17 @@ def test_a_batch_size_is_for_the_first_order_optimizers_beside_lbfgs():
     small, whole = objectives(16), objectives(None)
     assert small["lbfgs"] == whole["lbfgs"]  # full batch either way
     assert small["sgd"] != whole["sgd"]  # mini-batches: other steps
+
+
+def test_report_cells_of_degenerate_runs_read_well():
+    """A diverged run's R^2 printed as -74904539342309664.0000; a comparison without
+    backprop said "epochs " and nothing after it."""
+    from convexnn.comparison._report import _fmt_metric, _fmt_spread
+
+    assert _fmt_metric(0.973684) == "0.9737" and _fmt_metric(-74904539342309664.0) == "-7.49e+16"
+    assert _fmt_metric(float("nan")) == "" and _fmt_spread(-7.5e16, 1e15) == "-7.5e+16 ± 1e+15"
+    convex_only = compare("iris", solvers=("native",), optimizers=(), seeds=1, progress=False)
+    assert "objective 'convex', no backprop run" in convex_only.to_markdown()
 
 
 def test_default_max_samples_follows_the_nonzero_budget():

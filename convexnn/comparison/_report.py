@@ -184,7 +184,8 @@ class Comparison:
                 f"objective {self.best_objective:.8g}"
             )
         else:
-            lines.append("- certified optimum: none (no convex solver succeeded)")
+            why = "no convex solver succeeded" if s["solvers"] else "no convex solver was run"
+            lines.append(f"- certified optimum: none ({why})")
         if s.get("tuning"):
             lines += ["", "### Learning rates", "",
                       "Each optimizer's rate was searched on a log-spaced grid (short runs from "
@@ -241,8 +242,8 @@ class Comparison:
                     _fmt(r["lower_bound"], ".6g"),
                     _fmt(r["relative_gap"], ".1e"),
                     _fmt(r["relative_excess"], ".1e"),
-                    _fmt(r["train_metric"], ".4f"),
-                    _fmt(r["test_metric"], ".4f"),
+                    _fmt_metric(r["train_metric"]),
+                    _fmt_metric(r["test_metric"]),
                     _fmt(r["time"], ".2f"),
                     *(_fmt_seconds(r[column]) for column in TARGETS),
                     _fmt(r["lr"], ".3g"),
@@ -336,6 +337,11 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def _fmt_metric(value: Any) -> str:
+    """Accuracy or R^2 to 4 decimals; a diverged run's R^2 of -7.5e16 in 4 digits, not 17."""
+    return _fmt(value, ".4f" if value is None or abs(value) < 1e4 else ".4g")
+
+
 def _fmt_seconds(value: float) -> str:
     """Seconds to a target: ``never`` when not reached, empty without a bound."""
     if value == math.inf:
@@ -366,7 +372,9 @@ def _length(settings: dict[str, Any]) -> str:
     """How long backprop ran: the epochs per optimizer, or the budget."""
     budget = settings.get("budget")
     if budget is None or settings.get("budget_seconds") is None:
-        return "epochs " + ", ".join(f"{k} {v}" for k, v in (settings["epochs"] or {}).items())
+        epochs = settings["epochs"] or {}
+        return ("epochs " + ", ".join(f"{k} {v}" for k, v in epochs.items()) if epochs
+                else "no backprop run")
     seconds = settings["budget_seconds"]
     source = " (the convex solve's wall time)" if budget == "match" else ""
     return f"budget {seconds:.3g} s of training per run{source}"
@@ -397,7 +405,7 @@ def _fmt_spread(mean: float, std: float) -> str:
     """``"mean ± std"``; the mean alone for a single run, nothing for no run."""
     if not math.isfinite(mean):
         return ""
-    return f"{mean:.4f}" + (f" ± {std:.4f}" if math.isfinite(std) else "")
+    return _fmt_metric(mean) + (f" ± {_fmt_metric(std)}" if math.isfinite(std) else "")
 
 
 def _shorten(text: str, limit: int = 120) -> str:
