@@ -18,6 +18,8 @@ digits CNN at the default width), which made each epoch tens of times slower.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from convexnn.patches import ConvGeometry
@@ -80,16 +82,20 @@ class TorchPolyNet(torch.nn.Module):
         neurons = weight.shape[0]
         factory = {"bias": False, "dtype": weight.dtype, "device": weight.device}
         # skip_init: the weights are overwritten below, and torch's default
-        # initialisation would draw from (and so change) the global RNG.
-        if geometry is None:
-            self.first = torch.nn.utils.skip_init(
-                torch.nn.Linear, weight.shape[1], neurons, **factory
-            )
-        else:
-            self.first = torch.nn.utils.skip_init(
-                torch.nn.Conv2d, geometry.image_shape[0], neurons, geometry.filter_size,
-                stride=geometry.stride, **factory,
-            )
+        # initialisation would draw from (and so change) the global RNG. Without neurons
+        # (the zero network) torch warns that initialising an empty tensor does nothing.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors",
+                                    UserWarning)
+            if geometry is None:
+                self.first = torch.nn.utils.skip_init(
+                    torch.nn.Linear, weight.shape[1], neurons, **factory
+                )
+            else:
+                self.first = torch.nn.utils.skip_init(
+                    torch.nn.Conv2d, geometry.image_shape[0], neurons, geometry.filter_size,
+                    stride=geometry.stride, **factory,
+                )
         self.alpha = torch.nn.Parameter(alpha.detach().clone())
         with torch.no_grad():
             self.first.weight.copy_(weight.reshape(self.first.weight.shape))

@@ -331,6 +331,18 @@ def test_to_torch_reproduces_conv_predictions(filter_size, stride, pool_size):
     np.testing.assert_allclose(out, net.predict(images), rtol=1e-12, atol=1e-12)
 
 
+def test_to_torch_of_the_zero_network_is_silent_and_zero():
+    """torch warned "Initializing zero-element tensors is a no-op" for a network without
+    neurons (what a fit above beta_max returns)."""
+    import warnings
+
+    net = TwoLayerPolyNet(np.zeros((0, 3)), np.zeros(0), "quadratic")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = net.to_torch()
+    assert model(torch.ones(4, 3, dtype=torch.float64)).abs().max().item() == 0.0
+
+
 def test_to_torch_of_a_fitted_classifier_gives_the_same_decisions():
     X, labels = classification_data(3, n=45)
     clf = ConvexPolyClassifier(beta=0.05, loss="cross-entropy", **FAST).fit(X, labels)
