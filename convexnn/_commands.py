@@ -535,6 +535,8 @@ def path_command(args: argparse.Namespace) -> int:
     X, y, name = load_data(args)
     out = output_folder(args.out if args.out is not None
                         else Path(f"{args.command}-results") / name)
+    for suffix in (".png", ".csv"):  # the files plot_path writes there
+        check_output_file(out / f"{args.command}{suffix}", {"--data": getattr(args, "data", None)})
     classification = _is_classification(y, args)
     if args.standardize:
         X = standardize(X).X_train

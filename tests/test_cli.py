@@ -781,6 +781,12 @@ def test_an_output_path_that_is_an_input_file_is_refused_and_the_file_kept(
     kept[arrays] = arrays.read_bytes()
     assert main(["fit", "--data", str(arrays), "--out", str(tmp_path / "train")]) == 2
     assert "is the --data file" in capsys.readouterr().err
+    named_like_output = tmp_path / "cv.csv"  # what cv writes into its --out folder
+    named_like_output.write_bytes(data.read_bytes())
+    kept[named_like_output] = named_like_output.read_bytes()
+    assert main(["cv", "--data", str(named_like_output), "--target", "label", "--betas", "2",
+                 "--out", str(tmp_path)]) == 2
+    assert "cv.csv is the --data file" in capsys.readouterr().err
     assert all(path.read_bytes() == content for path, content in kept.items())
 
 
