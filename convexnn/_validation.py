@@ -218,10 +218,23 @@ def check_solver(value: Any) -> str:
     return check_instance(value, str, "solver", "a back-end name or 'auto'")
 
 
-def check_solver_options(value: Any) -> Mapping[str, Any] | None:
-    """A mapping of solver options, or None."""
-    return check_instance(value, (Mapping, type(None)), "solver_options",
-                          "a dict of solver options or None")
+#: Common solver options whose None means the back-end's default (no limit): dropped.
+_DEFAULT_WHEN_NONE = ("tol", "time_limit", "max_iter")
+
+
+def check_solver_options(value: Any) -> dict[str, Any] | None:
+    """A mapping of solver options named by strings, or None; ``tol``, ``time_limit`` and
+    ``max_iter`` set to None are left out (the default), as for the other options."""
+    options = check_instance(value, (Mapping, type(None)), "solver_options",
+                             "a dict of solver options or None")
+    if options is None:
+        return None
+    names = [key for key in options if not isinstance(key, str)]
+    if names:
+        raise ValidationError(f"solver_options keys must be option names (strings), got "
+                              f"{names[0]!r}")
+    return {key: option for key, option in options.items()
+            if not (key in _DEFAULT_WHEN_NONE and option is None)}
 
 
 def check_interval(value: Any, name: str, *, low: float, high: float) -> float:
