@@ -183,6 +183,8 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         )
         self.geometry_ = geometry
         self._remember_objective(params["beta"], self.loss)
+        # What save writes: the parameters of this fit, whatever set_params does since.
+        self._params_at_fit_ = self.get_params(deep=False)
 
     def _options(self) -> dict[str, Any]:
         """The solver options of a solve (``verbose=True`` shows the solver's progress)."""

@@ -133,6 +133,20 @@ def test_feature_names_survive_and_are_checked(tmp_path):
         loaded.predict(frame.rename(columns={"age": "years"}))
 
 
+def test_a_model_saves_the_parameters_it_was_fitted_with(tmp_path):
+    """After set_params the file held the fitted beta but the new activation: a mix that a
+    refit of the loaded model would have followed."""
+    t = planted_teacher(n=30, d=3, seed=4)
+    model = cnn.ConvexPolyRegressor(beta=0.5, solver="native", decomposition_rtol=1e-8)
+    model.fit(t.X, t.y)
+    model.set_params(activation="quadratic", beta=3.0, decomposition_rtol=0.0)
+    loaded = cnn.ConvexPolyRegressor.load(model.save(tmp_path / "m.npz"))
+    params = loaded.get_params()
+    assert (params["activation"], params["beta"], params["decomposition_rtol"]) == (
+        "relu-approx", 0.5, 1e-8)
+    np.testing.assert_array_equal(loaded.predict(t.X), model.predict(t.X))
+
+
 def test_parameters_of_every_kind_round_trip(tmp_path):
     X, y = regression()
     reg = cnn.ConvexPolyRegressor(
