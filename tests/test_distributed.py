@@ -239,6 +239,9 @@ def _check_cli_run(code, out, err, results: Path, X, y) -> None:
         1e-7 * reference.result_.objective
     )
     assert model.predict(X).shape == (len(X),)
+    # the engine that ran, recorded (a refit of the loaded model could pick the other one)
+    assert model.get_params()["solver_options"]["engine"] == "neurons"
+    assert model.result_.dual_point is None  # each rank holds its own rows' part (README)
 
 
 CLI_ARGS = ["--data", "small.csv", "--target", "y", "--beta", "0.5",

@@ -249,6 +249,8 @@ def _fit(comm, X_local, y_local, beta, activation, loss, task, options, decompos
                 + ")"
             )
         kind = _agreed_task(comm, y, task)
+        # Before the estimator records them: a refit of the saved model runs this engine.
+        options.setdefault("engine", "neurons")
         estimator = _estimator(kind, activation, beta, loss, options, decomposition_rtol)
         params = estimator._check_params()
         from convexnn._validation import FEATURE_LIMIT, as_float_array
@@ -264,7 +266,6 @@ def _fit(comm, X_local, y_local, beta, activation, loss, task, options, decompos
 
         problem = problem_for(features, targets, activation=params["activation"],
                               beta=params["beta"], loss=params["loss"], geometry=None)
-        options.setdefault("engine", "neurons")
         options["distributed"] = comm
         result, network, _ = solve(problem, "native", options,
                                    decomposition_rtol=decomposition_rtol)
