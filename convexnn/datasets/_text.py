@@ -146,7 +146,7 @@ def load_csv(
     ]
     y = columns.pop(target_index)
     if header == "infer" and not has_header:
-        _refuse_a_header_read_as_a_sample(y, names[target_index], file, int(table.index[0]) + 1)
+        _refuse_a_header_read_as_a_sample(y, names[target_index], file, first_line)
     if has_header and target_index != 0:
         _warn_about_an_index_column(columns[0], names[0], file)
     return np.column_stack(columns).astype(np.float64), y
@@ -232,7 +232,6 @@ def _count_blank(handle: io.TextIOBase) -> tuple[int, bool]:
     return count, "\r" in (handle.newlines or ())
 
 
-#: Line 1 read as data: how to have it read as a header, from Python or the command line.
 def _header_hint(line: int) -> str:
     """How to have ``line`` (the first that is not blank) read as a header."""
     return (f"; if line {line} is a header, pass header=True to load_csv, or rename its "
