@@ -272,6 +272,9 @@ class Solver(ABC):
     #: Their names (set from ``native_option_checks`` for every subclass that does not
     #: set it itself).
     native_options: ClassVar[frozenset[str]] = frozenset()
+    #: Native options that set what a common one sets (native name -> common name):
+    #: passing both is refused rather than one silently winning.
+    option_aliases: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -338,6 +341,12 @@ class Solver(ABC):
                 f"solver {self.name!r} does not accept option(s) "
                 f"{', '.join(sorted(unknown))}; accepted: {', '.join(accepted)}"
             )
+        for native, common in self.option_aliases.items():
+            if native in options and common in options:
+                raise InvalidSolverOptionError(
+                    f"solver {self.name!r} got both {common!r} and its own {native!r}, "
+                    f"which set the same limit; pass one of them"
+                )
         for owner, checks in (
             ("solver", COMMON_OPTION_CHECKS),
             (self.name, self.native_option_checks),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from convexnn.solvers._checks import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, one_of
 from convexnn.solvers._cvxpy import CvxpySolver
-
-logger = logging.getLogger("convexnn")
 
 
 class CVXOPTSolver(CvxpySolver):
@@ -38,6 +36,7 @@ class CVXOPTSolver(CvxpySolver):
             "kktsolver": one_of("chol", "robust"),
         }
     )
+    option_aliases = MappingProxyType({"max_iters": "max_iter"})
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = super().translate_options(options)
@@ -49,10 +48,11 @@ class CVXOPTSolver(CvxpySolver):
             kwargs.setdefault("abstol", tol)
             kwargs.setdefault("reltol", tol)
         if "max_iter" in options:
-            kwargs.setdefault("max_iters", int(options["max_iter"]))
-        # CVXOPT has no time limit; check_options accepted it, so say so.
+            kwargs["max_iters"] = int(options["max_iter"])
+        # CVXOPT has no time limit; a warning, not an error, as "auto" may land here.
         if "time_limit" in options:
-            logger.warning("cvxopt has no time limit; time_limit is ignored (use max_iter)")
+            warnings.warn("cvxopt has no time limit; time_limit is ignored (use max_iter)",
+                          UserWarning, stacklevel=2)
         return kwargs
 
     def failure_hint(self, options: Mapping[str, Any]) -> str:

@@ -42,6 +42,9 @@ class SCSSolver(CvxpySolver):
         }
     )
 
+    option_aliases = MappingProxyType({"max_iters": "max_iter",
+                                       "time_limit_secs": "time_limit"})
+
     #: First order: a tenth of tol would cost several times the iterations, so
     #: SCS gets tol itself and polishing closes what it can.
     tol_fraction = 1.0
@@ -54,9 +57,9 @@ class SCSSolver(CvxpySolver):
         kwargs.setdefault("eps_abs", tol)
         kwargs.setdefault("eps_rel", tol)
         if "max_iter" in options:
-            kwargs.setdefault("max_iters", int(options["max_iter"]))
+            kwargs["max_iters"] = int(options["max_iter"])
         if "time_limit" in options:
-            kwargs.setdefault("time_limit_secs", float(options["time_limit"]))
+            kwargs["time_limit_secs"] = float(options["time_limit"])
         return kwargs
 
     def map_status(self, cvxpy_status: str, stats: Any, options: Mapping[str, Any]) -> Status:
