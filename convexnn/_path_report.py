@@ -73,7 +73,7 @@ class PathCurves:
                 "estimator must be a cross-validated convexnn estimator (ConvexPolyRegressorCV, "
                 f"ConvexPolyClassifierCV, ...), got {type(estimator).__name__}"
             )
-        check_fitted(estimator, "scores_path_")
+        check_fitted(estimator, "cv_results_")  # a failed fit leaves the path arrays only
         usable = np.isfinite(estimator.scores_path_)
 
         def usable_mean(values: np.ndarray) -> np.ndarray:
@@ -82,10 +82,11 @@ class PathCurves:
             return np.where(counts > 0, kept.sum(axis=1) / np.maximum(counts, 1), np.nan)
 
         results = estimator.cv_results_
-        if estimator.scoring is None:
+        scoring = estimator._params_at_fit_["scoring"]  # the scores' own, not set_params'
+        if scoring is None:
             scoring = "accuracy" if hasattr(estimator, "classes_") else "R^2"
         else:
-            scoring = str(getattr(estimator.scoring, "__name__", estimator.scoring))
+            scoring = str(getattr(scoring, "__name__", scoring))
         return cls(
             betas=np.asarray(estimator.betas_, dtype=float),
             scores=np.asarray(results["mean_test_score"], dtype=float),

@@ -54,6 +54,7 @@ from convexnn.exceptions import (
 )
 from convexnn.formulations import PolySDP
 from convexnn.network import TwoLayerPolyNet
+from convexnn.solvers._memory import lifted_problem_advice
 from convexnn.solvers.base import SolverOutput, Status
 from convexnn.solvers.certificate import relative_gap
 from convexnn.solvers.errors import InvalidSolverOptionError, SolverError
@@ -69,10 +70,14 @@ class SolveResult:
     ----------
     status : str
         One of :class:`convexnn.solvers.base.Status`' values, for the returned
-        *network*: ``"optimal"`` only when the back-end stopped at an optimum
-        and the network's certified relative gap is at most ``tol``
-        (otherwise ``"optimal_inaccurate"``, and a
-        :class:`~convexnn.exceptions.SolverStatusWarning` is issued).
+        *network*: ``"optimal"`` exactly when the network's certified relative
+        gap is at most ``tol``, whatever stopped the back-end (an optimum, its
+        "inaccurate", or a time or iteration limit reached before polishing
+        closed the gap; ``stats["solver_status"]`` keeps what it said). A
+        back-end's optimum whose network misses ``tol`` is
+        ``"optimal_inaccurate"``, a limit that misses it keeps its own status;
+        every status but ``"optimal"`` comes with a
+        :class:`~convexnn.exceptions.SolverStatusWarning`.
     objective : float
         Objective of the returned network (loss + beta * sum |alpha|).
     lower_bound : float
@@ -377,8 +382,10 @@ def _options_per_candidate(
         *(accepted(solvers.get(name)) for name in solvers.names()))
     if unknown:
         raise InvalidSolverOptionError(
-            f"no solver accepts option(s) {', '.join(sorted(unknown))}; registered: "
-            f"{', '.join(solvers.names())}"
+            f"no solver accepts option(s) {', '.join(sorted(unknown))}; every back-end "
+            f"takes {', '.join(solvers.COMMON_OPTIONS)}; their own: "
+            + "; ".join(f"{name}: {', '.join(sorted(solvers.get(name).native_options))}"
+                        for name in solvers.names() if solvers.get(name).native_options)
         )
     unused = set(options) - set().union(*(accepted(c) for c in candidates))
     if unused:
@@ -401,9 +408,9 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
     )
     if isinstance(error, MemoryError):
         wrapped: SolverError = ProblemTooLargeError(
-            f"{where}: out of memory. Subsample the data"
-            + (" or use dtype='float32' (engine='neurons')." if name == "native"
-               else " or use solver='native', which never forms the lifted problem.")
+            f"{where}: out of memory. "
+            + ("Subsample the data or use dtype='float32' (engine='neurons')."
+               if name == "native" else lifted_problem_advice(problem.loss))
         )
     else:
         wrapped = SolverFailedError(

@@ -409,4 +409,11 @@ def check_fitted(estimator: Any, attribute: str) -> None:
     try:
         check_is_fitted(estimator, attribute)
     except SklearnNotFittedError as error:
+        if getattr(estimator, "refit", True) is False and hasattr(estimator, "cv_results_"):
+            # a CV estimator that chose beta_ but was told not to fit a model at it
+            raise NotFittedError(
+                f"this {type(estimator).__name__} was fitted with refit=False: it chose "
+                f"beta_={estimator.beta_:.6g} but holds no model at it; fit with "
+                "refit=True, or fit the plain estimator at beta_"
+            ) from None
         raise NotFittedError(str(error)) from None

@@ -17,8 +17,10 @@ stopped early (an iteration or time limit; :attr:`PathPoint.usable` is
 false) has score NaN, and a ``beta`` with such a point on any fold is
 skipped by the selection -- never silently used. A point whose back-end
 converged but whose network is certified only to a gap above ``tol``
-(``"optimal_inaccurate"``) is used, as a plain ``fit`` would return it. One
-:class:`~convexnn.exceptions.SolverStatusWarning` counts both kinds.
+(``"optimal_inaccurate"``) is used, as a plain ``fit`` would return it, while
+that gap is at most :data:`~convexnn.path.USABLE_GAP` (1e-3); beyond, it is
+skipped too. One :class:`~convexnn.exceptions.SolverStatusWarning` counts
+both kinds.
 
 Folds run in parallel with ``n_jobs`` (joblib, as in scikit-learn); the
 result does not depend on it.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -63,6 +66,7 @@ from convexnn.patches import ConvGeometry
 from convexnn.path import (
     EPS,
     N_BETAS,
+    USABLE_GAP,
     PathPoint,
     beta_grid,
     check_betas,
@@ -82,6 +86,8 @@ DEFAULT_FOLDS = 5
 # -- parameter checks --------------------------------------------------------------
 def _check_betas(value: Any) -> int | list[float]:
     """A number of grid points (int >= 2) or a non-empty list of positive betas (decreasing)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # iterable by type, not in fact
+        value = value.item()
     if is_int(value):
         if check_positive(value, "betas", integer=True) < 2:
             # One point is beta_max, where the zero network is optimal: nothing to choose.
@@ -312,6 +318,8 @@ class _ConvexPolyCVMixin:
             for split, (train, test) in enumerate(folds)
         )
         self._record(paths)
+        # What the path was solved with, whatever set_params does since (save, curves).
+        self._params_at_fit_ = self.get_params(deep=False)
         if params["refit"]:
             self._solve(features, targets, {**params, "beta": self.beta_})  # type: ignore[attr-defined]
         return self
@@ -363,7 +371,7 @@ class _ConvexPolyCVMixin:
         estimator = self._estimator_at(PathPoint(np.inf, None, zero), geometry)
         for split, (_, test) in enumerate(folds):
             try:
-                scorer(estimator, features[test], labels[test])
+                score = scorer(estimator, features[test], labels[test])
             except (AttributeError, TypeError, ValueError) as error:
                 held = len(np.unique(labels[test]))
                 hint = (
@@ -376,6 +384,9 @@ class _ConvexPolyCVMixin:
                     f"scoring={self.scoring!r} cannot score {type(estimator).__name__} with "
                     f"loss={self.loss!r} on split {split}'s held-out samples: {error}{hint}"
                 ) from error
+            if not isinstance(score, numbers.Real):
+                raise ValidationError(f"scoring={self.scoring!r} must return one number, got "
+                                      f"{type(score).__name__} {score!r:.60}")
 
     def _record(self, paths: list[_FoldPath]) -> None:
         """Fitted path attributes, ``cv_results_`` and the choice of ``beta_``."""
@@ -427,12 +438,15 @@ class _ConvexPolyCVMixin:
         if not usable.all():
             counts = Counter(self.status_path_[~usable])
             summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+            why = (f"failed, stopped early or were certified only above a relative gap of "
+                   f"{USABLE_GAP:g}" if Status.OPTIMAL_INACCURATE.value in counts
+                   else "failed or stopped early")
             parts.append(
-                f"{int((~usable).sum())} of {usable.size} path points (beta, fold) failed or "
-                f"stopped early ({summary}); the {int((~complete).sum())} beta value(s) "
-                "concerned are skipped by the selection"
+                f"{int((~usable).sum())} of {usable.size} path points (beta, fold) {why} "
+                f"({summary}); the {int((~complete).sum())} beta value(s) concerned are "
+                "skipped by the selection"
             )
-        inaccurate = self.status_path_ == Status.OPTIMAL_INACCURATE.value
+        inaccurate = usable & (self.status_path_ == Status.OPTIMAL_INACCURATE.value)
         if inaccurate.any():
             parts.append(
                 f"{int(inaccurate.sum())} of {usable.size} path points are certified only to "
@@ -477,14 +491,15 @@ class _ConvexPolyCVMixin:
         self, point: PathPoint, geometry: ConvGeometry | None, *, names: bool = False
     ) -> _ConvexPolyBase:
         """The plain estimator fitted at ``point`` (``names``: with the feature names)."""
+        fitted = self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
         params = {
-            name: getattr(self, name)
+            name: fitted[name]
             for name in self._plain_estimator._get_param_names()
             if name != "beta"
         }
         estimator = self._plain_estimator(beta=point.beta, **params)
         estimator.result_, estimator.network_ = point.result, point.network
-        estimator._remember_objective(point.beta, self._objective_param("loss"))
+        estimator._remember_objective(point.beta, params["loss"])
         estimator.geometry_ = geometry
         estimator.n_features_in_ = self.n_features_in_  # type: ignore[attr-defined]
         for name in ("classes_",) + (("feature_names_in_",) if names else ()):

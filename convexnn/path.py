@@ -51,7 +51,11 @@ logger = logging.getLogger("convexnn")
 N_BETAS = 20
 EPS = 1e-3
 
-_CONVERGED = (Status.OPTIMAL.value, Status.OPTIMAL_INACCURATE.value)
+#: A point the back-end converged on but certified only above ``tol``
+#: (``"optimal_inaccurate"``) is used by model selection while its certified relative
+#: gap is at most this: its objective is then within 0.1% of the optimum at its beta,
+#: while a gap near 1 says nothing of how far its network is from the optimum's.
+USABLE_GAP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,22 @@ class PathPoint:
 
     @property
     def usable(self) -> bool:
-        """Whether the back-end converged: status ``"optimal"``, or ``"optimal_inaccurate"``
-        (converged, but the network's certified gap, ``result.relative_gap``, is
-        above ``tol``).
+        """Whether model selection may use the point: status ``"optimal"``, or
+        ``"optimal_inaccurate"`` (the back-end converged, but the network's
+        certified gap, ``result.relative_gap``, is above ``tol``) with a gap of at
+        most :data:`USABLE_GAP`.
 
         A point that failed or stopped early (an iteration or time limit, an
-        interruption) is not: model selection skips it.
+        interruption), or is certified only above :data:`USABLE_GAP`, is not:
+        model selection skips it.
         """
-        return self.network is not None and self.result.status in _CONVERGED
+        if self.network is None:
+            return False
+        status = self.result.status
+        return status == Status.OPTIMAL.value or (
+            status == Status.OPTIMAL_INACCURATE.value
+            and self.result.relative_gap <= USABLE_GAP
+        )
 
 
 def zero_network_beta(problem: PolySDP) -> float:

@@ -25,7 +25,7 @@ from convexnn.solvers._conic_model import (
     lifted_feature_bytes,
     problem_nonzeros,
 )
-from convexnn.solvers._memory import ensure_fits
+from convexnn.solvers._memory import ensure_fits, lifted_problem_advice
 from convexnn.solvers._warnings import ignoring
 from convexnn.solvers.base import (
     ConicLoss,
@@ -163,8 +163,7 @@ class CvxpySolver(Solver):
             self.estimate_memory(problem),
             f"the {self.name} solve of this problem (n={shape.n_samples}, "
             f"h={shape.patch_size}, {shape.n_blocks} PSD block pair(s))",
-            "Use solver='native', which never forms the lifted problem, or "
-            "subsample the data.",
+            lifted_problem_advice(problem.loss),
         )
         start = time.perf_counter()
         program = build_program(problem)

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from convexnn.solvers.errors import ProblemTooLargeError
 
 
+def lifted_problem_advice(loss) -> str:
+    """What to do when a conic back-end's lifted problem does not fit in memory: the
+    native solver, where it takes the loss (the smooth ones, not the hinge)."""
+    if getattr(loss, "smooth", False):
+        return "Subsample the data or use solver='native', which never forms the lifted problem."
+    return ("Subsample the data, or use a smooth loss (e.g. squared or logistic) with "
+            "solver='native', which never forms the lifted problem.")
+
+
 def available_memory() -> int:
     """Bytes this process may still allocate: the least of the system's available memory
     (Linux ``MemAvailable``; the physical size where ``/proc/meminfo`` is missing), what

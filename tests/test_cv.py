@@ -348,6 +348,33 @@ def test_a_failed_or_stopped_point_is_reported_and_never_selected(monkeypatch):
                                np.delete(clean.scores_path_, [best, runner_up], axis=0))
 
 
+def test_a_point_certified_only_to_a_large_gap_is_skipped(monkeypatch):
+    """"optimal_inaccurate" with a gap near 1 says nothing of the network's distance from
+    the optimum: the selection skips it (it used to be scored and could be chosen)."""
+    X, y = regression_data()
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    params = dict(betas=6, cv=folds, solver="native")
+    clean = ConvexPolyRegressorCV(**params).fit(X, y)
+    best = clean.best_index_
+    real_solve = convexnn.path.solve
+
+    def loose(problem, solver, options, *, warm_start=None, **kwargs):
+        result, network, output = real_solve(problem, solver, options, warm_start=warm_start,
+                                             **kwargs)
+        if problem.beta == clean.betas_[best]:
+            result = dataclasses.replace(result, status="optimal_inaccurate",
+                                         relative_gap=0.9)
+        return result, network, output
+
+    monkeypatch.setattr(convexnn.path, "solve", loose)
+    with pytest.warns(SolverStatusWarning, match=r"3 of 18 path points \(beta, fold\) "
+                      r"failed, stopped early or were certified only above a relative gap "
+                      r"of 0.001 \(3 optimal_inaccurate\)"):
+        fit = ConvexPolyRegressorCV(**params).fit(X, y)
+    assert np.isnan(fit.scores_path_[best]).all()
+    assert fit.best_index_ != best
+
+
 def test_a_path_that_is_never_certified_is_an_error(monkeypatch):
     X, y = regression_data()
 
@@ -407,12 +434,26 @@ def test_save_writes_the_plain_estimator_at_beta(tmp_path):
         ConvexPolyClassifierCV.load(path)
 
 
+def test_save_and_curves_keep_the_parameters_of_the_fit_after_set_params(tmp_path):
+    # they read the current parameters: the file said "quadratic" for a relu-approx network
+    X, labels = classification_data()
+    cv = ConvexPolyClassifierCV(betas=3, cv=2, solver="native").fit(X, labels)
+    cv.set_params(activation="quadratic", loss="logistic", scoring="balanced_accuracy")
+    loaded = ConvexPolyClassifier.load(cv.save(tmp_path / "model"))
+    assert (loaded.activation, loaded.loss) == ("relu-approx", "squared")
+    assert cv.to_estimator().get_params()["loss"] == "squared"
+    np.testing.assert_array_equal(loaded.predict(X), cv.predict(X))
+    assert convexnn.PathCurves.of(cv).scoring == "accuracy"
+
+
 def test_refit_false_keeps_the_path_but_no_model():
     X, y = regression_data()
     cv = ConvexPolyRegressorCV(betas=3, cv=2, refit=False, solver="native").fit(X, y)
     assert cv.beta_ in cv.betas_ and not hasattr(cv, "network_")
-    with pytest.raises(convexnn.NotFittedError):
+    with pytest.raises(convexnn.NotFittedError, match="fitted with refit=False"):
         cv.predict(X)
+    with pytest.raises(convexnn.NotFittedError, match="fitted with refit=False"):
+        cv.certify(X, y)
 
 
 def test_a_list_of_betas_is_used_as_given_in_decreasing_order():
@@ -438,6 +479,8 @@ def test_a_conv_cv_estimator_chooses_beta_on_images():
         (dict(betas=[]), "betas must contain at least one value"),
         (dict(betas=[1.0, -1.0]), "betas must be a positive finite number"),
         (dict(betas="many"), "betas must be a number of grid points"),
+        (dict(betas=np.array(2.5)), "betas must be a number of grid points"),  # 0-d array
+        (dict(betas=np.array(1)), "betas=1 is a grid of one point"),
         (dict(eps=1.0), "eps must be a number in \\(0, 1\\)"),
         (dict(cv=1), "cv must be at least 2 folds"),
         (dict(cv="kfold"), "cv must be None, a number of folds"),
@@ -562,6 +605,15 @@ def test_a_generator_of_splits_serves_one_fit_and_then_says_so():
         estimator.fit(X, y)
 
 
+@pytest.mark.parametrize("score", ["high", np.array([0.5, 0.7])])
+def test_a_scorer_that_returns_no_number_is_refused_before_any_solve(monkeypatch, score):
+    # it ended in a raw ValueError of numpy's after the whole path was solved
+    _no_solves(monkeypatch)
+    X, y = regression_data()
+    with pytest.raises(ValidationError, match="must return one number, got"):
+        ConvexPolyRegressorCV(betas=3, cv=2, scoring=lambda est, X, y: score).fit(X, y)
+
+
 def test_a_score_the_scorer_cannot_give_is_an_error_naming_scoring_not_a_failed_solve():
     """R^2 of a one-sample test fold is NaN: every point is solved, none can be scored."""
     from sklearn.model_selection import LeaveOneOut
@@ -676,6 +728,24 @@ def test_plot_path_writes_the_picture_and_its_table(tmp_path):
     assert (named["png"].name, named["csv"].name) == ("figure.png", "figure.csv")
     with pytest.raises(ValidationError, match="out must name the files"):
         convexnn.plot_path(cv, tmp_path / "missing" / "..")
+
+
+def test_plot_path_after_a_failed_fit_says_it_is_not_fitted(monkeypatch, tmp_path):
+    # the failed fit's path arrays stay for diagnosis; plotting raised an AttributeError
+    X, y = regression_data()
+    real_solve = convexnn.path.solve
+
+    def stopped(problem, solver, options, **kwargs):
+        result, network, output = real_solve(problem, solver, options, **kwargs)
+        return dataclasses.replace(result, status="time_limit"), network, output
+
+    monkeypatch.setattr(convexnn.path, "solve", stopped)
+    cv = ConvexPolyRegressorCV(betas=[1.0, 0.1], cv=2, solver="native")
+    with pytest.warns(SolverStatusWarning), pytest.raises(SolverFailedError):
+        cv.fit(X, y)
+    assert cv.status_path_.shape == (2, 2)
+    with pytest.raises(convexnn.NotFittedError):
+        convexnn.plot_path(cv, tmp_path / "curves")
 
 
 def test_a_fit_without_refit_drops_the_previous_fits_model(tmp_path):

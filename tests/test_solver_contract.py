@@ -213,3 +213,21 @@ def test_an_out_of_memory_back_end_gets_advice_that_fits_it(backend, monkeypatch
         solve(PROBLEMS["scalar-squared"], backend)
     advice = "dtype='float32'" if backend == "native" else "use solver='native'"
     assert advice in str(caught.value)
+
+
+def test_conic_memory_advice_suggests_native_only_for_a_loss_it_takes(monkeypatch):
+    # the native solver refuses the hinge loss, so it is suggested with a smooth loss instead
+    if not solvers.info("clarabel").usable:
+        pytest.skip("clarabel is not installed")
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 100)
+    with pytest.raises(convexnn.ProblemTooLargeError, match="use a smooth loss"):
+        solve(PROBLEMS["conv-2x2-hinge"], "clarabel")
+    with pytest.raises(convexnn.ProblemTooLargeError, match="or use solver='native'"):
+        solve(PROBLEMS["scalar-squared"], "clarabel")
+
+    def out_of_memory(self, problem, **options):
+        raise MemoryError
+
+    monkeypatch.setattr(type(solvers.get("clarabel")), "solve", out_of_memory)
+    with pytest.raises(convexnn.ProblemTooLargeError, match="use a smooth loss"):
+        solve(PROBLEMS["conv-2x2-hinge"], "clarabel")
