@@ -176,6 +176,7 @@ class HuberLoss(Loss):
     def conjugate(self, v, y):
         if torch.any(torch.abs(v) > self.delta * (1 + 1e-12)):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
+        v = self.project_dual(v, y)  # rounding's overshoot counted at the domain's edge
         return torch.sum(0.5 * v * v + v * y)
 
     def cvxpy(self, yhat, y):
@@ -206,7 +207,7 @@ class L1Loss(Loss):
     def conjugate(self, v, y):
         if torch.any(torch.abs(v) > 1 + 1e-12):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        return torch.sum(v * y)
+        return torch.sum(self.project_dual(v, y) * y)
 
     def cvxpy(self, yhat, y):
         import cvxpy as cp  # only the conic back-ends need it
@@ -269,7 +270,7 @@ class HingeLoss(Loss):
         q = -v * y
         if torch.any(q < -1e-12) or torch.any(q > 1 + 1e-12):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        return torch.sum(v * y)
+        return torch.sum(self.project_dual(v, y) * y)
 
     def cvxpy(self, yhat, y):
         import cvxpy as cp  # only the conic back-ends need it
@@ -303,7 +304,7 @@ class CrossEntropyLoss(Loss):
         p = v + y
         if torch.any(p < -1e-12) or torch.any(torch.abs(p.sum(dim=1) - 1) > 1e-9):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        p = torch.clamp(p, min=0.0)
+        p = project_rows_to_simplex(p)  # rounding's overshoot counted on the simplex
         return torch.sum(torch.special.xlogy(p, p))
 
     def cvxpy(self, yhat, y):
@@ -336,7 +337,7 @@ class MulticlassHingeLoss(Loss):
         p = v + y
         if torch.any(p < -1e-12) or torch.any(torch.abs(p.sum(dim=1) - 1) > 1e-9):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        return torch.sum(v * y)
+        return torch.sum(self.project_dual(v, y) * y)
 
     def cvxpy(self, yhat, y):
         import cvxpy as cp  # only the conic back-ends need it

@@ -637,6 +637,41 @@ def test_auto_goes_on_with_the_neurons_engine_where_the_interior_point_stalls(ca
     assert model.result_.objective == pytest.approx(reference.objective, rel=1e-3)
 
 
+@pytest.mark.parametrize("seed", [0, 5])
+def test_auto_goes_on_with_the_neurons_engine_where_the_interior_point_fails(seed):
+    """Five samples in two dimensions at beta 1e-6 (the optimum nearly interpolates): the
+    interior point's Newton system turns singular (seed 0: a SolverFailedError before) or
+    it stalls at gap 0.96 after its 100 iterations (seed 5: objective 1.29 against 0.0456
+    returned as the result); auto now goes on with the neurons engine."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((5, 2)), rng.standard_normal(5)
+    problem = cnn.make_problem(X, y, beta=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverStatusWarning)
+        result, _, _ = solve(problem, "native")
+        reference, _, _ = solve(problem, "clarabel")
+    assert result.status == "optimal" and result.stats["engine"] == "neurons"
+    assert result.lower_bound <= reference.objective * (1 + 1e-9)
+    assert result.objective <= reference.objective * (1 + 1e-5)
+
+
+def test_auto_asks_a_second_solver_where_the_native_one_stalls_on_a_small_problem(caplog):
+    """Huber on 20 x 5 features of scales 30 to 0.03: the native solver stops at a certified
+    gap of about 0.12 (returned as the result before); auto now lets the next candidate
+    solve it too and keeps the better certificate."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 5)) * [30, 0.03, 1, 1, 1]
+    y = 300 * rng.standard_normal(20)
+    problem = cnn.make_problem(X, y, beta=5e-3, loss="huber")
+    with caplog.at_level(logging.WARNING, logger="convexnn"), warnings.catch_warnings():
+        warnings.simplefilter("error", SolverStatusWarning)  # the kept result is optimal
+        result, _, _ = solve(problem, "auto")
+    tried = [r.getMessage() for r in caplog.records if "tries it too" in r.getMessage()]
+    assert len(tried) == 1 and tried[0].startswith("auto: native stopped at certified")
+    assert result.status == "optimal" and result.relative_gap <= 1e-6
+    assert result.solver != "native"
+
+
 def test_a_tiny_beta_is_certified_by_the_interior_point():
     """Dual infeasibility is measured against the cost (beta): measured in absolute
     terms, the interior point stopped 'converged' with a dual point 8% off at 1e-9 beta_max."""

@@ -174,11 +174,15 @@ def test_a_network_certified_within_tol_is_optimal_whatever_stopped_the_solver(s
 
     problem = make_case("scalar", "squared", seed=1, beta=0.1)
     output = _stopped_output(problem, 1.0, solvers.Status[stop])
-    result, _, _ = _solve._finish(problem, "native", output, 1e-8, 1e-6, True)
-    assert result.relative_gap <= 1e-6 and result.status == "optimal"
+    solution = _solve._finish(problem, "native", output, 1e-8, 1e-6, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SolverStatusWarning)
+        _solve._warn_about_status(problem, solution)
+    assert solution.result.relative_gap <= 1e-6 and solution.result.status == "optimal"
+    strict = _solve._finish(problem, "native", output, 1e-8, 1e-30, True)
     with pytest.warns(SolverStatusWarning, match=stop.lower()):
-        strict, _, _ = _solve._finish(problem, "native", output, 1e-8, 1e-30, True)
-    assert strict.status == stop.lower()
+        _solve._warn_about_status(problem, strict)
+    assert strict.result.status == stop.lower()
 
 
 # -- the exposed certificate -------------------------------------------------------------

@@ -101,6 +101,18 @@ def _ipm_solves(loss: LossProtocol) -> bool:
 IPM_RESCUE_GAP = 1e-3
 
 
+def _ipm_needs_rescue(output: SolverOutput, options: Mapping[str, Any]) -> bool:
+    """Whether ``auto``'s interior-point result goes on to the neurons engine: it failed,
+    stopped at its own iteration cap (not one the caller set), or converged only above
+    :data:`IPM_RESCUE_GAP`."""
+    if output.status is Status.FAILED:
+        return True
+    if output.status is Status.ITERATION_LIMIT:
+        return "max_iter" not in options
+    return (output.status is Status.OPTIMAL_INACCURATE
+            and output.stats["relative_gap"] > IPM_RESCUE_GAP)
+
+
 def _ipm_reason(problem: SDPProblem) -> str | None:
     """Why the interior-point engine cannot solve ``problem`` (``None``: it can)."""
     if not _ipm_solves(problem.loss):
@@ -400,19 +412,22 @@ class NativeSolver(Solver):
             elif engine == "ipm":
                 output = self._solve_ipm(problem, tol, options, deadline, device, bar,
                                          warm_start)
-                if (requested == "auto" and output.status is Status.OPTIMAL_INACCURATE
-                        and output.stats["relative_gap"] > IPM_RESCUE_GAP
+                if (requested == "auto" and _ipm_needs_rescue(output, options)
                         and time.monotonic() < deadline):
                     # The interior point can stall far from a certificate on badly scaled
-                    # features (scale 3000: gap 0.54) where the neurons engine, started
-                    # from its point, certifies.
-                    logger.info("native: the interior point stopped at certified gap %.1e; "
-                                "going on with the neurons engine from its point",
-                                output.stats["relative_gap"])
+                    # features (scale 3000: gap 0.54), or fail or stall where the optimum
+                    # (nearly) interpolates (n = 5, d = 2, beta 1e-6: singular Newton
+                    # systems; gap 0.96 after 100 iterations), where the neurons engine
+                    # certifies (1e-10 in 0.3 s).
+                    failed = output.status is Status.FAILED
+                    logger.info("native: the interior point stopped (%s, certified gap %.1e); "
+                                "going on with the neurons engine%s", output.status.value,
+                                output.stats.get("relative_gap", math.nan),
+                                "" if failed else " from its point")
                     plan = self.neurons_plan(shape, _memory.available_memory(), "float64")
                     rescue = self._solve_neurons(problem, tol, options, deadline, device, bar,
-                                                 output, plan, comm)
-                    if rescue.stats["relative_gap"] < output.stats["relative_gap"]:
+                                                 None if failed else output, plan, comm)
+                    if failed or rescue.stats["relative_gap"] < output.stats["relative_gap"]:
                         output, engine = rescue, "neurons"
             else:
                 output = self._solve_neurons(problem, tol, options, deadline, device, bar,
