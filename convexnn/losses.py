@@ -304,7 +304,7 @@ class CrossEntropyLoss(Loss):
         p = v + y
         if torch.any(p < -1e-12) or torch.any(torch.abs(p.sum(dim=1) - 1) > 1e-9):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        p = project_rows_to_simplex(p)  # rounding's overshoot counted on the simplex
+        p = _onto_simplex(p)
         return torch.sum(torch.special.xlogy(p, p))
 
     def cvxpy(self, yhat, y):
@@ -314,6 +314,14 @@ class CrossEntropyLoss(Loss):
 
     def project_dual(self, v, y):
         return project_rows_to_simplex(v + y) - y
+
+
+def _onto_simplex(p: torch.Tensor) -> torch.Tensor:
+    """Rows within rounding of the simplex put on it (clipped and normalised; cheaper than
+    :func:`project_rows_to_simplex`), so that a conjugate counts rounding's overshoot at a
+    point of its domain."""
+    p = torch.clamp(p, min=0.0)
+    return p / p.sum(dim=1, keepdim=True)
 
 
 class MulticlassHingeLoss(Loss):
@@ -337,7 +345,7 @@ class MulticlassHingeLoss(Loss):
         p = v + y
         if torch.any(p < -1e-12) or torch.any(torch.abs(p.sum(dim=1) - 1) > 1e-9):
             return torch.tensor(_INF, dtype=v.dtype, device=v.device)
-        return torch.sum(self.project_dual(v, y) * y)
+        return torch.sum((_onto_simplex(p) - y) * y)
 
     def cvxpy(self, yhat, y):
         import cvxpy as cp  # only the conic back-ends need it
