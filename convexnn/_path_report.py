@@ -82,7 +82,7 @@ class PathCurves:
             return np.where(counts > 0, kept.sum(axis=1) / np.maximum(counts, 1), np.nan)
 
         results = estimator.cv_results_
-        scoring = estimator._params_at_fit_["scoring"]  # the scores' own, not set_params'
+        scoring = estimator._fitted_params()["scoring"]  # the scores' own, not set_params'
         if scoring is None:
             scoring = "accuracy" if hasattr(estimator, "classes_") else "R^2"
         else:

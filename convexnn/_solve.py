@@ -254,7 +254,6 @@ def solve(
         raise translate_solver_error(error) from error
     failures: list[str] = []
     fits_nowhere = True  # every candidate so far refused for memory
-    held: Solution | None = None  # auto's first result, stalled, while the next one tries
     for index, candidate in enumerate(candidates):
         notice = candidate.long_solve_notice(problem, per_candidate[candidate.name])
         if notice is not None:
@@ -296,21 +295,14 @@ def solve(
             polish,
             per_candidate[candidate.name].get("time_limit"),
         )
-        if (held is None and solver.lower() == "auto" and index + 1 < len(candidates)
+        if (solver.lower() == "auto" and index + 1 < len(candidates)
                 and _second_opinion_wanted(problem, solution.result, options)):
-            logger.warning("auto: %s stopped at certified relative gap %.1e (%s); the problem "
-                           "is small, so %s tries it too and the better certificate is kept",
-                           candidate.name, solution.result.relative_gap,
-                           solution.result.status, candidates[index + 1].name)
-            held = solution
-            continue
-        if held is not None and held.result.relative_gap <= solution.result.relative_gap:
-            solution = held
+            following = candidates[index + 1]
+            solution = _second_opinion(problem, solution, following,
+                                       per_candidate[following.name], warm_start,
+                                       decomposition_rtol, polish)
         _warn_about_status(problem, solution)
         return solution
-    if held is not None:  # the solvers tried after it failed
-        _warn_about_status(problem, held)
-        return held
     if fits_nowhere:  # what to catch when the problem fits nowhere
         raise ProblemTooLargeError("no candidate solver has the memory for this problem: "
                                    + "; ".join(failures))
@@ -442,19 +434,45 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
 #: gap is solved again by the next candidate, where the problem is this small (lifted
 #: entries ``n (h+1)^2`` summed over blocks) and no ``time_limit`` is set: a conic
 #: back-end takes seconds there, and the native solver can stall on badly scaled
-#: features (Huber, 20 x 5 with column scales 30 to 0.03: gap 0.12 where Clarabel
-#: certifies 1e-6 in 0.05 s).
+#: features (Huber, 20 x 5 with column scales 30 to 0.03: its iteration cap at gap
+#: 0.08-0.12 where Clarabel certifies 1e-6 in 0.05 s).
 SECOND_OPINION_GAP = 1e-3
 SECOND_OPINION_ENTRIES = 500_000
 
 
 def _second_opinion_wanted(problem: PolySDP, result: SolveResult,
                            options: Mapping[str, Any]) -> bool:
+    """A converged result above :data:`SECOND_OPINION_GAP`, or one stopped at the
+    back-end's own iteration cap (not at the caller's limits, nor interrupted)."""
     shape = problem.shape
     entries = shape.n_samples * (shape.patch_size + 1) ** 2 * shape.n_blocks
-    return (result.status != Status.OPTIMAL.value and problem.beta > 0
-            and result.relative_gap > SECOND_OPINION_GAP
+    stalled = result.status == Status.OPTIMAL_INACCURATE.value or (
+        result.status == Status.ITERATION_LIMIT.value and "max_iter" not in options)
+    return (stalled and problem.beta > 0 and result.relative_gap > SECOND_OPINION_GAP
             and options.get("time_limit") is None and entries <= SECOND_OPINION_ENTRIES)
+
+
+def _second_opinion(problem: PolySDP, first: Solution, candidate: solvers.Solver,
+                    options: dict[str, Any], warm_start: SolverOutput | None, rtol: float,
+                    polish: bool) -> Solution:
+    """The better certified of ``first`` and ``candidate``'s solution; ``first`` when the
+    candidate fails or is interrupted (nothing of it is needed)."""
+    logger.warning("auto: %s stopped at certified relative gap %.1e (%s); the problem is "
+                   "small, so %s solves it too and the better certificate is kept",
+                   first.result.solver, first.result.relative_gap, first.result.status,
+                   candidate.name)
+    try:
+        output = candidate.solve(problem, warm_start=warm_start, **options)
+        if _unusable_output(candidate.name, output) is None:
+            second = _finish(problem, candidate.name, output, rtol,
+                             candidate.target_tol(options), polish, options.get("time_limit"))
+            gaps = [np.nan_to_num(s.result.relative_gap, nan=np.inf) for s in (first, second)]
+            if gaps[1] < gaps[0]:
+                return second
+    except (Exception, KeyboardInterrupt) as error:
+        logger.warning("auto: %s failed too (%s: %s); keeping %s's result", candidate.name,
+                       type(error).__name__, error, first.result.solver)
+    return first
 
 
 def _warn_about_status(problem: PolySDP, solution: Solution) -> None:

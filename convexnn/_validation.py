@@ -409,7 +409,8 @@ def check_fitted(estimator: Any, attribute: str) -> None:
     try:
         check_is_fitted(estimator, attribute)
     except SklearnNotFittedError as error:
-        if getattr(estimator, "refit", True) is False and hasattr(estimator, "cv_results_"):
+        fitted = getattr(estimator, "_params_at_fit_", None) or {}
+        if fitted.get("refit", True) is False and hasattr(estimator, "cv_results_"):
             # a CV estimator that chose beta_ but was told not to fit a model at it
             raise NotFittedError(
                 f"this {type(estimator).__name__} was fitted with refit=False: it chose "

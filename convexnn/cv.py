@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import numbers
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -196,6 +195,17 @@ def _fold_path(
     )
 
 
+def _is_one_number(value: Any) -> bool:
+    """Whether a scorer's value is one real number (Python's, numpy's, a 0-d array)."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 # -- the estimators -----------------------------------------------------------------
 #: The parameters that replace ``beta``: name, default, annotation.
 CV_PARAMETERS: tuple[tuple[str, Any, str], ...] = (
@@ -265,7 +275,7 @@ class _ConvexPolyCVMixin:
     }
 
     # -- fit ---------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> Any:
+    def fit(self, X: Any, y: Any, groups: Any = None) -> Any:
         """Solve the path on every fold, choose ``beta_`` and (``refit``) solve at it.
 
         Parameters
@@ -274,6 +284,9 @@ class _ConvexPolyCVMixin:
             As for the plain estimator.
         y : array-like
             Targets (regressors) or class labels (classifiers).
+        groups : array-like of shape (n_samples,), optional
+            Group labels of the samples, passed to the splitter ``cv`` (e.g.
+            ``GroupKFold``), as scikit-learn's ``LassoCV`` does.
 
         Returns
         -------
@@ -297,7 +310,7 @@ class _ConvexPolyCVMixin:
         loss = params["loss"]
         targets = self._targets(y, len(features), loss, reset=True)  # type: ignore[attr-defined]
         labels = decode_scores(targets, self.classes_) if is_classifier(self) else targets
-        folds = self._folds(params["cv"], features, labels)
+        folds = self._folds(params["cv"], features, labels, groups)
         self.n_splits_ = len(folds)
         geometry = self._geometry(features)  # type: ignore[attr-defined]
         self._check_scorer(scorer, features, targets, labels, folds, geometry,
@@ -324,14 +337,14 @@ class _ConvexPolyCVMixin:
             self._solve(features, targets, {**params, "beta": self.beta_})  # type: ignore[attr-defined]
         return self
 
-    def _folds(self, cv: Any, features: np.ndarray, labels: np.ndarray) -> list:
+    def _folds(self, cv: Any, features: np.ndarray, labels: np.ndarray, groups: Any) -> list:
         """``(train, test)`` index arrays of ``cv``, checked: at least one split, every
         index a sample's."""
         try:
             splitter = check_cv(DEFAULT_FOLDS if cv is None else cv, labels,
                                 classifier=is_classifier(self))
             folds = [(np.asarray(train), np.asarray(test))
-                     for train, test in splitter.split(features, labels)]
+                     for train, test in splitter.split(features, labels, groups)]
         except ValueError as error:  # e.g. more folds than samples
             raise ValidationError(f"cv={self.cv!r}: {error}") from error
         if not folds:
@@ -384,7 +397,7 @@ class _ConvexPolyCVMixin:
                     f"scoring={self.scoring!r} cannot score {type(estimator).__name__} with "
                     f"loss={self.loss!r} on split {split}'s held-out samples: {error}{hint}"
                 ) from error
-            if not isinstance(score, numbers.Real):
+            if not _is_one_number(score):
                 raise ValidationError(f"scoring={self.scoring!r} must return one number, got "
                                       f"{type(score).__name__} {score!r:.60}")
 
@@ -491,7 +504,7 @@ class _ConvexPolyCVMixin:
         self, point: PathPoint, geometry: ConvGeometry | None, *, names: bool = False
     ) -> _ConvexPolyBase:
         """The plain estimator fitted at ``point`` (``names``: with the feature names)."""
-        fitted = self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
+        fitted = self._fitted_params()
         params = {
             name: fitted[name]
             for name in self._plain_estimator._get_param_names()
@@ -506,6 +519,11 @@ class _ConvexPolyCVMixin:
             if hasattr(self, name):
                 setattr(estimator, name, getattr(self, name))
         return estimator
+
+    def _fitted_params(self) -> dict[str, Any]:
+        """The parameters of the last fit, whatever ``set_params`` did since (the current
+        ones during a fit)."""
+        return self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
 
     def to_estimator(self) -> _ConvexPolyBase:
         """The refitted model as the plain estimator with ``beta=beta_``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -13,6 +14,16 @@ from collections.abc import Iterator
 # catch_warnings of other code that overlaps may still restore a list holding it: Python's
 # filters are process-wide before 3.14.)
 _LOCK = threading.Lock()
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning issued by the caller at the first frame
+    outside the ``convexnn`` package (modelling layer and back-ends alike)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] \
+            == "convexnn":
+        frame, level = frame.f_back, level + 1
+    return level
 _ACTIVE: dict[tuple[type[Warning], str, str], list] = {}  # key -> [filter entry, users]
 
 

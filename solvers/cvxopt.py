@@ -9,6 +9,7 @@ from typing import Any
 
 from convexnn.solvers._checks import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, one_of
 from convexnn.solvers._cvxpy import CvxpySolver
+from convexnn.solvers._warnings import caller_stacklevel
 
 
 class CVXOPTSolver(CvxpySolver):
@@ -52,7 +53,7 @@ class CVXOPTSolver(CvxpySolver):
         # CVXOPT has no time limit; a warning, not an error, as "auto" may land here.
         if "time_limit" in options:
             warnings.warn("cvxopt has no time limit; time_limit is ignored (use max_iter)",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=caller_stacklevel())
         return kwargs
 
     def failure_hint(self, options: Mapping[str, Any]) -> str:

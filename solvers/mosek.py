@@ -36,8 +36,10 @@ def _probe_license() -> str | None:
 
 
 #: The MOSEK parameters the common options set.
-MOSEK_PARAMETER_OF = MappingProxyType({"max_iter": "MSK_IPAR_INTPNT_MAX_ITERATIONS",
-                                       "time_limit": "MSK_DPAR_OPTIMIZER_MAX_TIME"})
+MOSEK_PARAMETER_FOR_COMMON_OPTION = MappingProxyType({
+    "max_iter": "MSK_IPAR_INTPNT_MAX_ITERATIONS",
+    "time_limit": "MSK_DPAR_OPTIMIZER_MAX_TIME",
+})
 
 
 class MosekSolver(CvxpySolver):
@@ -63,7 +65,7 @@ class MosekSolver(CvxpySolver):
     def check_options(self, options: Mapping[str, Any]) -> None:
         super().check_options(options)
         params = options.get("mosek_params") or {}
-        for common, parameter in MOSEK_PARAMETER_OF.items():
+        for common, parameter in MOSEK_PARAMETER_FOR_COMMON_OPTION.items():
             if common in options and parameter in params:
                 raise InvalidSolverOptionError(
                     f"solver 'mosek' got both {common!r} and mosek_params' {parameter!r}, "
@@ -77,9 +79,9 @@ class MosekSolver(CvxpySolver):
         if tol is not None:
             params.setdefault("MSK_DPAR_INTPNT_CO_TOL_REL_GAP", tol)
         if "max_iter" in options:
-            params[MOSEK_PARAMETER_OF["max_iter"]] = int(options["max_iter"])
+            params[MOSEK_PARAMETER_FOR_COMMON_OPTION["max_iter"]] = int(options["max_iter"])
         if "time_limit" in options:
-            params[MOSEK_PARAMETER_OF["time_limit"]] = float(options["time_limit"])
+            params[MOSEK_PARAMETER_FOR_COMMON_OPTION["time_limit"]] = float(options["time_limit"])
         if params:
             kwargs["mosek_params"] = params
         return kwargs

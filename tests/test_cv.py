@@ -456,6 +456,19 @@ def test_refit_false_keeps_the_path_but_no_model():
         cv.certify(X, y)
 
 
+def test_groups_reach_a_group_splitter():
+    # fit took no groups, so cv=GroupKFold could only fail ("groups should not be None")
+    from sklearn.model_selection import GroupKFold
+
+    X, y = regression_data()
+    groups = np.arange(len(X)) % 4
+    cv = ConvexPolyRegressorCV(betas=3, cv=GroupKFold(4), solver="native").fit(X, y, groups)
+    assert cv.n_splits_ == 4
+    for k, (_, test) in enumerate(GroupKFold(4).split(X, y, groups)):
+        assert len(np.unique(groups[test])) == 1  # each fold held out one group
+        assert np.isfinite(cv.scores_path_[:, k]).all()
+
+
 def test_a_list_of_betas_is_used_as_given_in_decreasing_order():
     X, y = regression_data()
     cv = ConvexPolyRegressorCV(betas=[0.5, 5.0, 0.05, 5.0], cv=2, solver="native").fit(X, y)

@@ -35,7 +35,7 @@ import convexnn.estimators
 from conftest import planted_conv_teacher, planted_teacher, solve_checked
 from convexnn._solve import solve
 from convexnn.decomposition import neural_decomposition
-from convexnn.exceptions import FeatureScalingWarning, SolverStatusWarning
+from convexnn.exceptions import FeatureScalingWarning, SolverFailedError, SolverStatusWarning
 from convexnn.solvers import registry
 from convexnn.solvers.base import Solver, SolverOutput, Status
 
@@ -656,9 +656,9 @@ def test_auto_goes_on_with_the_neurons_engine_where_the_interior_point_fails(see
 
 
 def test_auto_asks_a_second_solver_where_the_native_one_stalls_on_a_small_problem(caplog):
-    """Huber on 20 x 5 features of scales 30 to 0.03: the native solver stops at a certified
-    gap of about 0.12 (returned as the result before); auto now lets the next candidate
-    solve it too and keeps the better certificate."""
+    """Huber on 20 x 5 features of scales 30 to 0.03: the native solver reaches its
+    iteration cap at a certified gap of 0.08-0.12 (returned as the result before); auto now
+    lets the next candidate solve it too and keeps the better certificate."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20, 5)) * [30, 0.03, 1, 1, 1]
     y = 300 * rng.standard_normal(20)
@@ -666,10 +666,59 @@ def test_auto_asks_a_second_solver_where_the_native_one_stalls_on_a_small_proble
     with caplog.at_level(logging.WARNING, logger="convexnn"), warnings.catch_warnings():
         warnings.simplefilter("error", SolverStatusWarning)  # the kept result is optimal
         result, _, _ = solve(problem, "auto")
-    tried = [r.getMessage() for r in caplog.records if "tries it too" in r.getMessage()]
+    tried = [r.getMessage() for r in caplog.records if "solves it too" in r.getMessage()]
     assert len(tried) == 1 and tried[0].startswith("auto: native stopped at certified")
     assert result.status == "optimal" and result.relative_gap <= 1e-6
     assert result.solver != "native"
+
+
+def _stalled_native(monkeypatch, status=Status.OPTIMAL_INACCURATE):
+    """The native solver made to stop after one round of its neurons engine (a gap far
+    above 1e-3) with ``status``; returns the problem and the list of back-ends run."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 4))
+    problem = cnn.make_problem(X, X[:, 0] ** 2 - X[:, 1], beta=1e-3, loss="huber")
+    native = type(cnn.solvers.get("native"))
+    real = native.solve
+    ran = []
+
+    def stalled(self, problem, **options):
+        ran.append("native")
+        output = real(self, problem, **dict(options, engine="neurons", max_iter=1))
+        output.status = status
+        return output
+
+    monkeypatch.setattr(native, "solve", stalled)
+    return problem, ran
+
+
+@pytest.mark.parametrize("failure", [SolverFailedError("it broke"), KeyboardInterrupt()])
+def test_the_first_result_stands_when_the_second_opinion_fails(monkeypatch, failure):
+    problem, ran = _stalled_native(monkeypatch)
+    clarabel = type(cnn.solvers.get("clarabel"))
+
+    def broken(self, problem, **options):
+        ran.append("clarabel")
+        raise failure
+
+    monkeypatch.setattr(clarabel, "solve", broken)
+    with pytest.warns(SolverStatusWarning, match="native stopped"):
+        result, _, _ = solve(problem, "auto")
+    assert ran == ["native", "clarabel"]  # not the candidates after it too
+    assert result.solver == "native" and result.relative_gap > 1e-3
+
+
+@pytest.mark.parametrize("status, options", [
+    (Status.INTERRUPTED, {}),  # the user pressed Ctrl-C: no other solver starts
+    (Status.ITERATION_LIMIT, {"max_iter": 5}),  # the caller's own limit
+    (Status.OPTIMAL_INACCURATE, {"time_limit": 60.0}),  # the caller's own clock
+])
+def test_no_second_opinion_after_a_stop_the_caller_asked_for(monkeypatch, status, options):
+    problem, ran = _stalled_native(monkeypatch, status)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverStatusWarning)
+        result, _, _ = solve(problem, "auto", options)
+    assert ran == ["native"] and result.solver == "native"
 
 
 def test_a_tiny_beta_is_certified_by_the_interior_point():

@@ -451,9 +451,10 @@ def test_cvxopt_warns_that_it_ignores_time_limit(problem):
     # a warning, not a log record: the library's logger has no handler by default
     if not solvers.info("cvxopt").usable:
         pytest.skip("cvxopt is not installed")
-    with pytest.warns(UserWarning, match="time_limit is ignored"):
+    with pytest.warns(UserWarning, match="time_limit is ignored") as caught:
         result, _, _ = solve(problem, "cvxopt", {"time_limit": 5.0})
     assert result.status == "optimal"
+    assert caught[0].filename == __file__  # the caller's line, not the library's
 
 
 @pytest.mark.parametrize("name, options", [

@@ -426,7 +426,7 @@ class NativeSolver(Solver):
                                 "" if failed else " from its point")
                     plan = self.neurons_plan(shape, _memory.available_memory(), "float64")
                     rescue = self._solve_neurons(problem, tol, options, deadline, device, bar,
-                                                 None if failed else output, plan, comm)
+                                                 warm_start if failed else output, plan, comm)
                     if failed or rescue.stats["relative_gap"] < output.stats["relative_gap"]:
                         output, engine = rescue, "neurons"
             else:
