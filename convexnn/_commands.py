@@ -523,6 +523,10 @@ def certify_command(args: argparse.Namespace) -> int:
           f"{get_loss(model.loss).name} loss, {model.network_.n_neurons} neurons")
     print(f"samples           {len(X)}")
     print_certificate(certificate)
+    if certificate.relative_gap > model.result_.tol:
+        print("note              the model is optimal for the data it was fitted on; on other "
+              "data (e.g. held out) a large gap is expected"
+              + ("" if args.tighten else " (--tighten bounds it more tightly)"))
     return 0
 
 
@@ -573,6 +577,9 @@ def path_command(args: argparse.Namespace) -> int:
               f"{curves.n_neurons[i]:.3g} | {curves.relative_gaps[i]:.1e} | "
               f"{curves.usable_folds[i]}/{curves.n_folds} |")
     print(f"beta_ = {model.beta_:.6g}; wrote {paths['png'].name}, {paths['csv'].name} to {out}/")
+    print("to fit a model at it: `convexnn fit --cv` chooses beta the same way and saves the "
+          "model" + (", on the features as the file has them (here they were standardised)"
+                     if args.standardize else ""))
     return 0
 
 

@@ -232,6 +232,7 @@ def solve(
     check_solver(solver)
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)
     check_bool(polish, "polish")
+    problem.activation.check_solvable()
     if warm_start is not None and not isinstance(warm_start, SolverOutput):
         raise ValidationError(
             "warm_start must be the SolverOutput a previous solve returned (the third item of "
@@ -489,10 +490,11 @@ def _warn_about_status(problem: PolySDP, solution: Solution) -> None:
                   f"above tol={result.tol:g}")
     else:
         reason = f"certified relative gap {result.relative_gap:.2e}"
+    advice = ("Use beta > 0 for a certified result." if problem.beta == 0 else
+              "Raise max_iter / time_limit, try another solver, or accept a larger tol.")
     warnings.warn(
         f"{result.solver} stopped with status {result.status!r} ({reason}); the network "
-        "may be suboptimal. Raise max_iter / time_limit, try another solver, or accept a "
-        "larger tol.",
+        f"may be suboptimal. {advice}",
         SolverStatusWarning,
         stacklevel=user_stacklevel(),
     )

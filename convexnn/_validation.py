@@ -342,11 +342,13 @@ def user_stacklevel() -> int:
     return level
 
 
-def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3) -> None:
+def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3,
+                         scales: np.ndarray | None = None, images: bool = False) -> None:
     """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
     :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT`; all-zero
-    columns are ignored."""
-    scales = feature_scales(X)
+    columns are ignored. ``scales`` replaces the columns' own (images: those of the
+    patch entries, see :meth:`ConvGeometry.patch_scales`)."""
+    scales = feature_scales(X) if scales is None else scales
     used = np.flatnonzero(scales > 0)
     if len(used) == 0:
         return
@@ -362,23 +364,30 @@ def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3)
                    f"{scales[large] ** 2:.1g} apart")
     else:
         return
+    if images:  # the filters share their weights over the image: scale it as a whole
+        problem = problem.replace("column", "patch entry").replace("patch entrys", "patch entries")
+        advice = ("Bring the pixels to one scale first (e.g. X / X.std() when they share "
+                  "one; not a per-pixel StandardScaler).")
+    else:
+        advice = "Standardise the features first, e.g. make_pipeline(StandardScaler(), estimator)."
     warnings.warn(
         f"{name} is badly scaled: {problem}. The convex program is then so ill-conditioned "
-        "that solvers stop at their limits or fail. Standardise the features first, e.g. "
-        "make_pipeline(StandardScaler(), estimator).",
+        f"that solvers stop at their limits or fail. {advice}",
         FeatureScalingWarning,
         stacklevel=stacklevel,
     )
 
 
 def estimator_features(
-    estimator: Any, X: Any, *, reset: bool, ndims: tuple[int, ...] = (2,)
+    estimator: Any, X: Any, *, reset: bool, ndims: tuple[int, ...] = (2,),
+    scale_check: bool = True,
 ) -> np.ndarray:
     """Validated features of a scikit-learn estimator's ``fit`` / ``predict``.
 
     Records (``reset=True``) or checks ``n_features_in_`` and
     ``feature_names_in_``; a fit warns about badly scaled columns
-    (:func:`warn_if_badly_scaled`).
+    (:func:`warn_if_badly_scaled`) unless ``scale_check`` is false (images: their
+    patches are checked instead).
     """
     from sklearn.utils.validation import validate_data
 
@@ -394,7 +403,7 @@ def estimator_features(
         ) from error
     except TypeError as error:  # column names of mixed types
         raise InputTypeError(f"X's column names: {error}") from error
-    if reset:
+    if reset and scale_check:
         warn_if_badly_scaled(values, stacklevel=5)  # the caller of fit
     return values
 

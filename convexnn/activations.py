@@ -20,6 +20,11 @@ PRESETS: dict[str, tuple[float, float, float]] = {
 }
 
 
+#: The largest coefficient's magnitude of an activation a solve takes (at 1e300 every
+#: solver failed deep inside: singular Newton systems, SCS's KKT factorisation).
+SCALE_RANGE = (1e-6, 1e6)
+
+
 @dataclass(frozen=True)
 class Activation:
     """The polynomial ``sigma(t) = a t^2 + b t + c``.
@@ -58,6 +63,21 @@ class Activation:
 
     def derivative(self, t: ArrayT) -> ArrayT:
         return 2 * self.a * t + self.b  # type: ignore[operator]
+
+    def check_solvable(self) -> None:
+        """Raise :class:`ValidationError` if the largest coefficient's magnitude is outside
+        :data:`SCALE_RANGE`, where the solvers fail for rounding (networks with such an
+        activation can still be evaluated and certified)."""
+        scale = max(abs(value) for value in self.coefficients)
+        if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+            a, b, c = (value / scale for value in self.coefficients)
+            raise ValidationError(
+                f"activation coefficients {self.coefficients!r} have scale {scale:.3g}, "
+                f"outside [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}], where the solvers fail "
+                "for rounding; scaling sigma by s is the same problem as dividing beta by s "
+                f"(the output weights take s up), so pass ({a:.6g}, {b:.6g}, {c:.6g}) with "
+                f"beta / {scale:.3g}"
+            )
 
     def __str__(self) -> str:
         body = f"{self.a:g} t^2 + {self.b:g} t + {self.c:g}"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from convexnn._commands import add_model_commands, output_folder, print_result
+from convexnn._version import __version__
 from convexnn.datasets import DATASETS
 
 logger = logging.getLogger("convexnn")
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    parser.add_argument("--version", action="version", version=f"convexnn {__version__}")
     # The same flags after the command; SUPPRESS keeps the values given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

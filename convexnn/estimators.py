@@ -41,6 +41,7 @@ from convexnn._validation import (
     check_solver_options,
     estimator_features,
     user_stacklevel,
+    warn_if_badly_scaled,
 )
 from convexnn.activations import get_activation
 from convexnn.certificates import Certificate, certify
@@ -333,6 +334,23 @@ class _ConvMixin:
 
     _input_ndims = (2, 3, 4)
 
+    def _features(self, X: Any, *, reset: bool) -> np.ndarray:
+        # their patches' scales are checked with the geometry (_checked_scales)
+        try:
+            return estimator_features(self, X, reset=reset, ndims=self._input_ndims,
+                                      scale_check=False)
+        except ValidationError as error:
+            if reset or not hasattr(self, "geometry_") or np.ndim(X) < 2:
+                raise
+            if np.ndim(X) > 2:  # images of another shape: say so in terms of images
+                self.geometry_.as_images(np.asarray(X))
+                raise
+            # flat rows (scikit-learn's own message, which its checks expect), or one image
+            raise ValidationError(
+                f"{error} (images: flat rows of {self.geometry_.n_pixels} pixels, or an "
+                f"array of images of shape {self.geometry_.image_shape})"
+            ) from error
+
     def __init__(
         self,
         *,
@@ -374,7 +392,8 @@ class _ConvMixin:
             )
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]
-            return ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size)
+            return self._checked_scales(
+                ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size), X)
         # 2-D X without image_shape: one-channel 1-D signals; a positive int size acts
         # along the signal (anything else goes to ConvGeometry's checks as given).
         def along(value: Any) -> Any:
@@ -392,12 +411,20 @@ class _ConvMixin:
                 ConvexNNWarning, stacklevel=user_stacklevel(),
             )
             filter_size = (1, X.shape[1])
-        return ConvGeometry(
+        return self._checked_scales(ConvGeometry(
             (1, 1, X.shape[1]),
             filter_size,
             self.stride,
             None if self.pool_size is None else along(self.pool_size),
-        )
+        ), X)
+
+    @staticmethod
+    def _checked_scales(geometry: ConvGeometry, X: np.ndarray) -> ConvGeometry:
+        """``geometry``, after a warning if the training patches are badly scaled (their
+        entries, not the pixels: the filters share their weights over the image)."""
+        warn_if_badly_scaled(X, scales=geometry.patch_scales(X), images=True,
+                             stacklevel=user_stacklevel() + 1)  # + warn_if_badly_scaled
+        return geometry
 
 
 _CONV_DOC = """

@@ -168,6 +168,14 @@ class ConvGeometry:
         pooled = grid.reshape(n, rows, ph, cols, pw, self.patch_size).transpose(0, 1, 3, 2, 4, 5)
         return np.ascontiguousarray(pooled.reshape(n, rows * cols, ph * pw, self.patch_size))
 
+    def patch_scales(self, X: np.ndarray) -> np.ndarray:
+        """Root mean square of every patch entry over the images and their patches, shape
+        ``(patch_size,)``: the scales the filters see (a rarely lit border pixel is one
+        of many positions of an entry)."""
+        images = self.as_images(X).astype(np.float64, copy=False)
+        mean_square = np.einsum("nchw,nchw->chw", images, images) / max(len(images), 1)
+        return np.sqrt(self.patches(mean_square[None]).mean(axis=(0, 1, 2)))
+
     def training_patches(self, X: np.ndarray) -> np.ndarray:
         """Patches of the convex training problem: :meth:`patches`, with every region of
         more than ``patch_size + 1`` patches replaced by ``patch_size + 1`` synthetic

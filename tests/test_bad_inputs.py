@@ -182,6 +182,12 @@ CASES: list[Case] = [
     Case("ConvexPolyRegressor.fit", "all-zero activation",
          lambda t: R(activation=(0, 0, 0), **FAST).fit(X, Y),
          ValidationError, ("activation coefficients", "must not all be zero")),
+    Case("ConvexPolyRegressor.fit", "activation of scale 1e300",  # failed deep in solvers
+         lambda t: R(activation=(1e300, 0.0, 0.0), **FAST).fit(X, Y),
+         ValidationError, ("have scale 1e+300", "pass (1, 0, 0) with beta / 1e+300")),
+    Case("ConvexPolyRegressor.fit", "activation of scale 1e-9",
+         lambda t: R(activation=(0.0, 1e-9, 5e-10), **FAST).fit(X, Y),
+         ValidationError, ("have scale 1e-09", "pass (0, 1, 0.5)")),
     Case("ConvexPolyRegressor.fit", "NaN activation",
          lambda t: R(activation=(np.nan, 0.5, 0.0), **FAST).fit(X, Y),
          ValidationError, ("activation coefficients", "finite")),

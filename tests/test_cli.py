@@ -242,7 +242,13 @@ def test_fit_predict_certify_end_to_end(labelled, capsys):
     assert float(fields["objective"]) == pytest.approx(reference.result_.objective, rel=1e-7)
     assert float(fields["lower bound"]) == pytest.approx(reference.result_.lower_bound, rel=1e-6)
     relative = float(re.search(r"relative ([0-9.e+-]+)", fields["certified gap"]).group(1))
-    assert relative <= 1e-5
+    assert relative <= 1e-5 and "note" not in fields
+    # on other data the gap is large, and the output says why (it alarmed without a word)
+    flipped = np.where(labelled["labels"] == "up", "down", "up")
+    other = _write_csv(labelled["folder"] / "flipped.csv", labelled["X"], flipped)
+    assert main(["certify", str(model), "--data", str(other), "--target", "label"]) == 0
+    fields = _fields(capsys.readouterr().out)
+    assert "large gap is expected" in fields["note"] and "--tighten" in fields["note"]
 
 
 @pytest.mark.filterwarnings("ignore::convexnn.exceptions.SolverStatusWarning")
@@ -287,6 +293,7 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
     assert len(chosen) == 1
     beta = float(chosen[0].split(",")[0])
     assert f"beta_ = {beta:.6g}" in printed and "(beta_)" in printed
+    assert "to fit a model at it: `convexnn fit --cv`" in printed
     folds = "2" if command == "cv" else "1"
     assert rows[1].split(",")[-2] == folds
 
@@ -938,3 +945,12 @@ def test_a_one_feature_model_predicts_on_a_file_of_that_column_alone(tmp_path, c
         assert main(["predict", str(model), "--data", str(tmp_path / data)]) == 0
         printed = np.array(capsys.readouterr().out.split(), dtype=float)
         np.testing.assert_allclose(printed, expected, rtol=1e-12)
+
+
+def test_version_prints_the_package_version(capsys):
+    from convexnn._version import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"convexnn {__version__}"

@@ -663,3 +663,26 @@ def test_image_arrays_are_taken_as_they_are_and_give_the_conv_default_shape():
                    conv={"filter_size": 3, "pool_size": 2, "image_shape": (1, 6, 6)}, **common)
     assert given.settings["conv"] == flat.settings["conv"]
     assert given.records[0]["objective"] == pytest.approx(flat.records[0]["objective"], rel=1e-12)
+
+
+@pytest.mark.parametrize("isatty, progress, shown", [
+    (True, None, True), (False, None, False), (True, False, False), (False, True, True),
+])
+def test_the_progress_bar_follows_the_terminal_by_default(monkeypatch, isatty, progress,
+                                                          shown):
+    # the bar got the unresolved None (shown never) when stderr was a terminal
+    import io
+
+    import convexnn.comparison._compare as compare_module
+
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return isatty
+
+    seen = []
+    real = compare_module.progress_bar
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    monkeypatch.setattr(compare_module, "progress_bar",
+                        lambda total, enabled: seen.append(enabled) or real(total, False))
+    compare("iris", solvers=("native",), optimizers=(), seeds=1, progress=progress)
+    assert seen == [shown]

@@ -109,6 +109,41 @@ def test_uniformly_huge_features_warn_before_solving(no_solve):
             cnn.ConvexPolyRegressor().fit(X, X[:, 0] / 1e6)
 
 
+def test_images_are_checked_by_the_scales_their_filters_see(no_solve):
+    """A faint border pixel (lit in one image of 3000) made the per-pixel ratio 1.6e4 and
+    the warning advised a StandardScaler, which would blow it up to 55; the filters see it
+    as one of many positions of a patch entry, whose scales are alike: no warning. A
+    pixel column a million times brighter than the rest still warns, with image advice."""
+    rng = np.random.default_rng(0)
+    X = np.zeros((3000, 8, 8))
+    X[:, 1:7, 1:7] = np.round(rng.random((3000, 6, 6)) * 255) / 255
+    X[0, 0, 0] = 0.5 / 255
+    y = X[:, 3, 3] - X[:, 4, 4]
+    pixel_scales = np.sqrt((X ** 2).mean(axis=0))
+    assert pixel_scales.max() / pixel_scales[0, 0] > 1e4  # what warned per pixel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScalingWarning)
+        with pytest.raises(_Stop):
+            cnn.ConvexPolyConvRegressor(filter_size=3, pool_size=3).fit(X, y)
+    bright = rng.random((50, 1, 6, 6))
+    bright[:, 0, :, 0] *= 1e6
+    with pytest.warns(FeatureScalingWarning, match="patch entry scales .*Bring the pixels to "
+                      "one scale") as caught, pytest.raises(_Stop):
+        cnn.ConvexPolyConvRegressor(filter_size=3).fit(bright, rng.random(50))
+    assert "StandardScaler()" not in str(caught[0].message)
+    assert caught[0].filename == __file__
+
+
+def test_patch_scales_are_the_root_mean_squares_of_the_patch_entries():
+    from convexnn.patches import ConvGeometry
+
+    images = np.random.default_rng(1).random((7, 2, 5, 6)) * np.arange(1, 7)
+    geometry = ConvGeometry((2, 5, 6), (2, 3), (1, 2), None)
+    patches = geometry.patches(images).reshape(-1, geometry.patch_size)
+    np.testing.assert_allclose(geometry.patch_scales(images),
+                               np.sqrt((patches ** 2).mean(axis=0)), rtol=1e-12)
+
+
 def test_channels_last_images_warn_that_they_are_read_channels_first(no_solve):
     images = np.random.default_rng(1).standard_normal((20, 8, 8, 3))
     with pytest.warns(cnn.ConvexNNWarning, match="read channels-first, as 8 channels of 8 x 3 "
@@ -287,7 +322,7 @@ def test_zero_beta_is_solved_and_auto_moves_past_a_crashing_back_end(caplog):
     t = planted_teacher(n=30, d=3, seed=14)
     problem = cnn.make_problem(t.X, t.y, beta=0.0)
     with caplog.at_level(logging.WARNING, logger="convexnn"), pytest.warns(
-        SolverStatusWarning, match="beta=0 no duality gap"
+        SolverStatusWarning, match="beta=0 no duality gap.*Use beta > 0 for a certified"
     ):
         result, network, _ = solve(problem, "auto")
     assert result.status == "optimal_inaccurate"
@@ -630,7 +665,8 @@ def test_auto_goes_on_with_the_neurons_engine_where_the_interior_point_stalls(ca
     # At this scale the rounding of the oracle's sums alone is about 1e-7 of beta.
     reference, _, _ = solve(cnn.make_problem(3000.0 * X, y, beta=0.1), "clarabel")
     assert any("going on with the neurons engine" in r.getMessage() for r in caplog.records)
-    assert model.result_.stats["engine"] == "neurons"
+    # Where the neurons engine stops above 1e-3 (under load) auto's second opinion may win.
+    assert model.result_.solver != "native" or model.result_.stats["engine"] == "neurons"
     # The interior point's own: 2.3e-3. Where the neurons engine stalls depends on how many
     # rounds its clock-driven schedule certifies (8.5e-4 to 1.9e-3 seen under load; 1e-5).
     assert model.result_.relative_gap < 1e-2

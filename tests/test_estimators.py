@@ -224,6 +224,10 @@ def test_conv_regressor_on_images():
     np.testing.assert_allclose(reg.predict(images.reshape(30, -1)), reg.predict(images))
     assert reg.score(images, y) > 0.9
     assert reg.result_.objective <= teacher.objective(images, y, loss="squared", beta=0.05) + 1e-6
+    # images of another shape are named as images (it said "X has 20 features, expecting 25")
+    for other in (images[:, :, :4], images[0, 0]):  # 20 pixels; one image read as 5 rows
+        with pytest.raises(ValidationError, match=r"images of shape \(1, 5, 5\)"):
+            reg.predict(other)
 
 
 def test_conv_classifier_with_global_pooling():

@@ -158,11 +158,12 @@ def compare(
         An invalid argument (named in the message), before anything runs.
     """
     started = time.perf_counter()
+    progress = sys.stderr.isatty() if progress is None else progress
     plan = check_arguments(
         solvers=solvers, optimizers=optimizers, seeds=seeds, loss=loss, beta=beta,
         activation=activation, width=width, epochs=epochs, objective=objective,
         max_samples=max_samples, task=task, standardize=standardize,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        progress=progress,
         solver_options=solver_options, backprop_options=backprop_options, threads=threads,
         tune_lr=tune_lr, budget=budget, conv=conv,
     )
