@@ -523,7 +523,8 @@ def certify_command(args: argparse.Namespace) -> int:
           f"{get_loss(model.loss).name} loss, {model.network_.n_neurons} neurons")
     print(f"samples           {len(X)}")
     print_certificate(certificate)
-    if certificate.relative_gap > model.result_.tol:
+    tol = model.result_.tol
+    if model.result_.status == "optimal" and tol is not None and certificate.relative_gap > tol:
         print("note              the model is optimal for the data it was fitted on; on other "
               "data (e.g. held out) a large gap is expected"
               + ("" if args.tighten else " (--tighten bounds it more tightly)"))
@@ -577,9 +578,12 @@ def path_command(args: argparse.Namespace) -> int:
               f"{curves.n_neurons[i]:.3g} | {curves.relative_gaps[i]:.1e} | "
               f"{curves.usable_folds[i]}/{curves.n_folds} |")
     print(f"beta_ = {model.beta_:.6g}; wrote {paths['png'].name}, {paths['csv'].name} to {out}/")
-    print("to fit a model at it: `convexnn fit --cv` chooses beta the same way and saves the "
-          "model" + (", on the features as the file has them (here they were standardised)"
-                     if args.standardize else ""))
+    standardised = " (chosen here on standardised features)" if args.standardize else ""
+    if args.command == "cv":
+        print("to fit a model: `convexnn fit --cv` chooses beta by the same folds and saves "
+              f"the model, on the features as the file has them{standardised}")
+    else:
+        print(f"to fit a model at it: `convexnn fit --beta {model.beta_:.6g}`{standardised}")
     return 0
 
 

@@ -297,7 +297,7 @@ def solve(
             per_candidate[candidate.name].get("time_limit"),
         )
         if (solver.lower() == "auto" and index + 1 < len(candidates)
-                and _second_opinion_wanted(problem, solution.result, options)):
+                and _second_opinion_wanted(problem, solution.result, options, candidates)):
             following = candidates[index + 1]
             solution = _second_opinion(problem, solution, following,
                                        per_candidate[following.name], warm_start,
@@ -431,8 +431,9 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
     return wrapped
 
 
-#: ``auto``'s first result that is not "optimal" and certified only above this relative
-#: gap is solved again by the next candidate, where the problem is this small (lifted
+#: ``auto``'s first result that converged only to a certified relative gap above this
+#: (``"optimal_inaccurate"``), or stopped at the back-end's own iteration cap above it,
+#: is solved again by the next candidate, where the problem is this small (lifted
 #: entries ``n (h+1)^2`` summed over blocks) and no ``time_limit`` is set: a conic
 #: back-end takes seconds there, and the native solver can stall on badly scaled
 #: features (Huber, 20 x 5 with column scales 30 to 0.03: its iteration cap at gap
@@ -441,14 +442,17 @@ SECOND_OPINION_GAP = 1e-3
 SECOND_OPINION_ENTRIES = 500_000
 
 
-def _second_opinion_wanted(problem: PolySDP, result: SolveResult,
-                           options: Mapping[str, Any]) -> bool:
+def _second_opinion_wanted(problem: PolySDP, result: SolveResult, options: Mapping[str, Any],
+                           candidates: list[solvers.Solver]) -> bool:
     """A converged result above :data:`SECOND_OPINION_GAP`, or one stopped at the
     back-end's own iteration cap (not at the caller's limits, nor interrupted)."""
     shape = problem.shape
     entries = shape.n_samples * (shape.patch_size + 1) ** 2 * shape.n_blocks
+    iteration_limits = {"max_iter"} | {native for candidate in candidates
+                                       for native, common in candidate.option_aliases.items()
+                                       if common == "max_iter"}
     stalled = result.status == Status.OPTIMAL_INACCURATE.value or (
-        result.status == Status.ITERATION_LIMIT.value and "max_iter" not in options)
+        result.status == Status.ITERATION_LIMIT.value and not iteration_limits & set(options))
     return (stalled and problem.beta > 0 and result.relative_gap > SECOND_OPINION_GAP
             and options.get("time_limit") is None and entries <= SECOND_OPINION_ENTRIES)
 
@@ -457,23 +461,25 @@ def _second_opinion(problem: PolySDP, first: Solution, candidate: solvers.Solver
                     options: dict[str, Any], warm_start: SolverOutput | None, rtol: float,
                     polish: bool) -> Solution:
     """The better certified of ``first`` and ``candidate``'s solution; ``first`` when the
-    candidate fails or is interrupted (nothing of it is needed)."""
+    candidate fails (nothing of it is needed; Ctrl-C still stops everything)."""
     logger.warning("auto: %s stopped at certified relative gap %.1e (%s); the problem is "
                    "small, so %s solves it too and the better certificate is kept",
                    first.result.solver, first.result.relative_gap, first.result.status,
                    candidate.name)
     try:
         output = candidate.solve(problem, warm_start=warm_start, **options)
-        if _unusable_output(candidate.name, output) is None:
-            second = _finish(problem, candidate.name, output, rtol,
-                             candidate.target_tol(options), polish, options.get("time_limit"))
-            gaps = [np.nan_to_num(s.result.relative_gap, nan=np.inf) for s in (first, second)]
-            if gaps[1] < gaps[0]:
-                return second
-    except (Exception, KeyboardInterrupt) as error:
+        unusable = _unusable_output(candidate.name, output)
+        if unusable is not None:
+            logger.warning("auto: %s; keeping %s's result", unusable, first.result.solver)
+            return first
+        second = _finish(problem, candidate.name, output, rtol, candidate.target_tol(options),
+                         polish, options.get("time_limit"))
+    except Exception as error:  # a back-end's own exception types
         logger.warning("auto: %s failed too (%s: %s); keeping %s's result", candidate.name,
                        type(error).__name__, error, first.result.solver)
-    return first
+        return first
+    gaps = [np.nan_to_num(s.result.relative_gap, nan=np.inf) for s in (first, second)]
+    return second if gaps[1] < gaps[0] else first
 
 
 def _warn_about_status(problem: PolySDP, solution: Solution) -> None:

@@ -343,31 +343,36 @@ def user_stacklevel() -> int:
 
 
 def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3,
-                         scales: np.ndarray | None = None, images: bool = False) -> None:
+                         entries: tuple[np.ndarray, list[str]] | None = None) -> None:
     """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
     :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT`; all-zero
-    columns are ignored. ``scales`` replaces the columns' own (images: those of the
-    patch entries, see :meth:`ConvGeometry.patch_scales`)."""
-    scales = feature_scales(X) if scales is None else scales
+    columns are ignored. ``entries`` (images) replaces the columns by the scales and
+    names of the entries of the patches the filters see
+    (:meth:`ConvGeometry.patch_scales`)."""
+    scales, labels = (feature_scales(X), None) if entries is None else entries
+    what = "column" if labels is None else "filter entry"
+
+    def label(index: int) -> str:
+        return f"column {index}" if labels is None else labels[index]
+
     used = np.flatnonzero(scales > 0)
     if len(used) == 0:
         return
     small, large = used[np.argmin(scales[used])], used[np.argmax(scales[used])]
     ratio = scales[large] / scales[small]
     if ratio > SCALE_RATIO_LIMIT:
-        problem = (f"column scales (root mean square) range from {scales[small]:.3g} (column "
-                   f"{small}) to {scales[large]:.3g} (column {large}), a ratio of {ratio:.2g} "
-                   f"> {SCALE_RATIO_LIMIT:g}")
+        problem = (f"{what} scales (root mean square) range from {scales[small]:.3g} "
+                   f"({label(small)}) to {scales[large]:.3g} ({label(large)}), a ratio of "
+                   f"{ratio:.2g} > {SCALE_RATIO_LIMIT:g}")
     elif scales[large] > SCALE_LIMIT:
-        problem = (f"column {large} has scale (root mean square) {scales[large]:.3g} > "
+        problem = (f"{label(large)} has scale (root mean square) {scales[large]:.3g} > "
                    f"{SCALE_LIMIT:g}, so the activation's quadratic and constant parts are "
                    f"{scales[large] ** 2:.1g} apart")
     else:
         return
-    if images:  # the filters share their weights over the image: scale it as a whole
-        problem = problem.replace("column", "patch entry").replace("patch entrys", "patch entries")
-        advice = ("Bring the pixels to one scale first (e.g. X / X.std() when they share "
-                  "one; not a per-pixel StandardScaler).")
+    if labels is not None:  # the filters share their weights over the image
+        advice = ("Bring the pixels to one scale first (e.g. X / X.std(), per channel when "
+                  "the channels differ; not a per-pixel StandardScaler).")
     else:
         advice = "Standardise the features first, e.g. make_pipeline(StandardScaler(), estimator)."
     warnings.warn(
@@ -418,8 +423,7 @@ def check_fitted(estimator: Any, attribute: str) -> None:
     try:
         check_is_fitted(estimator, attribute)
     except SklearnNotFittedError as error:
-        fitted = getattr(estimator, "_params_at_fit_", None) or {}
-        if fitted.get("refit", True) is False and hasattr(estimator, "cv_results_"):
+        if hasattr(estimator, "cv_results_") and estimator._fitted_params()["refit"] is False:
             # a CV estimator that chose beta_ but was told not to fit a model at it
             raise NotFittedError(
                 f"this {type(estimator).__name__} was fitted with refit=False: it chose "

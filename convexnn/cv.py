@@ -197,13 +197,14 @@ def _fold_path(
 
 def _is_one_number(value: Any) -> bool:
     """Whether a scorer's value is one real number (Python's, numpy's, a 0-d array)."""
-    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+    if isinstance(value, (str, bytes)):
         return False
     try:
+        scalar = np.ndim(value) == 0
         float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # ragged sequences, objects float() refuses
         return False
-    return True
+    return scalar
 
 
 # -- the estimators -----------------------------------------------------------------
@@ -334,7 +335,8 @@ class _ConvexPolyCVMixin:
         # What the path was solved with, whatever set_params does since (save, curves).
         self._params_at_fit_ = self.get_params(deep=False)
         if params["refit"]:
-            self._solve(features, targets, {**params, "beta": self.beta_})  # type: ignore[attr-defined]
+            self._solve(features, targets, {**params, "beta": self.beta_},  # type: ignore[attr-defined]
+                        geometry)
         return self
 
     def _folds(self, cv: Any, features: np.ndarray, labels: np.ndarray, groups: Any) -> list:

@@ -175,8 +175,10 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
                        dual_points=candidates, tighten=tighten, solver=self.solver,
                        solver_options=self.solver_options)
 
-    def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any]) -> None:
-        geometry = self._geometry(X)
+    def _solve(self, X: np.ndarray, targets: np.ndarray, params: dict[str, Any],
+               geometry: ConvGeometry | None = None) -> None:
+        # (a CV estimator's refit passes the geometry its fit built, and warned about)
+        geometry = self._geometry(X) if geometry is None else geometry
         problem = problem_for(X, targets, activation=params["activation"], beta=params["beta"],
                               loss=params["loss"], geometry=geometry)
         self.result_, self.network_, _ = solve(
@@ -340,11 +342,10 @@ class _ConvMixin:
             return estimator_features(self, X, reset=reset, ndims=self._input_ndims,
                                       scale_check=False)
         except ValidationError as error:
-            if reset or not hasattr(self, "geometry_") or np.ndim(X) < 2:
+            if reset or not hasattr(self, "geometry_") or "features, but" not in str(error):
                 raise
             if np.ndim(X) > 2:  # images of another shape: say so in terms of images
                 self.geometry_.as_images(np.asarray(X))
-                raise
             # flat rows (scikit-learn's own message, which its checks expect), or one image
             raise ValidationError(
                 f"{error} (images: flat rows of {self.geometry_.n_pixels} pixels, or an "
@@ -422,7 +423,10 @@ class _ConvMixin:
     def _checked_scales(geometry: ConvGeometry, X: np.ndarray) -> ConvGeometry:
         """``geometry``, after a warning if the training patches are badly scaled (their
         entries, not the pixels: the filters share their weights over the image)."""
-        warn_if_badly_scaled(X, scales=geometry.patch_scales(X), images=True,
+        channels, (height, width) = geometry.image_shape[0], geometry.filter_size
+        labels = [f"channel {c}, filter row {r}, column {k}" for c in range(channels)
+                  for r in range(height) for k in range(width)]  # the patches' order
+        warn_if_badly_scaled(X, entries=(geometry.patch_scales(X), labels),
                              stacklevel=user_stacklevel() + 1)  # + warn_if_badly_scaled
         return geometry
 

@@ -1,4 +1,5 @@
-"""Third-party warnings the back-ends handle themselves, silenced without blocking threads."""
+"""Warnings of the back-ends: third-party ones they handle themselves, silenced without
+blocking threads, and the stack level of their own."""
 
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from collections.abc import Iterator
 # catch_warnings of other code that overlaps may still restore a list holding it: Python's
 # filters are process-wide before 3.14.)
 _LOCK = threading.Lock()
+_ACTIVE: dict[tuple[type[Warning], str, str], list] = {}  # key -> [filter entry, users]
 
 
 def caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning issued by the caller at the first frame
-    outside the ``convexnn`` package (modelling layer and back-ends alike)."""
+    outside the ``convexnn`` package (modelling layer and back-ends alike: by module
+    name, as the back-ends' folder is not the modelling layer's in a source checkout)."""
     level, frame = 1, sys._getframe(1)
     while frame is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] \
             == "convexnn":
         frame, level = frame.f_back, level + 1
     return level
-_ACTIVE: dict[tuple[type[Warning], str, str], list] = {}  # key -> [filter entry, users]
 
 
 @contextlib.contextmanager

@@ -293,7 +293,8 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
     assert len(chosen) == 1
     beta = float(chosen[0].split(",")[0])
     assert f"beta_ = {beta:.6g}" in printed and "(beta_)" in printed
-    assert "to fit a model at it: `convexnn fit --cv`" in printed
+    assert ("`convexnn fit --cv` chooses beta by the same folds" if command == "cv"
+            else f"`convexnn fit --beta {beta:.6g}`") in printed
     folds = "2" if command == "cv" else "1"
     assert rows[1].split(",")[-2] == folds
 

@@ -463,10 +463,10 @@ def test_groups_reach_a_group_splitter():
     X, y = regression_data()
     groups = np.arange(len(X)) % 4
     cv = ConvexPolyRegressorCV(betas=3, cv=GroupKFold(4), solver="native").fit(X, y, groups)
-    assert cv.n_splits_ == 4
-    for k, (_, test) in enumerate(GroupKFold(4).split(X, y, groups)):
-        assert len(np.unique(groups[test])) == 1  # each fold held out one group
-        assert np.isfinite(cv.scores_path_[:, k]).all()
+    splits = list(GroupKFold(4).split(X, y, groups))
+    assert all(len(np.unique(groups[test])) == 1 for _, test in splits)  # one group each
+    given = ConvexPolyRegressorCV(betas=3, cv=splits, solver="native").fit(X, y)
+    np.testing.assert_array_equal(cv.scores_path_, given.scores_path_)  # those very folds
 
 
 def test_a_list_of_betas_is_used_as_given_in_decreasing_order():

@@ -127,11 +127,23 @@ def test_images_are_checked_by_the_scales_their_filters_see(no_solve):
             cnn.ConvexPolyConvRegressor(filter_size=3, pool_size=3).fit(X, y)
     bright = rng.random((50, 1, 6, 6))
     bright[:, 0, :, 0] *= 1e6
-    with pytest.warns(FeatureScalingWarning, match="patch entry scales .*Bring the pixels to "
-                      "one scale") as caught, pytest.raises(_Stop):
+    with pytest.warns(FeatureScalingWarning, match=r"filter entry scales .*\(channel 0, filter "
+                      r"row [0-2], column 0\), a ratio .*Bring the pixels to one scale"
+                      ) as caught, pytest.raises(_Stop):
         cnn.ConvexPolyConvRegressor(filter_size=3).fit(bright, rng.random(50))
     assert "StandardScaler()" not in str(caught[0].message)
     assert caught[0].filename == __file__
+
+
+def test_a_conv_cv_estimator_warns_about_its_images_once():
+    # its fit built the geometry and its refit built it again: every warning came twice
+    rng = np.random.default_rng(3)
+    images = rng.random((24, 1, 4, 4))
+    images[:, 0, :, 0] *= 1e6
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnn.ConvexPolyConvRegressorCV(filter_size=2, betas=2, cv=2).fit(images, rng.random(24))
+    assert [w.category for w in caught].count(FeatureScalingWarning) == 1
 
 
 def test_patch_scales_are_the_root_mean_squares_of_the_patch_entries():
@@ -725,10 +737,13 @@ def _stalled_native(monkeypatch, status=Status.OPTIMAL_INACCURATE):
         return output
 
     monkeypatch.setattr(native, "solve", stalled)
+    # the same candidates with or without a MOSEK license
+    usable = [cnn.solvers.get(name) for name in ("native", "clarabel", "scs")]
+    monkeypatch.setattr(cnn.solvers, "auto_candidates", lambda problem: usable)
     return problem, ran
 
 
-@pytest.mark.parametrize("failure", [SolverFailedError("it broke"), KeyboardInterrupt()])
+@pytest.mark.parametrize("failure", [SolverFailedError("it broke"), RuntimeError("a bug")])
 def test_the_first_result_stands_when_the_second_opinion_fails(monkeypatch, failure):
     problem, ran = _stalled_native(monkeypatch)
     clarabel = type(cnn.solvers.get("clarabel"))
@@ -744,9 +759,21 @@ def test_the_first_result_stands_when_the_second_opinion_fails(monkeypatch, fail
     assert result.solver == "native" and result.relative_gap > 1e-3
 
 
+def test_ctrl_c_during_the_second_opinion_stops_the_solve(monkeypatch):
+    problem, ran = _stalled_native(monkeypatch)
+
+    def interrupted(self, problem, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(cnn.solvers.get("clarabel")), "solve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        solve(problem, "auto")
+
+
 @pytest.mark.parametrize("status, options", [
     (Status.INTERRUPTED, {}),  # the user pressed Ctrl-C: no other solver starts
     (Status.ITERATION_LIMIT, {"max_iter": 5}),  # the caller's own limit
+    (Status.ITERATION_LIMIT, {"max_iters": 5}),  # ... in SCS's own name
     (Status.OPTIMAL_INACCURATE, {"time_limit": 60.0}),  # the caller's own clock
 ])
 def test_no_second_opinion_after_a_stop_the_caller_asked_for(monkeypatch, status, options):
