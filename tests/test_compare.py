@@ -686,3 +686,17 @@ def test_the_progress_bar_follows_the_terminal_by_default(monkeypatch, isatty, p
                         lambda total, enabled: seen.append(enabled) or real(total, False))
     compare("iris", solvers=("native",), optimizers=(), seeds=1, progress=progress)
     assert seen == [shown]
+
+
+def test_the_report_says_regression_targets_are_not_scaled(comparison):
+    # backprop stalls on raw offset targets (no bias); the report said only "standardised"
+    assert "features standardised, targets as given (not scaled)" in comparison.to_markdown()
+    iris = compare("iris", solvers=("native",), optimizers=(), seeds=1, progress=False)
+    assert "targets as given" not in iris.to_markdown()
+
+
+def test_budget_match_without_a_solver_is_refused_before_anything_runs():
+    # it logged a warning and ran every optimizer for 1000 epochs instead
+    with pytest.raises(ValidationError, match="budget='match' .* solvers is empty"):
+        compare("iris", solvers=(), optimizers=("adam",), seeds=1, budget="match",
+                progress=False)

@@ -99,7 +99,9 @@ returns.
 Divergence: a run stops as soon as a mini-batch objective, a parameter or a
 recorded objective is non-finite, or a recorded objective exceeds
 ``1e12 * max(1, initial objective)``; it is marked ``diverged=True`` and
-returns the weights (and values) of the last finite record -- never NaN.
+returns the weights (and values) of its record of lowest training objective
+-- never NaN (its last finite record can be 1e12 times worse than its start).
+A run that ends above its starting objective without blowing up warns too.
 """
 
 from convexnn.baselines._estimators import BackpropPolyClassifier, BackpropPolyRegressor

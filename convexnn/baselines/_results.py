@@ -101,7 +101,7 @@ class BackpropRun:
         Training seconds (record evaluations not counted).
     diverged : bool
         The run hit a non-finite or exploding objective and stopped; the
-        returned weights are those of the last finite record.
+        returned weights are those of its record of lowest training objective.
     stop_reason : {"epochs", "time_limit", "diverged"}
     epochs_run : int
         Epochs completed by the returned weights.

@@ -247,7 +247,8 @@ class TrainingProblem:
 # -- the state and its steps -----------------------------------------------------
 @dataclass(frozen=True)
 class Checkpoint:
-    """Weights at a record: what a run returns (the last finite ones if it diverges)."""
+    """Weights at a record: what a run returns (those of its lowest objective if it
+    diverges)."""
 
     weight: torch.Tensor
     alpha: torch.Tensor
@@ -280,6 +281,8 @@ class TrainingState:
         One record per recorded epoch, epoch 0 first.
     checkpoint : Checkpoint or None
         Weights at the last record.
+    best : Checkpoint or None
+        Weights at the record of the lowest training objective, ``history[best_index]``.
     stop_reason : {"epochs", "time_limit", "diverged"} or None
         None while the run goes on.
     """
@@ -293,6 +296,8 @@ class TrainingState:
     elapsed: float = 0.0
     history: list[HistoryRecord] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
+    best: Checkpoint | None = None
+    best_index: int = 0
     stop_reason: str | None = None
 
     def recorded_last_epoch(self) -> bool:
@@ -398,18 +403,31 @@ def training_step(state: TrainingState, problem: TrainingProblem) -> TrainingSta
 def finish_training(
     state: TrainingState, problem: TrainingProblem, *, quiet: bool = False
 ) -> BackpropRun:
-    """The run of a stopped state: the weights and values of its last record.
+    """The run of a stopped state: the weights and values of its last record (of its
+    lowest training objective, for a diverged run: its last finite one can be 1e12 times
+    worse than where it started).
 
-    A diverged run issues a ``ConvergenceWarning`` (scikit-learn's), a
-    finished one logs an INFO summary on the ``"convexnn"`` logger; ``quiet``
-    (the short trial runs of a learning-rate search) logs both at DEBUG level.
+    A diverged run, or one that ends above its starting objective, issues a
+    ``ConvergenceWarning`` (scikit-learn's), a finished one logs an INFO summary
+    on the ``"convexnn"`` logger; ``quiet`` (the short trial runs of a
+    learning-rate search) logs all of them at DEBUG level.
     """
-    settings, checkpoint = problem.settings, state.checkpoint
+    settings = problem.settings
     diverged = state.stop_reason == "diverged"
+    chosen = state.best_index if diverged else len(state.history) - 1
+    checkpoint = state.best if diverged else state.checkpoint
+    start, end = state.history[0].objective, state.history[-1].objective
+    message = None
     if diverged:
         message = (f"backprop {settings.optimizer} (seed {state.seed}, lr {problem.lr:g}) "
                    f"diverged at epoch {state.epoch}; returning the weights of epoch "
-                   f"{checkpoint.epoch}. Lower the learning rate (or let a search pick it)")
+                   f"{checkpoint.epoch}, its lowest recorded objective. Lower the learning "
+                   "rate (or let a search pick it)")
+    elif end > start:
+        message = (f"backprop {settings.optimizer} (seed {state.seed}, lr {problem.lr:g}) "
+                   f"ended above its starting objective ({start:.6g} -> {end:.6g}): the "
+                   "learning rate is likely too large (or let a search pick it)")
+    if message is not None:
         if quiet:
             logger.debug(message)
         else:  # a warning, not only a log record: an application may configure no logging
@@ -427,7 +445,7 @@ def finish_training(
     # In float64 on the data as given: a float32 history's last value can fall below the
     # convex optimum's certified bound by rounding alone.
     convex_objective = (
-        float(history.convex_objective[-1]) if network is None
+        float(history.convex_objective[chosen]) if network is None
         else network.objective(problem.X_numpy, problem.y_numpy, loss=settings.loss,
                                beta=settings.beta)
     )
@@ -436,10 +454,11 @@ def finish_training(
         seed=state.seed,
         objective_kind=settings.objective,
         history=history,
-        final_objective=convex_objective if problem.convex else float(history.objective[-1]),
+        final_objective=(convex_objective if problem.convex
+                         else float(history.objective[chosen])),
         final_convex_objective=convex_objective,
-        final_train_metric=float(history.train_metric[-1]),
-        final_test_metric=float(history.test_metric[-1]),
+        final_train_metric=float(history.train_metric[chosen]),
+        final_test_metric=float(history.test_metric[chosen]),
         train_time=float(history.wall_time[-1]) if not diverged else state.elapsed,
         diverged=diverged,
         stop_reason=state.stop_reason,
@@ -519,9 +538,11 @@ def _initial_weights(
         std_w, std_alpha = math.sqrt(2.0 / (h + m)), math.sqrt(2.0 / (m * R + C))
     else:
         std_w = std_alpha = 1.0
-    W = torch.randn(m, h, generator=generator, dtype=dtype) * (std_w * scale)
-    alpha = torch.randn(m, R, C, generator=generator, dtype=dtype) * (std_alpha * scale)
-    return W, alpha
+    # Drawn in float64 and cast: torch's streams differ by dtype, and a seed must give
+    # float32 and float64 runs the same start.
+    W = torch.randn(m, h, generator=generator, dtype=torch.float64) * (std_w * scale)
+    alpha = torch.randn(m, R, C, generator=generator, dtype=torch.float64) * (std_alpha * scale)
+    return W.to(dtype), alpha.to(dtype)
 
 
 def _make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
@@ -627,6 +648,8 @@ def _record(state: TrainingState, problem: TrainingProblem) -> bool:
     state.checkpoint = Checkpoint(
         model.first.weight.detach().clone(), model.alpha.detach().clone(), state.epoch
     )
+    if value < state.history[state.best_index].objective or state.best is None:
+        state.best, state.best_index = state.checkpoint, len(state.history) - 1
     return True
 
 

@@ -78,8 +78,8 @@ class RateTrial:
     ----------
     lr : float
     objective : float
-        Training objective at the end of the trial (of its last finite
-        record when it diverged).
+        Training objective at the end of the trial (of its lowest record
+        when it diverged).
     diverged : bool
     epochs : int
         Epochs the trial completed.

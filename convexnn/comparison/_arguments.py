@@ -134,6 +134,9 @@ tune_lr, budget, conv
     epochs = _check_epochs(epochs, optimizer_names)
     extra = _backprop_options(backprop_options)
     budget = _check_budget(budget, epochs, extra)
+    if budget == MATCH and not solver_names:
+        raise ValidationError("budget='match' gives backprop the convex solve's time, but "
+                              "solvers is empty: name a solver or give seconds")
     if isinstance(extra.get("lr"), str):
         raise ValidationError(
             f"backprop_options['lr'] must be a number; got {extra['lr']!r} (for a rate "

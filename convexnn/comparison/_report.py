@@ -172,7 +172,8 @@ class Comparison:
         lines += [
             f"- data: {s['n_train']} training / {s['n_test']} test samples, "
             f"{s['n_features']} features, {s['n_outputs']} output(s), {s['task']}"
-            + (", features standardised" if s["standardize"] else ", raw features"),
+            + (", features standardised" if s["standardize"] else ", raw features")
+            + (", targets as given (not scaled)" if s["task"] == "regression" else ""),
             f"- training samples: {s['sample_cap']}",
             f"- model: {_variant(s)}, activation {s['activation']}, {s['loss']} loss, beta "
             f"{s['beta']:g}; backprop width {s['width']}, objective {s['objective']!r}, "
