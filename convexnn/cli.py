@@ -355,17 +355,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The library's advice in Python's words, as the command line says it.
+_CLI_WORDS = (
+    ("max_iter / time_limit", "--max-iter / --time-limit"),
+    ("a larger tol", "a larger --tol"),
+    ("e.g. make_pipeline(StandardScaler(), estimator)",
+     "e.g. standardise the file's columns (path, cv and compare do it by default)"),
+)
+
+
+def _cli_text(message: object) -> str:
+    """``message`` on one line, its advice in command-line words."""
+    text = " ".join(str(message).split())
+    for python, command_line in _CLI_WORDS:
+        text = text.replace(python, command_line)
+    return text
+
+
 def _one_line(error: BaseException) -> str:
     """``Type: message`` on one line (messages of back-ends can span several)."""
-    message = " ".join(str(error).split())
+    message = _cli_text(error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
                   **kwargs: Any) -> None:
     """A warning as one line on stderr, like the errors (not Python's source-line form)."""
-    print(f"convexnn: warning: {category.__name__}: {' '.join(str(message).split())}",
-          file=sys.stderr)
+    print(f"convexnn: warning: {category.__name__}: {_cli_text(message)}", file=sys.stderr)
 
 
 def _silence_stdout() -> None:

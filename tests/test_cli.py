@@ -558,6 +558,20 @@ def test_warnings_are_one_line_on_stderr(tmp_path, capsys):
     lines = [line for line in err.splitlines() if "FeatureScalingWarning" in line]
     assert lines and lines[0].startswith("convexnn: warning: FeatureScalingWarning: X is badly")
     assert ".py:" not in err
+    # advice in the command line's words, not Python's (make_pipeline, max_iter)
+    assert "standardise the file's columns" in lines[0] and "make_pipeline" not in lines[0]
+
+
+@pytest.mark.filterwarnings("default::convexnn.exceptions.SolverStatusWarning")
+def test_a_status_warning_speaks_of_the_command_line_options(tmp_path, capsys):
+    t = planted_teacher(n=30, d=3, seed=34)
+    _write_csv(tmp_path / "data.csv", t.X, t.y)
+    assert main(["fit", "--data", str(tmp_path / "data.csv"), "--target", "label",
+                 "--solver", "native", "--max-iter", "1", "--beta", "0.01",
+                 "--out", str(tmp_path / "m.npz")]) == 0
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "SolverStatusWarning" in line)
+    assert "Raise --max-iter / --time-limit" in line and "a larger --tol" in line
 
 
 def test_a_zero_lower_bound_is_printed_without_a_sign(capsys):
