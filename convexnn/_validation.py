@@ -7,7 +7,6 @@ shape / type / value, and what to do; all raise :class:`ValidationError`.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from convexnn.exceptions import FeatureScalingWarning, InputTypeError, ValidationError
 from convexnn.solvers._checks import is_int, is_real
+from convexnn.solvers._warnings import caller_stacklevel
 
 #: Column scales (root mean square) further apart than this trigger a
 #: :class:`FeatureScalingWarning` (raw breast-cancer data: about 2e5).
@@ -330,16 +330,10 @@ def check_device(device: Any) -> Any:
     return resolved
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning issued by the caller point at the first
-    frame outside convexnn (the user's line), however deep the library's call chain."""
-    level, frame = 1, sys._getframe(1)  # stacklevel 1: the frame calling warnings.warn
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    return level
+#: The ``stacklevel`` that makes a warning issued by the caller point at the first frame
+#: outside convexnn (the user's line), however deep the library's call chain: the
+#: back-ends' own, which knows their frames too.
+user_stacklevel = caller_stacklevel
 
 
 def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3,
