@@ -143,10 +143,7 @@ def save_estimator(estimator: Any, path: Any, data_format: Mapping[str, Any] | N
     """
     path = npz_path(path)
     network: TwoLayerPolyNet = estimator.network_
-    # The parameters the network was fitted with, whatever set_params did since (a model
-    # built from a path point or a file has no fit of its own: its parameters are those).
-    fitted = dict(estimator.__dict__.get("_params_at_fit_") or estimator.get_params(deep=False),
-                  beta=estimator._objective_param("beta"),
+    fitted = dict(estimator._fitted_params(), beta=estimator._objective_param("beta"),
                   loss=estimator._objective_param("loss"))
     params = {name: encode_value(value, name) for name, value in fitted.items()}
     result = estimator.result_

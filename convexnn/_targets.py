@@ -180,6 +180,12 @@ class FittedObjectiveMixin:
         # (a CV estimator has no ``beta`` parameter, only the fitted one)
         return fitted[name] if name in fitted else getattr(self, name)
 
+    def _fitted_params(self) -> dict[str, Any]:
+        """The parameters of the last fit (``_params_at_fit_``), whatever ``set_params``
+        did since; the current ones before a fit, during one, or for a model built from a
+        path point or a file (it has no fit of its own)."""
+        return self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
+
     def _fitted_loss(self) -> Loss:
         return get_loss(self._objective_param("loss"))
 

@@ -522,11 +522,6 @@ class _ConvexPolyCVMixin:
                 setattr(estimator, name, getattr(self, name))
         return estimator
 
-    def _fitted_params(self) -> dict[str, Any]:
-        """The parameters of the last fit, whatever ``set_params`` did since (the current
-        ones during a fit)."""
-        return self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
-
     def to_estimator(self) -> _ConvexPolyBase:
         """The refitted model as the plain estimator with ``beta=beta_``.
 
