@@ -272,9 +272,14 @@ class Solver(ABC):
     #: Their names (set from ``native_option_checks`` for every subclass that does not
     #: set it itself).
     native_options: ClassVar[frozenset[str]] = frozenset()
-    #: Native options that set what a common one sets (native name -> common name):
+    #: Native settings that set what a common option sets (native name -> common name):
     #: passing both is refused rather than one silently winning.
     option_aliases: ClassVar[Mapping[str, str]] = {}
+
+    def native_settings(self, options: Mapping[str, Any]) -> set[str]:
+        """The names of the back-end's own settings in ``options`` (a back-end whose
+        settings come in a mapping option, as MOSEK's, adds those)."""
+        return set(options)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -341,8 +346,9 @@ class Solver(ABC):
                 f"solver {self.name!r} does not accept option(s) "
                 f"{', '.join(sorted(unknown))}; accepted: {', '.join(accepted)}"
             )
+        settings = self.native_settings(options)
         for native, common in self.option_aliases.items():
-            if native in options and common in options:
+            if native in settings and common in options:
                 raise InvalidSolverOptionError(
                     f"solver {self.name!r} got both {common!r} and its own {native!r}, "
                     f"which set the same limit; pass one of them"

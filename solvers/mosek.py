@@ -14,7 +14,6 @@ from typing import Any
 
 from convexnn.solvers._checks import BOOL, MAPPING, STRING
 from convexnn.solvers._cvxpy import CvxpySolver
-from convexnn.solvers.errors import InvalidSolverOptionError
 
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "
@@ -33,13 +32,6 @@ def _probe_license() -> str | None:
     except mosek.Error as error:
         return LICENSE_HELP.format(reason=f"{error.errno}: {error.msg}".strip())
     return None
-
-
-#: The MOSEK parameters the common options set.
-MOSEK_PARAMETER_FOR_COMMON_OPTION = MappingProxyType({
-    "max_iter": "MSK_IPAR_INTPNT_MAX_ITERATIONS",
-    "time_limit": "MSK_DPAR_OPTIMIZER_MAX_TIME",
-})
 
 
 class MosekSolver(CvxpySolver):
@@ -62,15 +54,14 @@ class MosekSolver(CvxpySolver):
     def license_problem(self) -> str | None:
         return _probe_license()
 
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        super().check_options(options)
-        params = options.get("mosek_params") or {}
-        for common, parameter in MOSEK_PARAMETER_FOR_COMMON_OPTION.items():
-            if common in options and parameter in params:
-                raise InvalidSolverOptionError(
-                    f"solver 'mosek' got both {common!r} and mosek_params' {parameter!r}, "
-                    f"which set the same limit; pass one of them"
-                )
+    #: The MOSEK parameters the common options set.
+    option_aliases = MappingProxyType({"MSK_IPAR_INTPNT_MAX_ITERATIONS": "max_iter",
+                                       "MSK_DPAR_OPTIMIZER_MAX_TIME": "time_limit"})
+
+    def native_settings(self, options: Mapping[str, Any]) -> set[str]:
+        params = options.get("mosek_params")
+        return super().native_settings(options) | set(
+            params if isinstance(params, Mapping) else ())
 
     def translate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = super().translate_options(options)
@@ -79,9 +70,9 @@ class MosekSolver(CvxpySolver):
         if tol is not None:
             params.setdefault("MSK_DPAR_INTPNT_CO_TOL_REL_GAP", tol)
         if "max_iter" in options:
-            params[MOSEK_PARAMETER_FOR_COMMON_OPTION["max_iter"]] = int(options["max_iter"])
+            params["MSK_IPAR_INTPNT_MAX_ITERATIONS"] = int(options["max_iter"])
         if "time_limit" in options:
-            params[MOSEK_PARAMETER_FOR_COMMON_OPTION["time_limit"]] = float(options["time_limit"])
+            params["MSK_DPAR_OPTIMIZER_MAX_TIME"] = float(options["time_limit"])
         if params:
             kwargs["mosek_params"] = params
         return kwargs
