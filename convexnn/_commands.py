@@ -171,6 +171,33 @@ def _training_data(
 def _features_for(
     model: Any, args: argparse.Namespace, unlabelled_rows: bool = False
 ) -> tuple[Any, np.ndarray | None]:
+    """Features (and targets, when there is a target column) of ``--data`` for ``model``
+    (see :func:`_read_features`), labels read as the model's own kind of labels."""
+    X, y = _read_features(model, args, unlabelled_rows)
+    return X, _as_model_labels(model, y)
+
+
+def _as_model_labels(model: Any, y: np.ndarray | None) -> np.ndarray | None:
+    """``y`` as strings where the model's classes are strings: a file reads a target
+    column as numbers when every cell is one, so the labels "1", "2" of a model with
+    the classes "1", "2", "x" come back as the numbers 1, 2 from a file without an "x".
+    Missing targets (NaN) become ``""``, as in a column of labels."""
+    classes = getattr(model, "classes_", None)
+    if (y is None or classes is None or y.dtype.kind not in "biuf"
+            or not all(isinstance(label, str) for label in classes.tolist())):
+        return y
+
+    def label(value: float) -> str:
+        if value != value:  # NaN: no target
+            return ""
+        return str(int(value)) if float(value).is_integer() else str(value)
+
+    return np.array([label(value) for value in y.tolist()], dtype=str)
+
+
+def _read_features(
+    model: Any, args: argparse.Namespace, unlabelled_rows: bool
+) -> tuple[Any, np.ndarray | None]:
     """Features (and targets, when there is a target column) of ``--data`` for ``model``.
 
     A model fitted on a file with a header finds its feature columns by name
@@ -269,12 +296,13 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
             "target with --target"
         )
     target = target if target is not None else (others[0] if others else None)
+    # Only the model's columns are read: an id or a note beside them is not a feature.
+    in_file_order = [name for name in names if name in features]
     if target is None:  # no target column
-        table, _ = load_csv(args.data, target=None, delimiter=_delimiter(args))
-        return _named(table[:, [names.index(name) for name in features]], features), None
-    X, y = load_file(args.data, target=target, **read_as)
-    rest = [name for name in names if name != target]
-    return _named(X[:, [rest.index(name) for name in features]], features), y
+        X, y = load_csv(args.data, target=None, delimiter=_delimiter(args), columns=features)
+    else:
+        X, y = load_file(args.data, target=target, columns=features, **read_as)
+    return _named(X[:, [in_file_order.index(name) for name in features]], features), y
 
 
 def _is_classification(y: np.ndarray, args: argparse.Namespace) -> bool:

@@ -41,7 +41,7 @@ from sklearn.base import ClassifierMixin
 from convexnn._solve import SolveResult
 from convexnn._version import __version__
 from convexnn.activations import Activation
-from convexnn.exceptions import ValidationError
+from convexnn.exceptions import IncompatibleVersionError, ValidationError
 from convexnn.losses import LOSSES, Loss
 from convexnn.network import TwoLayerPolyNet, check_format_version, npz_path, read_npz
 from convexnn.patches import ConvGeometry
@@ -217,6 +217,8 @@ def load_estimator(cls: type, path: Any) -> Any:
         geometry = metadata.get("geometry")
         estimator.network_ = network
         estimator._remember_objective(params["beta"], params["loss"])
+        # The saved parameters describe the network, whatever set_params does since.
+        estimator._params_at_fit_ = estimator.get_params(deep=False)
         estimator.geometry_ = None if geometry is None else ConvGeometry.from_dict(geometry)
         n_features = metadata.get("n_features_in_")
         if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
@@ -240,6 +242,8 @@ def load_estimator(cls: type, path: Any) -> Any:
             estimator.classes_ = classes
         elif issubclass(cls, ClassifierMixin):
             raise KeyError("classes")
+    except IncompatibleVersionError:
+        raise  # (a newer network format: its message says to upgrade, nothing is damaged)
     except ValidationError as error:
         raise ValidationError(f"{path} holds an invalid {cls.__name__}: {error}") from error
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -8,14 +8,18 @@ always get one output per class and one-hot targets.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from convexnn._validation import as_float_array, check_beta, check_targets
+from convexnn._validation import as_float_array, check_beta, check_targets, user_stacklevel
 from convexnn.exceptions import InputTypeError, ValidationError
 from convexnn.losses import Loss, get_loss
 
@@ -47,13 +51,21 @@ def encode_labels(
     if hasattr(y, "to_numpy") and not hasattr(y, "columns"):  # a pandas Series
         y = y.to_numpy()
     try:
-        labels = column_or_1d(y, warn=True)
+        labels = column_or_1d(y)
     except ValueError as error:
-        shape = np.shape(y)
         raise ValidationError(
-            f"y must hold one class label per sample (shape (n,)); got shape {shape}. "
-            "For several real-valued targets use a regressor."
+            f"y must hold one class label per sample (shape (n,)); got shape "
+            f"{np.asarray(y, dtype=object).shape}. "
+            "Multi-label targets are not supported (one classifier per label column, "
+            "e.g. sklearn.multioutput.MultiOutputClassifier, fits them); for several "
+            "real-valued targets use a regressor."
         ) from error
+    if np.asarray(y).ndim == 2:
+        warnings.warn(  # scikit-learn's words (its estimator checks look for them)
+            "A column-vector y was passed when a 1d array was expected. Please change the "
+            "shape of y to (n_samples, ), for example using ravel().", DataConversionWarning,
+            stacklevel=user_stacklevel(),
+        )
     if len(labels) != n_samples:
         raise ValidationError(
             f"y has {len(labels)} labels but X has {n_samples} samples; they must match"
@@ -170,6 +182,24 @@ class FittedObjectiveMixin:
     current parameters stand in.
     """
 
+    @contextlib.contextmanager
+    def _fitting(self) -> Iterator[None]:
+        """A fit's scope: it starts with no fitted attribute, and a fit that fails leaves
+        none. Nothing of a previous fit may outlive a new one (new ``classes_`` beside an
+        old ``network_`` would predict the old model's outputs under the new labels), and
+        half a fit is no fit."""
+        self._forget_fit()
+        try:
+            yield
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    def _forget_fit(self) -> None:
+        """Delete every fitted attribute (those ending in ``_``)."""
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            del self.__dict__[name]
+
     def _remember_objective(self, beta: Any, loss: Any) -> None:
         # As given (a name or a Loss object): a saved model keeps its parameters' form.
         self._objective_at_fit_ = {"beta": beta, "loss": loss}
@@ -181,9 +211,10 @@ class FittedObjectiveMixin:
         return fitted[name] if name in fitted else getattr(self, name)
 
     def _fitted_params(self) -> dict[str, Any]:
-        """The parameters of the last fit (``_params_at_fit_``), whatever ``set_params``
-        did since; the current ones before a fit, during one, or for a model built from a
-        path point or a file (it has no fit of its own)."""
+        """The parameters of the last fit or of the file it was loaded from
+        (``_params_at_fit_``), whatever ``set_params`` did since; the current ones before
+        a fit, during one, or for a model built from a path point (it has no fit of its
+        own)."""
         return self.__dict__.get("_params_at_fit_") or self.get_params(deep=False)
 
     def _fitted_loss(self) -> Loss:
@@ -236,7 +267,15 @@ class EncodedLabelsMixin:
         return decode_scores(self.decision_function(X), self.classes_)
 
     def _has_probabilities(self) -> bool:
-        return self._fitted_loss().name in ("logistic", "cross-entropy")  # type: ignore[attr-defined]
+        loss = self._fitted_loss().name  # type: ignore[attr-defined]
+        if loss not in ("logistic", "cross-entropy"):
+            # (an AttributeError: hasattr(estimator, "predict_proba") stays False)
+            raise AttributeError(
+                f"predict_proba is only available with loss='logistic' or "
+                f"loss='cross-entropy', whose outputs are log-odds; this model was fitted "
+                f"with loss={loss!r} (use decision_function for its scores)"
+            )
+        return True
 
     @available_if(_has_probabilities)
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -44,16 +44,30 @@ def _is_sparse(array: Any) -> bool:
     return sparse.issparse(array)
 
 
+def _check_real_numbers(dtype: Any, name: str) -> None:
+    """Refuse complex numbers, dates and durations (a float cast would mangle them)."""
+    kind = getattr(dtype, "kind", "O")
+    if kind == "c":
+        raise InputTypeError(
+            f"Complex data not supported: {name} must be real; got complex dtype {dtype}")
+    if kind in "mM":  # dates and durations would become raw counts of units
+        raise InputTypeError(
+            f"{name} must be numeric; got dtype {dtype}. Convert dates or durations to "
+            "numbers in a unit you choose first"
+        )
+
+
 def as_float_array(
     array: Any, name: str, *, ndims: tuple[int, ...] = (2,), min_samples: int = 1,
     limit: float | None = None,
 ) -> np.ndarray:
     """``array`` as a finite float64 ndarray with one of ``ndims`` dimensions.
 
-    pandas objects are converted; sparse matrices are rejected (the SDP
-    needs dense features), as are object / string / complex dtypes, NaN and
-    infinity, and values beyond ``limit`` in absolute value (e.g.
-    :data:`FEATURE_LIMIT` for features).
+    pandas objects are converted; object and string arrays are converted
+    when every value is a number (``"1.5"`` included), as numpy does. Rejected:
+    sparse matrices (the SDP needs dense features), other object / string
+    values, complex numbers, dates and durations, NaN and infinity, and values
+    beyond ``limit`` in absolute value (e.g. :data:`FEATURE_LIMIT` for features).
     """
     if array is None:
         raise ValidationError(
@@ -73,6 +87,10 @@ def as_float_array(
             f"value(s); fill them ({name}.filled(value)) or drop their rows first"
         )
     if hasattr(array, "to_numpy"):  # pandas DataFrame / Series
+        # Checked on the columns' own dtypes: the float conversion below would turn
+        # dates into nanosecond counts and drop imaginary parts with only a warning.
+        for dtype in np.atleast_1d(np.asarray(array.dtypes, dtype=object)):
+            _check_real_numbers(dtype, name)
         try:  # nullable dtypes: missing values become NaN (reported below)
             array = array.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
@@ -81,19 +99,11 @@ def as_float_array(
         raw = np.asarray(array)
     except Exception as error:  # ragged lists and the like
         raise ValidationError(f"{name} could not be converted to an array: {error}") from error
-    if raw.dtype.kind == "c" or (
-        raw.dtype.kind == "O" and any(isinstance(v, complex) for v in raw.flat)
-    ):
-        # Checked before any conversion: casting complex to float only warns.
-        raise InputTypeError(
-            f"Complex data not supported: {name} must be real; got "
-            f"{'complex dtype ' + str(raw.dtype) if raw.dtype.kind == 'c' else 'complex values'}"
-        )
-    if raw.dtype.kind in "mM":  # dates and durations would become raw counts of units
-        raise InputTypeError(
-            f"{name} must be numeric; got dtype {raw.dtype}. Convert dates or durations to "
-            "numbers in a unit you choose first"
-        )
+    if raw.dtype.kind == "O" and any(isinstance(v, complex) for v in raw.flat):
+        raise InputTypeError(f"Complex data not supported: {name} must be real; got "
+                             "complex values")
+    # Checked before any conversion: casting complex to float only warns.
+    _check_real_numbers(raw.dtype, name)
     if raw.dtype.kind in "OUSV":
         try:
             raw = raw.astype(np.float64)

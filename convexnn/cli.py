@@ -361,6 +361,13 @@ _CLI_WORDS = (
     ("a larger tol", "a larger --tol"),
     ("e.g. make_pipeline(StandardScaler(), estimator)",
      "e.g. standardise the file's columns (path, cv and compare do it by default)"),
+    ("e.g. with sklearn.preprocessing.StandardScaler", "e.g. standardise the file's columns"),
+    ("pass header=True to load_csv, or rename", "rename"),
+    ("Choose them with x_key= and y_key=",
+     "The command line reads the arrays X and y: re-save it with np.savez(file, X=..., y=...)"),
+    ("for .npz use x_key and y_key", "an .npz file's targets are its array y"),
+    ("or pass labels_path= (or read the images alone with load_idx / read_idx)",
+     "named as MNIST's are (train-images-idx3-ubyte -> train-labels-idx1-ubyte)"),
 )
 
 

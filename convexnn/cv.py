@@ -299,10 +299,9 @@ class _ConvexPolyCVMixin:
             No ``beta`` of the grid was solved on every fold.
         """
         params = self._check_params()  # type: ignore[attr-defined]
-        for name in [name for name in vars(self) if name.endswith("_")]:
-            # Nothing of a previous fit outlives this one: not its model (refit=False keeps
-            # none), nor its choice when this fit fails half-way.
-            del self.__dict__[name]
+        # Nothing of a previous fit outlives this one (refit=False keeps no model of its
+        # own); what a failed one recorded of its path stays, for diagnosis.
+        self._forget_fit()
         try:
             scorer = check_scoring(self, scoring=params["scoring"])
         except ValueError as error:

@@ -128,8 +128,10 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         self
         """
         params = self._check_params()
-        features = self._features(X, reset=True)
-        self._solve(features, self._targets(y, len(features), params["loss"], reset=True), params)
+        with self._fitting():
+            features = self._features(X, reset=True)
+            self._solve(features, self._targets(y, len(features), params["loss"], reset=True),
+                        params)
         return self
 
     def certify(self, X: Any, y: Any, *, tighten: bool = False) -> Certificate:

@@ -125,6 +125,11 @@ class CvxpySolver(Solver):
     def is_installed(self) -> bool:
         return importlib.util.find_spec("cvxpy") is not None and _imports(self.package)
 
+    def install_command(self) -> str:
+        missing = [package for package in ("cvxpy", self.package)
+                   if importlib.util.find_spec(package) is None]
+        return f"pip install {' '.join(missing or [self.package])}"
+
     def estimate_memory(self, problem: SDPProblem) -> int:
         shape = ProblemShape.of(problem)
         svec = (shape.patch_size + 1) * (shape.patch_size + 2) // 2

@@ -297,6 +297,10 @@ class Solver(ABC):
         """Whether the back-end's package can be imported."""
         return importlib.util.find_spec(self.package) is not None
 
+    def install_command(self) -> str:
+        """The command that installs what the back-end misses."""
+        return f"pip install {self.package}"
+
     def license_problem(self) -> str | None:
         """``None`` when the back-end may solve, else why it may not."""
         return None

@@ -18,7 +18,8 @@ from convexnn.solvers._cvxpy import CvxpySolver
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "
     "and trial licenses: https://www.mosek.com/products/academic-licenses/ "
-    "(put mosek.lic in ~/mosek/ or point MOSEKLM_LICENSE_FILE at it)."
+    "(put mosek.lic in ~/mosek/ or point MOSEKLM_LICENSE_FILE at it; a file that is "
+    "there but expired or for another machine gives err_flexlm or err_license_*)."
 )
 
 
@@ -30,7 +31,10 @@ def _probe_license() -> str | None:
         with mosek.Env() as env:
             env.checkoutlicense(mosek.feature.pts)
     except mosek.Error as error:
-        return LICENSE_HELP.format(reason=f"{error.errno}: {error.msg}".strip())
+        # (MOSEK's message is often empty: then the code alone, e.g. err_flexlm)
+        message = str(error.msg or "").strip()
+        return LICENSE_HELP.format(reason=f"{error.errno}: {message}" if message else
+                                   str(error.errno))
     return None
 
 

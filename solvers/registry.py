@@ -161,7 +161,7 @@ def info(name: str, losses: Iterable[LossProtocol] | None = None) -> SolverInfo:
     licensed: bool | None = None
     note = solver.description
     if not installed:
-        note = f"not installed (pip install 'convexnn[{solver.name}]'). {note}"
+        note = f"not installed ({solver.install_command()}). {note}"
     else:
         problem = solver.license_problem()
         if problem is not None:
@@ -212,7 +212,7 @@ def require_usable(
     error: type[Exception]
     if not state.installed:
         error = SolverNotInstalledError
-        reason = f"solver {solver.name!r} is not installed: pip install 'convexnn[{solver.name}]'."
+        reason = f"solver {solver.name!r} is not installed: {solver.install_command()}."
     elif state.licensed is False:
         error, reason = SolverNotLicensedError, state.note
     elif problem is not None and (unsupported := solver.unsupported_reason(problem)) is not None:

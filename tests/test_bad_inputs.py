@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 import convexnn as cnn
 from conftest import planted_conv_teacher
@@ -832,6 +833,66 @@ def test_masked_dates_mixed_column_names_and_unknown_loader_options(tmp_path):
     with pytest.raises(cnn.InputTypeError, match="X's column names: Feature names are only "):
         cnn.ConvexPolyRegressor().fit(pd.DataFrame(X, columns=[0, "a", 2.5]), y)
     (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
-    with pytest.raises(cnn.ValidationError, match=r"unexpected option\(s\) \['bogus'\] for the "
-                       r"csv file ok.csv; accepted: \['allow_missing_target', 'delimiter'"):
+    with pytest.raises(cnn.ValidationError,
+                       match=r"unexpected option\(s\) \['bogus'\] for the csv file ok.csv; "
+                             r"accepted: \['allow_missing_target', 'columns', 'delimiter'"):
         ds.load_file(tmp_path / "ok.csv", bogus=1)
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(pd.date_range("2020", periods=30)),
+    pd.Series(pd.date_range("2020", periods=30, tz="UTC")),
+    pd.Series(pd.to_timedelta(np.arange(30), unit="s")),
+    pd.Series(np.arange(30) + 1j),
+], ids=["dates", "dates-with-time-zone", "durations", "complex"])
+def test_pandas_columns_of_dates_or_complex_numbers_are_refused(column):
+    """A float cast would give nanosecond counts or drop the imaginary part (silently,
+    or with numpy's warning only); numpy arrays of these dtypes are refused alike."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
+    y = X["a"].to_numpy()
+    pattern = r"X must be numeric|Complex data not supported: X"
+    with pytest.raises(InputTypeError, match=pattern):
+        cnn.ConvexPolyRegressor(beta=0.1).fit(X.assign(c=column), y)
+    model = cnn.ConvexPolyRegressor(beta=0.1, solver="native").fit(X.assign(c=1.0), y)
+    with pytest.raises(InputTypeError, match=pattern):
+        model.predict(X.assign(c=column))
+    with pytest.raises(InputTypeError, match=r"y must be numeric|Complex data not supported: y"):
+        cnn.ConvexPolyRegressor(beta=0.1).fit(X, column)
+
+
+def test_a_failed_refit_leaves_nothing_of_the_previous_fit():
+    """New classes_ beside the old network_ would predict the old model's outputs under
+    the new labels; after a failed fit the estimator is not fitted."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3))
+    model = cnn.ConvexPolyClassifier(beta=0.1, solver="native").fit(
+        X, np.where(X[:, 0] > 0, "a", "b"))
+    model.set_params(solver_options={"bogus_option": 1})
+    with pytest.raises(InvalidSolverOptionError):
+        model.fit(X, np.array(["x", "y", "z"])[np.arange(30) % 3])
+    assert not [name for name in vars(model) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+def test_label_shapes_get_advice_that_points_at_the_caller():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 3))
+    labels = np.where(X[:, 0] > 0, "a", "b")
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed") as seen:
+        cnn.ConvexPolyClassifier(beta=0.1, solver="native").fit(X, labels[:, None])
+    assert seen[0].filename == __file__
+    with pytest.raises(ValidationError, match="Multi-label targets are not supported"):
+        cnn.ConvexPolyClassifier(beta=0.1).fit(X, np.eye(2)[(X[:, 0] > 0).astype(int)])
+
+
+def test_predict_proba_of_a_loss_without_probabilities_says_why():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3))
+    model = cnn.ConvexPolyClassifier(beta=0.1, solver="native").fit(X, X[:, 0] > 0)
+    assert not hasattr(model, "predict_proba")
+    with pytest.raises(AttributeError) as caught:
+        model.predict_proba(X)
+    assert "only available with loss='logistic' or loss='cross-entropy'" in str(
+        caught.value.__cause__)

@@ -969,3 +969,76 @@ def test_version_prints_the_package_version(capsys):
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"convexnn {__version__}"
+
+
+def test_predict_and_certify_read_labels_as_the_model_has_them(tmp_path, capsys):
+    """Classes "1", "2", "x": a new file with only 1s and 2s reads its column as numbers,
+    which must still be the model's labels "1" and "2" (scored, certified, a row without
+    a target left out)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(30, 2))
+    labels = np.array(["1", "2", "x"])[np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(1)]),
+                                                 axis=1)]
+    _write_csv(tmp_path / "train.csv", X, labels)
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--beta", "0.01",
+                 "--solver", "native", "--out", str(model)]) == 0
+    numeric = labels != "x"
+    _write_csv(tmp_path / "numbers.csv", X[numeric], labels[numeric])
+    partial = labels[numeric].copy()
+    partial[0] = ""
+    _write_csv(tmp_path / "partial.csv", X[numeric], partial)
+    capsys.readouterr()
+    for target in ([], ["--target", "label"]):
+        assert main(["predict", str(model), "--data", str(tmp_path / "numbers.csv"),
+                     "--out", str(tmp_path / "p.csv"), *target]) == 0
+        out = capsys.readouterr()
+        assert "accuracy" in out.out and "not scored" not in out.err
+    assert main(["predict", str(model), "--data", str(tmp_path / "partial.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert f"on the {numeric.sum() - 1} of {numeric.sum()} rows" in capsys.readouterr().out
+    assert main(["certify", str(model), "--data", str(tmp_path / "numbers.csv")]) == 0
+    assert f"samples           {numeric.sum()}" in capsys.readouterr().out
+
+
+def test_a_column_the_model_does_not_use_is_not_read(labelled, tmp_path, capsys):
+    """An id column of text beside the model's named columns: predicted and certified as
+    without it."""
+    X, labels = labelled["X"], labelled["labels"]
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(labelled["train"]), "--beta", "0.5",
+                 "--solver", "native", "--out", str(model)]) == 0
+    rows = ["name,f2,f0,f1,label"] + [
+        f"s{i},{float(X[i, 2])!r},{float(X[i, 0])!r},{float(X[i, 1])!r},{labels[i]}"
+        for i in range(len(X))]
+    (tmp_path / "named.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "unlabelled.csv").write_text(
+        "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n")
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(labelled["train"]),
+                 "--out", str(tmp_path / "reference.csv")]) == 0
+    assert main(["predict", str(model), "--data", str(tmp_path / "named.csv"),
+                 "--target", "label", "--out", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text() == (tmp_path / "reference.csv").read_text()
+    assert main(["certify", str(model), "--data", str(tmp_path / "named.csv"),
+                 "--target", "label"]) == 0
+    assert "samples           60" in capsys.readouterr().out
+    assert main(["predict", str(model), "--data", str(tmp_path / "unlabelled.csv"),
+                 "--target", "name", "--out", str(tmp_path / "q.csv")]) == 0
+    assert (tmp_path / "q.csv").read_text() == (tmp_path / "reference.csv").read_text()
+
+
+def test_loader_advice_is_given_in_command_line_words(tmp_path, capsys):
+    """Options only Python has (x_key=, header=True, labels_path=) are not advised."""
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "positional.npz", rng.normal(size=(10, 2)), rng.normal(size=10))
+    (tmp_path / "year.csv").write_text("a,2020,label\n1,2,x\n3,4,y\n5,6,x\n")
+    (tmp_path / "lonely-images-idx3-ubyte").write_bytes(b"")
+    for data, said in (("positional.npz", "np.savez(file, X=..., y=...)"),
+                       ("year.csv", "rename its column names that are numbers"),
+                       ("lonely-images-idx3-ubyte", "named as MNIST's are")):
+        assert main(["fit", "--data", str(tmp_path / data), "--out",
+                     str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert said in err, err
+        assert not re.search(r"x_key=|header=True|labels_path=", err), err

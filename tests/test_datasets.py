@@ -25,6 +25,7 @@ from convexnn.datasets import (
     standardize,
     train_test_split_data,
 )
+from convexnn.datasets._text import csv_header
 from convexnn.exceptions import ConvexNNWarning, DataFormatError, ValidationError
 from convexnn.network import TwoLayerPolyNet
 
@@ -861,3 +862,50 @@ def test_a_truncated_gzip_csv_is_one_clear_error_and_an_io_error_stays_one(tmp_p
     with pytest.raises(OSError, match="Input/output error") as caught:
         load_csv(tmp_path / "d.csv.gz")
     assert not isinstance(caught.value, DataFormatError)
+
+
+def test_idx_labels_are_found_under_the_dotted_names_of_mnist_copies(tmp_path):
+    images = np.random.RandomState(4).randint(0, 256, (3, 2, 2)).astype(np.uint8)
+    labels = np.array([1, 7, 3], dtype=np.uint8)
+    (tmp_path / "train-images.idx3-ubyte").write_bytes(_idx_bytes(images, 0x08))
+    (tmp_path / "train-labels.idx1-ubyte").write_bytes(_idx_bytes(labels, 0x08))
+    X, y = load_file(tmp_path / "train-images.idx3-ubyte")
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_array_equal(X, images.reshape(3, 4))
+
+
+def test_missing_value_words_are_labels_in_a_column_of_labels(tmp_path):
+    """pandas reads "None", "NA", "null" as missing; in a column of labels they are labels,
+    in a header a name; among numbers (feature or target) they are still missing."""
+    (tmp_path / "severity.csv").write_text("a,b,severity\n1,2,None\n3,4,Low\n5,6,NA\n")
+    X, y = load_csv(tmp_path / "severity.csv", target="severity")
+    assert y.tolist() == ["None", "Low", "NA"] and X.shape == (3, 2)
+    (tmp_path / "named.csv").write_text("NA,b,y\n1,2,3\n3,4,5\n")
+    assert csv_header(tmp_path / "named.csv") == ["NA", "b", "y"]
+    X, y = load_csv(tmp_path / "named.csv", target="NA")
+    assert y.tolist() == [1, 3]
+    (tmp_path / "feature.csv").write_text("a,b,y\n1,null,3\n3,4,5\n")
+    with pytest.raises(DataFormatError, match=r"missing value in column 'b' at line 2"):
+        load_csv(tmp_path / "feature.csv")
+    (tmp_path / "target.csv").write_text("a,b,y\n1,2,NA\n3,4,5\n")
+    with pytest.raises(DataFormatError, match=r"missing value in column 'y' at line 2"):
+        load_csv(tmp_path / "target.csv")
+    X, y = load_csv(tmp_path / "target.csv", allow_missing_target=True)
+    assert np.isnan(y[0]) and y[1] == 5
+
+
+def test_load_csv_reads_only_the_named_columns(tmp_path):
+    (tmp_path / "ids.csv").write_text("id,b,note,a,label\nx1,1,hello,2,cat\nx2,3,,4,dog\n")
+    X, y = load_csv(tmp_path / "ids.csv", target="label", columns=["a", "b"])
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])  # the file's order: b, a
+    assert y.tolist() == ["cat", "dog"]
+    X, y = load_csv(tmp_path / "ids.csv", target=None, columns=["a"])
+    np.testing.assert_array_equal(X, [[2], [4]])
+    assert y is None
+    with pytest.raises(ValidationError, match=r"has no column\(s\) \['c'\]"):
+        load_csv(tmp_path / "ids.csv", target="label", columns=["c"])
+    with pytest.raises(ValidationError, match="name the target"):
+        load_csv(tmp_path / "ids.csv", target=-1, columns=["a"])
+    (tmp_path / "plain.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(ValidationError, match="has no header"):
+        load_csv(tmp_path / "plain.csv", target=None, columns=["a"])

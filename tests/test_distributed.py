@@ -299,6 +299,25 @@ def test_cuda_without_a_cuda_device_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "torch sees no CUDA device here; use 'cpu'" in err
 
 
+@pytest.mark.parametrize("option, said", [
+    (["--timeout", "0"], "timeout must be a positive, finite number of seconds"),
+    (["--timeout", "nan"], "timeout must be a positive, finite number of seconds"),
+    pytest.param(["--backend", "nccl"], "backend 'nccl' needs CUDA devices",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                          reason="this machine has a CUDA device")),
+])
+def test_process_group_settings_are_checked_before_the_group_starts(tmp_path, capsys,
+                                                                     option, said):
+    """A timeout of 0 printed a C++ stack trace, NaN a conversion error, and NCCL on a
+    machine without CUDA failed in torch's CUDA setup."""
+    from convexnn.distributed.__main__ import main
+
+    _small_csv(tmp_path / "small.csv")
+    assert main(["--data", str(tmp_path / "small.csv"), "--target", "y", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err, err
+
+
 def test_a_status_warning_comes_from_the_first_rank_only(recwarn):
     """Every rank finishes the same result; one warning per solve, not one per rank."""
     import convexnn

@@ -224,6 +224,27 @@ def test_versions_are_checked(tmp_path):
         cnn.ConvexPolyRegressor.load(_rewrite(path, format_version="one"))
 
 
+def test_a_newer_network_inside_an_estimator_file_asks_for_an_upgrade(tmp_path):
+    X, y = regression()
+    path = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).save(tmp_path / "m")
+    with np.load(path, allow_pickle=False) as data:
+        network = json.loads(str(data["metadata"]))["network"]
+    newer = _rewrite(path, network=network | {"format_version": network["format_version"] + 1})
+    with pytest.raises(IncompatibleVersionError, match="Upgrade convexnn") as caught:
+        cnn.ConvexPolyRegressor.load(newer)
+    assert "damaged" not in str(caught.value)
+
+
+def test_a_loaded_estimator_saves_the_parameters_of_its_network(tmp_path):
+    X, y = regression()
+    model = cnn.ConvexPolyRegressor(beta=0.05, activation="relu-approx", **FAST).fit(X, y)
+    loaded = cnn.ConvexPolyRegressor.load(model.save(tmp_path / "a"))
+    loaded.set_params(activation="quadratic")
+    again = cnn.ConvexPolyRegressor.load(loaded.save(tmp_path / "b"))
+    assert again.get_params()["activation"] == "relu-approx"
+    np.testing.assert_allclose(again.predict(X), model.predict(X), rtol=1e-12)
+
+
 def test_damaged_files_give_a_validation_error(tmp_path):
     X, y = regression()
     path = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).save(tmp_path / "m")

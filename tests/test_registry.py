@@ -89,6 +89,7 @@ def test_mosek_is_installed_but_not_licensed():
     assert (state.installed, state.licensed, state.usable) == (True, False, False)
     assert "license" in state.note
     assert "https://www.mosek.com/products/academic-licenses/" in state.note
+    assert ":." not in state.note  # MOSEK's empty message leaves no dangling colon
     assert "unusable" in str(state)
     listed = {s.name: s for s in solvers.available()}
     assert listed["mosek"].usable is False
@@ -172,10 +173,9 @@ def test_uninstalled_back_end_is_reported_with_the_install_command(problem, monk
     monkeypatch.setattr(SCSSolver, "is_installed", lambda self: False)
     state = solvers.info("scs")
     assert (state.installed, state.usable) == (False, False)
-    assert "pip install 'convexnn[scs]'" in state.note
-    with pytest.raises(
-        solvers.errors.SolverNotInstalledError, match=r"pip install 'convexnn\[scs\]'"
-    ):
+    # (extras exist for mosek and cvxopt only: the package itself, as cvxpy's docs say)
+    assert "(pip install scs)" in state.note
+    with pytest.raises(solvers.errors.SolverNotInstalledError, match=r"pip install scs\."):
         solvers.require_usable("scs")
     with pytest.raises(convexnn.SolverNotInstalledError, match="Usable instead: .*clarabel"):
         solve(problem, "scs")
@@ -192,7 +192,20 @@ def test_a_conic_back_end_whose_package_does_not_import_is_not_installed(monkeyp
     finally:
         _cvxpy._imports.cache_clear()
     assert (state.installed, state.usable) == (False, False)
-    assert "pip install 'convexnn[clarabel]'" in state.note
+    assert "(pip install convexnn_no_such_package)" in state.note
+
+
+def test_the_install_command_names_cvxpy_where_it_is_missing(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "cvxpy" else find_spec(name, *args))
+    assert solvers.get("clarabel").install_command() == "pip install cvxpy"
+    monkeypatch.setattr(ClarabelSolver, "package", "convexnn_no_such_package")
+    assert (solvers.get("clarabel").install_command()
+            == "pip install cvxpy convexnn_no_such_package")
+    assert solvers.get("native").install_command() == "pip install torch"
 
 
 def test_auto_does_not_import_cvxpy_where_the_native_solver_takes_the_problem():
@@ -467,6 +480,19 @@ def test_a_common_option_and_the_native_one_it_sets_are_not_both_accepted(
 ):
     # before, the back-end's own name silently won over the common one
     with pytest.raises(convexnn.InvalidSolverOptionError, match="pass one of them"):
+        solve(problem, name, options)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("clarabel", {"max_iter": 2**32}),
+    ("clarabel", {"equilibrate_max_iter": 10**20}),
+    ("scs", {"max_iters": 2**63}),
+    ("auto", {"max_iter": 2**32}),
+])
+def test_integer_options_beyond_what_the_back_ends_hold_are_refused(problem, name, options):
+    # before: accepted, then an OverflowError inside Clarabel or SCS (under auto, a
+    # fallback to the next back-end that advised raising max_iter)
+    with pytest.raises(convexnn.InvalidSolverOptionError, match="at most 2147483647"):
         solve(problem, name, options)
 
 

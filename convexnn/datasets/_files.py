@@ -86,13 +86,17 @@ def load_file(
 
 
 def idx_labels_for(path: PathLike) -> Path | None:
-    """The labels file next to IDX images (``...images-idx3...`` ->
-    ``...labels-idx1...``), if there is one."""
+    """The labels file next to IDX images, if there is one: ``...images-idx3...`` ->
+    ``...labels-idx1...``, as MNIST's files are named, or ``...images.idx3...`` ->
+    ``...labels.idx1...``, as many copies of them are."""
     file = check_path(path)
-    if "images-idx3" not in file.name:
-        return None
-    candidate = file.with_name(file.name.replace("images-idx3", "labels-idx1"))
-    return candidate if candidate.exists() else None
+    for separator in ("-", "."):
+        images = f"images{separator}idx3"
+        if images in file.name:
+            candidate = file.with_name(
+                file.name.replace(images, f"labels{separator}idx1"))
+            return candidate if candidate.exists() else None
+    return None
 
 
 #: The delimiter of each text format.

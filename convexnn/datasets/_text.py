@@ -10,6 +10,7 @@ import numbers
 import re
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ def load_csv(
     delimiter: str | None = ",",
     header: Literal["infer"] | bool | None = "infer",
     allow_missing_target: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a delimited text file with one sample per row.
 
@@ -58,6 +60,10 @@ def load_csv(
         Read a target column with empty cells (a file to predict on, labelled
         in part or not at all): they come back as NaN (numeric targets) or
         ``""`` (labels) instead of raising.
+    columns : sequence of str, optional
+        Read only these feature columns, by header name, and the ``target``
+        column (then given by name); the others (an id, a note) are not read.
+        ``X`` keeps the file's order of the columns.
 
     Returns
     -------
@@ -122,6 +128,17 @@ def load_csv(
         names = [f"column {i}" for i in range(table.shape[1])]
     if table.empty:
         raise DataFormatError(f"{file} has a header row but no data rows")
+    if columns is not None:
+        if not has_header or not (target is None or isinstance(target, str)):
+            raise ValidationError(f"columns= selects columns by header name (and the target "
+                                  f"by name); {file} has no header" if not has_header else
+                                  f"with columns=, name the target; got target={target!r}")
+        wanted = {*columns, *([] if target is None else [target])}
+        unknown = sorted(wanted - set(names))
+        if unknown:
+            raise ValidationError(f"{file} has no column(s) {unknown}; its columns: {names}")
+        keep = [index for index, name in enumerate(names) if name in wanted]
+        table, names = table.iloc[:, keep], [names[index] for index in keep]
     if target is None:
         columns = [_numeric_column(table.iloc[:, index], name, file, feature=True,
                                    first_line=first_line)
@@ -206,6 +223,9 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
     table = pd.read_csv(
         file, sep=delimiter, header=None, dtype=str, skip_blank_lines=False, nrows=rows,
         skipinitialspace=True, engine="python" if python_engine else "c", skiprows=blank,
+        # Only empty cells are missing here: "None" or "NA" may be a label or a column
+        # name; where they stand for a missing number, _missing_cells says so.
+        keep_default_na=False, na_values=[""],
     )
     table.index += blank
     return table
@@ -323,9 +343,31 @@ def _target_column(target: Any, names: list[str], has_header: bool, file: Path,
     raise ValidationError(f"target must be a column index or name, got {target!r}")
 
 
+#: The words pandas reads as missing values by default.
+_MISSING_WORDS = frozenset({
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+
+def _missing_cells(cells: pd.Series, *, feature: bool) -> pd.Series:
+    """Which cells are missing: empty ones, and the words of :data:`_MISSING_WORDS` in a
+    feature column or in a target column of numbers; in a column of labels such a word
+    is a label (a severity ``"None"``)."""
+    missing = cells.isna()
+    words = cells.str.strip().isin(_MISSING_WORDS) & ~missing
+    if not words.any():
+        return missing
+    if not feature:
+        others = cells[~(missing | words)].str.strip()
+        if not pd.to_numeric(others, errors="coerce").notna().all():
+            return missing
+    return missing | words
+
+
 def _partial_target(cells: pd.Series, name: str, file: Path) -> np.ndarray:
     """A target column whose empty cells are NaN (numbers) or ``""`` (labels)."""
-    missing = cells.isna().to_numpy()
+    missing = _missing_cells(cells, feature=False).to_numpy()
     present = _numeric_column(cells[~missing], name, file, feature=False)
     if not missing.any():
         return present  # integers stay integers
@@ -346,7 +388,7 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool,
     that is not a number at ``first_line`` (a first line read as data) gets the hint of
     :func:`_header_hint`."""
     what = f"column {name!r}" if not name.startswith("column ") else name
-    missing = cells.isna()
+    missing = _missing_cells(cells, feature=feature)
     if missing.any():
         line = int(missing.idxmax()) + 1
         raise DataFormatError(

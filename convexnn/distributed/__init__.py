@@ -128,11 +128,21 @@ def init_process_group(
     if dist.is_initialized():
         return False
     from convexnn._validation import check_device
+    from convexnn.exceptions import ValidationError
+    from convexnn.solvers._checks import is_real
 
     check_device(device)  # before NCCL asks for a CUDA device that is not there
+    if not (is_real(timeout) and timeout > 0):
+        raise ValidationError(f"timeout must be a positive, finite number of seconds; "
+                              f"got {timeout!r}")
     if backend is None:
         backend = "nccl" if str(device).startswith("cuda") else "gloo"
+    if backend not in ("gloo", "nccl"):
+        raise ValidationError(f"backend must be 'gloo' or 'nccl'; got {backend!r}")
     if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise ValidationError("backend 'nccl' needs CUDA devices, and torch sees none "
+                                  "here; use backend 'gloo' (the default on CPUs)")
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     wait = datetime.timedelta(seconds=float(timeout))
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
