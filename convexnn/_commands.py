@@ -168,6 +168,36 @@ def _training_data(
     return _named(X, names), y, name
 
 
+def _column_layout(args: argparse.Namespace, y: np.ndarray) -> dict[str, int]:
+    """Where the target column of a text ``--data`` file is: ``{"columns": count,
+    "target_column": index}`` (``{}`` for other files), so that a file of the same
+    columns without a header is read the same way (see :func:`_recorded_target`)."""
+    if getattr(args, "data", None) is None or _delimiter(args) is None or y.ndim != 1:
+        return {}
+    from convexnn.datasets._text import csv_width
+
+    columns = csv_width(args.data, _delimiter(args))
+    target = _column(args.target)
+    if columns is None:
+        return {}
+    if isinstance(target, str):
+        target = (_header(args) or []).index(target)
+    return {"columns": columns, "target_column": (columns - 1 if target is None
+                                                  else target % columns)}
+
+
+def _recorded_target(args: argparse.Namespace, delimiter: str) -> int | None:
+    """The target column of the model's training file, for a file of as many columns."""
+    from convexnn._persistence import saved_data_format
+    from convexnn.datasets._text import csv_width
+
+    layout = saved_data_format(args.model)
+    target = layout.get("target_column")
+    if isinstance(target, int) and layout.get("columns") == csv_width(args.data, delimiter):
+        return target
+    return None
+
+
 def _features_for(
     model: Any, args: argparse.Namespace, unlabelled_rows: bool = False
 ) -> tuple[Any, np.ndarray | None]:
@@ -178,21 +208,39 @@ def _features_for(
 
 
 def _as_model_labels(model: Any, y: np.ndarray | None) -> np.ndarray | None:
-    """``y`` as strings where the model's classes are strings: a file reads a target
-    column as numbers when every cell is one, so the labels "1", "2" of a model with
-    the classes "1", "2", "x" come back as the numbers 1, 2 from a file without an "x".
-    Missing targets (NaN) become ``""``, as in a column of labels."""
+    """``y`` as the model's string classes where those are strings: a file reads a
+    target column as numbers when every cell is one, so the labels "1", "2" of a model
+    with the classes "1", "2", "x" come back as the numbers 1, 2 from a file without an
+    "x". A number becomes the class of that value ("1.0", "007" included); missing
+    targets (NaN) become ``""``, as in a column of labels."""
     classes = getattr(model, "classes_", None)
     if (y is None or classes is None or y.dtype.kind not in "biuf"
             or not all(isinstance(label, str) for label in classes.tolist())):
         return y
+    by_value: dict[float, list[str]] = {}
+    for label in classes.tolist():
+        value = _number(label)
+        if value is not None:
+            by_value.setdefault(value, []).append(label)
 
-    def label(value: float) -> str:
+    def label_of(value: float) -> str:
         if value != value:  # NaN: no target
             return ""
-        return str(int(value)) if float(value).is_integer() else str(value)
+        matches = by_value.get(value, [])
+        # (no class of this value, or two: "1" and "1.0": its text, refused as unknown)
+        return matches[0] if len(matches) == 1 else str(value)
 
-    return np.array([label(value) for value in y.tolist()], dtype=str)
+    return np.array([label_of(value) for value in y.tolist()], dtype=object).astype(str)
+
+
+def _number(text: str) -> float | None:
+    """The number ``text`` writes (an int exactly), else ``None``."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return None
 
 
 def _read_features(
@@ -203,13 +251,14 @@ def _read_features(
     A model fitted on a file with a header finds its feature columns by name
     in a file with a header (in any order); the target is ``--target`` or the
     one remaining column. Otherwise ``--target`` names the target column,
-    which is dropped, and without it the last column is the target when the
-    file has one column more than the model's features, and a feature when
-    it has exactly as many. Formats without columns (svmlight, IDX, .npz)
-    keep their own targets, if they have any (IDX images without a labels
-    file and an .npz without ``y`` are features only). With
-    ``unlabelled_rows``, empty cells of a text file's target column are read
-    as NaN or ``""`` (see :func:`labelled`) instead of refused.
+    which is dropped; without it, when the file has one column more than the
+    model's features, the target is the column where the training file had it
+    (as ``fit`` recorded it; the last one for a model saved in Python), and
+    when it has exactly as many, every column is a feature. Formats without
+    columns (svmlight, IDX, .npz) keep their own targets, if they have any
+    (IDX images without a labels file and an .npz without ``y`` are features
+    only). With ``unlabelled_rows``, empty cells of a text file's target
+    column are read as NaN or ``""`` (see :func:`labelled`) instead of refused.
     """
     from convexnn.datasets import load_csv, load_file, load_idx, load_numpy
     from convexnn.datasets._files import file_format, idx_labels_for
@@ -253,7 +302,10 @@ def _read_features(
                           features), None
         if kind == ".npy" and npy_width(args.data) == wanted:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
-    X, y = load_file(args.data, target=_column(args.target), **partial)
+    target = _column(args.target)
+    if target is None and delimiter is not None:  # as the training file had it
+        target = _recorded_target(args, delimiter)
+    X, y = load_file(args.data, target=target, **partial)
     if args.target is None and kind in COLUMN_FORMATS and y.ndim == 1:
         columns = X.shape[1] + 1
         if columns != wanted + 1:
@@ -286,7 +338,10 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
         )
     target = _column(args.target)
     if isinstance(target, int):
-        target = names[target] if -len(names) <= target < len(names) else target
+        if not -len(names) <= target < len(names):
+            raise ValidationError(f"--target {target} is out of range: {args.data} has "
+                                  f"{len(names)} columns")
+        target = names[target]
     if target in features:
         raise ValidationError(f"--target {target} is one of the model's feature columns")
     others = [name for name in names if name not in features]
@@ -446,6 +501,8 @@ def fit_command(args: argparse.Namespace) -> int:
     check_output_file(out, {"--data": getattr(args, "data", None)})
     read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
     X, y, _ = _training_data(args, read_as)
+    layout = {"svmlight_zero_based": read_as["zero_based"]} if read_as else {}
+    layout.update(_column_layout(args, y))  # (read now: the file may change during the fit)
     classification = _is_classification(y, args)
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
                   solver_options=_solver_options(args))
@@ -460,8 +517,7 @@ def fit_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     # Before any output: a closed pipe must not lose the model.
     saved = model.to_estimator() if args.cv is not None else model  # the refitted model
-    path = save_estimator(saved, out, data_format={"svmlight_zero_based": read_as["zero_based"]}
-                          if read_as else None)
+    path = save_estimator(saved, out, data_format=layout or None)
     if args.cv is not None:
         print(f"model             {cls._plain_estimator.__name__}, beta {model.beta_:.6g} chosen "
               f"by {model.n_splits_}-fold CV over {len(model.betas_)} betas "
@@ -651,7 +707,8 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
             parser.add_argument("--n-jobs", type=int, default=None,
                                 help="folds solved in parallel (default: 1; -1: every core)")
 
-    def data_file(parser: argparse.ArgumentParser, *, datasets: bool = False) -> None:
+    def data_file(parser: argparse.ArgumentParser, *, datasets: bool = False,
+                  target_default: str = "the last column") -> None:
         if datasets:
             source = parser.add_mutually_exclusive_group(required=True)
             source.add_argument(
@@ -665,7 +722,7 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
                                 help="a data file: CSV/TSV/text, .npy/.npz, svmlight, MNIST IDX")
         parser.add_argument("--target", metavar="COL",
                             help="target column of a CSV / .npy file: index or header name "
-                            "(default: the last column)")
+                            f"(default: {target_default})")
         parser.add_argument("--delimiter", type=_separator, metavar="SEP",
                             help="field separator of a text file, e.g. ';' or '\\t'; longer "
                             "than one character, a regular expression (default: ',' for .csv, "
@@ -695,10 +752,16 @@ def add_model_commands(commands: Any, common: argparse.ArgumentParser, activatio
         parser = commands.add_parser(name, parents=[common], help=text,
                                      description=text[0].upper() + text[1:] + ".")
         parser.add_argument("model", metavar="MODEL", help="a model file written by 'fit'")
-        data_file(parser)
+        data_file(parser, target_default=(
+            "by name where the model and the file have headers (the column that is not a "
+            "feature); else, in a file with one column more than the model's features, the "
+            "column of the training file's target; a file of as many columns is features "
+            "only"))
         if name == "predict":
             parser.add_argument("--out", metavar="CSV",
-                                help="write the predictions to this CSV (default: print them)")
+                                help="write the predictions to this CSV, and print the "
+                                "score where the file has targets (default: print the "
+                                "predictions only)")
         else:
             parser.add_argument("--tighten", action="store_true",
                                 help="also solve on this data for a tighter bound")

@@ -241,6 +241,7 @@ def solve(
     if options.get("distributed") not in (None, False):
         return _solve_distributed(problem, solver, options, warm_start, decomposition_rtol,
                                   polish)
+    options.pop("distributed", None)  # (not distributed: every back-end's plain solve)
     try:
         if solver.lower() == "auto":
             candidates = solvers.auto_candidates(problem)
@@ -327,10 +328,10 @@ def _solve_distributed(
             f"data); got solver={solver!r}"
         )
     if not is_distributed_option(options["distributed"]):
-        raise ValidationError(
+        raise translate_solver_error(InvalidSolverOptionError(
             "the distributed option must be True, a torch.distributed ProcessGroup or a "
             f"Communicator, got {type(options['distributed']).__name__}"
-        )
+        ))
     try:
         comm = communicator_for(options["distributed"])
         options = dict(options, distributed=comm)

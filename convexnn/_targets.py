@@ -19,7 +19,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from convexnn._validation import as_float_array, check_beta, check_targets, user_stacklevel
+from convexnn._validation import (
+    as_float_array,
+    check_beta,
+    check_targets,
+    is_sparse,
+    user_stacklevel,
+)
 from convexnn.exceptions import InputTypeError, ValidationError
 from convexnn.losses import Loss, get_loss
 
@@ -48,6 +54,9 @@ def encode_labels(
         )
     if y is None:
         raise ValidationError("this estimator requires y to be passed, but the target y is None")
+    if is_sparse(y):
+        raise ValidationError("y is a sparse matrix; class labels must be a dense 1-d array. "
+                              "Convert with y.toarray().ravel().")
     if hasattr(y, "to_numpy") and not hasattr(y, "columns"):  # a pandas Series
         y = y.to_numpy()
     try:
@@ -112,9 +121,13 @@ def _indices_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
         known = np.zeros(len(labels), dtype=bool)
     if not known.all():
         unknown = np.unique(labels[~known].astype(str))[:5]
+        kinds = ""
+        if set(unknown) <= set(map(str, classes)):  # the same when printed: 1 and "1"
+            kinds = (f" (y's labels are of dtype {labels.dtype}, the classes of dtype "
+                     f"{np.asarray(classes).dtype}: give the labels as the fit did)")
         raise ValidationError(
             f"y has labels the model was not fitted on: {', '.join(unknown)}; its classes "
-            f"are {', '.join(map(str, classes))}"
+            f"are {', '.join(map(str, classes))}{kinds}"
         )
     return np.searchsorted(classes, labels)
 

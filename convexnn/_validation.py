@@ -36,7 +36,7 @@ TARGET_LIMIT = 1e100
 FEATURE_LIMIT = 1e50
 
 
-def _is_sparse(array: Any) -> bool:
+def is_sparse(array: Any) -> bool:
     try:
         from scipy import sparse
     except ImportError:  # pragma: no cover - scipy is a dependency
@@ -75,10 +75,11 @@ def as_float_array(
             if name == "y"
             else f"{name} is None; expected an array"
         )
-    if _is_sparse(array):
+    if is_sparse(array):
         raise ValidationError(
             f"{name} is a sparse matrix; sparse input is not supported because the "
-            f"semidefinite program needs dense features. Convert with {name}.toarray()."
+            f"semidefinite program needs dense {'features' if name == 'X' else 'arrays'}. "
+            f"Convert with {name}.toarray()."
         )
     if np.ma.isMaskedArray(array) and np.ma.getmaskarray(array).any():
         # np.asarray drops the mask: the masked (missing) entries would be fitted.
@@ -89,7 +90,8 @@ def as_float_array(
     if hasattr(array, "to_numpy"):  # pandas DataFrame / Series
         # Checked on the columns' own dtypes: the float conversion below would turn
         # dates into nanosecond counts and drop imaginary parts with only a warning.
-        for dtype in np.atleast_1d(np.asarray(array.dtypes, dtype=object)):
+        dtypes = getattr(array, "dtypes", getattr(array, "dtype", None))  # (an Index: dtype)
+        for dtype in np.atleast_1d(np.asarray(dtypes, dtype=object)):
             _check_real_numbers(dtype, name)
         try:  # nullable dtypes: missing values become NaN (reported below)
             array = array.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -152,6 +153,7 @@ class _FoldPath:
     n_neurons: np.ndarray
     objectives: np.ndarray
     solve_times: np.ndarray
+    score_times: np.ndarray
 
 
 def _fold_path(
@@ -175,14 +177,19 @@ def _fold_path(
             geometry=geometry, decomposition_rtol=params["decomposition_rtol"],
         )
 
-    def score(point: PathPoint) -> float:
+    def score(point: PathPoint) -> tuple[float, float]:
+        if not point.usable:
+            return np.nan, 0.0
+        start = time.perf_counter()
         try:
-            return scorer(estimator._estimator_at(point, geometry), features[test], labels[test])
+            value = scorer(estimator._estimator_at(point, geometry), features[test],
+                           labels[test])
         except (AttributeError, TypeError, ValueError) as error:
             raise ValidationError(f"scoring={estimator.scoring!r} failed on split {split}'s "
                                   f"held-out samples at beta {point.beta:.4g}: {error}") from error
+        return value, time.perf_counter() - start
 
-    scores = [score(point) if point.usable else np.nan for point in points]
+    scores, score_times = zip(*(score(point) for point in points))
     return _FoldPath(
         usable=np.array([point.usable for point in points]),
         test_size=len(test),
@@ -192,6 +199,7 @@ def _fold_path(
         n_neurons=np.array([point.result.n_neurons for point in points]),
         objectives=np.array([point.result.objective for point in points]),
         solve_times=np.array([point.result.solve_time for point in points]),
+        score_times=np.array(score_times),
     )
 
 
@@ -340,11 +348,18 @@ class _ConvexPolyCVMixin:
 
     def _folds(self, cv: Any, features: np.ndarray, labels: np.ndarray, groups: Any) -> list:
         """``(train, test)`` index arrays of ``cv``, checked: at least one split, every
-        index a sample's."""
+        index a sample's (boolean masks of the samples, as scikit-learn takes them, become
+        their indices)."""
+        n = len(features)
+
+        def as_indices(split: Any) -> np.ndarray:
+            split = np.asarray(split)
+            return np.flatnonzero(split) if split.dtype == bool and split.shape == (n,) else split
+
         try:
             splitter = check_cv(DEFAULT_FOLDS if cv is None else cv, labels,
                                 classifier=is_classifier(self))
-            folds = [(np.asarray(train), np.asarray(test))
+            folds = [(as_indices(train), as_indices(test))
                      for train, test in splitter.split(features, labels, groups)]
         except ValueError as error:  # e.g. more folds than samples
             raise ValidationError(f"cv={self.cv!r}: {error}") from error
@@ -353,7 +368,6 @@ class _ConvexPolyCVMixin:
                 "cv gives no (train, test) splits (a generator is used up by one fit: pass "
                 "a list or a splitter)"
             )
-        n = len(features)
         for k, (train, test) in enumerate(folds):
             for name, indices in (("train", train), ("test", test)):
                 not_indices = (indices.size == 0 or indices.ndim != 1
@@ -444,7 +458,8 @@ class _ConvexPolyCVMixin:
                 "scoring (e.g. 'neg_mean_squared_error').",
                 ConvexNNWarning, stacklevel=3,
             )
-        self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"))
+        self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"),
+                                            stacked("score_times"))
 
     def _warn_about_points(self, usable: np.ndarray, complete: np.ndarray) -> None:
         """One :class:`SolverStatusWarning` for the points that are not certified within tol."""
@@ -476,7 +491,8 @@ class _ConvexPolyCVMixin:
             )
 
     def _cv_results(
-        self, mean: np.ndarray, complete: np.ndarray, solve_times: np.ndarray
+        self, mean: np.ndarray, complete: np.ndarray, solve_times: np.ndarray,
+        score_times: np.ndarray,
     ) -> dict[str, Any]:
         """``cv_results_`` in :class:`~sklearn.model_selection.GridSearchCV`'s layout."""
         from scipy.stats import rankdata
@@ -491,7 +507,11 @@ class _ConvexPolyCVMixin:
         results["std_test_score"] = np.where(complete, self.scores_path_.std(axis=1), np.nan)
         rank = rankdata(-np.where(complete, mean, -np.inf), method="min").astype(np.int32)
         results["rank_test_score"] = rank
-        results["mean_solve_time"] = solve_times.mean(axis=1)
+        # A point's fit is its warm-started solve (GridSearchCV times a cold fit).
+        results["mean_fit_time"] = solve_times.mean(axis=1)
+        results["std_fit_time"] = solve_times.std(axis=1)
+        results["mean_score_time"] = score_times.mean(axis=1)
+        results["std_score_time"] = score_times.std(axis=1)
         results["n_usable_splits"] = np.isfinite(self.scores_path_).sum(axis=1)
         for name, values in (("status", self.status_path_), ("relative_gap", self.gaps_path_),
                              ("n_neurons", self.n_neurons_path_),
@@ -604,7 +624,8 @@ class ConvexPolyRegressorCV(_ConvexPolyCVMixin, ConvexPolyRegressor):
         (``param_beta``, ``splitK_test_score``, ``mean_test_score``,
         ``rank_test_score``, ...) plus ``splitK_status``,
         ``splitK_relative_gap``, ``splitK_n_neurons``, ``splitK_objective``,
-        ``n_usable_splits`` and ``mean_solve_time``.
+        ``n_usable_splits``. ``mean_fit_time`` is a path point's solve,
+        warm-started from the previous point.
     result_, network_ : SolveResult, TwoLayerPolyNet
         The model refitted at ``beta_`` (``refit=True``).
     n_features_in_ : int

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from convexnn._validation import _is_sparse, as_real_array, check_interval
+from convexnn._validation import as_real_array, check_interval, is_sparse
 from convexnn.exceptions import ValidationError
 from convexnn.solvers.base import Neurons
 
@@ -28,7 +28,7 @@ SYMMETRY_RTOL = 1e-6
 
 def _check_block(Z: Any, name: str = "Z") -> np.ndarray:
     """A finite, square, symmetric float matrix of side >= 2."""
-    if Z is None or _is_sparse(Z):
+    if Z is None or is_sparse(Z):
         what = "None" if Z is None else "a sparse matrix"
         raise ValidationError(
             f"{name} is {what}; expected a dense square array (use .toarray() on sparse input)"

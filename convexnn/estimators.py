@@ -127,8 +127,8 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         -------
         self
         """
-        params = self._check_params()
         with self._fitting():
+            params = self._check_params()
             features = self._features(X, reset=True)
             self._solve(features, self._targets(y, len(features), params["loss"], reset=True),
                         params)

@@ -53,6 +53,8 @@ INT: OptionCheck = (f"an int (of at most {INT_OPTION_MAX} in absolute value)",
                     lambda v: is_int(v) and abs(v) <= INT_OPTION_MAX)
 POSITIVE_INT: OptionCheck = (f"a positive int (at most {INT_OPTION_MAX})", _int_in(1))
 NON_NEGATIVE_INT: OptionCheck = (f"a non-negative int (at most {INT_OPTION_MAX})", _int_in(0))
+STRING: OptionCheck = ("a string", lambda v: isinstance(v, str))
+MAPPING: OptionCheck = ("a dict", lambda v: isinstance(v, Mapping))
 
 
 def cpu_count() -> int:
@@ -69,13 +71,12 @@ def cpu_count() -> int:
 THREADS_PER_CPU = 4
 
 
-def thread_count() -> OptionCheck:
-    """A positive number of threads, at most :data:`THREADS_PER_CPU` per CPU."""
-    most = THREADS_PER_CPU * cpu_count()
-    return (f"a positive int of at most {most} ({THREADS_PER_CPU} per CPU of this machine)",
-            lambda v: is_int(v) and 1 <= v <= most)
-STRING: OptionCheck = ("a string", lambda v: isinstance(v, str))
-MAPPING: OptionCheck = ("a dict", lambda v: isinstance(v, Mapping))
+#: A positive number of threads, at most :data:`THREADS_PER_CPU` per CPU this process
+#: may run on when the option is checked (not when convexnn was imported).
+THREAD_COUNT: OptionCheck = (
+    f"a positive int, at most {THREADS_PER_CPU} per CPU this process may use",
+    lambda v: is_int(v) and 1 <= v <= THREADS_PER_CPU * cpu_count(),
+)
 
 
 def one_of(*choices: Any) -> OptionCheck:

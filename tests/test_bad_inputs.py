@@ -861,6 +861,15 @@ def test_pandas_columns_of_dates_or_complex_numbers_are_refused(column):
         cnn.ConvexPolyRegressor(beta=0.1).fit(X, column)
 
 
+def test_a_pandas_index_is_taken_as_an_array():
+    # (it has a dtype, not the dtypes the date check read first)
+    X = np.random.default_rng(6).normal(size=(20, 2))
+    model = cnn.ConvexPolyRegressor(beta=0.1, solver="native").fit(X, pd.Index(X[:, 0]))
+    assert model.result_.status == "optimal"
+    with pytest.raises(InputTypeError, match="Convert dates"):
+        cnn.ConvexPolyRegressor(beta=0.1).fit(X, pd.date_range("2020", periods=20))
+
+
 def test_a_failed_refit_leaves_nothing_of_the_previous_fit():
     """New classes_ beside the old network_ would predict the old model's outputs under
     the new labels; after a failed fit the estimator is not fitted."""
@@ -874,6 +883,11 @@ def test_a_failed_refit_leaves_nothing_of_the_previous_fit():
     assert not [name for name in vars(model) if name.endswith("_")]
     with pytest.raises(NotFittedError):
         model.predict(X)
+    model.set_params(solver_options=None).fit(X, np.where(X[:, 0] > 0, "a", "b"))
+    model.set_params(beta=-1.0)  # refused by fit's parameter check: unfitted too
+    with pytest.raises(ValidationError, match="beta"):
+        model.fit(X, np.where(X[:, 0] > 0, "a", "b"))
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
 def test_label_shapes_get_advice_that_points_at_the_caller():
@@ -896,3 +910,24 @@ def test_predict_proba_of_a_loss_without_probabilities_says_why():
         model.predict_proba(X)
     assert "only available with loss='logistic' or loss='cross-entropy'" in str(
         caught.value.__cause__)
+
+
+def test_sparse_targets_get_a_convexnn_error_that_speaks_of_targets():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 3))
+    with pytest.raises(ValidationError, match=r"y is a sparse matrix.*y.toarray\(\).ravel\(\)"):
+        cnn.ConvexPolyClassifier(beta=0.1).fit(X, sp.csr_matrix((X[:, :1] > 0).astype(float)))
+    with pytest.raises(ValidationError, match=r"y is a sparse matrix.*dense arrays") as caught:
+        cnn.ConvexPolyRegressor(beta=0.1).fit(X, sp.csr_matrix(X[:, :1]))
+    assert "features" not in str(caught.value)
+
+
+def test_labels_that_print_like_the_classes_but_are_of_another_type_say_so():
+    # "y has labels the model was not fitted on: 0, 1; its classes are 0, 1" contradicted itself
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20, 2))
+    model = cnn.ConvexPolyClassifier(beta=0.1, solver="native").fit(
+        X, np.where(X[:, 0] > 0, "1", "0"))
+    with pytest.raises(ValidationError, match=r"labels are of dtype int64, the classes of dtype "
+                                              r"<U1: give the labels as the fit did"):
+        model.certify(X, (X[:, 0] > 0).astype(np.int64))

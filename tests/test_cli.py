@@ -1001,6 +1001,40 @@ def test_predict_and_certify_read_labels_as_the_model_has_them(tmp_path, capsys)
     assert f"samples           {numeric.sum()}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("classes", [["1.0", "2.0", "x"], ["007", "120", "x"]],
+                         ids=["decimal", "zero-padded"])
+def test_numbers_read_from_a_file_are_the_classes_of_their_value(tmp_path, capsys, classes):
+    """The classes "1.0" or "007" are not str(1.0) or str(7) of the numbers a file of
+    them reads as: each number is matched to the class of its value."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(30, 2))
+    labels = np.array(classes)[np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(1)]),
+                                         axis=1)]
+    _write_csv(tmp_path / "train.csv", X, labels)
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--beta", "0.01",
+                 "--solver", "native", "--out", str(model)]) == 0
+    numeric = labels != "x"
+    _write_csv(tmp_path / "numbers.csv", X[numeric], labels[numeric])
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(tmp_path / "numbers.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr()
+    assert "accuracy" in out.out and "not scored" not in out.err, out.err
+    assert main(["certify", str(model), "--data", str(tmp_path / "numbers.csv")]) == 0
+
+
+def test_a_target_index_out_of_range_says_so_in_a_file_with_a_header(labelled, tmp_path,
+                                                                    capsys):
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(labelled["train"]), "--beta", "0.5",
+                 "--solver", "native", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(labelled["train"]),
+                 "--target", "9"]) == 2
+    assert "--target 9 is out of range" in capsys.readouterr().err
+
+
 def test_a_column_the_model_does_not_use_is_not_read(labelled, tmp_path, capsys):
     """An id column of text beside the model's named columns: predicted and certified as
     without it."""
@@ -1034,6 +1068,15 @@ def test_loader_advice_is_given_in_command_line_words(tmp_path, capsys):
     np.savez(tmp_path / "positional.npz", rng.normal(size=(10, 2)), rng.normal(size=10))
     (tmp_path / "year.csv").write_text("a,2020,label\n1,2,x\n3,4,y\n5,6,x\n")
     (tmp_path / "lonely-images-idx3-ubyte").write_bytes(b"")
+    np.savez(tmp_path / "xy.npz", X=rng.normal(size=(10, 2)), y=rng.normal(size=10))
+    (tmp_path / "huge.csv").write_text("a,b,y\n1e200,2,1\n3,4,2\n5,6,3\n")
+    for argv, said in ((["--target", "0"], "an .npz file's targets are its array y"),
+                       ([], "e.g. standardise the file's columns")):
+        data = "xy.npz" if argv else "huge.csv"
+        assert main(["fit", "--data", str(tmp_path / data), *argv, "--out",
+                     str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "x_key" not in err and "sklearn" not in err, err
     for data, said in (("positional.npz", "np.savez(file, X=..., y=...)"),
                        ("year.csv", "rename its column names that are numbers"),
                        ("lonely-images-idx3-ubyte", "named as MNIST's are")):
@@ -1042,3 +1085,30 @@ def test_loader_advice_is_given_in_command_line_words(tmp_path, capsys):
         err = capsys.readouterr().err
         assert said in err, err
         assert not re.search(r"x_key=|header=True|labels_path=", err), err
+
+
+def test_a_file_without_a_header_is_read_as_the_training_file_was(labelled, tmp_path, capsys):
+    """Fitted with the target first: a file of the same columns without a header takes
+    its first column for the target, not its last (which was a feature)."""
+    from convexnn import ConvexPolyRegressor
+
+    X = labelled["X"]
+    y = X[:, 0] ** 2 - X[:, 1]
+    rows = [",".join(repr(float(v)) for v in (y[i], *X[i])) for i in range(len(X))]
+    (tmp_path / "train.csv").write_text("price,f0,f1,f2\n" + "\n".join(rows) + "\n")
+    (tmp_path / "plain.csv").write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--target", "price",
+                 "--beta", "0.01", "--solver", "native", "--out", str(model)]) == 0
+    fitted = ConvexPolyRegressor.load(model)
+    expected = fitted.predict(_frame(X))
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(tmp_path / "plain.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    score = float(capsys.readouterr().out.split("R^2")[1])
+    assert score == pytest.approx(fitted.score(_frame(X), y), abs=1e-4)  # (it was -21)
+    written = np.loadtxt(tmp_path / "p.csv", skiprows=1)
+    np.testing.assert_allclose(written, expected, rtol=1e-12)
+    assert main(["certify", str(model), "--data", str(tmp_path / "plain.csv")]) == 0
+    assert float(_fields(capsys.readouterr().out)["certified gap"].split("relative ")[1]
+                 .rstrip(")")) < 1e-3

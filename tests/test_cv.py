@@ -261,6 +261,9 @@ def test_classifier_cv_matches_grid_search_and_reports_cv_results():
     np.testing.assert_array_equal(cv.classes_, ["hi", "lo"])
     assert set(cv.predict(X)) <= {"hi", "lo"}
     results = cv.cv_results_
+    # every key of GridSearchCV's (code written for it reads these alike)
+    assert set(grid.cv_results_) <= set(results), set(grid.cv_results_) - set(results)
+    assert np.all(results["mean_fit_time"] > 0) and np.all(results["mean_score_time"] > 0)
     assert [p["beta"] for p in results["params"]] == list(cv.betas_)
     assert results["split0_status"][1] == "optimal"
     assert results["n_usable_splits"].tolist() == [3] * 5
@@ -467,6 +470,18 @@ def test_groups_reach_a_group_splitter():
     assert all(len(np.unique(groups[test])) == 1 for _, test in splits)  # one group each
     given = ConvexPolyRegressorCV(betas=3, cv=splits, solver="native").fit(X, y)
     np.testing.assert_array_equal(cv.scores_path_, given.scores_path_)  # those very folds
+
+
+def test_boolean_masks_as_splits_are_the_samples_they_select():
+    # GridSearchCV takes (mask, ~mask) splits; they were refused as not integer indices
+    X, y = regression_data()
+    mask = np.arange(len(X)) % 2 == 0
+    masks = ConvexPolyRegressorCV(betas=3, cv=[(mask, ~mask), (~mask, mask)],
+                                  solver="native").fit(X, y)
+    splits = [(np.flatnonzero(mask), np.flatnonzero(~mask)),
+              (np.flatnonzero(~mask), np.flatnonzero(mask))]
+    given = ConvexPolyRegressorCV(betas=3, cv=splits, solver="native").fit(X, y)
+    np.testing.assert_array_equal(masks.scores_path_, given.scores_path_)
 
 
 def test_a_list_of_betas_is_used_as_given_in_decreasing_order():

@@ -909,3 +909,39 @@ def test_load_csv_reads_only_the_named_columns(tmp_path):
     (tmp_path / "plain.csv").write_text("1,2,3\n4,5,6\n")
     with pytest.raises(ValidationError, match="has no header"):
         load_csv(tmp_path / "plain.csv", target=None, columns=["a"])
+
+
+def test_loader_mistakes_get_messages_that_say_what_to_do(tmp_path):
+    (tmp_path / "pipes.csv").write_text("1||2||3\n4||5||6\n")
+    with pytest.raises(ValidationError, match=r"matches the empty string; escape it"):
+        load_csv(tmp_path / "pipes.csv", delimiter="||")
+    (tmp_path / "libsvm.txt").write_text("1 1:0.5 2:1.5\n-1 1:0.1 3:2.0\n")
+    with pytest.raises(DataFormatError, match=r"index:value pairs.*name the file \.svm"):
+        load_file(tmp_path / "libsvm.txt")
+    (tmp_path / "times.csv").write_text("a,start,y\n1,12:30,1\n2,13:45,0\n")
+    with pytest.raises(DataFormatError, match=r"non-numeric feature column 'start'") as caught:
+        load_file(tmp_path / "times.csv")  # a time in a CSV is not an svmlight pair
+    assert "svmlight" not in str(caught.value)
+    (tmp_path / "wide.csv").write_bytes("a,b,y\n1,2,3\n4,5,6\n".encode("utf-16"))
+    with pytest.raises(DataFormatError, match="is not UTF-8 text.*save it as UTF-8"):
+        load_csv(tmp_path / "wide.csv")
+
+
+def test_compressed_text_files_of_every_kind_load_csv_reads_are_loaded(tmp_path):
+    import lzma
+
+    with lzma.open(tmp_path / "data.csv.xz", "wt") as handle:
+        handle.write("a,b,y\n1,2,3\n4,5,6\n")
+    X, y = load_file(tmp_path / "data.csv.xz")
+    np.testing.assert_array_equal(X, [[1, 2], [4, 5]])
+    assert y.tolist() == [3, 6]
+
+
+def test_stratify_takes_numpy_booleans():
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.r_[np.zeros(16, int), np.ones(4, int)]
+    for seed in range(5):  # stratified: always one of the 4 ones among the 5 test samples
+        y_test = train_test_split_data(X, y, stratify=np.True_, random_state=seed)[3]
+        assert np.bincount(y_test, minlength=2).tolist() == [4, 1]
+    with pytest.raises(ValidationError, match="stratify must be None, a bool"):
+        train_test_split_data(X, y, stratify=3)

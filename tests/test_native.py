@@ -358,8 +358,9 @@ BAD_OPTIONS = [
     ("scalar-squared", {"threads": 0}, "threads"),
     ("scalar-squared", {"threads": 1.5}, "threads"),
     # (thousands of threads made OpenMP abort the process)
-    ("scalar-squared", {"threads": 10**5}, "at most"),
+    ("scalar-squared", {"threads": 10**5}, "at most 4 per CPU"),
     ("scalar-squared", {"max_iter": 2**31}, "at most 2147483647"),
+    ("scalar-squared", {"distributed": "yes"}, "distributed"),
     ("scalar-squared", {"max_neurons": -1}, "max_neurons"),
     ("scalar-squared", {"max_neurons": True}, "max_neurons"),
 ]

@@ -496,6 +496,13 @@ def test_integer_options_beyond_what_the_back_ends_hold_are_refused(problem, nam
         solve(problem, name, options)
 
 
+@pytest.mark.parametrize("name", ["scs", "clarabel", "native", "auto"])
+def test_distributed_false_is_a_plain_solve_on_every_back_end(problem, name):
+    # scs and clarabel refused distributed=False, which native and auto accepted
+    result, _, _ = solve(problem, name, {"distributed": False})
+    assert result.status == "optimal"
+
+
 def test_mosek_refuses_a_common_option_also_set_in_mosek_params():
     # checked before any license is needed; MOSEK's parameter used to win silently
     from convexnn.solvers.errors import InvalidSolverOptionError

@@ -17,7 +17,7 @@ from convexnn.datasets._text import load_csv
 from convexnn.exceptions import ValidationError
 
 _SUPPORTED = (
-    "CSV/TSV/text (.csv, .tsv, .txt, optionally .gz/.bz2), NumPy (.npy, .npz), "
+    "CSV/TSV/text (.csv, .tsv, .txt, optionally .gz/.bz2/.xz/.zip), NumPy (.npy, .npz), "
     "svmlight (.svm, .svmlight, .libsvm), MNIST IDX (names with 'idx' or ending in -ubyte)"
 )
 
@@ -36,6 +36,8 @@ def load_file(
     ``.svm`` / ``.svmlight`` / ``.libsvm``        :func:`load_svmlight`
     contains ``idx`` or ends in ``-ubyte[.gz]``   :func:`load_idx`
     ============================================  ================================
+
+    Text files may also be compressed with bz2, xz or zip (``.csv.xz``).
 
     Parameters
     ----------
@@ -109,7 +111,7 @@ def file_format(path: PathLike) -> str:
     file = check_path(path)
     name = file.name.lower()
     stem = name
-    for suffix in (".gz", ".bz2"):
+    for suffix in (".gz", ".bz2", ".xz", ".zip"):
         stem = stem.removesuffix(suffix)
     extension = Path(stem).suffix
     if extension in TEXT_DELIMITERS or (extension in (".npy", ".npz") and stem == name):

@@ -95,7 +95,13 @@ def train_test_split_data(
         random_state = int(np.random.SeedSequence().generate_state(1)[0])
     else:
         local_random_state(random_state)  # the error names random_state
-    labels = y if stratify is True else (None if stratify is False else stratify)
+    if isinstance(stratify, (bool, np.bool_)):
+        labels = y if stratify else None
+    elif stratify is None or np.ndim(stratify) == 1 or np.ndim(stratify) == 2:
+        labels = stratify
+    else:
+        raise ValidationError(f"stratify must be None, a bool or one label per sample; "
+                              f"got {stratify!r}")
     if labels is not None and len(labels) != len(X):
         raise ValidationError(
             f"stratify must have one label per sample ({len(X)}), got {len(labels)}"

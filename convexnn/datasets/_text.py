@@ -88,6 +88,10 @@ def load_csv(
     file = existing_file(path)
     if delimiter is not None and not (isinstance(delimiter, str) and delimiter):
         raise ValidationError(f"delimiter must be a non-empty string or None, got {delimiter!r}")
+    if delimiter is not None and len(delimiter) > 1 and _matches_empty_string(delimiter):
+        raise ValidationError(
+            f"delimiter {delimiter!r}: longer than one character it is a regular expression, "
+            f"and this one matches the empty string; escape it ({re.escape(delimiter)!r})")
     try:
         table = _read_cells(file, delimiter)
     except re.error as error:  # pandas takes a delimiter longer than one character as one
@@ -99,12 +103,20 @@ def load_csv(
         if getattr(error, "errno", None) is not None:  # a real I/O error, not the data's
             raise
         raise DataFormatError(f"{file} could not be read: {error}") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"{file} is not UTF-8 text ({error}); save it as UTF-8 (e.g. "
+                              "'CSV UTF-8' in a spreadsheet)") from error
+    except (pd.errors.ParserError, ValueError) as error:
         raise DataFormatError(f"{file} could not be parsed as delimited text: {error}") from error
     # Line numbers: row i of the raw table is line i + 1; blank lines are dropped now.
     table = table.dropna(how="all")
     if table.empty:
         raise DataFormatError(f"{file} has no data rows")
+    if _is_svmlight(table.iloc[0], delimiter):
+        raise DataFormatError(
+            f"{file}: line {int(table.index[0]) + 1} holds index:value pairs, as svmlight / "
+            "LIBSVM data does (label index:value ...); name the file .svm, .svmlight or "
+            ".libsvm to read it as such")
 
     if header == "infer":
         has_header = _looks_like_header(table.iloc[0])
@@ -167,6 +179,23 @@ def load_csv(
     if has_header and target_index != 0:
         _warn_about_an_index_column(columns[0], names[0], file)
     return np.column_stack(columns).astype(np.float64), y
+
+
+def _is_svmlight(row: pd.Series, delimiter: str | None) -> bool:
+    """Whether a whitespace-delimited ``row`` is a label and ``index:value`` pairs (a
+    LIBSVM file named ``.txt``; ``12:30`` in a CSV is a time, not a pair)."""
+    cells = row.dropna().str.strip().tolist()
+    pair = r"\d+:[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+    return (delimiter in (r"\s+", " ", "\t") and len(cells) >= 2
+            and all(re.fullmatch(pair, cell) for cell in cells[1:]))
+
+
+def _matches_empty_string(pattern: str) -> bool:
+    """Whether the regular expression ``pattern`` matches the empty string (``"||"``)."""
+    try:
+        return re.fullmatch(pattern, "") is not None
+    except re.error:
+        return False  # (reported when pandas compiles it)
 
 
 def _warn_about_an_index_column(column: np.ndarray, name: str, file: Path) -> None:
@@ -355,7 +384,7 @@ def _missing_cells(cells: pd.Series, *, feature: bool) -> pd.Series:
     feature column or in a target column of numbers; in a column of labels such a word
     is a label (a severity ``"None"``)."""
     missing = cells.isna()
-    words = cells.str.strip().isin(_MISSING_WORDS) & ~missing
+    words = cells.isin(_MISSING_WORDS)  # (read with skipinitialspace: no leading blanks)
     if not words.any():
         return missing
     if not feature:
@@ -419,8 +448,9 @@ def _numeric_column(cells: pd.Series, name: str, file: Path, *, feature: bool,
         return stripped.to_numpy(dtype=str)
     bad = ~numeric
     line = int(bad.idxmax()) + 1
+    value = stripped[bad.idxmax()]
     raise DataFormatError(
-        f"{file}: non-numeric feature {what}: value {stripped[bad.idxmax()]!r} at line {line}; "
+        f"{file}: non-numeric feature {what}: value {value!r} at line {line}; "
         f"expected a finite number (encode categorical columns first, or choose this column "
         f"as the target{_header_hint(line) if line == first_line else ''})"
     )

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from convexnn.solvers import _memory
-from convexnn.solvers._checks import BOOL, POSITIVE_INT, one_of, optional, thread_count
+from convexnn.solvers._checks import BOOL, POSITIVE_INT, THREAD_COUNT, one_of, optional
 from convexnn.solvers._distributed import (
     LOCAL,
     Communicator,
@@ -156,7 +156,7 @@ class NativeSolver(Solver):
             "engine": one_of(*ENGINES),
             "device": ("'cpu', or 'cuda' where torch sees a CUDA device", _usable_device),
             "dtype": one_of("float64", "float32"),
-            "threads": optional(thread_count()),
+            "threads": optional(THREAD_COUNT),
             "max_neurons": optional(POSITIVE_INT),
             "row_space": BOOL,
             "distributed": (
