@@ -36,6 +36,7 @@ import numpy as np
 from convexnn import solvers
 from convexnn._polish import polish_network
 from convexnn._validation import (
+    check_beta,
     check_bool,
     check_interval,
     check_solver,
@@ -43,7 +44,7 @@ from convexnn._validation import (
     user_stacklevel,
 )
 from convexnn.certificates import certify_network, gradient_dual
-from convexnn.decomposition import decompose_blocks
+from convexnn.decomposition import solution_neurons
 from convexnn.exceptions import (
     LongSolveWarning,
     ProblemTooLargeError,
@@ -150,7 +151,7 @@ def network_from_output(problem: PolySDP, output: SolverOutput, rtol: float) -> 
     if output.neurons is not None:
         neurons = output.neurons
     elif output.blocks is not None:
-        neurons = decompose_blocks(output.blocks, rtol)
+        neurons = solution_neurons(output.blocks, rtol)
     else:
         raise SolverFailedError(f"{output.status.value}: the back-end returned no solution")
     return TwoLayerPolyNet.from_neurons(
@@ -228,6 +229,8 @@ def solve(
             "problem must be a PolySDP from convexnn.make_problem / make_conv_problem, got "
             f"{type(problem).__name__}"
         )
+    # (a PolySDP is a dataclass: dataclasses.replace(problem, beta=...) skips make_problem)
+    check_beta(problem.beta)
     options = dict(check_solver_options(solver_options) or {})
     check_solver(solver)
     check_interval(decomposition_rtol, "decomposition_rtol", low=0.0, high=1.0)

@@ -127,7 +127,8 @@ def as_float_array(
         elif raw.ndim > max(ndims):
             hint = (
                 f". Flatten each sample ({name}.reshape(len({name}), -1))"
-                + (" or use a convolutional estimator for images" if name == "X" else "")
+                + (" or, for images, use a convolutional estimator (or geometry= of the "
+                   "functions that take one)" if name == "X" else "")
             )
         raise ValidationError(f"{name} must be {expected}; got shape {raw.shape}{hint}")
     values = raw.astype(np.float64, copy=False)
@@ -145,8 +146,8 @@ def as_float_array(
         bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
         kind = "NaN" if np.isnan(values).any() else "infinity"
         raise ValidationError(
-            f"{name} contains {bad} non-finite value(s) ({kind}); remove or impute them "
-            "before fitting"
+            f"{name} contains {bad} non-finite value(s) ({kind}); remove or impute them"
+            + (" before fitting" if name in ("X", "y") else "")
         )
     if limit is not None and (largest := float(np.abs(values).max(initial=0.0))) > limit:
         raise ValidationError(

@@ -14,12 +14,13 @@ dropped instead of normalised.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from convexnn._validation import as_real_array, check_interval, is_sparse
-from convexnn.exceptions import ValidationError
+from convexnn._validation import as_real_array, check_interval, is_sparse, user_stacklevel
+from convexnn.exceptions import ConvexNNWarning, ValidationError
 from convexnn.solvers.base import Neurons
 
 #: ``Z`` and ``Z^T`` may differ by this much relative to ``max |Z|`` (solver rounding).
@@ -65,10 +66,28 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     -------
     P : ndarray of shape (h+1, r)
         ``r <= rank(Z)`` columns.
+
+    Warns
+    -----
+    ConvexNNWarning
+        ``Z`` is not PSD or misses the trace condition by more than
+        :data:`PRECONDITION_RTOL` of its size (the negative part is dropped;
+        the columns reproduce ``Z`` only up to that). A solution's empty block
+        is rounding noise of its own size: :func:`decompose_blocks` judges every
+        block against the largest one instead.
     """
     Z = _check_block(Z)
-    rtol = check_interval(rtol, "rtol", low=0.0, high=1.0)
+    return _factor(Z, check_interval(rtol, "rtol", low=0.0, high=1.0), check=True)
+
+
+def _factor(Z: np.ndarray, rtol: float, *, check: bool, scale: float = 0.0) -> np.ndarray:
+    """:func:`neural_decomposition` of a checked ``Z``; ``check`` warns where ``Z`` is not
+    what a solve gives, by more than rounding relative to ``Z`` or to ``scale`` (the
+    largest block of a solution: an empty block is rounding noise). A solve's own blocks,
+    near its accuracy or stopped early, are certified through the network instead."""
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (Z + Z.T))
+    if check:
+        _warn_about_preconditions(Z, eigenvalues, scale)
     top = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
     if top <= 0:
         return np.zeros((Z.shape[0], 0))
@@ -110,6 +129,29 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     return np.column_stack(done)
 
 
+#: ``Z`` may miss positive semidefiniteness and ``trace(Z[:h,:h]) = Z[h,h]`` by this much
+#: relative to its size before the decomposition warns: solvers' blocks miss them by
+#: 1e-13 to 2e-7 (SCS's smallest eigenvalue at its default accuracy).
+PRECONDITION_RTOL = 1e-4
+
+
+def _warn_about_preconditions(Z: np.ndarray, eigenvalues: np.ndarray, scale: float) -> None:
+    """Warn where ``Z`` is not what a solve gives (silently dropped parts otherwise)."""
+    size = max(float(np.abs(eigenvalues).max(initial=0.0)), scale)
+    h = Z.shape[0] - 1
+    problems = []
+    if eigenvalues[0] < -PRECONDITION_RTOL * size:
+        problems.append(f"it is not positive semidefinite (eigenvalue {eigenvalues[0]:.3g} "
+                        f"against {size:.3g}; its negative part is dropped)")
+    residual = abs(float(np.trace(Z[:h, :h]) - Z[h, h]))
+    if residual > PRECONDITION_RTOL * max(size, 1e-300):
+        problems.append(f"trace(Z[:h, :h]) - Z[h, h] = {residual:.3g}, not 0 (the neurons "
+                        "reproduce Z only up to that)")
+    if problems:
+        warnings.warn(f"Z is not a solution's block: {'; '.join(problems)}", ConvexNNWarning,
+                      stacklevel=user_stacklevel())
+
+
 def neurons_from_factor(P: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
     """Unit filters ``(r, h)`` and signed output weights ``(r,)`` from a factor.
 
@@ -133,14 +175,22 @@ def neurons_from_factor(P: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndar
 def decompose_blocks(
     blocks: list[tuple[np.ndarray, np.ndarray]], rtol: float = 1e-9
 ) -> Neurons:
-    """Neurons of every ``(Z, Z')`` pair (block ``b`` feeds region/output ``b``)."""
+    """Neurons of every ``(Z, Z')`` pair (block ``b`` feeds region/output ``b``); warns
+    about a block that is not positive semidefinite with ``trace(Z[:h,:h]) = Z[h,h]``."""
+    return solution_neurons(blocks, rtol, check=True)
+
+
+def solution_neurons(blocks: Any, rtol: float, *, check: bool = False) -> Neurons:
+    """:func:`decompose_blocks`, without its warnings unless ``check`` (for a solve's own
+    blocks)."""
     blocks = _check_blocks(blocks)
     rtol = check_interval(rtol, "rtol", low=0.0, high=1.0)
+    scale = max((float(np.abs(Z).max()) for pair in blocks for Z in pair), default=0.0)
     filters, weights, owners = [], [], []
     for index, (z_pos, z_neg) in enumerate(blocks):
         for matrix, sign in ((z_pos, 1.0), (z_neg, -1.0)):
             block_filters, block_weights = neurons_from_factor(
-                neural_decomposition(matrix, rtol), sign
+                _factor(matrix, rtol, check=check, scale=scale), sign
             )
             filters.append(block_filters)
             weights.append(block_weights)

@@ -199,11 +199,13 @@ def nuclear_norm_program(
     targets = check_targets(y, len(features))
     if targets.shape[1] != 1:
         raise ValidationError("nuclear_norm_program takes a scalar target (1-D y)")
+    loss_object = get_loss(loss)
+    loss_object.check_targets(targets)  # (0/1 labels: another problem, or an unbounded one)
     weights = cp.Variable((features.shape[1],) * 2, symmetric=True, name="W")
     yhat = cp.reshape(
         cp.sum(cp.multiply(features @ weights, features), axis=1), (len(features), 1), order="C"
     )
-    objective = get_loss(loss).cvxpy(yhat, targets) + check_beta(beta) * cp.normNuc(weights)
+    objective = loss_object.cvxpy(yhat, targets) + check_beta(beta) * cp.normNuc(weights)
     return cp.Problem(cp.Minimize(objective)), weights
 
 

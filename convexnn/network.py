@@ -96,13 +96,16 @@ class TwoLayerPolyNet:
                 )
         elif alpha.ndim not in (1, 2):
             raise ValidationError(f"alpha must be (m,) or (m, C), got shape {alpha.shape}")
-        norms = np.linalg.norm(U, axis=1)
-        if np.any(norms == 0):
+        # Scaled by each row's largest entry first: the norm of a row of 1e200s (or 1e-170s)
+        # overflows (underflows) where its direction does not.
+        largest = np.abs(U).max(axis=1, initial=0.0)
+        if np.any(largest == 0):
             raise ValidationError(
-                f"U has an all-zero row (row {int(np.flatnonzero(norms == 0)[0])}); every "
+                f"U has an all-zero row (row {int(np.flatnonzero(largest == 0)[0])}); every "
                 "neuron needs a direction -- drop that neuron"
             )
-        self.U = U / norms[:, None]
+        scaled = U / largest[:, None]
+        self.U = scaled / np.linalg.norm(scaled, axis=1)[:, None]
         self.alpha = alpha
         self.activation = get_activation(activation)
         self.geometry = geometry
@@ -239,8 +242,15 @@ class TwoLayerPolyNet:
     ) -> TwoLayerPolyNet:
         """Assemble a network from neurons that each feed one (region, output) block."""
         m = len(neurons.alpha)
+        blocks = np.asarray(neurons.blocks)
+        if m and (blocks.min() < 0 or blocks.max() >= n_regions * n_outputs):
+            raise ValidationError(
+                f"neuron blocks must be in [0, {n_regions * n_outputs}) (region * n_outputs "
+                f"+ output); got {blocks.min()} to {blocks.max()}")
+        if single_output and n_outputs != 1:
+            raise ValidationError(f"single_output=True needs n_outputs=1, got {n_outputs}")
         alpha = np.zeros((m, n_regions, n_outputs))
-        regions, outputs = np.divmod(neurons.blocks, n_outputs)
+        regions, outputs = np.divmod(blocks, n_outputs)
         alpha[np.arange(m), regions, outputs] = neurons.alpha
         if single_output:
             alpha = alpha[..., 0]

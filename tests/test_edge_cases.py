@@ -864,3 +864,142 @@ def test_a_tiny_objective_gets_a_relative_gap_not_a_free_pass():
         assert any(issubclass(w.category, SolverStatusWarning) for w in caught) != optimal
     assert result.status == "optimal"  # the native solver certifies it, relatively
     assert result.objective == pytest.approx(11.2909e-20, rel=1e-4)
+
+
+# -- review of the modelling API (helper-60) ---------------------------------------------
+
+
+def _hinge_optimum():
+    import convexnn as cnn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.sign(X[:, 0] + 0.3 * rng.normal(size=40))
+    result, network, _ = cnn.solve(cnn.make_problem(X, y, beta=0.5, loss="hinge"), "clarabel")
+    return X, y, result, network
+
+
+def test_certify_warns_that_a_non_smooth_losss_own_bound_can_be_loose_at_the_optimum():
+    """At the exact optimum of a hinge problem the network's subgradient certified a gap of
+    0.69 while the docs called that bound tight; the solve's dual point certifies 1e-9."""
+    import convexnn as cnn
+    from convexnn.exceptions import ConvexNNWarning
+
+    X, y, result, network = _hinge_optimum()
+    with pytest.warns(ConvexNNWarning, match="hinge loss is not smooth") as caught:
+        loose = cnn.certify(network, X, y, beta=0.5, loss="hinge")
+    assert caught[0].filename == __file__ and loose.relative_gap > 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tight = cnn.certify(network, X, y, beta=0.5, loss="hinge",
+                            dual_points=[result.dual_point])
+        smooth = cnn.certify(network, X, y, beta=0.5, loss="squared")  # no warning
+    assert tight.relative_gap < 1e-6 and smooth.lower_bound <= smooth.objective
+
+
+def test_tightening_that_stops_early_says_the_bound_is_valid_not_the_network_suboptimal():
+    import convexnn as cnn
+    from convexnn.exceptions import ConvexNNWarning
+
+    X, y, _, network = _hinge_optimum()
+    with pytest.warns(ConvexNNWarning, match="tighten: the solve for a dual point stopped"):
+        certificate = cnn.certify(network, X, y, beta=0.5, loss="hinge", tighten=True,
+                                  solver="clarabel", solver_options={"max_iter": 2})
+    assert certificate.lower_bound <= certificate.objective
+
+
+def test_neural_decomposition_warns_about_blocks_no_solve_gives():
+    from convexnn.decomposition import neural_decomposition
+    from convexnn.exceptions import ConvexNNWarning
+
+    with pytest.warns(ConvexNNWarning, match=r"trace\(Z\[:h, :h\]\) - Z\[h, h\] = 1, not 0"):
+        neural_decomposition(np.eye(3))
+    with pytest.warns(ConvexNNWarning, match="not positive semidefinite"):
+        assert neural_decomposition(-np.eye(3)).shape == (3, 0)
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(4, 2))
+    Z = np.zeros((3, 3))
+    for a in A:  # a solution's block: sum of p p^T with p^T G p = 0
+        p = np.r_[a, np.linalg.norm(a)]
+        Z += np.outer(p, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P = neural_decomposition(Z)
+    np.testing.assert_allclose(P @ P.T, Z, atol=1e-12)
+
+
+def test_nuclear_norm_program_checks_the_targets_as_make_problem_does():
+    from convexnn.exceptions import ValidationError
+    from convexnn.formulations import nuclear_norm_program
+
+    X = np.random.default_rng(2).normal(size=(20, 3))
+    for loss in ("logistic", "hinge"):
+        with pytest.raises(ValidationError, match=r"needs targets in \{-1, \+1\}"):
+            nuclear_norm_program(X, (X[:, 0] > 0).astype(float), beta=0.1, loss=loss)
+
+
+def test_network_directions_of_extreme_scale_are_kept():
+    from convexnn import TwoLayerPolyNet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the norm of a row of 1e200s overflowed
+        network = TwoLayerPolyNet(np.array([[1e200, 1e200], [1e-170, 0.0]]), np.ones(2),
+                                  "quadratic")
+    np.testing.assert_allclose(network.U, [[2 ** -0.5, 2 ** -0.5], [1.0, 0.0]])
+
+
+def test_a_dual_point_of_the_wrong_shape_is_told_the_one_shape_it_may_have():
+    import convexnn as cnn
+    from convexnn.exceptions import ValidationError
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 2))
+    Y = np.where(np.eye(3)[rng.integers(0, 3, 30)] == 1, 1.0, -1.0)
+    with pytest.raises(ValidationError, match=r"must have shape \(30, 3\) like the targets, "
+                                              r"got \(30,\)"):
+        cnn.lower_bound_from_dual(X, Y, np.ones(30), beta=0.1)
+
+
+def test_bad_values_given_past_the_constructors_get_clear_errors():
+    import dataclasses
+
+    import convexnn as cnn
+    from convexnn import TwoLayerPolyNet
+    from convexnn.exceptions import ValidationError
+    from convexnn.path import beta_grid
+    from convexnn.solvers.base import Neurons
+
+    X = np.random.default_rng(4).normal(size=(20, 3))
+    problem = cnn.make_problem(X, X[:, 0], beta=0.1)
+    for beta in (float("nan"), "0.1"):  # a NaN objective and a raw TypeError before
+        with pytest.raises(ValidationError, match="beta must be a finite non-negative"):
+            cnn.solve(dataclasses.replace(problem, beta=beta))
+    for top in ("1", None, -1.0):
+        with pytest.raises(ValidationError, match="top must be a number >= 0"):
+            beta_grid(top)
+    neurons = Neurons(U=np.eye(3)[:2], alpha=np.ones(2), blocks=np.array([0, 5]))
+    with pytest.raises(ValidationError, match=r"neuron blocks must be in \[0, 2\)"):
+        TwoLayerPolyNet.from_neurons(neurons, n_regions=1, n_outputs=2, single_output=False,
+                                     activation="quadratic")
+    with pytest.raises(ValidationError, match="single_output=True needs n_outputs=1"):
+        TwoLayerPolyNet.from_neurons(Neurons(U=np.eye(3)[:2], alpha=np.ones(2),
+                                             blocks=np.array([0, 1])),
+                                     n_regions=1, n_outputs=2, single_output=True,
+                                     activation="quadratic")
+    with pytest.raises(ValidationError, match="remove or impute them$"):
+        cnn.lower_bound_from_dual(X, X[:, 0], np.full(20, np.nan), beta=0.1)
+
+
+def test_the_blocks_of_a_solve_decompose_without_warnings():
+    """The warnings about a block's preconditions are for blocks no solve gives: a
+    solution's empty block (rounding noise) and its own decomposition stay quiet."""
+    import convexnn as cnn
+    from convexnn.decomposition import decompose_blocks
+
+    X = np.random.default_rng(5).normal(size=(40, 3))
+    problem = cnn.make_problem(X, X[:, 0] ** 2 + 0.1 * X[:, 1], beta=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, network, output = cnn.solve(problem, "clarabel", {"tol": 1e-8})
+        neurons = decompose_blocks(output.blocks)
+    assert len(neurons.alpha) >= network.n_neurons > 0  # (polish may drop some)
