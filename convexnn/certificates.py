@@ -18,6 +18,7 @@ No bound depends on what a back-end claims.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ def certify_network(
     """Objective of ``network`` on ``problem`` and the best certified lower bound.
 
     The dual candidates are the loss gradient at the network's predictions
-    (the optimal dual point when the network is optimal) and any
+    (the optimal dual point when the network is optimal and the loss smooth;
+    for a non-smooth loss one subgradient among many) and any
     ``dual_points`` (e.g. a back-end's dual variables, or a previous
     result's :attr:`~convexnn.SolveResult.dual_point`), each scaled into the
     feasible set by the exact oracle.
@@ -191,6 +193,12 @@ def _dual_array(point: Any, shape: tuple[int, int]) -> np.ndarray:
             f"dual_point must have shape {expected} like the targets, got {np.shape(point)}"
         )
     return array
+
+
+#: How to get a tighter bound, in the words of :func:`certify` and the estimators'
+#: ``certify`` (the command line words it as ``--tighten``).
+TIGHTER_BOUND_ADVICE = ("certify with tighten=True (or, with convexnn.certify, a solve's "
+                        "dual point in dual_points) gives a tighter one")
 
 
 def certify(
@@ -283,9 +291,11 @@ def certify(
     if check_bool(tighten, "tighten"):
         from convexnn._solve import solve, status_warnings_off
 
-        with status_warnings_off():  # ("the network may be suboptimal": not the user's)
+        # ("the network may be suboptimal" is not about the user's network; at beta = 0 the
+        # solve's own warning gives the reason no gap can be certified)
+        with status_warnings_off() if problem.beta > 0 else contextlib.nullcontext():
             result, _, _ = solve(problem, solver, solver_options, polish=False)
-        if result.status != "optimal":
+        if result.status != "optimal" and problem.beta > 0:
             warnings.warn(
                 f"tighten: the solve for a dual point stopped with status {result.status!r} "
                 f"(its own certified gap {result.relative_gap:.2e}); the bound from its dual "
@@ -293,10 +303,11 @@ def certify(
                 stacklevel=user_stacklevel())
         candidates.append(result.dual_point)
     certificate = certify_network(problem, network, candidates)
-    if not problem.loss.smooth and not candidates and certificate.relative_gap > 1e-6:
+    if (not problem.loss.smooth and not candidates and problem.beta > 0
+            and certificate.relative_gap > 1e-6):
         warnings.warn(
             f"the {problem.loss.name} loss is not smooth: the bound from the network's own "
             f"subgradient can be loose even at the optimum (relative gap "
-            f"{certificate.relative_gap:.2e} here); tighten=True, or a solve's dual_point "
-            "in dual_points, gives a tight one", ConvexNNWarning, stacklevel=user_stacklevel())
+            f"{certificate.relative_gap:.2e} here); {TIGHTER_BOUND_ADVICE}",
+            ConvexNNWarning, stacklevel=user_stacklevel())
     return certificate

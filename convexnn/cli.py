@@ -362,6 +362,8 @@ _CLI_WORDS = (
     ("e.g. make_pipeline(StandardScaler(), estimator)",
      "e.g. standardise the file's columns (path, cv and compare do it by default)"),
     ("e.g. with sklearn.preprocessing.StandardScaler", "e.g. standardise the file's columns"),
+    ("certify with tighten=True (or, with convexnn.certify, a solve's dual point in "
+     "dual_points)", "--tighten"),
     ("pass header=True to load_csv, or rename", "rename"),
     ("Choose them with x_key= and y_key=",
      "The command line reads the arrays X and y: re-save it with np.savez(file, X=..., y=...)"),

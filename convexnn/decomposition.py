@@ -77,17 +77,23 @@ def neural_decomposition(Z: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
         block against the largest one instead.
     """
     Z = _check_block(Z)
-    return _factor(Z, check_interval(rtol, "rtol", low=0.0, high=1.0), check=True)
+    problems: list[str] = []
+    P = _factor(Z, check_interval(rtol, "rtol", low=0.0, high=1.0), problems=problems)
+    _warn_about(problems)
+    return P
 
 
-def _factor(Z: np.ndarray, rtol: float, *, check: bool, scale: float = 0.0) -> np.ndarray:
-    """:func:`neural_decomposition` of a checked ``Z``; ``check`` warns where ``Z`` is not
-    what a solve gives, by more than rounding relative to ``Z`` or to ``scale`` (the
-    largest block of a solution: an empty block is rounding noise). A solve's own blocks,
-    near its accuracy or stopped early, are certified through the network instead."""
+def _factor(Z: np.ndarray, rtol: float, *, problems: list[str] | None = None,
+            scale: float = 0.0, name: str = "Z") -> np.ndarray:
+    """:func:`neural_decomposition` of a checked ``Z``. ``problems`` (when given) collects
+    where ``Z`` is not what a solve gives, by more than rounding relative to ``Z`` or to
+    ``scale`` (the largest block of a solution: an empty block is rounding noise). A
+    solve's own blocks, near its accuracy or stopped early, are certified through the
+    network instead."""
     eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (Z + Z.T))
-    if check:
-        _warn_about_preconditions(Z, eigenvalues, scale)
+    if problems is not None:
+        problems.extend(f"{name}: {problem}"
+                        for problem in _precondition_problems(Z, eigenvalues, scale))
     top = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
     if top <= 0:
         return np.zeros((Z.shape[0], 0))
@@ -135,20 +141,25 @@ def _factor(Z: np.ndarray, rtol: float, *, check: bool, scale: float = 0.0) -> n
 PRECONDITION_RTOL = 1e-4
 
 
-def _warn_about_preconditions(Z: np.ndarray, eigenvalues: np.ndarray, scale: float) -> None:
-    """Warn where ``Z`` is not what a solve gives (silently dropped parts otherwise)."""
+def _precondition_problems(Z: np.ndarray, eigenvalues: np.ndarray, scale: float) -> list[str]:
+    """Where ``Z`` is not what a solve gives (its parts would be dropped silently)."""
     size = max(float(np.abs(eigenvalues).max(initial=0.0)), scale)
     h = Z.shape[0] - 1
     problems = []
     if eigenvalues[0] < -PRECONDITION_RTOL * size:
-        problems.append(f"it is not positive semidefinite (eigenvalue {eigenvalues[0]:.3g} "
-                        f"against {size:.3g}; its negative part is dropped)")
+        problems.append(f"not positive semidefinite (eigenvalue {eigenvalues[0]:.3g} against "
+                        f"{size:.3g}; its negative part is dropped)")
     residual = abs(float(np.trace(Z[:h, :h]) - Z[h, h]))
     if residual > PRECONDITION_RTOL * max(size, 1e-300):
         problems.append(f"trace(Z[:h, :h]) - Z[h, h] = {residual:.3g}, not 0 (the neurons "
-                        "reproduce Z only up to that)")
+                        "reproduce it only up to that)")
+    return problems
+
+
+def _warn_about(problems: list[str]) -> None:
+    """One warning for every block that is not a solution's."""
     if problems:
-        warnings.warn(f"Z is not a solution's block: {'; '.join(problems)}", ConvexNNWarning,
+        warnings.warn(f"not a solution's block: {'; '.join(problems)}", ConvexNNWarning,
                       stacklevel=user_stacklevel())
 
 
@@ -186,15 +197,18 @@ def solution_neurons(blocks: Any, rtol: float, *, check: bool = False) -> Neuron
     blocks = _check_blocks(blocks)
     rtol = check_interval(rtol, "rtol", low=0.0, high=1.0)
     scale = max((float(np.abs(Z).max()) for pair in blocks for Z in pair), default=0.0)
+    problems: list[str] | None = [] if check else None
     filters, weights, owners = [], [], []
     for index, (z_pos, z_neg) in enumerate(blocks):
-        for matrix, sign in ((z_pos, 1.0), (z_neg, -1.0)):
+        for side, (matrix, sign) in enumerate(((z_pos, 1.0), (z_neg, -1.0))):
             block_filters, block_weights = neurons_from_factor(
-                _factor(matrix, rtol, check=check, scale=scale), sign
+                _factor(matrix, rtol, problems=problems, scale=scale,
+                        name=f"blocks[{index}][{side}]"), sign
             )
             filters.append(block_filters)
             weights.append(block_weights)
             owners.append(np.full(len(block_weights), index))
+    _warn_about(problems or [])
     h = blocks[0][0].shape[0] - 1 if blocks else 0
     return Neurons(
         U=np.concatenate(filters) if filters else np.zeros((0, h)),

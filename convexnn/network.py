@@ -104,7 +104,8 @@ class TwoLayerPolyNet:
                 f"U has an all-zero row (row {int(np.flatnonzero(largest == 0)[0])}); every "
                 "neuron needs a direction -- drop that neuron"
             )
-        scaled = U / largest[:, None]
+        # (by a power of two: exact, so ordinary rows normalise bit for bit as unscaled)
+        scaled = np.ldexp(U, -np.frexp(largest)[1][:, None])
         self.U = scaled / np.linalg.norm(scaled, axis=1)[:, None]
         self.alpha = alpha
         self.activation = get_activation(activation)

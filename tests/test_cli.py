@@ -971,14 +971,17 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"convexnn {__version__}"
 
 
-def test_predict_and_certify_read_labels_as_the_model_has_them(tmp_path, capsys):
+@pytest.mark.parametrize("classes", [["1", "2", "x"], ["1.0", "2.0", "x"], ["007", "120", "x"]],
+                         ids=["integer", "decimal", "zero-padded"])
+def test_predict_and_certify_read_labels_as_the_model_has_them(tmp_path, capsys, classes):
     """Classes "1", "2", "x": a new file with only 1s and 2s reads its column as numbers,
     which must still be the model's labels "1" and "2" (scored, certified, a row without
-    a target left out)."""
+    a target left out); "1.0" and "007" are the classes of the values 1.0 and 7, not
+    str(1.0) or str(7)."""
     rng = np.random.default_rng(7)
     X = rng.normal(size=(30, 2))
-    labels = np.array(["1", "2", "x"])[np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(1)]),
-                                                 axis=1)]
+    labels = np.array(classes)[np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(1)]),
+                                         axis=1)]
     _write_csv(tmp_path / "train.csv", X, labels)
     model = tmp_path / "m.npz"
     assert main(["fit", "--data", str(tmp_path / "train.csv"), "--beta", "0.01",
@@ -999,29 +1002,6 @@ def test_predict_and_certify_read_labels_as_the_model_has_them(tmp_path, capsys)
     assert f"on the {numeric.sum() - 1} of {numeric.sum()} rows" in capsys.readouterr().out
     assert main(["certify", str(model), "--data", str(tmp_path / "numbers.csv")]) == 0
     assert f"samples           {numeric.sum()}" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("classes", [["1.0", "2.0", "x"], ["007", "120", "x"]],
-                         ids=["decimal", "zero-padded"])
-def test_numbers_read_from_a_file_are_the_classes_of_their_value(tmp_path, capsys, classes):
-    """The classes "1.0" or "007" are not str(1.0) or str(7) of the numbers a file of
-    them reads as: each number is matched to the class of its value."""
-    rng = np.random.default_rng(8)
-    X = rng.normal(size=(30, 2))
-    labels = np.array(classes)[np.argmax(np.column_stack([X[:, 0], X[:, 1], -X.sum(1)]),
-                                         axis=1)]
-    _write_csv(tmp_path / "train.csv", X, labels)
-    model = tmp_path / "m.npz"
-    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--beta", "0.01",
-                 "--solver", "native", "--out", str(model)]) == 0
-    numeric = labels != "x"
-    _write_csv(tmp_path / "numbers.csv", X[numeric], labels[numeric])
-    capsys.readouterr()
-    assert main(["predict", str(model), "--data", str(tmp_path / "numbers.csv"),
-                 "--out", str(tmp_path / "p.csv")]) == 0
-    out = capsys.readouterr()
-    assert "accuracy" in out.out and "not scored" not in out.err, out.err
-    assert main(["certify", str(model), "--data", str(tmp_path / "numbers.csv")]) == 0
 
 
 def test_a_target_index_out_of_range_says_so_in_a_file_with_a_header(labelled, tmp_path,
@@ -1112,3 +1092,18 @@ def test_a_file_without_a_header_is_read_as_the_training_file_was(labelled, tmp_
     assert main(["certify", str(model), "--data", str(tmp_path / "plain.csv")]) == 0
     assert float(_fields(capsys.readouterr().out)["certified gap"].split("relative ")[1]
                  .rstrip(")")) < 1e-3
+
+
+@pytest.mark.filterwarnings("default::convexnn.exceptions.ConvexNNWarning")
+def test_the_advice_to_tighten_a_non_smooth_bound_is_the_command_lines(labelled, tmp_path,
+                                                                         capsys):
+    model = tmp_path / "m.npz"
+    assert main(["fit", "--data", str(labelled["train"]), "--loss", "hinge", "--beta", "0.5",
+                 "--solver", "clarabel", "--out", str(model)]) == 0
+    X, labels = labelled["X"], labelled["labels"]
+    _write_csv(tmp_path / "held_out.csv", X[:30] + 0.5, labels[:30])
+    capsys.readouterr()
+    assert main(["certify", str(model), "--data", str(tmp_path / "held_out.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "hinge loss is not smooth" in err and "--tighten" in err, err
+    assert "dual_points" not in err and "tighten=True" not in err, err

@@ -886,7 +886,8 @@ def test_certify_warns_that_a_non_smooth_losss_own_bound_can_be_loose_at_the_opt
     from convexnn.exceptions import ConvexNNWarning
 
     X, y, result, network = _hinge_optimum()
-    with pytest.warns(ConvexNNWarning, match="hinge loss is not smooth") as caught:
+    with pytest.warns(ConvexNNWarning, match="hinge loss is not smooth.*tighten=True") \
+            as caught:
         loose = cnn.certify(network, X, y, beta=0.5, loss="hinge")
     assert caught[0].filename == __file__ and loose.relative_gap > 0.1
     with warnings.catch_warnings():
@@ -912,9 +913,9 @@ def test_neural_decomposition_warns_about_blocks_no_solve_gives():
     from convexnn.decomposition import neural_decomposition
     from convexnn.exceptions import ConvexNNWarning
 
-    with pytest.warns(ConvexNNWarning, match=r"trace\(Z\[:h, :h\]\) - Z\[h, h\] = 1, not 0"):
+    with pytest.warns(ConvexNNWarning, match=r"Z: trace\(Z\[:h, :h\]\) - Z\[h, h\] = 1, not 0"):
         neural_decomposition(np.eye(3))
-    with pytest.warns(ConvexNNWarning, match="not positive semidefinite"):
+    with pytest.warns(ConvexNNWarning, match="Z: not positive semidefinite"):
         assert neural_decomposition(-np.eye(3)).shape == (3, 0)
     rng = np.random.default_rng(1)
     A = rng.normal(size=(4, 2))
@@ -990,16 +991,46 @@ def test_bad_values_given_past_the_constructors_get_clear_errors():
         cnn.lower_bound_from_dual(X, X[:, 0], np.full(20, np.nan), beta=0.1)
 
 
-def test_the_blocks_of_a_solve_decompose_without_warnings():
-    """The warnings about a block's preconditions are for blocks no solve gives: a
-    solution's empty block (rounding noise) and its own decomposition stay quiet."""
-    import convexnn as cnn
-    from convexnn.decomposition import decompose_blocks
+def test_an_empty_block_of_a_solution_is_judged_against_the_largest_block():
+    """A solution's empty block is rounding noise of its own size: alone it fails the
+    checks, beside the solution's real block it does not; every problem of a call is
+    named in one warning."""
+    from convexnn.decomposition import decompose_blocks, neural_decomposition
+    from convexnn.exceptions import ConvexNNWarning
 
-    X = np.random.default_rng(5).normal(size=(40, 3))
-    problem = cnn.make_problem(X, X[:, 0] ** 2 + 0.1 * X[:, 1], beta=0.05)
+    rng = np.random.default_rng(5)
+    Z = np.zeros((3, 3))
+    for a in rng.normal(size=(3, 2)):
+        p = np.r_[a, np.linalg.norm(a)]
+        Z += np.outer(p, p)
+    noise = 1e-14 * rng.normal(size=(3, 3))
+    noise = noise + noise.T
+    with pytest.warns(ConvexNNWarning, match="Z: not positive semidefinite"):
+        neural_decomposition(noise)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _, network, output = cnn.solve(problem, "clarabel", {"tol": 1e-8})
-        neurons = decompose_blocks(output.blocks)
-    assert len(neurons.alpha) >= network.n_neurons > 0  # (polish may drop some)
+        neurons = decompose_blocks([(Z, noise)])
+    assert len(neurons.alpha) >= 1
+    with pytest.warns(ConvexNNWarning) as caught:
+        decompose_blocks([(-Z, Z), (Z, -Z)])
+    assert len(caught) == 1
+    assert re.search(r"blocks\[0\]\[0\].*blocks\[1\]\[1\]", str(caught[0].message))
+
+
+def test_at_beta_0_certify_gives_the_solves_reason_not_its_own_advice():
+    """At beta = 0 no gap can be certified: the tightening solve's status warning says
+    so, and no advice to tighten is given."""
+    import convexnn as cnn
+    from convexnn.exceptions import ConvexNNWarning, SolverStatusWarning
+
+    X, y, _, network = _hinge_optimum()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnn.certify(network, X, y, beta=0.0, loss="hinge")
+        cnn.certify(network, X, y, beta=0.0, loss="hinge", tighten=True, solver="clarabel")
+    messages = [str(w.message) for w in caught]
+    assert not any("tighter one" in m or "tighten:" in m for m in messages), messages
+    assert any(issubclass(w.category, SolverStatusWarning) and "beta" in str(w.message)
+               for w in caught), messages
+    assert all(issubclass(w.category, (ConvexNNWarning, SolverStatusWarning))
+               for w in caught)
