@@ -50,7 +50,7 @@ def _check_real_numbers(dtype: Any, name: str) -> None:
     if kind == "c":
         raise InputTypeError(
             f"Complex data not supported: {name} must be real; got complex dtype {dtype}")
-    if kind in "mM":  # dates and durations would become raw counts of units
+    if kind in ("m", "M"):  # dates and durations would become raw counts of units
         raise InputTypeError(
             f"{name} must be numeric; got dtype {dtype}. Convert dates or durations to "
             "numbers in a unit you choose first"
