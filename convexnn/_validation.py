@@ -349,7 +349,7 @@ def check_device(device: Any) -> Any:
 user_stacklevel = caller_stacklevel
 
 
-def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3,
+def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *,
                          entries: tuple[np.ndarray, list[str]] | None = None) -> None:
     """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
     :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT`; all-zero
@@ -386,7 +386,7 @@ def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *, stacklevel: int = 3,
         f"{name} is badly scaled: {problem}. The convex program is then so ill-conditioned "
         f"that solvers stop at their limits or fail. {advice}",
         FeatureScalingWarning,
-        stacklevel=stacklevel,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -416,7 +416,7 @@ def estimator_features(
     except TypeError as error:  # column names of mixed types
         raise InputTypeError(f"X's column names: {error}") from error
     if reset and scale_check:
-        warn_if_badly_scaled(values, stacklevel=5)  # the caller of fit
+        warn_if_badly_scaled(values)
     return values
 
 

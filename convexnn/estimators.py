@@ -428,8 +428,7 @@ class _ConvMixin:
         channels, (height, width) = geometry.image_shape[0], geometry.filter_size
         labels = [f"channel {c}, filter row {r}, column {k}" for c in range(channels)
                   for r in range(height) for k in range(width)]  # the patches' order
-        warn_if_badly_scaled(X, entries=(geometry.patch_scales(X), labels),
-                             stacklevel=user_stacklevel() + 1)  # + warn_if_badly_scaled
+        warn_if_badly_scaled(X, entries=(geometry.patch_scales(X), labels))
         return geometry
 
 

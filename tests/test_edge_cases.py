@@ -77,6 +77,7 @@ def test_raw_breast_cancer_warns_to_standardise_before_solving(estimator, no_sol
             pass
     message = str(caught[0].message)
     assert "badly scaled" in message and "StandardScaler" in message
+    assert caught[0].filename == __file__  # the caller of fit
     ratio = float(message.split("a ratio of ")[1].split(" ")[0])
     scales = np.sqrt((X**2).mean(axis=0))
     assert ratio == pytest.approx(scales.max() / scales.min(), rel=0.05) and ratio > 1e4
