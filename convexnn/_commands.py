@@ -168,34 +168,17 @@ def _training_data(
     return _named(X, names), y, name
 
 
-def _column_layout(args: argparse.Namespace, y: np.ndarray) -> dict[str, int]:
-    """Where the target column of a text ``--data`` file is: ``{"columns": count,
-    "target_column": index}`` (``{}`` for other files), so that a file of the same
-    columns without a header is read the same way (see :func:`_recorded_target`)."""
+def _column_layout(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> dict[str, int]:
+    """Where the target column of a text ``--data`` file is, ``{"target_column": index}``
+    (``{}`` for other files), so that a file of the same columns without a header is read
+    the same way (:func:`_read_features`)."""
     if getattr(args, "data", None) is None or _delimiter(args) is None or y.ndim != 1:
         return {}
-    from convexnn.datasets._text import csv_width
-
-    columns = csv_width(args.data, _delimiter(args))
+    columns = X.shape[1] + 1  # every other column is a feature
     target = _column(args.target)
-    if columns is None:
-        return {}
     if isinstance(target, str):
         target = (_header(args) or []).index(target)
-    return {"columns": columns, "target_column": (columns - 1 if target is None
-                                                  else target % columns)}
-
-
-def _recorded_target(args: argparse.Namespace, delimiter: str) -> int | None:
-    """The target column of the model's training file, for a file of as many columns."""
-    from convexnn._persistence import saved_data_format
-    from convexnn.datasets._text import csv_width
-
-    layout = saved_data_format(args.model)
-    target = layout.get("target_column")
-    if isinstance(target, int) and layout.get("columns") == csv_width(args.data, delimiter):
-        return target
-    return None
+    return {"target_column": columns - 1 if target is None else target % columns}
 
 
 def _features_for(
@@ -260,6 +243,7 @@ def _read_features(
     only). With ``unlabelled_rows``, empty cells of a text file's target
     column are read as NaN or ``""`` (see :func:`labelled`) instead of refused.
     """
+    from convexnn._persistence import saved_data_format
     from convexnn.datasets import load_csv, load_file, load_idx, load_numpy
     from convexnn.datasets._files import file_format, idx_labels_for
     from convexnn.datasets._npy import npy_width
@@ -278,8 +262,6 @@ def _read_features(
         raise ValidationError(f"--target applies to CSV and .npy files, not to {args.data}: "
                               "its labels are the file's own")
     if kind == "svmlight":  # trailing all-zero features are not in the file
-        from convexnn._persistence import saved_data_format
-
         X, y = load_file(args.data, n_features=model.n_features_in_,
                          **_read_as(args.data, saved_data_format(args.model)))
         return _named(X, features), y
@@ -296,15 +278,17 @@ def _read_features(
         if unlabelled:
             return _named(load_numpy(args.data, y_key=None)[0], features), None
     wanted = model.n_features_in_
-    if args.target is None:  # a file of the model's width is features only
-        if delimiter is not None and csv_width(args.data, delimiter) == wanted:
+    target = _column(args.target)
+    if target is None and delimiter is not None:
+        width = csv_width(args.data, delimiter)
+        if width == wanted:  # a file of the model's width is features only
             return _named(load_csv(args.data, target=None, delimiter=delimiter)[0],
                           features), None
-        if kind == ".npy" and npy_width(args.data) == wanted:
-            return _named(load_numpy(args.data, y_key=None)[0], features), None
-    target = _column(args.target)
-    if target is None and delimiter is not None:  # as the training file had it
-        target = _recorded_target(args, delimiter)
+        if width == wanted + 1:  # the target where the training file had it
+            recorded = saved_data_format(args.model).get("target_column")
+            target = recorded if isinstance(recorded, int) else None
+    if target is None and kind == ".npy" and npy_width(args.data) == wanted:
+        return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=target, **partial)
     if args.target is None and kind in COLUMN_FORMATS and y.ndim == 1:
         columns = X.shape[1] + 1
@@ -502,7 +486,7 @@ def fit_command(args: argparse.Namespace) -> int:
     read_as = _read_as(args.data) if getattr(args, "data", None) is not None else {}
     X, y, _ = _training_data(args, read_as)
     layout = {"svmlight_zero_based": read_as["zero_based"]} if read_as else {}
-    layout.update(_column_layout(args, y))  # (read now: the file may change during the fit)
+    layout.update(_column_layout(args, X, y))  # (now: the file may change during the fit)
     classification = _is_classification(y, args)
     common = dict(activation=args.activation, loss=args.loss, solver=args.solver,
                   solver_options=_solver_options(args))
