@@ -46,7 +46,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from convexnn._solve import status_warnings_off
 from convexnn._targets import decode_scores
-from convexnn._validation import check_bool, check_positive
+from convexnn._validation import check_bool, check_positive, user_stacklevel
 from convexnn.estimators import (
     ConvexPolyClassifier,
     ConvexPolyConvClassifier,
@@ -456,7 +456,7 @@ class _ConvexPolyCVMixin:
                 "the scoring cannot tell a network from none (e.g. R^2 of a constant target "
                 "is 0 for any imperfect prediction). Check the targets, or choose another "
                 "scoring (e.g. 'neg_mean_squared_error').",
-                ConvexNNWarning, stacklevel=3,
+                ConvexNNWarning, stacklevel=user_stacklevel(),
             )
         self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"),
                                             stacked("score_times"))
@@ -487,7 +487,7 @@ class _ConvexPolyCVMixin:
                 "; ".join(parts) + " (see status_path_ and gaps_path_). Raise max_iter / "
                 "time_limit, try another solver, or accept a larger tol.",
                 SolverStatusWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
     def _cv_results(

@@ -66,6 +66,31 @@ class PolySDP:
     geometry: ConvGeometry | None = None
     communicator: Any = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        # Built by hand (it is public), a string activation or 2-d samples would
+        # otherwise fail deep inside a back-end with an AttributeError.
+        advice = "build the problem with make_problem or make_conv_problem"
+        for name, kind in (("activation", Activation), ("loss", Loss)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValidationError(
+                    f"PolySDP {name} must be a convexnn.{kind.__name__}, got "
+                    f"{type(getattr(self, name)).__name__}; {advice}"
+                )
+        if not (
+            isinstance(self.patches, np.ndarray)
+            and isinstance(self.targets, np.ndarray)
+            and self.patches.ndim == 4
+            and self.targets.ndim == 2
+            and len(self.patches) == len(self.targets)
+        ):
+            raise ValidationError(
+                "PolySDP patches must be an array of shape (n, R, P, h) and targets one of "
+                f"shape (n, C); got shapes {np.shape(self.patches)} and "
+                f"{np.shape(self.targets)}; {advice}"
+            )
+        if not (self.geometry is None or isinstance(self.geometry, ConvGeometry)):
+            raise ValidationError(f"PolySDP geometry must be a ConvGeometry or None; {advice}")
+
     def reduce(self, value: Any) -> Any:
         """A sum over this problem's samples (a float, array or tensor), completed over
         the ranks of a data-parallel solve (the identity otherwise)."""

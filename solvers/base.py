@@ -212,6 +212,8 @@ class SolverOutput:
     is set when ``status.has_solution``. ``dual_point`` is the back-end's dual
     variable for the predictions, shape ``(n, C)``, when it has one;
     ``lower_bound`` a bound on the optimum the back-end certified itself.
+    ``iterations`` is None where the back-end does not report them (CVXOPT:
+    cvxpy passes on none of its statistics).
     ``engine_state`` is opaque, engine-specific data a later solve of the
     same data can resume from when this output is passed back as its
     ``warm_start`` (the native interior point's prepared data and last

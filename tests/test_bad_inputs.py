@@ -789,6 +789,24 @@ def test_public_helpers_refuse_wrong_types_with_validation_errors():
         cnn.solve(problem, "native", solver_options=[("tol", 1e-6)])
 
 
+def test_a_problem_built_by_hand_is_checked_at_construction():
+    """A PolySDP given a name for its activation, or samples without their patch axes,
+    failed at solve time inside the back-end with an AttributeError."""
+    problem = cnn.make_problem(X, Y, beta=0.1)
+    parts = dict(patches=problem.patches, targets=problem.targets,
+                 activation=problem.activation, beta=0.1, loss=problem.loss)
+    for wrong, match in (
+        ({"activation": "relu-approx"}, "activation must be a convexnn.Activation, got str"),
+        ({"loss": "squared"}, "loss must be a convexnn.Loss, got str"),
+        ({"patches": X}, r"shape \(n, R, P, h\).*make_problem"),
+        ({"targets": problem.targets[:-1]}, "targets one of shape"),
+        ({"geometry": (8, 8)}, "geometry must be a ConvGeometry or None"),
+    ):
+        with pytest.raises(ValidationError, match=match):
+            cnn.PolySDP(**{**parts, **wrong})
+    assert cnn.PolySDP(**parts).shape == problem.shape
+
+
 def test_features_too_large_for_float64_are_refused_everywhere():
     """Features of 1e160 gave NaN predictions (a logistic classifier answered class 0 for
     every row), certificates with objective inf and gap NaN, and beta_max inf, with no

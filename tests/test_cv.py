@@ -372,8 +372,9 @@ def test_a_point_certified_only_to_a_large_gap_is_skipped(monkeypatch):
     monkeypatch.setattr(convexnn.path, "solve", loose)
     with pytest.warns(SolverStatusWarning, match=r"3 of 18 path points \(beta, fold\) "
                       r"failed, stopped early or were certified only above a relative gap "
-                      r"of 0.001 \(3 optimal_inaccurate\)"):
+                      r"of 0.001 \(3 optimal_inaccurate\)") as caught:
         fit = ConvexPolyRegressorCV(**params).fit(X, y)
+    assert caught[0].filename == __file__  # the user's line, not the library's
     assert np.isnan(fit.scores_path_[best]).all()
     assert fit.best_index_ != best
 
@@ -664,8 +665,9 @@ def test_a_grid_the_scoring_cannot_tell_apart_is_warned_about():
     whose zero network predicts 0 for a target of 5. Mean squared error tells them apart."""
     X, _ = regression_data(n=30)
     y = np.full(30, 5.0)
-    with pytest.warns(convexnn.ConvexNNWarning, match="same mean validation score"):
+    with pytest.warns(convexnn.ConvexNNWarning, match="same mean validation score") as caught:
         tied = ConvexPolyRegressorCV(betas=4, cv=3).fit(X, y)
+    assert caught[0].filename == __file__
     assert np.all(tied.scores_path_ == 0.0) and tied.best_index_ == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", convexnn.ConvexNNWarning)
