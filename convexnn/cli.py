@@ -9,7 +9,8 @@
                        choice of beta (see :mod:`convexnn._commands`)
 
 Errors -- bad arguments included -- are reported as one line on stderr with
-exit code 2 (``--debug``, before or after the command, shows the traceback).
+exit code 2 (``--debug``, before or after the command, shows the traceback);
+a ``compare`` whose every method failed writes its report and exits with 1.
 Output piped into a program that stops reading early (``| head``) ends the
 command quietly (exit code 141, as for SIGPIPE).
 """
@@ -160,6 +161,7 @@ def _compare_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from convexnn.comparison import compare
+    from convexnn.comparison._records import FAILED
     from convexnn.datasets import load_file
     from convexnn.exceptions import ValidationError
 
@@ -212,6 +214,9 @@ def _compare_command(args: argparse.Namespace) -> int:
     paths = comparison.save(out)
     print(comparison.to_markdown())
     print(f"wrote {', '.join(path.name for path in paths.values())} to {out}/")
+    if all(record["status"] == FAILED for record in comparison.records):
+        print("convexnn compare: every method failed (see the table's errors)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -370,6 +375,9 @@ _CLI_WORDS = (
     ("for .npz use x_key and y_key", "an .npz file's targets are its array y"),
     ("or pass labels_path= (or read the images alone with load_idx / read_idx)",
      "named as MNIST's are (train-images-idx3-ubyte -> train-labels-idx1-ubyte)"),
+    ("pass conv={'image_shape': (channels, height, width), ...} for data without one",
+     "pass --image-shape (e.g. 28,28 or 1,28,28) for data without one"),
+    ("'auto' or None (all samples)", "auto or all"),
 )
 
 

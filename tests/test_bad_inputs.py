@@ -908,6 +908,20 @@ def test_a_failed_refit_leaves_nothing_of_the_previous_fit():
     assert not [name for name in vars(model) if name.endswith("_")]
 
 
+@pytest.mark.parametrize("estimator", [cnn.BackpropPolyClassifier, cnn.BackpropPolyRegressor])
+def test_a_failed_refit_of_a_backprop_estimator_leaves_it_unfitted(estimator):
+    """The backprop estimators kept the old run_ beside the new n_features_in_ (then
+    predict refused both feature counts) or the old model under old classes_."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3))
+    model = estimator(epochs=3, random_state=0).fit(X, (X[:, 0] > 0).astype(int))
+    with pytest.raises(ValidationError):
+        model.fit(np.hstack([X, X]), np.full(30, np.nan))
+    assert not [name for name in vars(model) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
 def test_label_shapes_get_advice_that_points_at_the_caller():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(30, 3))

@@ -388,6 +388,8 @@ def test_cuda_without_a_cuda_device_is_refused_before_training():
         ({"lr": "tune", "lr_grid": [0.1]}, "lr_grid"),
         ({"lr": "tune", "lr_grid": [0.1, -1.0]}, "lr_grid"),
         ({"lr": "tune", "lr_grid": "0.1,1"}, "lr_grid"),
+        ({"lr": 0.01, "lr_grid": [0.1, 1.0]}, "lr_grid is the grid lr='tune' searches; with "
+         "lr=0.01 it would be ignored"),
         ({"record_interval": 0}, "record_interval"),
         ({"geometry": (1, 8, 8)}, "geometry"),
         ({"geometry": ConvGeometry((1, 2, 2), 1)}, "X must hold images of shape"),

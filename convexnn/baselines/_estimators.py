@@ -211,11 +211,12 @@ class BackpropPolyRegressor(MultiOutputRegressorMixin, RegressorMixin, _Backprop
 
     def fit(self, X: Any, y: Any) -> BackpropPolyRegressor:
         """Train on ``(X, y)``; ``y`` may have several columns."""
-        settings, seed = self._check_params()
-        features = self._features(X, reset=True)
-        targets = self._encoded_targets(y, len(features), settings.loss)
-        settings.loss.check_targets(targets.reshape(len(features), -1))
-        self._fit(features, targets, targets.ndim == 1, settings, seed)
+        with self._fitting():
+            settings, seed = self._check_params()
+            features = self._features(X, reset=True)
+            targets = self._encoded_targets(y, len(features), settings.loss)
+            settings.loss.check_targets(targets.reshape(len(features), -1))
+            self._fit(features, targets, targets.ndim == 1, settings, seed)
         return self
 
     def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:
@@ -244,10 +245,11 @@ class BackpropPolyClassifier(EncodedLabelsMixin, ClassifierMixin, _BackpropPolyB
 
     def fit(self, X: Any, y: Any) -> BackpropPolyClassifier:
         """Encode the labels and train."""
-        settings, seed = self._check_params()
-        features = self._features(X, reset=True)
-        self.classes_, targets = encode_labels(y, len(features), settings.loss)
-        self._fit(features, targets, targets.ndim == 1, settings, seed)
+        with self._fitting():
+            settings, seed = self._check_params()
+            features = self._features(X, reset=True)
+            self.classes_, targets = encode_labels(y, len(features), settings.loss)
+            self._fit(features, targets, targets.ndim == 1, settings, seed)
         return self
 
     def _encoded_targets(self, y: Any, n_samples: int, loss: Loss) -> np.ndarray:

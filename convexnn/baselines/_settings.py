@@ -184,6 +184,11 @@ def check_training_settings(
             f"full-batch method); got batch_size={batch_size}"
         )
     lr = _check_lr(lr)
+    if lr_grid is not None and lr != TUNE:
+        raise ValidationError(
+            f"lr_grid is the grid lr='tune' searches; with lr={lr!r} it would be ignored "
+            "(pass lr='tune', or drop lr_grid)"
+        )
     epochs = check_positive(epochs, "epochs", integer=True, allow_none=True)
     return TrainingSettings(
         activation=get_activation(activation),

@@ -149,12 +149,20 @@ tune_lr, budget, conv
     epochs_used: dict[str, int] = {}
     for name in optimizer_names:  # the backprop settings, checked as train_backprop checks them
         own = optimizer_options(name, extra)
-        settings = check_training_settings(
-            width=width, activation=activation_object, loss=loss_object, beta=beta,
-            objective=objective, optimizer=name,
-            epochs=epochs.get(name) if isinstance(epochs, dict) else epochs,
-            **{key: own.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
-        )
+        try:
+            settings = check_training_settings(
+                width=width, activation=activation_object, loss=loss_object, beta=beta,
+                objective=objective, optimizer=name,
+                epochs=epochs.get(name) if isinstance(epochs, dict) else epochs,
+                **{key: own.get(key, default) for key, default in _SETTING_DEFAULTS.items()},
+            )
+        except ValidationError as error:
+            # "time_limit must be ..." beside compare's solver_options is ambiguous
+            option = max((key for key in extra if str(error).startswith(key)), key=len,
+                         default=None)
+            if option is None:
+                raise
+            raise ValidationError(f"backprop_options['{option}']: {error}") from error
         epochs_used[name] = settings.epochs
     return Plan(
         solvers=solver_names, optimizers=optimizer_names, seeds=check_seeds(seeds),
@@ -291,6 +299,8 @@ def _solver_options(options: Any, solver_names: list[str]) -> dict[str, Any]:
             elif name == "auto":
                 for known in registered:
                     solver_registry.get(known).check_options(common)
+            else:  # a typo is a bad argument, not a failed row after every other method ran
+                solver_registry.get(name)
     except SolverError as error:
         raise translate_solver_error(error) from error
     return merged

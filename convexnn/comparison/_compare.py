@@ -6,10 +6,11 @@ import logging
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from convexnn._validation import check_seed
+from convexnn._validation import check_seed, user_stacklevel
 from convexnn.baselines import BackpropRun, default_lr
 from convexnn.comparison._arguments import MATCH, check_arguments, conv_geometry
 from convexnn.comparison._data import DataLike, load_split, prepare_data
@@ -22,6 +23,7 @@ from convexnn.comparison._runners import (
     run_optimizer,
     thread_limit,
 )
+from convexnn.exceptions import ConvexNNWarning
 from convexnn.solvers.certificate import relative_gap
 
 logger = logging.getLogger("convexnn")
@@ -199,7 +201,9 @@ def compare(
         "variant": "fully connected" if geometry is None else "convolutional",
         "conv": None if geometry is None else geometry.to_dict(),
         "standardize": bool(standardize),
-        "test_size": test_size,
+        # None where the data came split (a Dataset, or four arrays): test_size was unused
+        "test_size": test_size if isinstance(data, str) or (
+            isinstance(data, tuple | list) and len(data) == 2) else None,
         "random_state": random_state,
         "loss": plan.loss.name,
         "beta": plan.beta,
@@ -257,7 +261,18 @@ def compare(
                     settings["lr"][optimizer] = search.rate_to_run
                 bar.update(1)
 
-    lower_bound, _ = certified_optimum(records)
+    lower_bound, best_objective = certified_optimum(records)
+    if lower_bound <= 0 < best_objective:
+        # Every row would read "excess 1.0, never within 1%", a statement about the bound
+        warnings.warn(
+            f"the certified lower bound is {lower_bound + 0.0:.3g} for a best convex objective "
+            f"of {best_objective:.6g}: it says nothing about how close a row is to the optimum, "
+            "so relative excess and times to target are left empty"
+            + (" (at beta = 0 the dual certificate is 0: pass beta > 0)" if plan.beta == 0
+               else "; raise the solvers' max_iter / time_limit"),
+            ConvexNNWarning, stacklevel=user_stacklevel(),
+        )
+        lower_bound = math.nan
     histories = {(run.optimizer, run.seed): run.history for run in runs}
     for record in records:
         value = record["objective"]

@@ -248,7 +248,11 @@ def load_split(data: Any, *, task: str, test_size: Any, random_state: Any) -> Sp
                 raise ValidationError(
                     f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}"
                 )
-            kind = resolve_task(y_train, task)
+            # Judged on both parts: integral y_train beside a real y_test is a regression
+            kind = resolve_task(
+                np.concatenate([y_train, y_test]) if y_train.ndim == y_test.ndim else y_train,
+                task,
+            )
         return Split("data", "user data", X_train, y_train, X_test, y_test, kind, image_shape)
     raise ValidationError(
         f"data must be a data set name (one of {', '.join(DATASETS)}), a Dataset, (X, y) or "
@@ -298,7 +302,9 @@ def _check_same_length(X: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -
 
 
 def resolve_task(y: np.ndarray, task: str) -> str:
-    """``task``, or for ``"auto"`` what the targets look like (logged, so it can be overridden)."""
+    """``task``, or for ``"auto"`` what the targets look like (logged, so it can be overridden):
+    labels (text, booleans) or 2 to ``MAX_AUTO_CLASSES`` integral values are classes; other
+    numbers, a single value included, are a regression."""
     if task != "auto":
         return task
     if y.ndim == 2:
@@ -310,7 +316,7 @@ def resolve_task(y: np.ndarray, task: str) -> str:
         integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
         kind = (
             "classification"
-            if integral and len(np.unique(values)) <= MAX_AUTO_CLASSES
+            if integral and 2 <= len(np.unique(values)) <= MAX_AUTO_CLASSES
             else "regression"
         )
     logger.info("task='auto': treating the targets as %s (pass task= to override)", kind)
@@ -365,6 +371,13 @@ def prepare_data(
     per_sample = conic_nonzeros_per_sample(X_train.shape[1], C, geometry)
     conic = conic_backends(plan, X_train[:2], T_train[:2], geometry) if plan.solvers else []
     cap = choose_sample_cap(plan.max_samples, n_available, per_sample, conic)
+    needed = max(2, 0 if classes is None else len(classes))
+    if cap.cap is not None and cap.cap < needed:
+        raise ValidationError(
+            f"max_samples={plan.max_samples!r} keeps {cap.cap} training sample(s), but "
+            + (f"the {len(classes)} classes need at least one each" if needed > 2
+               else "fitting needs at least 2") + f"; raise max_samples to {needed} or more"
+        )
     if cap.cap is not None:
         X_train, _, y_train, _ = train_test_split_data(
             X_train, y_train, test_size=n_available - cap.cap, random_state=random_state,

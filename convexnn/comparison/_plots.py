@@ -126,7 +126,8 @@ def plot_test_metric(comparison: Comparison, path: str | Path | None = None) -> 
     -------
     matplotlib.figure.Figure
         Diverged runs are drawn as crosses; methods without a value are
-        labelled ``failed``.
+        labelled ``failed`` (every run failed) or ``n/a`` (e.g. R^2 of a
+        single test sample).
     """
     from matplotlib.figure import Figure
 
@@ -143,8 +144,10 @@ def plot_test_metric(comparison: Comparison, path: str | Path | None = None) -> 
         labels.append(method_label(records, kind, method))
         values = np.array([r["test_metric"] for r in rows if r["status"] != FAILED], float)
         values = values[np.isfinite(values)]
-        if len(values) == 0:
-            axes.text(position, 0.5, "failed", ha="center", va="center", color="red",
+        if len(values) == 0:  # failed, or a metric without a value (R^2 of 1 test sample)
+            failed = all(r["status"] == FAILED for r in rows)
+            axes.text(position, 0.5, "failed" if failed else "n/a", ha="center",
+                      va="center", color="red" if failed else "gray",
                       transform=axes.get_xaxis_transform())
             continue
         if len(values) > 1:

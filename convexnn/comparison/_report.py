@@ -133,8 +133,8 @@ class Comparison:
         """One row per method: runs, failures, objective and metric over seeds, times.
 
         Objectives, metrics and times are over the runs that neither failed
-        nor diverged (a diverged run's objective is its last finite one, of a
-        network it then lost); ``median_time_to_1pct`` /
+        nor diverged (a diverged run's objective is that of its record of lowest
+        training objective, a network it then lost); ``median_time_to_1pct`` /
         ``median_time_to_0.1pct`` are medians over them (``inf`` when most
         never got there) and ``reached_1pct`` / ``reached_0.1pct`` count the
         runs that did.
@@ -183,6 +183,8 @@ class Comparison:
             lines.append(
                 f"- certified optimum: lower bound {self.lower_bound + 0.0:.8g}, best convex "
                 f"objective {self.best_objective:.8g}"
+                + (" (a bound that is not positive says nothing about the rows: no excess "
+                   "or time to target)" if self.lower_bound <= 0 < self.best_objective else "")
             )
         else:
             why = "no convex solver succeeded" if s["solvers"] else "no convex solver was run"

@@ -136,8 +136,8 @@ def run_optimizer(
     Returns
     -------
     records : list of dict
-        One row per seed; ``"diverged"`` with the last finite record's
-        numbers, or ``"failed"`` with the error text when training raised.
+        One row per seed; ``"diverged"`` with the numbers of its record of
+        lowest training objective, or ``"failed"`` with the error text when training raised.
     runs : list of BackpropRun
         The runs that did not raise (weights and histories).
     search : RateSearch or None
@@ -205,8 +205,8 @@ def _run_seed(
     )
     if run.diverged:
         record["error"] = (
-            f"diverged (lr {run.lr:g}); the weights of epoch {run.epochs_run}, the last finite "
-            "record, are reported"
+            f"diverged (lr {run.lr:g}); the weights of epoch {run.epochs_run}, its record of "
+            "lowest training objective, are reported"
         )
     return record, run
 
