@@ -43,7 +43,7 @@ from convexnn._validation import (
     check_solver_options,
     user_stacklevel,
 )
-from convexnn.certificates import certify_network, gradient_dual
+from convexnn.certificates import Certificate, certify_network, gradient_dual
 from convexnn.decomposition import solution_neurons
 from convexnn.exceptions import (
     LongSolveWarning,
@@ -424,8 +424,8 @@ def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> Solver
     if isinstance(error, MemoryError):
         wrapped: SolverError = ProblemTooLargeError(
             f"{where}: out of memory. "
-            + ("Subsample the data or use dtype='float32' (engine='neurons')."
-               if name == "native" else lifted_problem_advice(problem.loss))
+            + ("Subsample the data, or try engine='neurons' (memory linear in n) or "
+               "dtype='float32'." if name == "native" else lifted_problem_advice(problem.loss))
         )
     else:
         wrapped = SolverFailedError(
@@ -531,16 +531,37 @@ def _finish(
         budget = min(budget, max(1.0, float(time_limit) - output.solve_time))
     if problem.communicator is not None:  # the ranks' polishes stop at the same step
         budget = problem.communicator.min(budget)
-    network, report = (
-        polish_network(problem, decomposed, budget) if polish else (decomposed, None)
-    )
+    # Ctrl-C here, after the back-end stopped, keeps its network and, where it has one,
+    # its own certificate: a long solve is not lost to an impatient key (the README's
+    # promise). A data-parallel solve's ranks must not diverge: they re-raise.
+    interrupted = ""
+    try:
+        network, report = (
+            polish_network(problem, decomposed, budget) if polish else (decomposed, None)
+        )
+    except KeyboardInterrupt:
+        if problem.communicator is not None:
+            raise
+        network, report, interrupted = decomposed, None, "the polish"
     # Dual candidates: the back-end's dual point and, when polishing moved the
     # network, the gradient at the decomposed one (the back-end's own point).
     candidates = [output.dual_point]
     if network is not decomposed:
         candidates.append(gradient_dual(problem, decomposed))
-    certificate = certify_network(problem, network, candidates)
+    try:
+        certificate = certify_network(problem, network, candidates)
+    except KeyboardInterrupt:
+        if problem.communicator is not None or output.lower_bound is None:
+            raise
+        network, report, interrupted = decomposed, None, "the certificate"
+        certificate = Certificate.of(
+            problem.objective(network.outputs(problem.patches), network.penalty()),
+            output.lower_bound, dual_point=output.dual_point,
+        )
     message = output.message
+    if interrupted:
+        message += (f"; interrupted during {interrupted}: the back-end's network and "
+                    "certificate are returned")
     zero_objective = problem.objective(np.zeros_like(problem.targets), 0.0)
     if certificate.objective > zero_objective:
         # A back-end stopped far off (e.g. on unscaled features) is never worth more than
@@ -555,11 +576,11 @@ def _finish(
     # a back-end's "optimal" whose network misses tol is inaccurate, and a network
     # certified within tol is optimal, whatever stopped the back-end ("inaccurate", or a
     # time or iteration limit it reached before polishing closed the gap).
-    status = output.status
+    status = Status.INTERRUPTED if interrupted else output.status
     within = certificate.relative_gap <= tol and problem.beta > 0
     if status in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
         status = Status.OPTIMAL if within else Status.OPTIMAL_INACCURATE
-    elif within and status in (Status.TIME_LIMIT, Status.ITERATION_LIMIT):
+    elif within and status in (Status.TIME_LIMIT, Status.ITERATION_LIMIT, Status.INTERRUPTED):
         status = Status.OPTIMAL
     logger.info(
         "%s: status %s, objective %.8g, certified relative gap %.2e, %d neurons "

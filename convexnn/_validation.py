@@ -128,7 +128,7 @@ def as_float_array(
             hint = (
                 f". Flatten each sample ({name}.reshape(len({name}), -1))"
                 + (" or, for images, use a convolutional estimator (or geometry= of the "
-                   "functions that take one)" if name == "X" else "")
+                   "functions that take one)" if name == "X" and max(ndims) < 4 else "")
             )
         raise ValidationError(f"{name} must be {expected}; got shape {raw.shape}{hint}")
     values = raw.astype(np.float64, copy=False)

@@ -339,7 +339,7 @@ class _ConvMixin:
     _input_ndims = (2, 3, 4)
 
     def _features(self, X: Any, *, reset: bool) -> np.ndarray:
-        # their patches' scales are checked with the geometry (_checked_scales)
+        # their patches' scales are checked with the geometry (_checked)
         try:
             return estimator_features(self, X, reset=reset, ndims=self._input_ndims,
                                       scale_check=False)
@@ -395,7 +395,7 @@ class _ConvMixin:
             )
         if self.image_shape is not None or X.ndim > 2:
             shape = self.image_shape if self.image_shape is not None else X.shape[1:]
-            return self._checked_scales(
+            return self._checked(
                 ConvGeometry(tuple(shape), self.filter_size, self.stride, self.pool_size), X)
         # 2-D X without image_shape: one-channel 1-D signals; a positive int size acts
         # along the signal (anything else goes to ConvGeometry's checks as given).
@@ -414,7 +414,7 @@ class _ConvMixin:
                 ConvexNNWarning, stacklevel=user_stacklevel(),
             )
             filter_size = (1, X.shape[1])
-        return self._checked_scales(ConvGeometry(
+        return self._checked(ConvGeometry(
             (1, 1, X.shape[1]),
             filter_size,
             self.stride,
@@ -422,13 +422,27 @@ class _ConvMixin:
         ), X)
 
     @staticmethod
-    def _checked_scales(geometry: ConvGeometry, X: np.ndarray) -> ConvGeometry:
-        """``geometry``, after a warning if the training patches are badly scaled (their
-        entries, not the pixels: the filters share their weights over the image)."""
+    def _checked(geometry: ConvGeometry, X: np.ndarray) -> ConvGeometry:
+        """``geometry``, after warnings about what it makes of ``X``: training patches
+        badly scaled (their entries, not the pixels: the filters share their weights over
+        the image), or outputs that no pooling region covers."""
         channels, (height, width) = geometry.image_shape[0], geometry.filter_size
         labels = [f"channel {c}, filter row {r}, column {k}" for c in range(channels)
                   for r in range(height) for k in range(width)]  # the patches' order
         warn_if_badly_scaled(X, entries=(geometry.patch_scales(X), labels))
+        if geometry.pool_size is not None:
+            (rows, cols), (pool_rows, pool_cols) = geometry.pooled_grid, geometry.pool_size
+            outputs = geometry.output_grid
+            left_out = (outputs[0] - rows * pool_rows, outputs[1] - cols * pool_cols)
+            if any(left_out):
+                warnings.warn(
+                    f"pool_size {geometry.pool_size} does not tile the convolution's "
+                    f"{outputs[0]} x {outputs[1]} outputs: the last {left_out[0]} row(s) and "
+                    f"{left_out[1]} column(s) of them, and the pixels only they see, are "
+                    "ignored (as by torch's AvgPool2d). Choose a pool_size that divides the "
+                    "output grid, or pool_size=None (global pooling).",
+                    ConvexNNWarning, stacklevel=user_stacklevel(),
+                )
         return geometry
 
 
@@ -444,6 +458,9 @@ _CONV_DOC = """
     pool_size : int or (int, int) or None, default=None
         Average-pooling window over the convolution's output; None pools
         globally (the SDP then has the size of the filter, not the image).
+        Windows tile the output grid from its corner without overlap; the
+        rows and columns of outputs left over are ignored, as by torch's
+        ``AvgPool2d`` (with a warning at ``fit``).
 """
 
 

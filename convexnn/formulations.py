@@ -26,10 +26,12 @@ from convexnn._validation import (
     writable,
 )
 from convexnn.activations import Activation, ActivationLike, get_activation
-from convexnn.exceptions import ValidationError
+from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, LossLike, get_loss
 from convexnn.patches import ConvGeometry
+from convexnn.solvers._memory import ensure_fits
 from convexnn.solvers.base import ProblemShape, coefficient_matrix
+from convexnn.solvers.errors import SolverError
 
 if TYPE_CHECKING:  # pragma: no cover
     import cvxpy as cp
@@ -88,8 +90,21 @@ class PolySDP:
                 f"shape (n, C); got shapes {np.shape(self.patches)} and "
                 f"{np.shape(self.targets)}; {advice}"
             )
-        if not (self.geometry is None or isinstance(self.geometry, ConvGeometry)):
+        if self.geometry is None:
+            if self.patches.shape[1:3] != (1, 1):
+                raise ValidationError(
+                    f"PolySDP patches of shape {self.patches.shape} have several regions or "
+                    f"patches per sample but no geometry; {advice}"
+                )
+        elif not isinstance(self.geometry, ConvGeometry):
             raise ValidationError(f"PolySDP geometry must be a ConvGeometry or None; {advice}")
+        elif (self.patches.shape[1] != self.geometry.n_regions
+              or self.patches.shape[3] != self.geometry.patch_size):
+            raise ValidationError(
+                f"PolySDP patches of shape {self.patches.shape} do not match its geometry "
+                f"({self.geometry.n_regions} regions of patches of {self.geometry.patch_size} "
+                f"values); {advice}"
+            )
 
     def reduce(self, value: Any) -> Any:
         """A sum over this problem's samples (a float, array or tensor), completed over
@@ -186,6 +201,20 @@ def make_conv_problem(
             f"pool_size), got {type(geometry).__name__}"
         )
     images = as_float_array(X, "X", ndims=(2, 3, 4), limit=FEATURE_LIMIT)
+    regions, per_region, h = (geometry.n_regions, min(geometry.pool_area,
+                              geometry.patch_size + 1), geometry.patch_size)
+    try:
+        # Two copies at the peak (the patches and their contiguous float64 form); a
+        # bare numpy MemoryError (or swapping) otherwise, before any solver's own check
+        ensure_fits(
+            2 * 8 * len(images) * regions * per_region * h,
+            f"building the training patches ({len(images)} images x {regions} pooling regions x "
+            f"{per_region} patches x {h} values)",
+            "Pool over larger regions (pool_size, or None for global pooling), use a larger "
+            "stride or a smaller filter, or fewer images.",
+        )
+    except SolverError as error:
+        raise translate_solver_error(error) from None
     return _assemble(geometry.training_patches(images), y, activation, beta, loss, geometry)
 
 

@@ -39,6 +39,8 @@ TRAINING_PATCH_CHUNK = 1 << 24
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # np.array(2): a scalar
+        value = value.item()
     if is_int(value):
         pair: tuple = (value, value)
     elif isinstance(value, (tuple, list, np.ndarray)):
@@ -133,7 +135,7 @@ class ConvGeometry:
 
     @property
     def n_pixels(self) -> int:
-        return int(np.prod(self.image_shape))
+        return math.prod(self.image_shape)  # a Python int: np.prod wraps around in int64
 
     def as_images(self, X: np.ndarray, name: str = "X") -> np.ndarray:
         """``X`` as ``(n, channels, height, width)``; accepts flat rows too."""

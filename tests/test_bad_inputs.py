@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -963,3 +964,54 @@ def test_labels_that_print_like_the_classes_but_are_of_another_type_say_so():
     with pytest.raises(ValidationError, match=r"labels are of dtype int64, the classes of dtype "
                                               r"<U1: give the labels as the fit did"):
         model.certify(X, (X[:, 0] > 0).astype(np.int64))
+
+
+def test_convolutional_training_patches_that_cannot_fit_are_refused(monkeypatch):
+    """20 images of 300 x 300 with 20 x 20 filters and 1 x 1 pooling (79000 regions) raised
+    numpy's bare MemoryError while building the patches, before any solver's check."""
+    from convexnn.solvers import _memory
+
+    monkeypatch.setattr(_memory, "available_memory", lambda: 10**9)
+    geometry = cnn.ConvGeometry((1, 300, 300), 20, pool_size=1)
+    with pytest.raises(cnn.ProblemTooLargeError, match=r"building the training patches "
+                       r"\(20 images x 78961 pooling regions x 1 patches x 400 values\) needs "
+                       r"about 10.1 GB.*pool_size"):
+        cnn.make_conv_problem(np.zeros((20, 1, 300, 300)), np.zeros(20), geometry)
+
+
+def test_a_problem_built_by_hand_matches_its_geometry():
+    """Without a geometry, patches of several regions solved with region 0's weights only
+    and crashed in the polish with numpy's matmul error."""
+    X = np.random.default_rng(0).normal(size=(6, 1, 4, 4))
+    geometry = cnn.ConvGeometry((1, 4, 4), 2, pool_size=1)  # 9 regions of one patch
+    problem = cnn.make_conv_problem(X, np.ones(6), geometry)
+    parts = dict(patches=problem.patches, targets=problem.targets,
+                 activation=problem.activation, beta=0.1, loss=problem.loss)
+    with pytest.raises(ValidationError, match="several regions or patches per sample but no "
+                       "geometry"):
+        cnn.PolySDP(**parts)
+    with pytest.raises(ValidationError, match=r"do not match its geometry \(1 regions"):
+        cnn.PolySDP(**parts, geometry=cnn.ConvGeometry((1, 4, 4), 2))
+    assert cnn.PolySDP(**parts, geometry=geometry).shape == problem.shape
+
+
+def test_outputs_that_no_pooling_window_covers_are_warned_about():
+    """5 x 6 images, 3 x 3 filters, 2 x 2 pooling: the 3 x 4 outputs' last row was ignored
+    (image row 4 changed no prediction), silently."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 5, 6)), rng.normal(size=12)
+    with pytest.warns(cnn.ConvexNNWarning, match=r"pool_size \(2, 2\) does not tile the "
+                      r"convolution's 3 x 4 outputs: the last 1 row\(s\) and 0 column"):
+        cnn.ConvexPolyConvRegressor(filter_size=3, pool_size=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cnn.ConvexNNWarning)
+        cnn.ConvexPolyConvRegressor(filter_size=(2, 3), pool_size=2).fit(X, y)  # 4 x 4
+
+
+def test_geometry_sizes_and_counts_of_any_integer_kind():
+    geometry = cnn.ConvGeometry((1, 8, 8), np.array(3), stride=np.array(1))
+    assert geometry.filter_size == (3, 3) and geometry.stride == (1, 1)
+    assert cnn.ConvGeometry((2**32, 2**32), 1).n_pixels == 2**64  # wrapped to 0 in int64
+    with pytest.raises(ValidationError) as error:
+        cnn.ConvexPolyConvRegressor().fit(np.zeros((4, 1, 1, 5, 6)), np.zeros(4))
+    assert "convolutional estimator" not in str(error.value)  # it is one

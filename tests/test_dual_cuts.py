@@ -118,6 +118,21 @@ def test_neurons_engines_dual_point_reproduces_its_bound(loss):
     assert result.lower_bound >= output.lower_bound - 1e-12
 
 
+def test_a_stall_is_a_limit_only_at_the_users_or_memorys_cap():
+    """At the engine's own cap (4 (h + 1) per block, twice what an optimum needs) a stall
+    was reported as iteration_limit "at the width cap", advising more iterations; it is
+    the accuracy floor, where a larger tol helps."""
+    from convexnn.solvers.base import Status
+    from convexnn.solvers.native._neurons import stall_status
+
+    assert stall_status(44, None, None) == (Status.OPTIMAL_INACCURATE, "")
+    assert stall_status(44, None, 1000) == (Status.OPTIMAL_INACCURATE, "")
+    assert stall_status(10, 10, None) == (Status.ITERATION_LIMIT,
+                                          " at the width cap (max_neurons)")
+    assert stall_status(7, 10, 7) == (Status.ITERATION_LIMIT, " at the width cap (memory)")
+    assert stall_status(6, 10, 7)[0] is Status.OPTIMAL_INACCURATE
+
+
 def test_a_width_capped_stall_is_a_limit_and_a_wide_warm_start_is_cut_to_the_cap():
     """Held at max_neurons, the engine has not converged: a limit status (the path and
     CV skip it), not the accuracy floor's optimal_inaccurate; a warm start keeps at most

@@ -347,6 +347,31 @@ def test_keyboard_interrupt_before_any_point_is_not_a_crash(monkeypatch):
     assert result.status == "interrupted"
 
 
+@pytest.mark.parametrize("engine", ["neurons", "ipm"])
+@pytest.mark.parametrize("stage", ["polish_network", "certify_network"])
+def test_keyboard_interrupt_after_the_engine_keeps_its_point(monkeypatch, engine, stage):
+    """Ctrl-C during the polish or the last certificate (minutes at scale) raised
+    KeyboardInterrupt and lost the point the engine had already certified."""
+    import convexnn._solve
+
+    problem = case("scalar-squared")[2]
+    wrapped = fail_on_call(getattr(convexnn._solve, stage), 1)
+    monkeypatch.setattr(convexnn._solve, stage, wrapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        result, network, output = solve_interruptible(problem, "native", {"engine": engine})
+    assert wrapped.calls["count"] == 1 and output.lower_bound is not None
+    words = "the polish" if stage == "polish_network" else "the certificate"
+    assert f"interrupted during {words}: the back-end's network" in result.message
+    assert result.status == ("optimal" if result.relative_gap <= result.tol else "interrupted")
+    if stage == "certify_network":  # the engine's own certificate stands in
+        assert result.lower_bound == output.lower_bound
+        assert convexnn.lower_bound_from_dual(
+            problem.patches[:, 0, 0], problem.targets[:, 0], result.dual_point,
+            beta=problem.beta, loss=problem.loss) == pytest.approx(result.lower_bound)
+    assert_usable_best_point(result, network, "scalar-squared")
+
+
 # -- options -------------------------------------------------------------------
 BAD_OPTIONS = [
     ("scalar-squared", {"no_such_option": 1}, "no_such_option"),
@@ -683,6 +708,22 @@ def test_explicit_ipm_engine_that_does_not_fit_names_the_size(monkeypatch):
     assert solvers._memory.format_bytes(ipm) in message
     assert solvers._memory.format_bytes(free) in message
     assert "n=500" in message and "neurons" in message
+    assert "float32" not in message  # the interior point refuses dtype='float32'
+
+
+@pytest.mark.parametrize("d, outputs, helps", [(32, 1, False), (2, 10, True)])
+def test_the_neurons_engine_advises_float32_only_where_it_takes_less(monkeypatch, d, outputs,
+                                                                      helps):
+    """float32 keeps the float64 data beside its copy: with one output of 33 values it
+    needs more, and the advice to use it was followed by a second refusal."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(500, outputs))
+    problem = make_problem(rng.normal(size=(500, d)), y if outputs > 1 else y[:, 0], beta=0.1)
+    monkeypatch.setattr(solvers._memory, "available_memory", lambda: 0)
+    for dtype in ("float64", "float32"):
+        with pytest.raises(convexnn.ProblemTooLargeError, match="Subsample the data") as caught:
+            solve(problem, "native", {"engine": "neurons", "dtype": dtype})
+        assert ("dtype='float32'" in str(caught.value)) == (helps and dtype == "float64")
 
 
 def test_patching_solvers_memory_alone_steers_the_engine_choice(monkeypatch):

@@ -382,20 +382,23 @@ class NativeSolver(Solver):
         plan = None
         if engine == "ipm":
             required = self.ipm_bytes(problem)
+            advice = "Use engine='neurons' (memory linear in n) or subsample the data."
         else:
-            plan = self.neurons_plan(
-                shape, _memory.available_memory(), options.get("dtype", "float64")
-            )
+            available = _memory.available_memory()
+            plan = self.neurons_plan(shape, available, options.get("dtype", "float64"))
             # Refused only if not even one neuron per block fits; later widths are
             # checked as the engine grows (it stops adding neurons where memory ends).
             required = plan.bytes_for(shape.n_blocks)
+            # float32 keeps the float64 data beside its copy: it saves memory only where
+            # the per-neuron arrays outweigh that copy, and large problems use it already
+            smaller = self.neurons_plan(shape, available, "float32").bytes_for(shape.n_blocks)
+            advice = "Subsample the data" + (" or use dtype='float32'." if smaller < required
+                                             else ".")
         _memory.ensure_fits(
             required,
             f"the native {engine} engine on this problem "
             f"(n={shape.n_samples}, h={shape.patch_size})",
-            "Use engine='neurons' (memory linear in n), subsample, or use float32."
-            if engine == "ipm"
-            else "Subsample the data or use dtype='float32'.",
+            advice,
         )
         device = torch.device(options.get("device", "cpu"))
         tol = self.target_tol(options)

@@ -164,6 +164,24 @@ def memory_plan(shape: ProblemShape, available: int, low_precision: bool) -> Gro
     return GrowthPlan(base=base, per_unit=per_neuron, available=available)
 
 
+def stall_status(width: int, max_neurons: int | None,
+                 memory_cap: int | None) -> tuple[Status, str]:
+    """The status of a solve without certified progress at ``width``, and why.
+
+    Held at ``max_neurons`` or at what memory allows, the optimum may need more
+    neurons: a limit (``iteration_limit``). Anywhere else -- the engine's own cap
+    included, twice the ``2 (h + 1)`` neurons an optimal block needs -- it is the
+    engine's accuracy floor (``optimal_inaccurate``): a larger tol helps, not more
+    rounds or time.
+    """
+    limits = [cap for cap in (max_neurons, memory_cap) if cap is not None]
+    if limits and width >= min(limits):
+        return Status.ITERATION_LIMIT, (
+            f" at the width cap ({'max_neurons' if min(limits) == max_neurons else 'memory'})"
+        )
+    return Status.OPTIMAL_INACCURATE, ""
+
+
 def solve_neurons(
     problem: SDPProblem,
     *,
@@ -335,16 +353,8 @@ def solve_neurons(
                 status, message = Status.TIME_LIMIT, "time limit reached"
                 break
             if rounds - tracker.improved_round >= STALL_ROUNDS:
-                message = f"stalled: no certified progress in {STALL_ROUNDS} rounds"
-                if state.width >= min(cap, memory_cap or cap):
-                    # Held at a width cap: the optimum needs more neurons, a limit the
-                    # user set (or memory did), not the engine's accuracy floor.
-                    status = Status.ITERATION_LIMIT
-                    message += " at the width cap"
-                else:
-                    # Its accuracy floor: more rounds or time would not help, a larger tol
-                    # would.
-                    status = Status.OPTIMAL_INACCURATE
+                status, why = stall_status(state.width, max_neurons, memory_cap)
+                message = f"stalled: no certified progress in {STALL_ROUNDS} rounds{why}"
                 break
             if candidates is None:
                 continue
