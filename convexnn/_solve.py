@@ -449,7 +449,8 @@ SECOND_OPINION_ENTRIES = 500_000
 def _second_opinion_wanted(problem: PolySDP, result: SolveResult, options: Mapping[str, Any],
                            candidates: list[solvers.Solver]) -> bool:
     """A converged result above :data:`SECOND_OPINION_GAP`, or one stopped at the
-    back-end's own iteration cap (not at the caller's limits, nor interrupted)."""
+    back-end's own iteration cap (not at the caller's limits, nor interrupted); never
+    under ``max_neurons``, a width the other back-ends cannot keep to."""
     shape = problem.shape
     entries = shape.n_samples * (shape.patch_size + 1) ** 2 * shape.n_blocks
     iteration_limits = {"max_iter"} | {native for candidate in candidates
@@ -458,7 +459,8 @@ def _second_opinion_wanted(problem: PolySDP, result: SolveResult, options: Mappi
     stalled = result.status == Status.OPTIMAL_INACCURATE.value or (
         result.status == Status.ITERATION_LIMIT.value and not iteration_limits & set(options))
     return (stalled and problem.beta > 0 and result.relative_gap > SECOND_OPINION_GAP
-            and options.get("time_limit") is None and entries <= SECOND_OPINION_ENTRIES)
+            and options.get("time_limit") is None and options.get("max_neurons") is None
+            and entries <= SECOND_OPINION_ENTRIES)
 
 
 def _second_opinion(problem: PolySDP, first: Solution, candidate: solvers.Solver,

@@ -776,6 +776,9 @@ def test_ctrl_c_during_the_second_opinion_stops_the_solve(monkeypatch):
     (Status.ITERATION_LIMIT, {"max_iter": 5}),  # the caller's own limit
     (Status.ITERATION_LIMIT, {"max_iters": 5}),  # ... in SCS's own name
     (Status.OPTIMAL_INACCURATE, {"time_limit": 60.0}),  # the caller's own clock
+    # a width cap no conic back-end keeps to (Clarabel's 10 neurons replaced 5, silently)
+    (Status.ITERATION_LIMIT, {"max_neurons": 5}),
+    (Status.OPTIMAL_INACCURATE, {"max_neurons": 5}),
 ])
 def test_no_second_opinion_after_a_stop_the_caller_asked_for(monkeypatch, status, options):
     problem, ran = _stalled_native(monkeypatch, status)

@@ -585,10 +585,16 @@ def test_float32_takes_the_neurons_engine_and_the_interior_point_refuses_it():
         solve(problem, "native", {"engine": "ipm", "dtype": "float32"})
 
 
-@pytest.mark.parametrize("device", ["meta", "mps"])
+@pytest.mark.parametrize("device", ["meta", "mps", f"cuda:{torch.cuda.device_count()}"])
 def test_devices_other_than_cpu_and_cuda_are_refused_up_front(device):
+    """A CUDA index past the machine's devices passed the check and failed in the solve."""
     with pytest.raises(convexnn.InvalidSolverOptionError, match="device"):
         solve(case("scalar-squared")[2], "native", {"device": device})
+
+
+def test_device_none_is_the_default_as_for_every_other_option():
+    result, _, _ = solve(case("scalar-squared")[2], "native", {"device": None})
+    assert result.status == "optimal"
 
 
 # -- warm starts -----------------------------------------------------------------

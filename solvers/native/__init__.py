@@ -83,7 +83,9 @@ def _usable_device(value: Any) -> bool:
         device = torch.device(value)
     except (RuntimeError, TypeError):
         return False
-    return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_available())
+    if device.type == "cuda":  # "cuda:7" on a one-GPU machine would fail inside the solve
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    return device.type == "cpu"
 
 
 def _ipm_solves(loss: LossProtocol) -> bool:
@@ -132,10 +134,12 @@ class NativeSolver(Solver):
 
     Options (besides ``tol``, default 1e-6 relative certified gap,
     ``max_iter``, ``time_limit`` and ``verbose``, which shows a progress
-    bar):
+    bar on stderr). ``max_iter`` bounds the neurons engine's rounds, and the
+    interior point's iterations per output (one SDP each): its ``iterations``
+    are their sum, up to ``C max_iter`` for ``C`` outputs.
 
     ``engine``: ``"auto"`` (default), ``"ipm"`` or ``"neurons"``.
-    ``device``: ``"cpu"`` (default) or ``"cuda"``.
+    ``device``: ``"cpu"`` (default, also None), ``"cuda"`` or ``"cuda:i"``.
     ``dtype``: ``"float64"`` (default) or ``"float32"`` (the neurons engine; ``auto``
     then picks it).
     ``threads``: torch threads for the solve (default: torch's setting).
@@ -154,7 +158,8 @@ class NativeSolver(Solver):
     native_option_checks = MappingProxyType(
         {
             "engine": one_of(*ENGINES),
-            "device": ("'cpu', or 'cuda' where torch sees a CUDA device", _usable_device),
+            "device": optional(("'cpu', or 'cuda' / 'cuda:i' where torch sees that CUDA "
+                                "device", _usable_device)),
             "dtype": one_of("float64", "float32"),
             "threads": optional(THREAD_COUNT),
             "max_neurons": optional(POSITIVE_INT),
@@ -400,7 +405,7 @@ class NativeSolver(Solver):
             f"(n={shape.n_samples}, h={shape.patch_size})",
             advice,
         )
-        device = torch.device(options.get("device", "cpu"))
+        device = torch.device(options.get("device") or "cpu")
         tol = self.target_tol(options)
         time_limit = options.get("time_limit")
         deadline = time.monotonic() + (float(time_limit) if time_limit is not None else math.inf)
@@ -509,7 +514,8 @@ class NativeSolver(Solver):
         def on_iteration(output: int, iteration: int, primal: float, gap: float) -> None:
             if bar is not None:
                 bar.set_postfix_str(
-                    f"output {output} iter {iteration} objective {primal:.8g} gap {gap:.1e} "
+                    f"output {output} iter {iteration} objective {primal:.8g} "
+                    f"interior-point gap {gap:.1e} "
                     f"{time.monotonic() - started:.1f}s"
                 )
                 bar.update(1)
