@@ -14,9 +14,9 @@ pair of 10 x 10 PSD blocks per pooling region and class -- the size of the
 solves it (``native``) and trains the same CNN by backprop
 (:func:`convexnn.baselines.train_backprop` with a ``geometry``: the
 library's one torch model of the network) with SGD, Adam and L-BFGS after
-a learning-rate search, each run for the same wall-time budget (20 s, a
-quarter of the convex fit's time here; ``--budget match`` gives every run
-the convex fit's time, about 15 minutes in all), from 2 seeds. All 10
+a learning-rate search, each run for the same wall-time budget (20 s,
+about three times the convex fit's 7 s here; ``--budget match`` gives every
+run the convex fit's time, about 2 minutes in all), from 2 seeds. All 10
 classes and every training sample by default (claim 3 of the paper's
 experiments, see ``paper_accuracy.py``); ``--classes 3,8`` for a binary
 task. Squared loss on -1/+1 targets, beta 0.1; pixels centred and
