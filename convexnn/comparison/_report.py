@@ -226,7 +226,9 @@ class Comparison:
                     _fmt(row["mean_time"], ".2f"),
                     *(_fmt_reached(row[f"median_{column}"],
                                    row[f"reached_{column[len('time_to_'):]}"],
-                                   row["runs"] - row["failed"]) for column in TARGETS),
+                                   # over the runs the median is of (not diverged)
+                                   row["runs"] - row["failed"] - row["diverged"])
+                      for column in TARGETS),
                 ]
                 for _, row in summary.iterrows()
             ],
