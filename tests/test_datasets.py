@@ -91,6 +91,7 @@ def test_planted_unit_norm_teacher_and_gaussian_features():
         ({"noise": float("nan")}, "noise"),
         ({"features": "uniform"}, "features"),
         ({"random_state": "seed"}, "random_state"),
+        ({"unit_norm_teacher": "no"}, "unit_norm_teacher"),  # was read as True
     ],
 )
 def test_planted_validates_arguments(kwargs, match):
@@ -121,6 +122,30 @@ def test_train_test_split_data_stratifies():
     np.testing.assert_array_equal(again[1], X_test)
     with pytest.raises(ValidationError, match="test_size"):
         train_test_split_data(X, y, test_size=1.5)
+
+
+def test_train_test_split_data_checks_lengths_and_counts_every_sample():
+    """Unequal lengths gave numpy's IndexError (or, stratified, a message about labels the
+    user never passed); an int test_size was checked against the samples left after
+    a single-sample class was set aside (19 of 20 'too many')."""
+    X, y = np.zeros((20, 2)), np.arange(20) % 2
+    for stratify in (False, True):
+        with pytest.raises(ValidationError, match="X and y must have one row per sample "
+                           "alike, got 20 and 5 rows"):
+            train_test_split_data(X, y[:5], stratify=stratify)
+    y[0] = 5  # a class of one sample
+    X_train, X_test, _, _ = train_test_split_data(X, y, test_size=19, stratify=True)
+    assert (len(X_train), len(X_test)) == (1, 19)
+    with pytest.warns(ConvexNNWarning, match=r"class\(es\) \[5\] have a single sample"):
+        _, X_test, _, y_test = train_test_split_data(X, y, test_size=4, stratify=True)
+    assert len(X_test) == 4 and 5 not in y_test
+
+
+def test_standardize_refuses_values_its_variance_overflows_on():
+    """A column [1e160, -1e160, 0] overflowed the variance to inf, was taken as constant
+    and left unscaled, with only numpy's RuntimeWarning."""
+    with pytest.raises(ValidationError, match="X_train has values up to 1e\\+160"):
+        standardize(np.array([[1e160], [-1e160], [0.0]]))
 
 
 # -- embedded data sets --------------------------------------------------------

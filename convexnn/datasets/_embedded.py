@@ -113,7 +113,8 @@ def load_dataset(
         :mod:`convexnn.datasets`); ``_`` may replace ``-``.
     test_size : float in (0, 1) or int, default 0.25
         Fraction or number of test samples. Classification data are split
-        stratified by class. (``mnist1d`` is re-split too: its generator's
+        stratified by class where possible (a test part smaller than the
+        number of classes is drawn at random). (``mnist1d`` is re-split too: its generator's
         fixed 4000/1000 split is not kept.)
     standardize : bool, default True
         Centre and scale features with the training part's statistics

@@ -7,7 +7,12 @@ from typing import Literal
 
 import numpy as np
 
-from convexnn._validation import check_nonnegative, check_positive, local_random_state
+from convexnn._validation import (
+    check_bool,
+    check_nonnegative,
+    check_positive,
+    local_random_state,
+)
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError
 from convexnn.network import TwoLayerPolyNet
@@ -99,6 +104,7 @@ def make_planted(
     n_features = check_positive(n_features, "n_features", integer=True)
     n_neurons = check_positive(n_neurons, "n_neurons", integer=True)
     noise_std = check_nonnegative(noise, "noise", "the noise standard deviation")
+    unit_norm_teacher = check_bool(unit_norm_teacher, "unit_norm_teacher")
     sigma = get_activation(activation)
     kind = features.lower().replace("_", "-") if isinstance(features, str) else features
     if kind not in FEATURE_KINDS:
@@ -107,7 +113,7 @@ def make_planted(
 
     X = rs.normal(0, 1, (n_samples, n_features))
     if kind == "heavy-tailed":
-        X = X**4
+        np.power(X, 4, out=X)  # in place: a second 60000 x 784 array doubled the peak
     U = rs.normal(0, 1, (n_features, n_neurons))
     alpha = rs.normal(0, 1, (n_neurons,))
     noise_values = rs.normal(0, noise_std, (n_samples, 1))[:, 0]

@@ -9,7 +9,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convexnn._validation import as_float_array, local_random_state, user_stacklevel
+from convexnn._validation import (
+    FEATURE_LIMIT,
+    as_float_array,
+    local_random_state,
+    user_stacklevel,
+)
 from convexnn.exceptions import ConvexNNWarning, ValidationError
 
 logger = logging.getLogger("convexnn")
@@ -41,11 +46,11 @@ def standardize(X_train: Any, X_test: Any = None) -> Standardized:
     """
     from sklearn.preprocessing import StandardScaler
 
-    train = as_float_array(X_train, "X_train")
+    train = as_float_array(X_train, "X_train", limit=FEATURE_LIMIT)
     scaler = StandardScaler().fit(train)
     test = None
     if X_test is not None:
-        test = as_float_array(X_test, "X_test", min_samples=0)
+        test = as_float_array(X_test, "X_test", min_samples=0, limit=FEATURE_LIMIT)
         if test.shape[1] != train.shape[1]:
             raise ValidationError(
                 f"X_test must be 2-D with {train.shape[1]} features like X_train, "
@@ -91,6 +96,10 @@ def train_test_split_data(
             f"{type(y).__name__}"
         )
     X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValidationError(
+            f"X and y must have one row per sample alike, got {len(X)} and {len(y)} rows"
+        )
     if random_state is None:  # fresh entropy, not NumPy's global generator
         random_state = int(np.random.SeedSequence().generate_state(1)[0])
     else:
@@ -111,7 +120,10 @@ def train_test_split_data(
         values, inverse, counts = np.unique(np.asarray(labels), return_inverse=True,
                                             return_counts=True)
         single = counts[inverse.ravel()] == 1
-        if single.any() and (~single).sum() >= 2:
+        # Set aside only where the others can still give test_size samples (an int
+        # test_size counts all of them); else the plain split's fallback below
+        room = (~single).sum() - (test_size if isinstance(test_size, int) else 1)
+        if single.any() and (~single).sum() >= 2 and room >= 1:
             warnings.warn(
                 f"class(es) {values[counts == 1].tolist()[:5]} have a single sample, kept in "
                 "the training set (a test sample of a class never trained on cannot be "
