@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_solvers import git_commit  # noqa: E402  (the same record of the commit)
+from bench_solvers import git_commit, with_extension  # noqa: E402  (the sibling script)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Best scores agree to this relative tolerance: the CV's interior point is
@@ -290,10 +290,10 @@ def main(argv=None) -> int:
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)
     document = {"meta": meta, "rows": [asdict(r) for r in rows]}
-    stem.with_suffix(".json").write_text(json.dumps(document, indent=2))
+    with_extension(stem, ".json").write_text(json.dumps(document, indent=2))
     table = markdown(rows, meta)
-    stem.with_suffix(".md").write_text(table)
-    print(f"\n{table}\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    with_extension(stem, ".md").write_text(table)
+    print(f"\n{table}\nwrote {with_extension(stem, '.json')} and {with_extension(stem, '.md')}")
     return 0
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -75,6 +74,7 @@ class Row:
     unpolished_gap: float | None = None
     unpolished_neurons: int | None = None
     polish_time: float | None = None
+    time_limit: float | None = None  # of this solve, seconds
 
 
 def make_case(name: str):
@@ -157,6 +157,12 @@ def run_one(case: str, solver: str, device: str, time_limit: float) -> Row:
 
 
 # Shared with the sibling benchmark scripts.
+def with_extension(stem: Path, extension: str) -> Path:
+    """``stem`` with ``extension`` appended (``with_suffix`` cut an output stem such as
+    ``run-1.5GB`` at its dot)."""
+    return stem.with_name(stem.name + extension)
+
+
 def git_commit() -> str | None:
     """The commit the benchmark ran from (None outside a git checkout)."""
     try:
@@ -172,10 +178,13 @@ def first_sentence(text: str) -> str:
 
 
 def peak_rss_gb() -> float:
-    """This process's peak resident memory so far, in GB."""
-    # ru_maxrss is in KiB on Linux (tables before 2026-11-30 14:40 divided it by 1e6:
-    # units of 1.024e9 bytes, 2.4% below GB)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    """This process's peak resident memory so far (or since
+    :func:`convexnn.distributed.reset_peak_memory`), in GB: its own, not a parent's
+    (tables before 2026-12-01 used ``ru_maxrss``, which a subprocess inherits; before
+    2026-11-30 14:40 in units of 1.024e9 bytes)."""
+    from convexnn.distributed import peak_memory
+
+    return peak_memory() / 1e9
 
 
 def run_in_subprocess(case: str, solver: str, device: str, time_limit: float) -> Row:
@@ -222,16 +231,16 @@ def markdown(rows: list[Row], meta: dict) -> str:
         "polishing; 'unpolished' is the plain Neural Decomposition of the back-end's",
         "solution; the time includes the polish.",
         "",
-        "| case | n | d | solver | status | time (s) | time / SCS | peak memory (GB) | objective "
-        "| certified rel. gap | neurons | unpolished gap | unpolished neurons | polish (s) "
-        "| note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| case | n | d | solver | status | time (s) | limit (s) | time / SCS | peak memory (GB) "
+        "| objective | certified rel. gap | neurons | unpolished gap | unpolished neurons "
+        "| polish (s) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         solver = row.solver + (f" ({row.engine})" if row.engine else "")
         lines.append(
             f"| {row.case} | {row.n} | {row.d} | {solver} | {row.status} | "
-            f"{fmt(row.time, '.2f')} | "
+            f"{fmt(row.time, '.2f')} | {fmt(row.time_limit, '.0f')} | "
             f"{fmt(row.time_ratio_to_scs, '.3g')} | {fmt(row.peak_memory_gb, '.2f')} | "
             f"{fmt(row.objective, '.9g')} | {fmt(row.relative_gap, '.1e')} | "
             f"{fmt(row.neurons, 'd')} | {fmt(row.unpolished_gap, '.1e')} | "
@@ -243,7 +252,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS))
+    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
     parser.add_argument(
         "--device", action="append", default=None, help="native device(s): cpu, cuda"
     )
@@ -256,7 +265,8 @@ def main(argv=None) -> int:
     if args.one:
         case, solver, device, limit = args.one
         row = run_one(case, solver, device, float(limit))
-        row.peak_memory_gb = peak_rss_gb()
+        if row.status not in ("unusable", "refused"):  # a solve that never ran has none
+            row.peak_memory_gb = peak_rss_gb()
         print("ROW " + json.dumps(asdict(row)), flush=True)
         return 0
     import torch
@@ -268,6 +278,7 @@ def main(argv=None) -> int:
             for device in devices if solver == "native" else ["cpu"]:
                 limit = min(args.time_limit, CASE_TIME_LIMIT.get(case, args.time_limit))
                 row = run_in_subprocess(case, solver, device, limit)
+                row.time_limit = limit
                 rows.append(row)
                 print(
                     f"{case:>16s} {row.solver:>12s} {row.status:>18s} "
@@ -291,13 +302,13 @@ def main(argv=None) -> int:
     }
     stem = Path(args.output)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(
+    with_extension(stem, ".json").write_text(
         json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2)
     )
     table = markdown(rows, meta)
-    stem.with_suffix(".md").write_text(table)
+    with_extension(stem, ".md").write_text(table)
     print("\n" + table)
-    print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    print(f"wrote {with_extension(stem, '.json')} and {with_extension(stem, '.md')}")
     return 0
 
 

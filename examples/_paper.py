@@ -17,12 +17,33 @@ import torch
 from convexnn.comparison import Comparison
 
 RESULTS = Path(__file__).parent / "results"
+#: Where quick (``--small``) runs go by default: not committed.
+OUTPUT = Path(__file__).parent / "output"
+
+
+class _ExperimentParser(argparse.ArgumentParser):
+    """``--out`` defaults to the committed results, or for a ``--small`` run to a folder of
+    ``examples/output/`` (a quick run must not overwrite them); ``out_given`` says
+    whether it was given."""
+
+    def __init__(self, description: str, results: Path) -> None:
+        super().__init__(description=description)
+        self.results = results
+
+    def parse_args(self, *args, **kwargs):  # type: ignore[override]
+        parsed = super().parse_args(*args, **kwargs)
+        parsed.out_given = parsed.out is not None
+        if parsed.out is None:
+            parsed.out = OUTPUT / self.results.name if parsed.small else self.results
+        return parsed
 
 
 def parser(doc: str, out: Path) -> argparse.ArgumentParser:
     """A parser with the options every experiment has: ``--out``, ``--seeds``, ``--small``."""
-    arguments = argparse.ArgumentParser(description=doc.splitlines()[0])
-    arguments.add_argument("--out", type=Path, default=out, help=f"output folder (default {out})")
+    arguments = _ExperimentParser(doc.splitlines()[0], out)
+    arguments.add_argument("--out", type=Path, default=None,
+                           help=f"output folder (default {out}; with --small, "
+                           f"{OUTPUT / out.name})")
     arguments.add_argument("--seeds", type=int, default=None,
                            help="backprop initialisations per optimizer")
     arguments.add_argument("--small", action="store_true", help="a tiny, quick run (for tests)")
@@ -59,7 +80,7 @@ def summary_rows(name: str, comparison: Comparison) -> list[str]:
     bound = comparison.lower_bound
     rows = []
     for _, row in comparison.summary().iterrows():
-        runs = row["runs"] - row["failed"]
+        runs = row["runs"] - row["failed"] - row["diverged"]  # those its median is over
         excess = ((row["best_objective"] - bound) / abs(row["best_objective"])
                   if math.isfinite(bound) else math.nan)
         spread = _cell(row["mean_test_metric"], ".4f")

@@ -58,6 +58,8 @@ if args.classes:
     data = (digits.X_train[train], digits.y_train[train], digits.X_test[test],
             digits.y_test[test])
     name = f"digits-cnn-{'-'.join(map(str, kept))}"
+    if not args.out_given:  # beside the 10-class results, not over them
+        args.out = args.out.with_name(name)
 
 comparison = compare(
     data, solvers=("native",), optimizers=("sgd", "adam", "lbfgs"), seeds=seeds,

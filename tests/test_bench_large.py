@@ -80,6 +80,33 @@ def test_targets_speed_ups_tables_and_plots(bench, tmp_path):
     assert np.isfinite(rows[2].speedup)
 
 
+def test_the_judge_keeps_to_the_stated_targets(bench):
+    """An 'after' that stalled at gap 0.9 was 'met' because its 'before' stopped at 1.0; a
+    CNN row with no SCS time was met; a failed 'before' (no target) showed **no**."""
+    def rows(after_gap, before_status="time_limit", before_gap=1.0, before_time=600.0):
+        return [bench.Row("wide-40x3000", "before", 40, 3000, 1, status=before_status,
+                          time=before_time, relative_gap=before_gap),
+                bench.Row("wide-40x3000", "after", 40, 3000, 1, status="optimal", time=7.0,
+                          relative_gap=after_gap)]
+
+    stalled = rows(0.9)
+    bench.judge(stalled)
+    assert stalled[1].target_met is False and stalled[0].target_met is None
+    unfinished = rows(1e-8)  # 'before' stopped at its limit: >= 85.7x
+    bench.judge(unfinished)
+    assert unfinished[1].target_met is True and unfinished[1].speedup_at_least
+    table = bench.markdown(unfinished, {"date": "d", "machine": "x", "cpus": 2, "threads": 1})
+    assert "| >= 85.7 | yes |" in table
+    failed = rows(1e-8, before_status="failed", before_gap=None, before_time=None)
+    bench.judge(failed)
+    assert failed[0].target_met is None and failed[1].target_met is None  # nothing to compare
+    alone = [bench.Row("cnn-12000", "after", 12000, 25, 1, status="optimal", time=38.0,
+                       relative_gap=1e-8),
+             bench.Row("cnn-12000", "scs", 12000, 25, 1, status="refused")]
+    bench.judge(alone)
+    assert alone[0].target_met is None and alone[0].speedup is None
+
+
 @pytest.mark.parametrize("scs_time, met", [(400.0, False), (1200.0, True)])
 def test_the_cnn_row_must_be_certified_and_faster_than_scs(bench, scs_time, met):
     rows = [

@@ -92,10 +92,35 @@ class DistributedFit:
 
 
 def peak_memory() -> int:
-    """Peak resident memory of this process, bytes (Linux ``ru_maxrss``)."""
+    """Peak resident memory of this process, bytes.
+
+    Linux's ``VmHWM``: this process image's own high-water mark, which
+    :func:`reset_peak_memory` restarts (``ru_maxrss``, the fallback elsewhere,
+    carries a parent's peak into a child started by ``subprocess``: 1.5 GB of
+    the parent's data read as a worker's own).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource  # Unix only
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def reset_peak_memory() -> bool:
+    """Restart :func:`peak_memory` from the current resident memory (e.g. once the data
+    are loaded, to measure what a solve adds); False where the system cannot (Linux's
+    ``/proc/self/clear_refs`` only)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def init_process_group(
@@ -337,5 +362,6 @@ __all__ = [
     "fit",
     "init_process_group",
     "peak_memory",
+    "reset_peak_memory",
     "shard_rows",
 ]
