@@ -81,6 +81,10 @@ class PathCurves:
             counts = usable.sum(axis=1)
             return np.where(counts > 0, kept.sum(axis=1) / np.maximum(counts, 1), np.nan)
 
+        def usable_max(values: np.ndarray) -> np.ndarray:
+            return np.where(usable.any(axis=1),
+                            np.where(usable, values, -np.inf).max(axis=1), np.nan)
+
         results = estimator.cv_results_
         scoring = estimator._fitted_params()["scoring"]  # the scores' own, not set_params'
         if scoring is None:
@@ -93,7 +97,8 @@ class PathCurves:
             score_std=np.asarray(results["std_test_score"], dtype=float),
             objectives=usable_mean(estimator.objective_path_),
             n_neurons=usable_mean(estimator.n_neurons_path_.astype(float)),
-            relative_gaps=np.max(estimator.gaps_path_, axis=1),
+            # over the folds the other columns are over: a failed fold's NaN hid the rest
+            relative_gaps=usable_max(estimator.gaps_path_),
             usable_folds=usable.sum(axis=1),
             n_folds=int(estimator.n_splits_),
             beta=float(estimator.beta_),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import time
 import warnings
 from collections import Counter
@@ -415,6 +416,12 @@ class _ConvexPolyCVMixin:
             if not _is_one_number(score):
                 raise ValidationError(f"scoring={self.scoring!r} must return one number, got "
                                       f"{type(score).__name__} {score!r:.60}")
+            if len(test) < 2 and not np.isfinite(score):  # so for every network: no solve
+                raise ValidationError(
+                    f"scoring={self.scoring!r} gave {score} on split {split}'s {len(test)} "
+                    "held-out sample (e.g. R^2 is undefined on one sample): use larger test "
+                    "folds or another scoring"
+                )
 
     def _record(self, paths: list[_FoldPath]) -> None:
         """Fitted path attributes, ``cv_results_`` and the choice of ``beta_``."""
@@ -427,18 +434,23 @@ class _ConvexPolyCVMixin:
         self.n_neurons_path_ = stacked("n_neurons")
         self.objective_path_ = stacked("objectives")
         usable = stacked("usable")
+        # A solved network the scoring gave no number for is skipped by the selection, as
+        # GridSearchCV ranks a NaN mean last
         unscored = usable & ~np.isfinite(self.scores_path_)
-        if unscored.any():
+        complete = usable.all(axis=1) & ~unscored.any(axis=1)
+        if unscored.any() and not complete.any():
             beta_index, fold = (int(i[0]) for i in np.nonzero(unscored))
             raise ValidationError(
                 f"scoring={self.scoring!r} gave {self.scores_path_[beta_index, fold]} for a "
                 f"solved network (beta {self.betas_[beta_index]:.4g}, split {fold} of "
-                f"{paths[fold].test_size} test samples; e.g. R^2 is undefined on one sample): "
-                "use larger test folds or another scoring"
+                f"{paths[fold].test_size} test samples) and no beta was scored on every "
+                "fold: use larger test folds or another scoring"
             )
-        complete = usable.all(axis=1)
-        mean = np.where(complete, self.scores_path_.mean(axis=1), np.nan)
-        self._warn_about_points(usable, complete)
+        # Correctly rounded (fsum): the same fold scores in another order gave means a bit
+        # apart, and a tie went to a smaller beta than the largest
+        mean = np.array([math.fsum(row) / len(row) if kept else np.nan
+                         for row, kept in zip(self.scores_path_, complete)])
+        self._warn_about_points(usable, complete, unscored)
         if not complete.any():
             raise SolverFailedError(
                 f"no beta of the grid was solved on every fold "
@@ -448,8 +460,15 @@ class _ConvexPolyCVMixin:
         self.best_index_ = int(np.nanargmax(mean))  # the first (largest beta) of ties
         self.beta_ = float(self.betas_[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
-        if (complete.sum() > 1 and np.all(mean[complete] == self.best_score_)
-                and not self.n_neurons_path_[self.best_index_].any()):
+        zero_chosen = not self.n_neurons_path_[self.best_index_].any()
+        if zero_chosen and complete.sum() == 1:
+            warnings.warn(
+                f"beta_ = {self.beta_:.4g} is the only beta solved on every fold, and its "
+                "network is zero: the selection had nothing else to choose from. Raise "
+                "max_iter / time_limit or try another solver (see status_path_).",
+                SolverStatusWarning, stacklevel=user_stacklevel(),
+            )
+        elif zero_chosen and np.all(mean[complete] == self.best_score_):
             warnings.warn(
                 f"every beta solved on all folds has the same mean validation score "
                 f"({self.best_score_:.6g}), so beta_ is the largest, whose network is zero: "
@@ -461,9 +480,17 @@ class _ConvexPolyCVMixin:
         self.cv_results_ = self._cv_results(mean, complete, stacked("solve_times"),
                                             stacked("score_times"))
 
-    def _warn_about_points(self, usable: np.ndarray, complete: np.ndarray) -> None:
-        """One :class:`SolverStatusWarning` for the points that are not certified within tol."""
+    def _warn_about_points(self, usable: np.ndarray, complete: np.ndarray,
+                           unscored: np.ndarray) -> None:
+        """One :class:`SolverStatusWarning` for the points that are not certified within tol,
+        or not scored."""
         parts = []
+        if unscored.any():
+            parts.append(
+                f"{int(unscored.sum())} solved path point(s) got no score from "
+                f"scoring={self.scoring!r} (NaN); the beta value(s) concerned are skipped by "
+                "the selection"
+            )
         if not usable.all():
             counts = Counter(self.status_path_[~usable])
             summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
@@ -611,7 +638,8 @@ class ConvexPolyRegressorCV(_ConvexPolyCVMixin, ConvexPolyRegressor):
     gaps_path_ : ndarray of shape (n_betas, n_folds)
         Certified relative gap of every point.
     n_neurons_path_ : ndarray of int, shape (n_betas, n_folds)
-        Width of every point's network.
+        Width of every point's network (0 also for a failed point: see
+        ``status_path_``).
     objective_path_ : ndarray of shape (n_betas, n_folds)
         Training objective of every point.
     best_score_ : float

@@ -643,14 +643,61 @@ def test_a_scorer_that_returns_no_number_is_refused_before_any_solve(monkeypatch
         ConvexPolyRegressorCV(betas=3, cv=2, scoring=lambda est, X, y: score).fit(X, y)
 
 
-def test_a_score_the_scorer_cannot_give_is_an_error_naming_scoring_not_a_failed_solve():
-    """R^2 of a one-sample test fold is NaN: every point is solved, none can be scored."""
+def test_a_score_the_scorer_cannot_give_is_an_error_naming_scoring_not_a_failed_solve(
+        monkeypatch):
+    """R^2 of a one-sample test fold is NaN for every network: it was found only after
+    every fold's path was solved."""
     from sklearn.model_selection import LeaveOneOut
 
+    _no_solves(monkeypatch)
     X, y = regression_data(n=8)
-    with pytest.raises(ValidationError, match="scoring=None gave nan for a solved network .*"
-                                               "split 0 of 1 test samples"):
+    with pytest.raises(ValidationError, match="scoring=None gave nan on split 0's 1 held-out "
+                                               "sample .*R\\^2 is undefined on one sample"):
         ConvexPolyRegressorCV(betas=2, cv=LeaveOneOut(), solver="native").fit(X, y)
+
+
+def test_a_solved_point_without_a_score_is_skipped_as_gridsearchcv_ranks_it_last():
+    """A scorer NaN on one fold for wider networks: the estimator raised after solving
+    every path; GridSearchCV ranks those betas last and picks among the others."""
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    X, y = regression_data(n=30)
+    folds = list(KFold(3).split(X))
+
+    def scorer(estimator, X_test, y_test):
+        if estimator.network_.n_neurons > 3 and np.array_equal(X_test, X[folds[1][1]]):
+            return np.nan
+        return -np.mean((estimator.predict(X_test) - y_test) ** 2)
+
+    betas = [10.0, 1.0, 0.1, 0.01]
+    with pytest.warns(SolverStatusWarning, match=r"solved path point\(s\) got no score"):
+        cv = ConvexPolyRegressorCV(betas=betas, cv=folds, scoring=scorer).fit(X, y)
+    grid = GridSearchCV(convexnn.ConvexPolyRegressor(), {"beta": betas}, cv=folds,
+                        scoring=scorer).fit(X, y)
+    assert cv.beta_ == grid.best_params_["beta"]
+    np.testing.assert_array_equal(np.isnan(cv.cv_results_["mean_test_score"]),
+                                  np.isnan(grid.cv_results_["mean_test_score"]))
+
+
+def test_tied_means_go_to_the_largest_beta_whatever_the_folds_order():
+    """Means summed in fold order differed in the last bit for the same scores in another
+    order: a tie went to a smaller beta, against the documented rule."""
+    from convexnn.cv import _FoldPath
+
+    estimator = ConvexPolyRegressorCV(betas=[3.0, 2.0, 1.0])
+    estimator.betas_, estimator.n_splits_ = np.array([3.0, 2.0, 1.0]), 3
+    # per beta, per fold: 10/14, 12/13, 10/13 correct in two orders (the case of `convexnn
+    # cv` on wine where the larger beta won by luck), and a worse beta
+    scores = [[10 / 14, 12 / 13, 10 / 13], [10 / 14, 10 / 13, 12 / 13], [0.5, 0.5, 0.5]]
+    paths = [_FoldPath(scores=np.array([row[fold] for row in scores]),
+                       statuses=["optimal"] * 3, relative_gaps=np.zeros(3),
+                       n_neurons=np.array([1, 2, 3]), objectives=np.ones(3),
+                       usable=np.ones(3, bool), solve_times=np.zeros(3),
+                       score_times=np.zeros(3), test_size=5)
+             for fold in range(3)]
+    assert np.mean(scores[0]) < np.mean(scores[1])  # plain sums in fold order differ
+    estimator._record(paths)
+    assert estimator.best_index_ == 0 and estimator.beta_ == 3.0
 
 
 def test_all_zero_targets_have_beta_max_exactly_zero_and_no_grid():
@@ -813,3 +860,41 @@ def test_cv_fits_in_threads_leave_the_warning_filters_alone():
     assert len(chosen) == 8
     left = [f for f in warnings.filters if f[0] == "ignore" and f[2] is SolverStatusWarning]
     assert left == []
+
+
+def test_the_path_table_gives_the_worst_gap_of_the_folds_it_averages(monkeypatch):
+    """A beta with one failed fold showed no worst gap (NaN) beside means over its two
+    usable folds, hiding their certified gaps."""
+    X, y = regression_data()
+    params = dict(betas=4, cv=3, solver="native")
+    target = ConvexPolyRegressorCV(**params).fit(X, y).betas_[2]
+    real_solve = convexnn.path.solve
+    calls = []
+
+    def failing_once(problem, solver, options, *, warm_start=None, **kwargs):
+        if problem.beta == target:
+            calls.append(1)
+            if len(calls) == 1:
+                raise SolverFailedError("broke down")
+        return real_solve(problem, solver, options, warm_start=warm_start, **kwargs)
+
+    monkeypatch.setattr(convexnn.path, "solve", failing_once)
+    with pytest.warns(SolverStatusWarning, match="1 failed"):
+        fit = ConvexPolyRegressorCV(**params).fit(X, y)
+    usable = np.isfinite(fit.scores_path_[2])
+    assert usable.sum() == 2
+    assert convexnn.PathCurves.of(fit).relative_gaps[2] == np.max(fit.gaps_path_[2][usable])
+
+
+def test_a_choice_with_nothing_but_the_zero_network_is_warned_about():
+    """Every point below beta_max stopped at its iteration limit: the zero network came
+    back as 'the CV choice' with only the generic warning about skipped points."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2]
+    with pytest.warns(SolverStatusWarning) as caught:
+        fit = ConvexPolyRegressorCV(betas=5, cv=3, solver="native",
+                                    solver_options={"max_iter": 3}).fit(X, y)
+    assert fit.beta_ == fit.beta_max_ and fit.network_.n_neurons == 0
+    assert any("is the only beta solved on every fold, and its network is zero"
+               in str(warning.message) for warning in caught)
