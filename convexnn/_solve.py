@@ -555,15 +555,18 @@ def _finish(
     except KeyboardInterrupt:
         if problem.communicator is not None or output.lower_bound is None:
             raise
-        network, report, interrupted = decomposed, None, "the certificate"
+        # The back-end's bound is one on the optimum: it certifies any network, the
+        # polished one included
+        interrupted = "the certificate"
         certificate = Certificate.of(
             problem.objective(network.outputs(problem.patches), network.penalty()),
             output.lower_bound, dual_point=output.dual_point,
         )
     message = output.message
     if interrupted:
-        message += (f"; interrupted during {interrupted}: the back-end's network and "
-                    "certificate are returned")
+        message += (f"; interrupted during {interrupted}: the back-end's "
+                    + ("network and " if interrupted == "the polish" else "")
+                    + "certificate stand")
     zero_objective = problem.objective(np.zeros_like(problem.targets), 0.0)
     if certificate.objective > zero_objective:
         # A back-end stopped far off (e.g. on unscaled features) is never worth more than

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import time
 import warnings
 from collections import Counter
@@ -416,7 +415,9 @@ class _ConvexPolyCVMixin:
             if not _is_one_number(score):
                 raise ValidationError(f"scoring={self.scoring!r} must return one number, got "
                                       f"{type(score).__name__} {score!r:.60}")
-            if len(test) < 2 and not np.isfinite(score):  # so for every network: no solve
+            # R^2 of one sample is NaN for every network: no solve could help (another
+            # scoring NaN for the zero network alone is left to the solved points)
+            if len(test) < 2 and not np.isfinite(score) and self.scoring in (None, "r2"):
                 raise ValidationError(
                     f"scoring={self.scoring!r} gave {score} on split {split}'s {len(test)} "
                     "held-out sample (e.g. R^2 is undefined on one sample): use larger test "
@@ -438,7 +439,7 @@ class _ConvexPolyCVMixin:
         # GridSearchCV ranks a NaN mean last
         unscored = usable & ~np.isfinite(self.scores_path_)
         complete = usable.all(axis=1) & ~unscored.any(axis=1)
-        if unscored.any() and not complete.any():
+        if usable.all(axis=1).any() and not complete.any():  # solved, only never scored
             beta_index, fold = (int(i[0]) for i in np.nonzero(unscored))
             raise ValidationError(
                 f"scoring={self.scoring!r} gave {self.scores_path_[beta_index, fold]} for a "
@@ -446,10 +447,10 @@ class _ConvexPolyCVMixin:
                 f"{paths[fold].test_size} test samples) and no beta was scored on every "
                 "fold: use larger test folds or another scoring"
             )
-        # Correctly rounded (fsum): the same fold scores in another order gave means a bit
-        # apart, and a tie went to a smaller beta than the largest
-        mean = np.array([math.fsum(row) / len(row) if kept else np.nan
-                         for row, kept in zip(self.scores_path_, complete)])
+        # Summed in the folds' order, as GridSearchCV does: the same beta_ and ranks as it,
+        # its rounding included (equal fold scores in another order can differ in the last
+        # bit, and then do not tie)
+        mean = np.where(complete, self.scores_path_.mean(axis=1), np.nan)
         self._warn_about_points(usable, complete, unscored)
         if not complete.any():
             raise SolverFailedError(

@@ -28,6 +28,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -227,27 +228,56 @@ def summation_magnitudes(
     return (per_sample.T @ v.abs()).reshape(-1)  # (R, C): block r * C + k
 
 
-def _patch_span(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """An orthonormal basis ``Q`` (``h x m``) of a span holding all ``m`` patches, and a
-    unit vector orthogonal to it, where ``m + 1 < h`` (wide data); else None.
+def unit_normal(basis: Any) -> Any:
+    """A unit vector orthogonal to the orthonormal columns of ``basis`` (``h x r``,
+    ``r < h``; NumPy or torch): the coordinate axis farthest from their span
+    (``||e_k - B B^T e_k||^2 = 1 - ||B[k]||^2 >= 1 - r / h``), less its part in it,
+    orthogonalised once more against rounding."""
+    axis = int((basis * basis).sum(1).argmin())
+    normal = -(basis @ basis[axis])
+    normal[axis] += 1.0
+    normal = normal - basis @ (basis.T @ normal)
+    return normal / (normal * normal).sum() ** 0.5
 
-    ``h_rk(u)`` depends on ``u`` only through ``Q^T u``, and as ``u`` runs over the
-    unit sphere of ``R^h``, ``(Q^T u, the rest's norm)`` runs over the unit sphere of
-    ``R^(m+1)``: the oracle is exact on the patches ``x Q`` with a zero coordinate
+
+@dataclass(frozen=True)
+class _PatchSpan:
+    """An orthonormal basis ``B`` (``h x m``) of a span holding all ``m`` patches, a unit
+    ``normal`` to it, and the measured error of taking them as exact (see
+    :func:`_patch_span`)."""
+
+    basis: torch.Tensor
+    normal: torch.Tensor
+    error: float
+
+
+def _patch_span(patches: torch.Tensor) -> _PatchSpan | None:
+    """The span of the ``m`` patches where ``m + 1 < h`` (wide data); else None.
+
+    ``h_rk(u)`` depends on ``u`` only through ``x^T u``, and as ``u`` runs over the unit
+    sphere of ``R^h``, ``(B^T u, the rest's norm)`` runs over the unit sphere of
+    ``R^(m+1)``: the oracle is exact on the patches ``x B`` with a zero coordinate
     appended, in ``m + 1`` dimensions instead of ``h`` (3001 x 3001 eigenproblems took
-    seconds each on 15 samples).
+    seconds each on 15 samples). In floating point each ``x^T u`` is then off by at
+    most ``error ||x||``: what the patches stick out of the computed span, how far the
+    basis and normal are from orthonormal (both measured, ``O(m^2 h)`` like the QR),
+    and the ``h``-term inner products of ``x B``.
     """
     n, regions, pool, h = patches.shape
     m = n * regions * pool
     if m + 1 >= h:
         return None
-    basis, _ = torch.linalg.qr(patches.reshape(m, h).T)  # (h, m)
-    # The coordinate axis least inside the span, less its part in it: orthogonal, and
-    # of squared norm >= 1 - m / h (the squared row norms of the basis sum to m).
-    axis = int(torch.argmin((basis * basis).sum(dim=1)))
-    orthogonal = -basis @ basis[axis]
-    orthogonal[axis] += 1.0
-    return basis, orthogonal / torch.linalg.vector_norm(orthogonal)
+    flat = patches.reshape(m, h)
+    basis, _ = torch.linalg.qr(flat.T)  # (h, m)
+    normal = unit_normal(basis)
+    frame = torch.cat([basis, normal[:, None]], dim=1)
+    outside = torch.linalg.vector_norm(flat - (flat @ basis) @ basis.T, dim=1)
+    norms = torch.linalg.vector_norm(flat, dim=1)
+    sticking_out = float((outside / torch.clamp(norms, min=_TINY)).max())
+    skew = float(torch.linalg.matrix_norm(
+        frame.T @ frame - torch.eye(m + 1, dtype=frame.dtype, device=frame.device)))
+    error = sticking_out + skew + h * math.sqrt(m) * _EPS
+    return _PatchSpan(basis, normal, error)
 
 
 def dual_oracle(
@@ -258,8 +288,9 @@ def dual_oracle(
 ) -> OracleResult:
     """Solve ``max_{||u||=1} |h_rk(u)|`` exactly for every block (see module doc).
 
-    On wide data (fewer patches than features) in one process the eigenproblems are
-    solved in the patches' span (:func:`_patch_span`).
+    ``reduce=None`` means one process: then, on wide data (fewer patches than
+    features), the eigenproblems are solved in the patches' span (:func:`_patch_span`);
+    a data-parallel solve's ranks hold only their own patches and use all ``h``.
     """
     patches_t = torch.as_tensor(patches, dtype=torch.float64)
     span = _patch_span(patches_t) if reduce is None else None
@@ -267,21 +298,18 @@ def dual_oracle(
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
     projected = patches_t
     if span is not None:
-        basis, orthogonal = span
-        projected = torch.nn.functional.pad(patches_t @ basis, (0, 1))
+        projected = torch.nn.functional.pad(patches_t @ span.basis, (0, 1))
     quads, lins, consts = (
         reduce(part) for part in block_quadratics(projected, v_t, coefficients)
     )
     # The sums' rounding, added to every bound: eigenvalue errors are covered by the
     # sphere maximisation's own margin, these by none (relative to beta, 1e-10 to 1e-9
     # on 1000-2000 samples; far more with features of scale 1e4, where bounds exceeded
-    # beta by 7e-6 without it). The magnitudes are the original patches'; a projection
-    # moves each patch by up to sqrt(m) h eps of its norm (m inner products of h terms),
-    # on a basis orthonormal to about m eps.
+    # beta by 7e-6 without it). The magnitudes are the original patches'; in the span
+    # each x^T u is off by span.error ||x|| (so its square by about twice that).
     terms = patches_t.shape[0] * patches_t.shape[2]  # each sum runs over samples x pool
     if span is not None:
-        h, m = basis.shape
-        terms += 2 * h * (1 + math.isqrt(m)) + 2 * m
+        terms += math.ceil(2 * span.error / _EPS) + 1
     local = torch.cat([summation_magnitudes(patches_t, v_t, coefficients),
                        torch.tensor([float(terms)], dtype=torch.float64,
                                     device=patches_t.device)])
@@ -317,9 +345,10 @@ def dual_oracle(
         values[block] = abs(best.value + sign * consts[block])
         signs[block] = sign
         directions[block] = best.direction
-    if span is not None:  # back to the features: the span's part and the orthogonal rest
-        directions = (torch.from_numpy(directions[:, :-1]).to(basis) @ basis.T
-                      + torch.from_numpy(directions[:, -1:]).to(basis) * orthogonal).cpu().numpy()
+    if span is not None:  # back to the features: the span's part and the normal rest
+        reduced = torch.from_numpy(directions).to(span.basis)
+        directions = (reduced[:, :-1] @ span.basis.T
+                      + reduced[:, -1:] * span.normal).cpu().numpy()
     return OracleResult(bounds=bounds, values=values, directions=directions, signs=signs)
 
 
@@ -373,6 +402,7 @@ def dual_bound(
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
     y_t = torch.as_tensor(targets, dtype=torch.float64, device=patches_t.device)
     v_t = loss.project_dual(v_t, y_t)
+    # reduce=None: one process (the oracle may then work in the patches' span)
     oracle = dual_oracle(patches_t, v_t, coefficients, reduce if reduced else None)
     constraint = oracle.max_bound
     if not constraint < np.inf:  # inf or NaN (overflow): only t = 0 is known feasible

@@ -144,6 +144,7 @@ def test_the_oracle_on_wide_data_is_solved_in_the_patches_span(monkeypatch, n, r
 
     rng = np.random.default_rng(0)
     patches = rng.normal(size=(n, regions, pool, h))
+    patches[-1] = patches[0]  # a repeated sample: patches of lower rank than their count
     v = rng.normal(size=(n, outputs))
     coefficients = (0.09, 0.5, 0.47)
     sizes = []
@@ -156,12 +157,15 @@ def test_the_oracle_on_wide_data_is_solved_in_the_patches_span(monkeypatch, n, r
     monkeypatch.setattr(torch.linalg, "eigh", recording)
     reduced = certificate.dual_oracle(patches, v, coefficients)
     assert sizes == [n * regions * pool + 1]
+    # A data-parallel reduction (each rank holds its own patches) keeps all h features
+    certificate.dual_oracle(patches, v, coefficients, reduce=lambda part: part)
+    assert sizes[-1] == h
     monkeypatch.setattr(certificate, "_patch_span", lambda patches: None)
     full = certificate.dual_oracle(patches, v, coefficients)
     assert sizes[-1] == h
-    # The same maximum; the reduced bound only adds the projection's rounding margin
+    # The same maximum, and bounds above it (by their rounding margins alone)
     np.testing.assert_allclose(reduced.values, full.values, rtol=1e-12)
-    assert np.all(reduced.bounds >= full.bounds)
+    assert np.all(reduced.bounds >= full.values)
     np.testing.assert_allclose(reduced.bounds, full.bounds, rtol=1e-10)
     # Its directions are unit neurons of the original features that attain the values
     np.testing.assert_allclose(np.linalg.norm(reduced.directions, axis=1), 1.0, atol=1e-12)

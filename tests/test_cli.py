@@ -929,7 +929,7 @@ def test_compare_trains_the_convolutional_network_on_a_file_of_flattened_images(
             "--optimizers", "adam", "--seeds", "1", "--epochs", "3", "--filter-size", "2",
             "--out", str(tmp_path / "out")]
     assert main(argv) == 2
-    assert "image_shape" in capsys.readouterr().err
+    assert "pass --image-shape" in capsys.readouterr().err  # in command-line words
     assert main([*argv, "--image-shape", "4,4", "--pool-size", "1x3"]) == 0
     assert ("convolutional (2x2 filters, stride 1x1, 1x3 average pooling)"
             in capsys.readouterr().out)

@@ -679,27 +679,6 @@ def test_a_solved_point_without_a_score_is_skipped_as_gridsearchcv_ranks_it_last
                                   np.isnan(grid.cv_results_["mean_test_score"]))
 
 
-def test_tied_means_go_to_the_largest_beta_whatever_the_folds_order():
-    """Means summed in fold order differed in the last bit for the same scores in another
-    order: a tie went to a smaller beta, against the documented rule."""
-    from convexnn.cv import _FoldPath
-
-    estimator = ConvexPolyRegressorCV(betas=[3.0, 2.0, 1.0])
-    estimator.betas_, estimator.n_splits_ = np.array([3.0, 2.0, 1.0]), 3
-    # per beta, per fold: 10/14, 12/13, 10/13 correct in two orders (the case of `convexnn
-    # cv` on wine where the larger beta won by luck), and a worse beta
-    scores = [[10 / 14, 12 / 13, 10 / 13], [10 / 14, 10 / 13, 12 / 13], [0.5, 0.5, 0.5]]
-    paths = [_FoldPath(scores=np.array([row[fold] for row in scores]),
-                       statuses=["optimal"] * 3, relative_gaps=np.zeros(3),
-                       n_neurons=np.array([1, 2, 3]), objectives=np.ones(3),
-                       usable=np.ones(3, bool), solve_times=np.zeros(3),
-                       score_times=np.zeros(3), test_size=5)
-             for fold in range(3)]
-    assert np.mean(scores[0]) < np.mean(scores[1])  # plain sums in fold order differ
-    estimator._record(paths)
-    assert estimator.best_index_ == 0 and estimator.beta_ == 3.0
-
-
 def test_all_zero_targets_have_beta_max_exactly_zero_and_no_grid():
     X, _ = regression_data(n=20)
     assert beta_max(X, np.zeros(20)) == 0.0

@@ -361,8 +361,9 @@ def test_keyboard_interrupt_after_the_engine_keeps_its_point(monkeypatch, engine
         warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
         result, network, output = solve_interruptible(problem, "native", {"engine": engine})
     assert wrapped.calls["count"] == 1 and output.lower_bound is not None
-    words = "the polish" if stage == "polish_network" else "the certificate"
-    assert f"interrupted during {words}: the back-end's network" in result.message
+    words = ("the polish: the back-end's network and certificate" if stage == "polish_network"
+             else "the certificate: the back-end's certificate")
+    assert f"interrupted during {words} stand" in result.message
     assert result.status == ("optimal" if result.relative_gap <= result.tol else "interrupted")
     if stage == "certify_network":  # the engine's own certificate stands in
         assert result.lower_bound == output.lower_bound
@@ -1075,7 +1076,7 @@ def test_wide_data_count_the_certificate_on_their_original_features(monkeypatch)
     assert native.solve(problem, max_iter=1).lower_bound is not None
     monkeypatch.setattr(solvers._memory, "available_memory", lambda: 5 * 10**6)
     with pytest.raises(solvers.errors.ProblemTooLargeError,
-                       match="certificate of wide data on its original 4000 features"):
+                       match=r"certificate of wide data \(n=100, h=4000\) on the original"):
         native.solve(problem)
 
 

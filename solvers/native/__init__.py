@@ -321,9 +321,10 @@ class NativeSolver(Solver):
             shape = ProblemShape.of(problem)
             _memory.ensure_fits(
                 _certificate_bytes(shape),
-                f"the certificate of wide data on its original {shape.patch_size} features",
-                "Reduce the number of features first (e.g. keep the leading principal "
-                "components).",
+                f"the certificate of wide data (n={shape.n_samples}, "
+                f"h={shape.patch_size}) on the original features",
+                "Subsample the data, or reduce the number of features first (e.g. keep the "
+                "leading principal components).",
             )
         work = problem if row_space is None else row_space.reduce(problem)
         if row_space is not None and warm_start is not None:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convexnn.solvers.base import LossProtocol, Neurons, SolverOutput
+from convexnn.solvers.certificate import unit_normal
 
 logger = logging.getLogger("convexnn")
 
@@ -173,12 +174,7 @@ def find_row_space(patches: np.ndarray) -> RowSpace | None:
     if rank == 0 or rank + 1 >= h:
         return None
     basis = vt[:rank].T
-    # The coordinate axis farthest from the row space: ||e_k - B B^T e_k||^2 = 1 - ||B[k]||^2.
-    axis = int(np.argmin(np.einsum("kr,kr->k", basis, basis)))
-    normal = -basis @ basis[axis]
-    normal[axis] += 1.0
-    normal -= basis @ (basis.T @ normal)  # once more, for orthogonality to rounding
-    normal /= np.linalg.norm(normal)
+    normal = unit_normal(basis)
     logger.info(
         "native: wide data (%d patch vectors, %d features); solving in the row space "
         "(rank %d, %d dimensions)", flat.shape[0], h, rank, rank + 1,
