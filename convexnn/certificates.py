@@ -161,7 +161,12 @@ def lower_bound_from_dual(
     ``max_{||u||=1} |v^T sigma(X u)| <= beta``; the best ``-loss.conjugate``
     on that segment is returned. Any array gives a valid bound -- a wrong
     one merely a low bound -- so this verifies a result independently of the
-    solver that produced it.
+    solver that produced it. Its scale matters only through the projection,
+    which comes first: a point far outside a bounded domain (1e6 times an
+    optimal logistic one) is clamped off its direction, and one many orders
+    of magnitude inside the domain of targets of scale 1 (1e-11 times an
+    optimal cross-entropy one) loses its direction to the projection's
+    rounding; in between, any multiple gives the same bound.
 
     Parameters
     ----------

@@ -402,6 +402,14 @@ def dual_bound(
     v_t = torch.as_tensor(v, dtype=torch.float64, device=patches_t.device)
     y_t = torch.as_tensor(targets, dtype=torch.float64, device=patches_t.device)
     v_t = loss.project_dual(v_t, y_t)
+    # The scale search works near |t| = 1 (its cap, first probe and bracket): in units
+    # of the projected point's largest entry, a point 1e-11 times the optimal one is
+    # certified as well as the optimal one (it was cut off at t = 1e12, 0.001 of the
+    # bound for cross-entropy). A sum all-reduce cannot give a data-parallel solve's
+    # largest entry: its points stay as given (in the loss's own scale).
+    peak = float(v_t.abs().max()) if v_t.numel() and not reduced else 0.0
+    unit = peak if 0.0 < peak < np.inf else 1.0
+    v_t = v_t / unit
     # reduce=None: one process (the oracle may then work in the patches' span)
     oracle = dual_oracle(patches_t, v_t, coefficients, reduce if reduced else None)
     constraint = oracle.max_bound
@@ -441,9 +449,13 @@ def dual_bound(
         maximise = functools.partial(_concave_max, dual_value)
     low, high = (0.0, edge(sign=1.0)) if at_probe >= at_zero else (-edge(sign=-1.0), probe)
     scale, best = maximise(low, high)
-    point = (scale * v_t).cpu().numpy()
-    return DualBound(
-        lower_bound=best, scale=scale, constraint=constraint, oracle=oracle, point=point
+    # Projected: within the conjugate's exact domain where t v overshoots its edge by the
+    # rounding the conjugate forgives (an l1 point of max |v| = 1 + 1e-12 was +inf to an
+    # exact check), as the conjugate evaluated it
+    point = loss.project_dual(scale * v_t, y_t).cpu().numpy()
+    return DualBound(  # the scale and constraint of the projected v as given
+        lower_bound=best, scale=scale / unit, constraint=constraint * unit, oracle=oracle,
+        point=point,
     )
 
 
