@@ -69,8 +69,8 @@ def _seconds(median: float, reached: int, runs: int) -> str:
 
 #: The columns of :func:`method_summary`.
 SUMMARY_HEADER = (
-    "| case | method | lr | best objective | rel. excess (best) | t(1%) | t(0.1%) | time (s) | "
-    "test metric (mean ± std) |\n|" + "---|" * 9
+    "| case | method | lr | best objective | rel. gap to the bound (best) | t(1%) | t(0.1%) "
+    "| time (s) | test metric (mean ± std) |\n|" + "---|" * 9
 )
 
 
