@@ -40,7 +40,7 @@ from sklearn.base import ClassifierMixin
 
 from convexnn._solve import SolveResult
 from convexnn._version import __version__
-from convexnn.activations import Activation
+from convexnn.activations import Activation, get_activation
 from convexnn.exceptions import IncompatibleVersionError, ValidationError
 from convexnn.losses import LOSSES, Loss
 from convexnn.network import TwoLayerPolyNet, check_format_version, npz_path, read_npz
@@ -177,6 +177,13 @@ def save_estimator(estimator: Any, path: Any, data_format: Mapping[str, Any] | N
                     "cannot save classes_ of mixed object types; use string or numeric labels"
                 )
             classes = classes.astype(str)
+        if classes.dtype.kind == "U" and any(
+                str(text) != str(label) for text, label in zip(classes, estimator.classes_)):
+            # NumPy's text arrays drop trailing NULs: the file would load other labels
+            raise ValidationError(
+                "cannot save classes_ with trailing NUL characters ('\\x00'): a saved "
+                "label must read back as itself; strip them before fitting"
+            )
         if classes.dtype.kind not in "biufU":
             raise ValidationError(f"cannot save classes_ of dtype {classes.dtype}")
         arrays["classes"] = classes
@@ -214,6 +221,9 @@ def load_estimator(cls: type, path: Any) -> Any:
             estimator._check_params()  # a hand-edited file gets the usual messages
         network = TwoLayerPolyNet.from_saved(arrays["U"], arrays["alpha"], metadata["network"],
                                              path)
+        if network.activation.coefficients != get_activation(
+                params["activation"]).coefficients:
+            raise KeyError("the network's activation is not its parameters' activation")
         geometry = metadata.get("geometry")
         estimator.network_ = network
         estimator._remember_objective(params["beta"], params["loss"])
@@ -225,8 +235,12 @@ def load_estimator(cls: type, path: Any) -> Any:
             raise KeyError(f"n_features_in_ (got {n_features!r})")
         estimator.n_features_in_ = n_features
         if "feature_names" in arrays:
+            if arrays["feature_names"].dtype.kind != "U":
+                raise KeyError("feature_names (not text)")
             estimator.feature_names_in_ = arrays["feature_names"].astype(object)
         saved = metadata["result"]
+        if not isinstance(saved.get("status"), str):
+            raise KeyError("result status")
         fields = {f.name: saved.get(f.name) for f in dataclasses.fields(SolveResult)}
         for name in ("objective", "lower_bound", "duality_gap", "relative_gap", "solve_time",
                      "solver_objective"):
@@ -246,7 +260,7 @@ def load_estimator(cls: type, path: Any) -> Any:
         raise  # (a newer network format: its message says to upgrade, nothing is damaged)
     except ValidationError as error:
         raise ValidationError(f"{path} holds an invalid {cls.__name__}: {error}") from error
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as error:
         raise ValidationError(
             f"{path} is damaged: {type(error).__name__}: {error} (re-save the estimator)"
         ) from error

@@ -147,7 +147,6 @@ def as_float_array(
         kind = "NaN" if np.isnan(values).any() else "infinity"
         raise ValidationError(
             f"{name} contains {bad} non-finite value(s) ({kind}); remove or impute them"
-            + (" before fitting" if name in ("X", "y") else "")
         )
     if limit is not None and (largest := float(np.abs(values).max(initial=0.0))) > limit:
         raise ValidationError(

@@ -182,7 +182,15 @@ class TwoLayerPolyNet:
 
     def outputs(self, patches: np.ndarray) -> np.ndarray:
         """``(n, C)`` outputs of the network on ``(n, R, P, h)`` patches: the one forward pass."""
-        return np.einsum("nrm,mrk->nk", self.pooled_activations(patches), self.output_weights)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+            values = np.einsum("nrm,mrk->nk", self.pooled_activations(patches),
+                               self.output_weights)
+        if not np.all(np.isfinite(values)):  # finite inputs below FEATURE_LIMIT, huge weights
+            raise ValidationError(
+                "the network's outputs overflow float64 (inf or NaN) on these inputs: rescale "
+                "the features, or the network's weights"
+            )
+        return values
 
     def hidden(self, X: Any) -> np.ndarray:
         """Pooled hidden activations, ``(n, m)`` (``(n, R, m)`` if convolutional)."""
@@ -196,7 +204,11 @@ class TwoLayerPolyNet:
 
     def penalty(self) -> float:
         """``sum_j ||alpha_j||_1``."""
-        return float(np.abs(self.alpha).sum())
+        with np.errstate(over="ignore"):  # refused below, in words
+            total = float(np.abs(self.alpha).sum())
+        if not np.isfinite(total):
+            raise ValidationError("the network's output weights sum to inf (overflow)")
+        return total
 
     def objective(self, X: Any, y: Any, *, beta: float, loss: LossLike = "squared") -> float:
         """``loss(f(X), y) + beta * sum |alpha|`` (the convex problem's objective).
@@ -363,7 +375,9 @@ class TwoLayerPolyNet:
 def npz_path(path: Any) -> Path:
     """``path`` with ``.npz`` appended unless it already ends in it."""
     path = check_path(path)
-    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if path.is_dir() or not path.name:  # not "folder.npz" beside it
+        raise ValidationError(f"cannot save to {str(path)!r}: it is a folder; give a file name")
+    path = path if path.suffix.lower() == ".npz" else path.with_name(path.name + ".npz")
     if path.is_dir():
         raise ValidationError(f"cannot save to {path}: it is a folder; give a file name")
     if not path.parent.is_dir():
@@ -373,8 +387,13 @@ def npz_path(path: Any) -> Path:
     return path
 
 
+#: The arrays a saved network or estimator holds (any other entry is not read).
+SAVED_ARRAYS = ("U", "alpha", "dual_point", "classes", "feature_names")
+
+
 def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dict]:
-    """Arrays ``required`` (and any others) and the JSON ``metadata`` of a saved file."""
+    """Arrays ``required`` (and the other :data:`SAVED_ARRAYS` present) and the JSON
+    ``metadata`` of a saved file."""
     file = check_path(path)
     if not file.exists() and file.suffix != ".npz" and file.with_name(file.name + ".npz").exists():
         file = file.with_name(file.name + ".npz")  # what .save wrote for this name
@@ -391,7 +410,8 @@ def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dic
             missing = [key for key in ("metadata", *required) if key not in data.files]
             if missing:
                 raise ValueError(f"no {missing[0]!r} entry (entries: {data.files})")
-            arrays = {key: data[key] for key in data.files if key != "metadata"}
+            # Known entries only: another one could be a decompression bomb
+            arrays = {key: data[key] for key in SAVED_ARRAYS if key in data.files}
             metadata = json.loads(str(data["metadata"]))
     except (OSError, ValueError, EOFError) as error:  # JSONDecodeError, BadZipFile too
         raise ValidationError(f"{file} is not {what}: {error}") from error

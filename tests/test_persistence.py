@@ -260,6 +260,84 @@ def test_damaged_files_give_a_validation_error(tmp_path):
         cnn.ConvexPolyRegressor.load(_rewrite(path, params=metadata["params"] | {"nope": 1}))
 
 
+def test_files_that_contradict_themselves_or_nest_deep_are_damaged(tmp_path):
+    """A network computing t^2 under parameters saying relu-approx, an empty result, a
+    numeric feature_names entry and 600-deep parameters loaded (the last with a raw
+    RecursionError)."""
+    X, y = regression()
+    model = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y)
+    path = model.save(tmp_path / "m")
+    with np.load(path, allow_pickle=False) as data:
+        metadata = json.loads(str(data["metadata"]))
+    quadratic = metadata["network"] | {"activation": [1.0, 0.0, 0.0]}
+    for changes, words in (({"network": quadratic}, "activation is not its parameters'"),
+                           ({"result": {}}, "result status")):
+        with pytest.raises(ValidationError, match=f"damaged.*{words}"):
+            cnn.ConvexPolyRegressor.load(_rewrite(model.save(tmp_path / "m"), **changes))
+    deep = metadata["params"] | {"solver_options": json.loads("[" * 600 + "]" * 600)}
+    with pytest.raises(ValidationError, match="damaged: RecursionError"):
+        cnn.ConvexPolyRegressor.load(_rewrite(model.save(tmp_path / "m"), params=deep))
+    named = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(
+        pd.DataFrame(X, columns=["a", "b", "c"]), y)
+    numeric = _with_arrays(named.save(tmp_path / "n"), feature_names=np.arange(3))
+    with pytest.raises(ValidationError, match="damaged.*feature_names"):
+        cnn.ConvexPolyRegressor.load(numeric)
+
+
+def test_labels_that_would_not_read_back_are_refused_at_save(tmp_path):
+    """numpy's text arrays drop trailing NULs: 'pos\\x00' loaded as 'pos' (predictions
+    changed), and ['a', 'a\\x00'] saved a file that could not be loaded."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    labels = np.array(["neg", "pos\x00"], dtype=object)[(X[:, 0] > 0).astype(int)]
+    model = cnn.ConvexPolyClassifier(beta=0.05, **FAST).fit(X, labels)
+    with pytest.raises(ValidationError, match="trailing NUL"):
+        model.save(tmp_path / "m")
+
+
+def test_only_the_arrays_a_file_should_hold_are_read(tmp_path):
+    """An extra compressed entry (a decompression bomb) was read in full: 380 KB on disk,
+    380 MB in memory. Here a marker entry: it must not be read at all."""
+    from convexnn import network as network_module
+
+    X, y = regression()
+    net = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).network_
+    path = _with_arrays(net.save(tmp_path / "net"), extra=np.zeros(3))
+    read = []
+    original = np.lib.npyio.NpzFile.__getitem__
+
+    def recording(self, key):
+        read.append(key)
+        return original(self, key)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(np.lib.npyio.NpzFile, "__getitem__", recording):
+        loaded = cnn.TwoLayerPolyNet.load(path)
+    assert "extra" not in read and set(read) <= {*network_module.SAVED_ARRAYS, "metadata"}
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_saving_to_a_folder_or_an_empty_name_is_refused(tmp_path):
+    X, y = regression()
+    net = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).network_
+    (tmp_path / "outdir").mkdir()
+    for path in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", ""):
+        with pytest.raises(ValidationError, match="folder|path"):
+            net.save(path)
+    assert not (tmp_path / "outdir.npz").exists()  # it was written beside the folder
+    assert net.save(tmp_path / "x.NPZ").name == "x.NPZ"
+
+
+def test_outputs_that_overflow_are_an_error_not_inf():
+    """Finite inputs below the feature limit with huge weights predicted [inf] or [nan]
+    and an objective of inf, silently."""
+    huge = cnn.TwoLayerPolyNet(np.eye(3), np.full(3, 1e230), "quadratic")
+    with pytest.raises(ValidationError, match="overflow float64"):
+        huge.predict(np.full((1, 3), 1e40))
+    with pytest.raises(ValidationError, match="overflow"):
+        cnn.TwoLayerPolyNet(np.eye(3), np.full(3, 1e308), "quadratic").penalty()
+
+
 def _with_arrays(path, **changes):
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files} | changes
