@@ -49,6 +49,7 @@ from convexnn.exceptions import ConvexNNWarning, ValidationError
 from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
+from convexnn.solvers._distributed import communicator_for
 
 logger = logging.getLogger("convexnn")
 
@@ -129,9 +130,21 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         """
         with self._fitting():
             params = self._check_params()
-            features = self._features(X, reset=True)
-            self._solve(features, self._targets(y, len(features), params["loss"], reset=True),
-                        params)
+            distributed = (params["solver_options"] or {}).get("distributed")
+            if distributed is not None and distributed is not False and isinstance(
+                    self, ClassifierMixin):
+                # Each rank would encode its own labels: another problem per rank
+                raise ValidationError(
+                    "a data-parallel fit of a classifier needs every rank's classes: use "
+                    "convexnn.distributed.fit(X, y, task='classification', ...)"
+                )
+            # A rank whose own rows fail the checks tells the others at once (they waited
+            # for the group's timeout, then failed without a cause)
+            with communicator_for(distributed).guard():
+                features = self._features(X, reset=True)
+                self._solve(features,
+                            self._targets(y, len(features), params["loss"], reset=True),
+                            params)
         return self
 
     def certify(self, X: Any, y: Any, *, tighten: bool = False) -> Certificate:

@@ -243,6 +243,12 @@ class DistributedCommunicator(Communicator):
             lambda: self._dist.all_gather_object(messages, own, group=self.group),
         )
         failed = [(rank, text) for rank, text in enumerate(messages) if text is not None]
+        if len(failed) == self.world_size and len({text for _, text in failed}) == 1:
+            # The same error everywhere (e.g. an option every rank refuses): said once
+            raise DistributedSolveError(
+                f"the distributed solve failed on all {self.world_size} ranks alike -- "
+                f"{failed[0][1]}"
+            )
         detail = "; ".join(f"rank {rank}: {text}" for rank, text in failed)
         raise DistributedSolveError(
             f"the distributed solve failed on {len(failed)} of {self.world_size} ranks -- "

@@ -153,6 +153,34 @@ def test_an_error_on_one_rank_fails_every_rank_promptly(tmp_path):
                        "rank 1: RuntimeError: injected failure")
 
 
+def test_an_estimator_whose_rows_fail_on_one_rank_fails_every_rank_promptly(tmp_path):
+    """The estimators checked each rank's rows before the solve's guard: the others
+    waited in their first collective for the group's timeout, then failed without a
+    cause."""
+    records = run_ranks("estimator", tmp_path, pg_timeout=600)
+    _assert_same_error([r["estimator"] for r in records], "DistributedSolveError",
+                       "rank 1: ValidationError: X contains 1 non-finite value(s)")
+    assert records[0]["estimator"]["seconds"] < 10  # not rank 1's 15 s, nor the timeout
+
+
+def test_the_same_error_on_every_rank_is_said_once(tmp_path):
+    """It was repeated once per rank ('rank 0: <text>; rank 1: <same text>')."""
+    records = run_ranks("shards:ipm", tmp_path)
+    _assert_same_error([r["ipm"] for r in records], "DistributedSolveError",
+                       "failed on all 2 ranks alike -- InvalidSolverOptionError")
+    assert "rank 1:" not in records[0]["ipm"]["error"]
+
+
+def test_a_classifier_is_refused_a_data_parallel_fit():
+    """Each rank encoded its own labels ({0, 1} on one, {1, 2} on another): two problems
+    mixed in one solve, and a 'fitted' model with different classes_ per rank."""
+    import convexnn as cnn
+
+    X, y = worker.data("logistic")
+    with pytest.raises(cnn.ValidationError, match="task='classification'"):
+        cnn.ConvexPolyClassifier(solver_options={"distributed": True}).fit(X, y > 0)
+
+
 def test_ranks_given_different_settings_fail_alike_and_promptly(tmp_path):
     """Options were never compared: a huber loss on one rank gave both ranks a certified
     'optimal' answer of a mixed-loss problem; another beta, tol or task crashed a rank in

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,  # "--bet 0.1" ran as --beta on one node: a typo must fail
         description="Fit a convex network data-parallel over the ranks of a torch.distributed "
         "group (launch with torchrun --nproc_per_node=N -m convexnn.distributed ...).",
     )
@@ -183,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         rank = _rank()
         where = f" (rank {rank})" if rank is not None else ""
-        print(f"{PROG}{where}: error: {error}", file=sys.stderr)
+        # One write per line: two ranks' lines ran together when the text and its newline
+        # were written apart
+        sys.stderr.write(f"{PROG}{where}: error: {error}\n")
+        sys.stderr.flush()
         return 2
 
 
