@@ -49,7 +49,7 @@ from convexnn.exceptions import ConvexNNWarning, ValidationError
 from convexnn.formulations import problem_for
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
-from convexnn.solvers._distributed import communicator_for
+from convexnn.solvers._distributed import communicator_for, is_distributed_option
 
 logger = logging.getLogger("convexnn")
 
@@ -131,16 +131,19 @@ class _ConvexPolyBase(FittedObjectiveMixin, BaseEstimator):
         with self._fitting():
             params = self._check_params()
             distributed = (params["solver_options"] or {}).get("distributed")
-            if distributed is not None and distributed is not False and isinstance(
-                    self, ClassifierMixin):
+            parallel = (distributed is not None and distributed is not False
+                        and is_distributed_option(distributed)
+                        and str(params["solver"]).lower() in ("auto", "native"))
+            if parallel and isinstance(self, ClassifierMixin):
                 # Each rank would encode its own labels: another problem per rank
                 raise ValidationError(
                     "a data-parallel fit of a classifier needs every rank's classes: use "
                     "convexnn.distributed.fit(X, y, task='classification', ...)"
                 )
             # A rank whose own rows fail the checks tells the others at once (they waited
-            # for the group's timeout, then failed without a cause)
-            with communicator_for(distributed).guard():
+            # for the group's timeout, then failed without a cause); an option the solve
+            # refuses is left to its own checks and words
+            with communicator_for(distributed if parallel else None).guard():
                 features = self._features(X, reset=True)
                 self._solve(features,
                             self._targets(y, len(features), params["loss"], reset=True),

@@ -8,6 +8,7 @@ sigma(u_j^T x_rp)`` over the patches ``x_rp`` of pooling region ``r``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -182,15 +183,7 @@ class TwoLayerPolyNet:
 
     def outputs(self, patches: np.ndarray) -> np.ndarray:
         """``(n, C)`` outputs of the network on ``(n, R, P, h)`` patches: the one forward pass."""
-        with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
-            values = np.einsum("nrm,mrk->nk", self.pooled_activations(patches),
-                               self.output_weights)
-        if not np.all(np.isfinite(values)):  # finite inputs below FEATURE_LIMIT, huge weights
-            raise ValidationError(
-                "the network's outputs overflow float64 (inf or NaN) on these inputs: rescale "
-                "the features, or the network's weights"
-            )
-        return values
+        return np.einsum("nrm,mrk->nk", self.pooled_activations(patches), self.output_weights)
 
     def hidden(self, X: Any) -> np.ndarray:
         """Pooled hidden activations, ``(n, m)`` (``(n, R, m)`` if convolutional)."""
@@ -199,16 +192,20 @@ class TwoLayerPolyNet:
 
     def predict(self, X: Any) -> np.ndarray:
         """Network outputs: ``(n,)`` for a single output, else ``(n, C)``."""
-        outputs = self.outputs(self._patches(X))
+        # (inside a solve an overflowing network is a value to compare, not an error: the
+        # zero network replaces it there)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, in words
+            outputs = self.outputs(self._patches(X))
+        if not np.all(np.isfinite(outputs)):  # finite inputs below FEATURE_LIMIT, huge weights
+            raise ValidationError(
+                "the network's outputs overflow float64 (inf or NaN) on these inputs: rescale "
+                "the features, or the network's weights"
+            )
         return outputs[:, 0] if self.single_output else outputs
 
     def penalty(self) -> float:
         """``sum_j ||alpha_j||_1``."""
-        with np.errstate(over="ignore"):  # refused below, in words
-            total = float(np.abs(self.alpha).sum())
-        if not np.isfinite(total):
-            raise ValidationError("the network's output weights sum to inf (overflow)")
-        return total
+        return float(np.abs(self.alpha).sum())
 
     def objective(self, X: Any, y: Any, *, beta: float, loss: LossLike = "squared") -> float:
         """``loss(f(X), y) + beta * sum |alpha|`` (the convex problem's objective).
@@ -228,7 +225,12 @@ class TwoLayerPolyNet:
                 f"output(s); pass loss-encoded targets of shape {expected}"
             )
         loss_object.check_targets(targets)
-        return loss_object(yhat.reshape(len(yhat), -1), targets) + beta * self.penalty()
+        with np.errstate(over="ignore"):  # refused below, in words
+            value = loss_object(yhat.reshape(len(yhat), -1), targets) + beta * self.penalty()
+        if not np.isfinite(value):
+            raise ValidationError("the objective overflows float64: the network's output "
+                                  "weights or outputs are too large")
+        return value
 
     @classmethod
     def zero(
@@ -374,8 +376,10 @@ class TwoLayerPolyNet:
 
 def npz_path(path: Any) -> Path:
     """``path`` with ``.npz`` appended unless it already ends in it."""
+    # "newdir/" names a folder even where none exists yet (Path drops the slash)
+    named_folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = check_path(path)
-    if path.is_dir() or not path.name:  # not "folder.npz" beside it
+    if named_folder or path.is_dir() or not path.name:  # not "folder.npz" beside it
         raise ValidationError(f"cannot save to {str(path)!r}: it is a folder; give a file name")
     path = path if path.suffix.lower() == ".npz" else path.with_name(path.name + ".npz")
     if path.is_dir():
@@ -411,7 +415,8 @@ def read_npz(path: Any, required: tuple[str, ...], what: str) -> tuple[dict, dic
             if missing:
                 raise ValueError(f"no {missing[0]!r} entry (entries: {data.files})")
             # Known entries only: another one could be a decompression bomb
-            arrays = {key: data[key] for key in SAVED_ARRAYS if key in data.files}
+            arrays = {key: data[key] for key in {*required, *SAVED_ARRAYS}
+                      if key in data.files}
             metadata = json.loads(str(data["metadata"]))
     except (OSError, ValueError, EOFError) as error:  # JSONDecodeError, BadZipFile too
         raise ValidationError(f"{file} is not {what}: {error}") from error

@@ -403,10 +403,11 @@ def dual_bound(
     y_t = torch.as_tensor(targets, dtype=torch.float64, device=patches_t.device)
     v_t = loss.project_dual(v_t, y_t)
     # The scale search works near |t| = 1 (its cap, first probe and bracket): in units
-    # of the projected point's largest entry, a point 1e-11 times the optimal one is
-    # certified as well as the optimal one (it was cut off at t = 1e12, 0.001 of the
-    # bound for cross-entropy). A sum all-reduce cannot give a data-parallel solve's
-    # largest entry: its points stay as given (in the loss's own scale).
+    # of the projected point's largest entry, a squared, logistic or l1 point 1e-13 times
+    # the optimal one is certified as well as the optimal one (it was cut off at
+    # t = 1e12: 0.17-0.28 of the bound). The oracle's values are in these units too. A
+    # sum all-reduce cannot give a data-parallel solve's largest entry: its points stay
+    # as given (in the loss's own scale).
     peak = float(v_t.abs().max()) if v_t.numel() and not reduced else 0.0
     unit = peak if 0.0 < peak < np.inf else 1.0
     v_t = v_t / unit
@@ -418,7 +419,7 @@ def dual_bound(
     elif constraint > 0:
         t_max = min(beta / constraint, 1e12)
     else:
-        t_max = 1.0
+        t_max = unit  # t up to 1 times v as given (in its domain, after the projection)
 
     def dual_value(t: float) -> float:
         value = -float(reduce(torch.as_tensor(loss.conjugate(t * v_t, y_t),
@@ -426,8 +427,8 @@ def dual_bound(
         return value if np.isfinite(value) else -np.inf
 
     # The constraint is symmetric in v, so all of [-t_max, t_max] is feasible; the
-    # conjugate is finite on a sub-interval containing 0 (v is in its domain, so
-    # [0, 1] too). The maximiser needs finite probes: find that interval, on the side
+    # conjugate is finite on a sub-interval containing 0 (v as given is in its domain,
+    # so [0, unit] too). The maximiser needs finite probes: find that interval, on the side
     # where the concave objective rises from 0 only (the other side's edge search took
     # 60 conjugate evaluations per bound, a fifth of a cross-entropy path's time).
     probe = 1e-6 * min(t_max, 1.0)

@@ -196,3 +196,16 @@ def test_a_dual_point_gives_its_bound_at_any_moderate_scale_and_stays_in_the_dom
         assert np.abs(point).max() <= 1.0
     if loss == "logistic":
         assert np.all(point * y <= 0) and np.all(point * y >= -1)
+
+
+def test_a_dual_point_with_a_zero_constraint_keeps_its_full_length():
+    """Features all zero: the oracle's constraint is 0 and the whole of t in [0, 1] is
+    feasible for the point as given. Counted in units of its largest entry (2 here) the
+    segment was cut at half of it: a bound of 3.75 for an optimum of 5."""
+    import convexnn as cnn
+
+    X, y = np.zeros((4, 3)), np.array([1.0, -1.0, 2.0, -2.0])
+    result, _, _ = cnn.solve(cnn.make_problem(X, y, beta=0.1, activation="quadratic"),
+                             "native")
+    assert result.status == "optimal" and result.relative_gap == 0.0
+    assert result.lower_bound == pytest.approx(5.0)

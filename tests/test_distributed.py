@@ -181,6 +181,19 @@ def test_a_classifier_is_refused_a_data_parallel_fit():
         cnn.ConvexPolyClassifier(solver_options={"distributed": True}).fit(X, y > 0)
 
 
+def test_options_a_data_parallel_fit_refuses_keep_their_own_words():
+    """The guard came first: an invalid option or another solver got 'needs an
+    initialised process group' instead of the solve's own error."""
+    import convexnn as cnn
+
+    X, y = worker.data("scalar")
+    with pytest.raises(cnn.InvalidSolverOptionError, match="distributed"):
+        cnn.ConvexPolyRegressor(solver_options={"distributed": "yes"}).fit(X, y)
+    with pytest.raises(cnn.ValidationError, match="runs on solver='native'"):
+        cnn.ConvexPolyRegressor(solver="clarabel",
+                                solver_options={"distributed": True}).fit(X, y)
+
+
 def test_ranks_given_different_settings_fail_alike_and_promptly(tmp_path):
     """Options were never compared: a huber loss on one rank gave both ranks a certified
     'optimal' answer of a mixed-loss problem; another beta, tol or task crashed a rank in

@@ -321,10 +321,11 @@ def test_saving_to_a_folder_or_an_empty_name_is_refused(tmp_path):
     X, y = regression()
     net = cnn.ConvexPolyRegressor(beta=0.05, **FAST).fit(X, y).network_
     (tmp_path / "outdir").mkdir()
-    for path in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", ""):
+    for path in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", f"{tmp_path / 'new'}/", ""):
         with pytest.raises(ValidationError, match="folder|path"):
             net.save(path)
     assert not (tmp_path / "outdir.npz").exists()  # it was written beside the folder
+    assert not (tmp_path / "new.npz").exists()
     assert net.save(tmp_path / "x.NPZ").name == "x.NPZ"
 
 
@@ -334,8 +335,11 @@ def test_outputs_that_overflow_are_an_error_not_inf():
     huge = cnn.TwoLayerPolyNet(np.eye(3), np.full(3, 1e230), "quadratic")
     with pytest.raises(ValidationError, match="overflow float64"):
         huge.predict(np.full((1, 3), 1e40))
-    with pytest.raises(ValidationError, match="overflow"):
-        cnn.TwoLayerPolyNet(np.eye(3), np.full(3, 1e308), "quadratic").penalty()
+    with pytest.raises(ValidationError, match="objective overflows"):
+        cnn.TwoLayerPolyNet(np.eye(3), np.full(3, 1e308), "quadratic").objective(
+            np.zeros((2, 3)), np.ones(2), beta=10.0)  # outputs 0, penalty inf
+    # Inside a solve the raw outputs stay values to compare (the zero network wins there)
+    assert np.isinf(huge.outputs(np.full((1, 1, 1, 3), 1e40))).all()
 
 
 def _with_arrays(path, **changes):
