@@ -365,6 +365,8 @@ class DualBound:
     constraint : float
         ``max_u |v^T sigma(X u)|`` before scaling (upper bound).
     oracle : OracleResult
+        Of the projected point divided by its largest entry (one process): its
+        ``directions`` are the maximising neurons, its values in those units.
     point : ndarray of shape (n, C)
         The dual feasible point ``scale * v`` (``v`` projected onto the
         conjugate's domain): ``-loss.conjugate(point) == lower_bound``.
