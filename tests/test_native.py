@@ -559,13 +559,19 @@ def test_a_falling_objective_far_from_the_optimum_is_progress_not_a_stall():
     assert rising_bound.improved_round == 39
 
 
-def test_max_neurons_caps_the_width():
+def test_max_neurons_caps_the_width(caplog):
     name = "scalar-squared"
-    with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"):
+    with pytest.warns(convexnn.SolverStatusWarning, match="'iteration_limit'"), \
+            caplog.at_level(logging.INFO, logger="convexnn"):
         result, network, _ = solve(
             case(name)[2], "native", {"engine": "neurons", "max_neurons": 2, "max_iter": 5}
         )
     assert network.n_neurons <= 2 and result.status == "iteration_limit"
+    # no oracle at the cap: its log lines said "violation nan"
+    rounds = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("native neurons round")]
+    assert any("violation n/a (width cap)" in line for line in rounds)
+    assert not any("nan" in line for line in rounds)
     assert result.message.endswith("width capped at max_neurons=2")
     assert_usable_best_point(result, network, name)
     # auto takes the engine whose width can be capped; the interior point refuses a cap

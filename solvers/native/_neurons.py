@@ -325,10 +325,13 @@ def solve_neurons(
             gap = tracker.gap
             elapsed = clock() - start
             logger.info(
-                "native neurons round %d: objective %.10g, certified gap %.2e, violation %.2e, "
+                "native neurons round %d: objective %.10g, certified gap %.2e, violation %s, "
                 "%d neurons, %d local steps (%d products), %s, %.1fs",
-                rounds, model.objective(state, yhat), gap, violation, state.width, local_steps,
-                products, "float32" if in_float32 else "float64", elapsed,
+                rounds, model.objective(state, yhat), gap,
+                # no oracle at the width cap: nothing to add (it read "violation nan")
+                "n/a (width cap)" if candidates is None else f"{violation:.2e}",
+                state.width, local_steps, products, "float32" if in_float32 else "float64",
+                elapsed,
             )
             if progress is not None:
                 progress.set_postfix_str(
