@@ -191,7 +191,7 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
     import warnings
 
     import convexnn
-    from convexnn.distributed import peak_memory, reset_peak_memory
+    from convexnn.distributed import reset_peak_memory
     from convexnn.exceptions import ProblemTooLargeError, SolverError
 
     problem = make_case(case)
@@ -201,7 +201,7 @@ def run_one(case: str, variant: str, time_limit: float, threads: int) -> Row:
               target_gap=target, time_limit=time_limit)
     # The solve's peak from here (its problem's data resident): generating the data
     # peaked at 1.1 of digits-binary's 2.19 GB, and the CNN's 72000 images at 1.68 GB
-    row.data_peak_memory_gb = peak_memory() / 1e9
+    row.data_peak_memory_gb = peak_rss_gb()
     reset_peak_memory()
     solver = "scs" if variant == "scs" else "native"
     options = {"time_limit": time_limit, "tol": min(target, 1e-6)}

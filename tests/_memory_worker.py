@@ -16,20 +16,14 @@ import time
 import numpy as np
 import torch
 
+# This process's own high-water mark (VmHWM): ru_maxrss would include the RSS of the
+# process that spawned it (Linux carries it across exec)
+from convexnn.distributed import peak_memory
+
 
 def resident() -> int:
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
-
-
-def peak() -> int:
-    # This process's own high-water mark: ru_maxrss would include the RSS of the process
-    # that spawned it (Linux carries it across exec).
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def project(n: int, h: int, n_cuts: int) -> dict:
@@ -48,7 +42,7 @@ def project(n: int, h: int, n_cuts: int) -> dict:
              np.zeros(n_cuts, dtype=int))
     before = resident()
     moved = cuts.project(model, v, None)
-    return {"growth": peak() - before, "moved": bool((moved != v).any())}
+    return {"growth": peak_memory() - before, "moved": bool((moved != v).any())}
 
 
 def solve(n: int, h: int, rounds: int) -> dict:
@@ -76,7 +70,7 @@ def solve(n: int, h: int, rounds: int) -> dict:
         progress=None, on_round=lambda record: widths.append(record["width"]),
     )
     plan = get("native").neurons_plan(ProblemShape.of(problem), 0, "float64")
-    return {"growth": peak() - before, "planned": plan.bytes_for(max(widths)),
+    return {"growth": peak_memory() - before, "planned": plan.bytes_for(max(widths)),
             "direct": max(direct), "width": max(widths)}
 
 
