@@ -25,7 +25,10 @@ network along the path).
 Writes ``benchmarks/results/cv.json`` and ``cv.md``: per case the chosen beta
 and best mean score of each method, whether they agree, the wall times and
 their ratio (GridSearchCV / CV; also of this process's CPU time, which other
-users of a shared machine disturb less), and the CV's path points that failed or
+users of a shared machine disturb less), the peak memory of each (this process's,
+from the fit's start), the refit network at beta_ (objective, certified gap,
+width) with Clarabel's optimum of the same problem as an independent check, and
+the CV's path points that failed or
 stopped early (skipped) or were certified only above tol (used by both), and
 on fold 0 the iterations per point and how many warm-started outputs factored
 Newton certified without the interior point.
@@ -50,7 +53,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_solvers import git_commit, with_extension  # noqa: E402  (the sibling script)
+from bench_solvers import git_commit, peak_rss_gb, with_extension  # noqa: E402  (the sibling script)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Best scores agree to this relative tolerance: the CV's interior point is
@@ -87,6 +90,15 @@ class Row:
     skipped_points: int
     inaccurate_points: int
     refit_gap: float
+    refit_objective: float = float("nan")
+    refit_width: int = 0
+    #: The refit's problem at beta_ solved by the conic back-end Clarabel in the same run
+    #: (an independent optimum; NaN where Clarabel is missing or fails).
+    conic_objective: float = float("nan")
+    conic_time: float = float("nan")
+    conic_status: str = ""
+    cv_peak_memory_gb: float = float("nan")
+    grid_peak_memory_gb: float = float("nan")
     score_difference: float = 0.0
     iterations_warm: int = 0
     iterations_cold: int = 0
@@ -113,11 +125,34 @@ def load_case(name: str, digits_samples: int):
     return standardize(X).X_train, y, True
 
 
-def _timed(call, *args) -> tuple[float, float]:
-    """Wall time and CPU time of this process (one thread: the work itself) of ``call``."""
+def _timed(call, *args) -> tuple[float, float, float]:
+    """Wall time and CPU time of this process (one thread: the work itself) of ``call``,
+    and its peak resident memory in GB (the process's, from the call's start)."""
+    from convexnn.distributed import reset_peak_memory
+
+    reset_peak_memory()
     wall, cpu = time.perf_counter(), time.process_time()
     call(*args)
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb()
+
+
+def conic_check(estimator, X, y, time_limit: float) -> tuple[float, float, str]:
+    """Objective, wall time and status of ``estimator``'s problem solved by Clarabel within
+    ``time_limit`` seconds: the refit's optimum, computed independently of the native
+    solver (NaN objective and the error's name where Clarabel fails or is missing)."""
+    from sklearn.base import clone
+
+    import convexnn as cnn
+
+    conic = clone(estimator).set_params(solver="clarabel",
+                                        solver_options={"time_limit": time_limit})
+    wall = time.perf_counter()
+    try:
+        conic.fit(X, y)
+    except (cnn.SolverError, ImportError) as error:
+        print(f"  clarabel: {type(error).__name__}: {error}", flush=True)
+        return float("nan"), time.perf_counter() - wall, type(error).__name__
+    return float(conic.result_.objective), time.perf_counter() - wall, conic.result_.status
 
 
 def loss_for(family: str, classification: bool, classes: int) -> str:
@@ -130,7 +165,8 @@ def loss_for(family: str, classification: bool, classes: int) -> str:
     return "logistic" if classes == 2 else "cross-entropy"
 
 
-def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: int) -> Row:
+def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: int,
+             conic_time_limit: float) -> Row:
     import numpy as np
     from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
@@ -146,10 +182,12 @@ def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: i
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cnn.SolverStatusWarning)  # counted in the row
         cv = cv_class(betas=n_betas, cv=split, loss=loss)
-        cv_time, cv_cpu = _timed(cv.fit, X, y)
+        cv_time, cv_cpu, cv_peak = _timed(cv.fit, X, y)
         grid = GridSearchCV(plain(loss=loss), {"beta": [float(b) for b in cv.betas_]},
                             cv=split)
-        grid_time, grid_cpu = _timed(grid.fit, X, y)
+        grid_time, grid_cpu, grid_peak = _timed(grid.fit, X, y)
+        conic_objective, conic_time, conic_status = conic_check(
+            plain(loss=loss, beta=cv.beta_), X, y, conic_time_limit)
     grid_beta = float(grid.best_params_["beta"])
     return Row(
         case=name, loss=loss, n=len(X), d=X.shape[1],
@@ -167,6 +205,9 @@ def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: i
         skipped_points=int((~np.isfinite(cv.scores_path_)).sum()),
         inaccurate_points=int((cv.status_path_ == "optimal_inaccurate").sum()),
         refit_gap=float(cv.result_.relative_gap),
+        refit_objective=float(cv.result_.objective), refit_width=int(cv.result_.n_neurons),
+        conic_objective=conic_objective, conic_time=conic_time, conic_status=conic_status,
+        cv_peak_memory_gb=cv_peak, grid_peak_memory_gb=grid_peak,
         **path_iterations(cv, X, y, split[0][0]),
     )
 
@@ -218,10 +259,12 @@ def markdown(rows: list[Row], meta: dict) -> str:
         "",
         "| case | loss | n x d | classes | betas x folds | beta_ (CV) | beta (GridSearchCV) | "
         "score (CV) | score (GridSearchCV) | time CV (s) | time GridSearchCV (s) | "
-        "GridSearchCV / CV | CPU GridSearchCV / CV | points skipped / above tol | "
+        "GridSearchCV / CV | CPU GridSearchCV / CV | peak memory CV / GridSearchCV (GB) | "
+        "points skipped / above tol | refit at beta_: objective | certified rel. gap | width | "
+        "Clarabel's objective (rel. difference, time s) | "
         "iterations per point, cold / warm (fold 0) | warm outputs certified by factored "
         "Newton (fold 0) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|" + "---|" * 21,
     ]
     for r in rows:
         lines.append(
@@ -230,11 +273,22 @@ def markdown(rows: list[Row], meta: dict) -> str:
             f"{r.cv_beta:.4g} | {r.grid_beta:.4g}{'' if r.same_beta else ' (differs)'} | "
             f"{r.cv_score:.4f} | {r.grid_score:.4f}{'' if r.same_score else ' (differs)'} | "
             f"{r.cv_time:.1f} | {r.grid_time:.1f} | {r.ratio:.2f}x | {r.cpu_ratio:.2f}x | "
+            f"{r.cv_peak_memory_gb:.2f} / {r.grid_peak_memory_gb:.2f} | "
             f"{r.skipped_points} / {r.inaccurate_points} | "
+            f"{r.refit_objective:.9g} | {r.refit_gap:.1e} | {r.refit_width} | "
+            f"{_conic_cell(r)} | "
             f"{r.iterations_per_point_cold:.1f} / {r.iterations_per_point_warm:.1f} | "
             f"{r.factored_points} / {r.warm_points} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _conic_cell(row: Row) -> str:
+    if row.conic_objective != row.conic_objective:  # NaN: not solved
+        return f"n/a ({row.conic_status}, {row.conic_time:.1f})"
+    difference = abs(row.conic_objective - row.refit_objective) / abs(row.refit_objective)
+    status = "" if row.conic_status == "optimal" else f"{row.conic_status}, "
+    return f"{row.conic_objective:.9g} ({status}{difference:.1e}, {row.conic_time:.1f})"
 
 
 def warm_up() -> None:
@@ -261,6 +315,8 @@ def main(argv=None) -> int:
     parser.add_argument("--losses", nargs="+", default=list(FAMILIES), choices=FAMILIES,
                         help="squared, and/or natural: logistic (two classes), "
                              "cross-entropy (more), Huber (regression)")
+    parser.add_argument("--conic-time-limit", type=float, default=120.0,
+                        help="seconds for Clarabel's independent solve of each refit")
     parser.add_argument("--output", default=str(RESULTS / "cv"), help="path stem of the .json/.md")
     args = parser.parse_args(argv)
 
@@ -276,14 +332,16 @@ def main(argv=None) -> int:
     with threadpool_limits(1):
         warm_up()
         for family, case in ((f, c) for f in args.losses for c in args.cases):
-            row = run_case(case, family, args.n_betas, args.folds, args.digits_samples)
+            row = run_case(case, family, args.n_betas, args.folds, args.digits_samples,
+                           args.conic_time_limit)
             rows.append(row)
             print(f"{case:>14s} {row.loss:>13s} beta_ {row.cv_beta:.4g} / "
                   f"{row.grid_beta:.4g}  score "
                   f"{row.cv_score:.4f} / {row.grid_score:.4f}  time {row.cv_time:.1f}s / "
                   f"{row.grid_time:.1f}s  ratio {row.ratio:.2f}x", flush=True)
     note = (f"digits: a stratified subsample of {args.digits_samples} samples; solver='auto', "
-            "default scoring, both refit at the chosen beta.")
+            "default scoring, both refit at the chosen beta; Clarabel's solve of the refit "
+            f"within {args.conic_time_limit:g} s.")
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), cpus=os.cpu_count(), note=note,
                 machine=platform.processor() or platform.machine(), commit=git_commit(),
                 python=platform.python_version(), torch=torch.__version__)

@@ -77,7 +77,7 @@ def polish_network(
     """
     start = time.perf_counter()
     clock = _clock(problem)
-    objective_before = problem.objective(network.outputs(problem.patches), network.penalty())
+    objective_before = problem.network_objective(network)
     polished = network
     refit = False
     if problem.loss.smooth and network.n_neurons:
@@ -85,7 +85,7 @@ def polish_network(
         if candidate is not None:
             polished, refit = candidate, True
     polished = drop_idle_neurons(problem, polished)
-    objective = problem.objective(polished.outputs(problem.patches), polished.penalty())
+    objective = problem.network_objective(polished)
     if objective > objective_before:  # rounding in the refit: keep what came in
         polished, objective, refit = network, objective_before, False
     report = PolishReport(

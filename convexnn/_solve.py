@@ -559,7 +559,7 @@ def _finish(
         # polished one included
         interrupted = "the certificate"
         certificate = Certificate.of(
-            problem.objective(network.outputs(problem.patches), network.penalty()),
+            problem.network_objective(network),
             output.lower_bound, dual_point=output.dual_point,
         )
     message = output.message

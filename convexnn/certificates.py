@@ -124,7 +124,7 @@ def certify_network(
         raise ValidationError(
             f"network must be a TwoLayerPolyNet, got {type(network).__name__}"
         )
-    objective = problem.objective(network.outputs(problem.patches), network.penalty())
+    objective = problem.network_objective(network)
     candidates = [gradient_dual(problem, network)]
     for point in dual_points:
         if point is not None:

@@ -36,6 +36,8 @@ from convexnn.solvers.errors import SolverError
 if TYPE_CHECKING:  # pragma: no cover
     import cvxpy as cp
 
+    from convexnn.network import TwoLayerPolyNet
+
 
 @dataclass(eq=False)
 class PolySDP:
@@ -154,6 +156,10 @@ class PolySDP:
     def objective(self, yhat: np.ndarray, penalty: float) -> float:
         """``loss(yhat, targets) + beta * penalty`` (over every rank's samples)."""
         return self.reduce(self.loss(yhat, self.targets)) + self.beta * penalty
+
+    def network_objective(self, network: TwoLayerPolyNet) -> float:
+        """:meth:`objective` of a :class:`~convexnn.network.TwoLayerPolyNet` on these patches."""
+        return self.objective(network.outputs(self.patches), network.penalty())
 
 
 def make_problem(

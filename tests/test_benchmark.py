@@ -77,6 +77,11 @@ def test_cv_benchmark_on_a_tiny_case_writes_json_and_markdown(bench_cv, tmp_path
         assert row["ratio"] == pytest.approx(row["grid_time"] / row["cv_time"])
         assert row["cpu_ratio"] == pytest.approx(row["grid_cpu"] / row["cv_cpu"])
         assert row["beta_max"] > row["cv_beta"] > 0 and row["skipped_points"] == 0
+        # the refit's certified optimum, and Clarabel's solve of the same problem
+        assert row["refit_gap"] <= 1e-6 and row["refit_width"] > 0
+        assert row["conic_status"] == "optimal"
+        assert row["conic_objective"] == pytest.approx(row["refit_objective"], rel=1e-5)
+        assert row["cv_peak_memory_gb"] > 0 and row["grid_peak_memory_gb"] > 0
     markdown = stem.with_suffix(".md").read_text()
     assert "| wine | squared | 178 x 13 | 3 | 3 x 2 |" in markdown
     assert "| wine | cross-entropy | 178 x 13 | 3 | 3 x 2 |" in markdown

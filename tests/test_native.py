@@ -373,6 +373,26 @@ def test_keyboard_interrupt_after_the_engine_keeps_its_point(monkeypatch, engine
     assert_usable_best_point(result, network, "scalar-squared")
 
 
+def test_keyboard_interrupt_in_the_interior_points_certificate_keeps_its_blocks(monkeypatch):
+    """Ctrl-C while the interior point certified its blocks escaped as a bare
+    KeyboardInterrupt, losing the solve; the network is certified afterwards instead."""
+    problem = case("scalar-squared")[2]
+    # (the first call asks whether the zero network is optimal, before the solve)
+    wrapped = fail_on_call(solvers.native.dual_bound, 2)
+    monkeypatch.setattr(solvers.native, "dual_bound", wrapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        result, network, output = solve_interruptible(problem, "native", {"engine": "ipm"})
+    assert wrapped.calls["count"] == 2
+    assert output.status is Status.INTERRUPTED and output.lower_bound is None
+    assert "interrupted during the interior point's certificate" in result.message
+    assert result.status == ("optimal" if result.relative_gap <= result.tol else "interrupted")
+    assert convexnn.lower_bound_from_dual(
+        problem.patches[:, 0, 0], problem.targets[:, 0], result.dual_point,
+        beta=problem.beta, loss=problem.loss) == pytest.approx(result.lower_bound)
+    assert_usable_best_point(result, network, "scalar-squared")
+
+
 # -- options -------------------------------------------------------------------
 BAD_OPTIONS = [
     ("scalar-squared", {"no_such_option": 1}, "no_such_option"),
@@ -1184,7 +1204,7 @@ def test_a_warm_start_gets_the_output_weights_of_the_new_beta_before_any_local_s
 
     X, network, output = _rank_one_output()
     problem = make_problem(X, network.predict(X), beta=1.0)
-    warm_objective = problem.objective(network.outputs(problem.patches), network.penalty())
+    warm_objective = problem.network_objective(network)
     seen = []
 
     def recording_refine(model, state, **kwargs):

@@ -234,10 +234,10 @@ def test_the_refit_keeps_its_gains_when_its_time_budget_runs_out():
 
     problem = make_case("conv", "squared", seed=3, beta=0.1)
     _, network, _, _ = solve_recording(problem, "scs", {"tol": 1e-4}, polish=False)
-    before = problem.objective(network.outputs(problem.patches), network.penalty())
+    before = problem.network_objective(network)
     for seconds in (0.0, float("inf")):
         polished, report = polish_network(problem, network, seconds)
-        after = problem.objective(polished.outputs(problem.patches), polished.penalty())
+        after = problem.network_objective(polished)
         assert after <= before and report.objective_before == before
         assert polished.n_neurons <= network.n_neurons
 

@@ -540,9 +540,15 @@ class NativeSolver(Solver):
         objective = float(
             problem.loss.value(yhat, targets).item() + problem.beta * penalty
         )
-        bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta, problem.loss)
-        gap = _certified_gap(objective, bound.lower_bound, tol)
-        status = result.status
+        status, message = result.status, result.message
+        try:
+            bound = dual_bound(patches, targets, dual, problem.coefficients, problem.beta,
+                               problem.loss)
+        except KeyboardInterrupt:
+            # The blocks stand; the network's certificate (convexnn.solve) follows.
+            bound, status = None, Status.INTERRUPTED
+            message += "; interrupted during the interior point's certificate"
+        gap = math.inf if bound is None else _certified_gap(objective, bound.lower_bound, tol)
         if status is Status.OPTIMAL and gap > tol:
             status = Status.OPTIMAL_INACCURATE
         if status is Status.OPTIMAL_INACCURATE and gap <= tol:
@@ -558,9 +564,9 @@ class NativeSolver(Solver):
             solve_time=0.0,
             blocks=blocks,
             dual_point=dual,
-            lower_bound=bound.lower_bound,
-            message=result.message,
-            stats={"relative_gap": gap, "dual_scale": bound.scale,
+            lower_bound=None if bound is None else bound.lower_bound,
+            message=message,
+            stats={"relative_gap": gap, "dual_scale": math.nan if bound is None else bound.scale,
                    "warm_started_outputs": result.warm_started,
                    "factored_outputs": result.factored},
             engine_state=result.warm_start,
