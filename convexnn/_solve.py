@@ -259,14 +259,24 @@ def solve(
         raise translate_solver_error(error) from error
     failures: list[str] = []
     fits_nowhere = True  # every candidate so far refused for memory
+    started = time.monotonic()
     for index, candidate in enumerate(candidates):
-        notice = candidate.long_solve_notice(problem, per_candidate[candidate.name])
+        own = per_candidate[candidate.name]
+        if index and own.get("time_limit") is not None:
+            # time_limit bounds the whole solve: a candidate after a failed one gets
+            # what is left of it
+            left = own["time_limit"] - (time.monotonic() - started)
+            if left <= 0:
+                failures.append(f"{candidate.name}: not started, time_limit="
+                                f"{own['time_limit']:g} s used up")
+                fits_nowhere = False
+                break
+            own = dict(own, time_limit=left)
+        notice = candidate.long_solve_notice(problem, own)
         if notice is not None:
             warnings.warn(notice, LongSolveWarning, stacklevel=user_stacklevel())
         try:
-            output = candidate.solve(
-                problem, warm_start=warm_start, **per_candidate[candidate.name]
-            )
+            output = candidate.solve(problem, warm_start=warm_start, **own)
         except InvalidSolverOptionError as error:
             raise translate_solver_error(error) from error
         except Exception as error:  # a back-end's own exception types, wrapped with context
@@ -296,9 +306,9 @@ def solve(
             candidate.name,
             output,
             decomposition_rtol,
-            candidate.target_tol(per_candidate[candidate.name]),
+            candidate.target_tol(own),
             polish,
-            per_candidate[candidate.name].get("time_limit"),
+            own.get("time_limit"),
         )
         if (solver.lower() == "auto" and index + 1 < len(candidates)
                 and _second_opinion_wanted(problem, solution.result, options, candidates)):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from convexnn.exceptions import FeatureScalingWarning, InputTypeError, ValidationError
-from convexnn.solvers._checks import is_int, is_real
+from convexnn.solvers._checks import is_int, is_real, without_unset
 from convexnn.solvers._warnings import caller_stacklevel
 
 #: Column scales (root mean square) further apart than this trigger a
@@ -231,9 +231,6 @@ def check_solver(value: Any) -> str:
 
 
 #: Common solver options whose None means the back-end's default (no limit): dropped.
-_DEFAULT_WHEN_NONE = ("tol", "time_limit", "max_iter")
-
-
 def check_solver_options(value: Any) -> dict[str, Any] | None:
     """A mapping of solver options named by strings, or None; ``tol``, ``time_limit`` and
     ``max_iter`` set to None are left out (the default), as for the other options."""
@@ -245,8 +242,7 @@ def check_solver_options(value: Any) -> dict[str, Any] | None:
     if names:
         raise ValidationError(f"solver_options keys must be option names (strings), got "
                               f"{names[0]!r}")
-    return {key: option for key, option in options.items()
-            if not (key in _DEFAULT_WHEN_NONE and option is None)}
+    return without_unset(options)
 
 
 def check_interval(value: Any, name: str, *, low: float, high: float) -> float:

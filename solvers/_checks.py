@@ -105,3 +105,13 @@ def first_violation(options: Mapping[str, Any], checks: Mapping[str, OptionCheck
         if key in options and not test(options[key]):
             return f"{key!r} must be {expected}, got {options[key]!r}"
     return None
+
+
+#: Common options that mean "the back-end's default" when set to None.
+DEFAULT_WHEN_NONE = ("tol", "max_iter", "time_limit")
+
+
+def without_unset(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` less the common ones set to None (:data:`DEFAULT_WHEN_NONE`)."""
+    return {key: value for key, value in options.items()
+            if not (key in DEFAULT_WHEN_NONE and value is None)}

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from convexnn.solvers._checks import without_unset
 from convexnn.solvers._conic_model import (
     build_program,
     is_large,
@@ -158,6 +159,7 @@ class CvxpySolver(Solver):
         ``warm_start`` is ignored: cvxpy only warm-starts a problem object it
         has solved before, and every call builds a new one.
         """
+        options = without_unset(options)
         self.check_options(options)
         # Imported before the memory check: under an address-space limit (RLIMIT_AS) the
         # libraries cvxpy loads count against the room the check sees.

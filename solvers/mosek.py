@@ -14,6 +14,7 @@ from typing import Any
 
 from convexnn.solvers._checks import BOOL, MAPPING, STRING
 from convexnn.solvers._cvxpy import CvxpySolver
+from convexnn.solvers.base import Status
 
 LICENSE_HELP = (
     "MOSEK is installed but has no usable license: {reason}. Free academic "
@@ -79,4 +80,20 @@ class MosekSolver(CvxpySolver):
             params["MSK_DPAR_OPTIMIZER_MAX_TIME"] = float(options["time_limit"])
         if params:
             kwargs["mosek_params"] = params
+        if {"max_iter", "time_limit"} & set(options):
+            # A stop at a limit leaves MOSEK's solution status "unknown", which cvxpy
+            # turns into an error without a point unless told to accept it.
+            kwargs.setdefault("accept_unknown", True)
         return kwargs
+
+    def map_status(self, cvxpy_status: str, stats: Any, options: Mapping[str, Any]) -> Status:
+        """cvxpy reads an accepted "unknown" as inaccurate: a limit that stopped MOSEK is
+        told apart by its iterations or its time."""
+        status = super().map_status(cvxpy_status, stats, options)
+        if status is Status.OPTIMAL_INACCURATE:
+            limit = options.get("time_limit")
+            if limit is not None and (stats.solve_time or 0.0) >= 0.9 * limit:
+                return Status.TIME_LIMIT
+            if "max_iter" in options and (stats.num_iters or 0) >= options["max_iter"]:
+                return Status.ITERATION_LIMIT
+        return status

@@ -138,6 +138,11 @@ def get(name: str) -> Solver:
     """The back-end registered as ``name`` (case-insensitive)."""
     _load()
     key = name.lower() if isinstance(name, str) else name
+    if key == "auto":
+        raise UnknownSolverError(
+            "'auto' is not a back-end but the choice among them: pass it to convexnn.solve "
+            "or an estimator, or see auto_candidates(problem)"
+        )
     if key not in _registry:
         raise UnknownSolverError(
             f"unknown solver {name!r}; registered solvers: {', '.join(names())} "
@@ -220,7 +225,8 @@ def require_usable(
     else:
         return solver
     if instead is None:  # only now: it probes every other back-end (imports, licenses)
-        usable = [s.name for s in available() if s.usable and s.name != solver.name]
+        usable = [s.name for s in available() if s.usable and s.name != solver.name
+                  and (problem is None or get(s.name).unsupported_reason(problem) is None)]
         instead = f"Usable instead: {', '.join(usable) or 'none'}."
     raise error(f"{reason} {instead}")
 

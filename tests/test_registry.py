@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import warnings
 
 import numpy as np
@@ -110,6 +111,33 @@ def test_require_usable_mosek_says_how_to_get_a_license_and_what_to_use_instead(
     assert {"clarabel", "scs"} <= set(alternatives)
 
 
+def test_the_back_ends_offered_instead_are_those_that_take_the_problem(
+    problem, monkeypatch
+):
+    # native was offered for a hinge loss it refuses
+    hinge = make_problem(problem.patches[:, 0, 0], np.sign(problem.targets[:, 0]), beta=0.1,
+                         loss="hinge")
+    monkeypatch.setattr(ClarabelSolver, "is_installed", lambda self: False)
+    with pytest.raises(solvers.errors.SolverNotInstalledError) as caught:
+        solvers.require_usable("clarabel", hinge)
+    alternatives = re.search(r"Usable instead: (.*)\.$", str(caught.value)).group(1).split(", ")
+    assert "native" not in alternatives and "scs" in alternatives
+    with pytest.raises(solvers.errors.SolverNotInstalledError, match="instead: .*native"):
+        solvers.require_usable("clarabel", problem)
+
+
+def test_auto_is_not_a_back_end_and_says_so():
+    with pytest.raises(solvers.errors.UnknownSolverError, match="'auto' is not a back-end"):
+        solvers.get("AUTO")
+
+
+@pytest.mark.parametrize("name", ["native", "clarabel"])
+def test_a_back_end_takes_none_for_a_common_option_as_its_default(problem, name):
+    # (convexnn.solve dropped them; a back-end called directly refused time_limit=None)
+    output = solvers.get(name).solve(problem, time_limit=None, max_iter=None, tol=None)
+    assert output.status.value == "optimal"
+
+
 @needs_unlicensed_mosek
 def test_auto_never_picks_unlicensed_mosek(problem, caplog):
     with caplog.at_level(logging.DEBUG, logger="convexnn"):
@@ -164,6 +192,15 @@ def test_mosek_solve_matches_clarabel(problem):
     assert result.status == "optimal"
     assert result.objective == pytest.approx(reference.objective, rel=1e-4)
     assert result.relative_gap < 1e-5
+
+
+@pytest.mark.mosek
+@pytest.mark.skipif(not MOSEK_LICENSED, reason="MOSEK has no license on this machine "
+                    "(free academic licenses: https://www.mosek.com/products/academic-licenses/)")
+def test_mosek_at_its_iteration_limit_returns_a_point(problem):
+    with pytest.warns(convexnn.SolverStatusWarning, match="iteration_limit"):
+        result, network, _ = solve(problem, "mosek", {"max_iter": 1})
+    assert result.status == "iteration_limit" and network is not None
 
 
 # -- other unusable states ---------------------------------------------------------------
@@ -284,6 +321,54 @@ def test_auto_moves_on_when_a_back_end_fails_and_logs_why(
     assert any(
         failing.name in m and reason in m and "trying the next" in m for m in messages
     ), messages
+
+
+class SlowFailingSolver(Solver):
+    """Records the time_limit it is given, spends ``seconds`` of it, then fails."""
+
+    name = "slowfailing"
+    description = "test double that fails after a while"
+    package = "numpy"
+    seconds = 0.0
+    limits: list = []
+
+    def auto_priority(self, problem):
+        return -1
+
+    def solve(self, problem, *, warm_start=None, **options):
+        type(self).limits.append(options.get("time_limit"))
+        time.sleep(self.seconds)
+        raise BackendFailedError("gave up")
+
+
+@pytest.mark.parametrize("seconds", [0.4, 1.2])
+def test_auto_s_time_limit_bounds_the_whole_solve_not_each_candidate(
+    problem, isolated_registry, monkeypatch, seconds
+):
+    # every candidate after a failed one got the whole time_limit again
+    class Second(SlowFailingSolver):
+        name = "slowfailing2"
+        limits = []
+
+        def auto_priority(self, problem):
+            return 0
+
+    isolated_registry.register(SlowFailingSolver)
+    isolated_registry.register(Second)
+    monkeypatch.setattr(SlowFailingSolver, "seconds", seconds)
+    monkeypatch.setattr(SlowFailingSolver, "limits", [])
+    monkeypatch.setattr(registry, "AUTO_PREFERENCE", ("slowfailing", "slowfailing2"))
+    for name in list(isolated_registry._registry):
+        if name not in ("slowfailing", "slowfailing2"):
+            del isolated_registry._registry[name]
+    with pytest.raises(convexnn.SolverFailedError, match="every candidate solver failed") as error:
+        solve(problem, "auto", {"time_limit": 1.0})
+    assert SlowFailingSolver.limits == [1.0]
+    if seconds < 1.0:
+        assert len(Second.limits) == 1 and 0 < Second.limits[0] <= 1.0 - seconds
+    else:
+        assert Second.limits == []
+        assert "slowfailing2: not started, time_limit=1 s used up" in str(error.value)
 
 
 def test_named_failing_back_end_raises_the_convexnn_error(problem, isolated_registry):
@@ -515,6 +600,32 @@ def test_mosek_refuses_a_common_option_also_set_in_mosek_params():
                          "mosek_params": {"MSK_IPAR_INTPNT_MAX_ITERATIONS": 50}})
     assert mosek.translate_options({"max_iter": 5})["mosek_params"] == {
         "MSK_IPAR_INTPNT_MAX_ITERATIONS": 5}
+
+
+@pytest.mark.parametrize("options, stats, expected", [
+    ({"max_iter": 3}, (3, 0.5), "iteration_limit"),
+    ({"time_limit": 1.0}, (40, 1.0), "time_limit"),
+    ({"time_limit": 10.0, "max_iter": 50}, (12, 0.5), "optimal_inaccurate"),  # its own stall
+    ({}, (12, 0.5), "optimal_inaccurate"),
+])
+def test_mosek_stopped_at_a_limit_returns_its_point_with_the_limit_status(
+    options, stats, expected
+):
+    # cvxpy raised "solver failed" (no point) for MOSEK's "unknown" solution status at a
+    # limit, unless accept_unknown; it then reads that status as optimal_inaccurate
+    from types import SimpleNamespace
+
+    mosek = solvers.get("mosek")
+    translated = mosek.translate_options(options)
+    assert translated.get("accept_unknown", False) is bool(options)
+    assert mosek.translate_options({**options, "accept_unknown": False}).get(
+        "accept_unknown", False) is False  # the user's own choice stands
+    iterations, seconds = stats
+    status = mosek.map_status("optimal_inaccurate",
+                              SimpleNamespace(num_iters=iterations, solve_time=seconds), options)
+    assert status.value == expected
+    assert mosek.map_status("optimal", SimpleNamespace(num_iters=3, solve_time=1.0),
+                            options).value == "optimal"
 
 
 def test_clarabel_retries_a_numerical_failure_with_more_regularisation(

@@ -52,7 +52,14 @@ import numpy as np
 import torch
 
 from convexnn.solvers import _memory
-from convexnn.solvers._checks import BOOL, POSITIVE_INT, THREAD_COUNT, one_of, optional
+from convexnn.solvers._checks import (
+    BOOL,
+    POSITIVE_INT,
+    THREAD_COUNT,
+    one_of,
+    optional,
+    without_unset,
+)
 from convexnn.solvers._distributed import (
     LOCAL,
     Communicator,
@@ -306,6 +313,7 @@ class NativeSolver(Solver):
         warm_start: SolverOutput | None = None,
         **options: Any,
     ) -> SolverOutput:
+        options = without_unset(options)
         self.check_options(options)
         comm = communicator_for(options.get("distributed"))
         if comm.distributed:
