@@ -399,12 +399,26 @@ def _options_per_candidate(
     if not auto:
         candidates[0].check_options(options)
         return {candidates[0].name: dict(options)}
+    _refuse_options_no_back_end_takes(options)
+    unused = set(options) - set().union(*(_accepted(c) for c in candidates))
+    if unused:
+        logger.info("auto: option(s) %s ignored: no candidate for this problem (%s) takes them",
+                    ", ".join(sorted(unused)), ", ".join(c.name for c in candidates))
+    per_candidate = {}
+    for candidate in candidates:
+        own = {key: value for key, value in options.items() if key in _accepted(candidate)}
+        candidate.check_options(own)
+        per_candidate[candidate.name] = own
+    return per_candidate
 
-    def accepted(solver: solvers.Solver) -> set[str]:
-        return set(solvers.COMMON_OPTIONS) | set(solver.native_options)
 
+def _accepted(solver: solvers.Solver) -> set[str]:
+    return set(solvers.COMMON_OPTIONS) | set(solver.native_options)
+
+
+def _refuse_options_no_back_end_takes(options: Mapping[str, Any]) -> None:
     unknown = set(options) - set().union(
-        *(accepted(solvers.get(name)) for name in solvers.names()))
+        *(_accepted(solvers.get(name)) for name in solvers.names()))
     if unknown:
         raise InvalidSolverOptionError(
             f"no solver accepts option(s) {', '.join(sorted(unknown))}; every back-end "
@@ -412,16 +426,21 @@ def _options_per_candidate(
             + "; ".join(f"{name}: {', '.join(sorted(solvers.get(name).native_options))}"
                         for name in solvers.names() if solvers.get(name).native_options)
         )
-    unused = set(options) - set().union(*(accepted(c) for c in candidates))
-    if unused:
-        logger.info("auto: option(s) %s ignored: no candidate for this problem (%s) takes them",
-                    ", ".join(sorted(unused)), ", ".join(c.name for c in candidates))
-    per_candidate = {}
-    for candidate in candidates:
-        own = {key: value for key, value in options.items() if key in accepted(candidate)}
-        candidate.check_options(own)
-        per_candidate[candidate.name] = own
-    return per_candidate
+
+
+def check_auto_options(options: Mapping[str, Any]) -> None:
+    """Check ``auto``'s options before any problem exists (so before its candidates are
+    known): each one taken by some back-end, and valid for every back-end that takes it.
+
+    Raises
+    ------
+    InvalidSolverOptionError
+    """
+    _refuse_options_no_back_end_takes(options)
+    for name in solvers.names():
+        backend = solvers.get(name)
+        backend.check_options({key: value for key, value in options.items()
+                               if key in _accepted(backend)})
 
 
 def _wrap_backend_error(name: str, problem: PolySDP, error: Exception) -> SolverError:

@@ -23,6 +23,7 @@ from convexnn._validation import (
     as_float_array,
     check_beta,
     check_targets,
+    from_tensor,
     is_sparse,
     user_stacklevel,
 )
@@ -52,6 +53,7 @@ def encode_labels(
             f"loss {loss.name!r} is not a classification loss; use one of "
             f"{', '.join(CLASSIFICATION_LOSSES)}"
         )
+    y = from_tensor(y)
     if y is None:
         raise ValidationError("this estimator requires y to be passed, but the target y is None")
     if is_sparse(y):

@@ -27,6 +27,9 @@ SCALE_RATIO_LIMIT = 1e4
 #: optimum; at 3e3 the interior point stalls at gap 0.5 on 2000 x 4 planted data
 #: and the neurons engine it hands over to needs 19 s; at 1e3 it ends at 1.8e-6).
 SCALE_LIMIT = 1e3
+#: And a largest column scale below this: the quadratic part is then below 1e-8 of
+#: the constant one (features of scale 1e-100 made the native solver fail on NaN).
+SMALL_SCALE_LIMIT = 1e-4
 #: Targets beyond this in absolute value are refused: squared, summed over the
 #: samples, they overflow float64.
 TARGET_LIMIT = 1e100
@@ -57,6 +60,17 @@ def _check_real_numbers(dtype: Any, name: str) -> None:
         )
 
 
+def from_tensor(value: Any) -> Any:
+    """A torch tensor as an ndarray (detached, on the CPU, bfloat16 widened to float32,
+    which numpy lacks); anything else as given."""
+    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        import torch  # (only where a tensor was given: importing convexnn stays light)
+
+        value = value.detach().cpu()
+        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    return value
+
+
 def as_float_array(
     array: Any, name: str, *, ndims: tuple[int, ...] = (2,), min_samples: int = 1,
     limit: float | None = None,
@@ -69,6 +83,7 @@ def as_float_array(
     values, complex numbers, dates and durations, NaN and infinity, and values
     beyond ``limit`` in absolute value (e.g. :data:`FEATURE_LIMIT` for features).
     """
+    array = from_tensor(array)
     if array is None:
         raise ValidationError(
             f"this estimator requires {name} to be passed, but the target {name} is None"
@@ -191,7 +206,7 @@ def check_beta(beta: Any) -> float:
 def as_real_array(value: Any, name: str, what: str) -> np.ndarray:
     """``value`` as a float64 array of real numbers (no finiteness or shape check)."""
     try:
-        array = np.asarray(value)
+        array = np.asarray(from_tensor(value))
         if array.dtype.kind not in "biuf":
             raise TypeError(f"dtype {array.dtype}")
         return array.astype(np.float64)
@@ -347,7 +362,8 @@ user_stacklevel = caller_stacklevel
 def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *,
                          entries: tuple[np.ndarray, list[str]] | None = None) -> None:
     """Warn (:class:`FeatureScalingWarning`) when column scales differ by more than
-    :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT`; all-zero
+    :data:`SCALE_RATIO_LIMIT` or the largest is above :data:`SCALE_LIMIT` or below
+    :data:`SMALL_SCALE_LIMIT`; all-zero
     columns are ignored. ``entries`` (images) replaces the columns by the scales and
     names of the entries of the patches the filters see
     (:meth:`ConvGeometry.patch_scales`)."""
@@ -370,6 +386,10 @@ def warn_if_badly_scaled(X: np.ndarray, name: str = "X", *,
         problem = (f"{label(large)} has scale (root mean square) {scales[large]:.3g} > "
                    f"{SCALE_LIMIT:g}, so the activation's quadratic and constant parts are "
                    f"{scales[large] ** 2:.1g} apart")
+    elif scales[large] < SMALL_SCALE_LIMIT:
+        problem = (f"its largest {what} scale (root mean square) is {scales[large]:.3g} < "
+                   f"{SMALL_SCALE_LIMIT:g} ({label(large)}), so the activation's quadratic "
+                   f"part is {scales[large] ** 2:.1g} of its constant part")
     else:
         return
     if labels is not None:  # the filters share their weights over the image

@@ -280,12 +280,16 @@ def certify(
             f"{'patch' if network.geometry is not None else 'sample'} but the network's "
             f"neurons have {network.U.shape[1]}"
         )
-    if check_solver(solver).lower() != "auto":
-        try:  # an unknown name is an error whether or not the solver is used
-            registry.get(solver)
-        except SolverError as error:
-            raise translate_solver_error(error) from error
-    check_solver_options(solver_options)
+    options = check_solver_options(solver_options) or {}
+    try:  # a bad name or option is an error whether or not the solver is used
+        if check_solver(solver).lower() == "auto":
+            from convexnn._solve import check_auto_options  # (it imports this module)
+
+            check_auto_options(options)
+        else:
+            registry.get(solver).check_options(options)
+    except SolverError as error:
+        raise translate_solver_error(error) from error
     if isinstance(dual_points, np.ndarray) and dual_points.ndim <= 2:  # iterating it would
         # give its rows (a stack of points, one more dimension, iterates as it should)
         raise ValidationError(

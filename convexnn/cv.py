@@ -46,7 +46,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from convexnn._solve import status_warnings_off
 from convexnn._targets import decode_scores
-from convexnn._validation import check_bool, check_positive, user_stacklevel
+from convexnn._validation import check_bool, user_stacklevel
 from convexnn.estimators import (
     ConvexPolyClassifier,
     ConvexPolyConvClassifier,
@@ -71,6 +71,7 @@ from convexnn.path import (
     beta_grid,
     check_betas,
     check_eps,
+    check_grid_size,
     fit_path,
     zero_network_beta,
 )
@@ -89,7 +90,7 @@ def _check_betas(value: Any) -> int | list[float]:
     if isinstance(value, np.ndarray) and value.ndim == 0:  # iterable by type, not in fact
         value = value.item()
     if is_int(value):
-        if check_positive(value, "betas", integer=True) < 2:
+        if check_grid_size(value, "betas") < 2:
             # One point is beta_max, where the zero network is optimal: nothing to choose.
             raise ValidationError(
                 f"betas={value!r} is a grid of one point, beta_max, where the zero network "

@@ -29,6 +29,7 @@ from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, LossLike, get_loss
 from convexnn.patches import ConvGeometry
+from convexnn.solvers._checks import is_real
 from convexnn.solvers._memory import ensure_fits
 from convexnn.solvers.base import ProblemShape, coefficient_matrix
 from convexnn.solvers.errors import SolverError
@@ -92,6 +93,19 @@ class PolySDP:
                 f"shape (n, C); got shapes {np.shape(self.patches)} and "
                 f"{np.shape(self.targets)}; {advice}"
             )
+        for name in ("patches", "targets"):
+            values = getattr(self, name)
+            if values.dtype.kind != "f" or values.size == 0 or not np.isfinite(values).all():
+                raise ValidationError(
+                    f"PolySDP {name} must be a non-empty array of finite real floats, got "
+                    f"dtype {values.dtype}, shape {values.shape}"
+                    + ("" if values.dtype.kind != "f" or values.size == 0 else
+                       f", {int(values.size - np.isfinite(values).sum())} NaN or infinite")
+                    + f"; {advice}"
+                )
+        if not is_real(self.beta) or self.beta < 0:
+            raise ValidationError(f"PolySDP beta must be a finite number >= 0, got "
+                                  f"{self.beta!r}; {advice}")
         if self.geometry is None:
             if self.patches.shape[1:3] != (1, 1):
                 raise ValidationError(

@@ -35,6 +35,7 @@ import torch
 
 from convexnn._validation import writable
 from convexnn.exceptions import ValidationError
+from convexnn.solvers._checks import is_real
 
 if TYPE_CHECKING:  # pragma: no cover
     import cvxpy as cp
@@ -158,7 +159,7 @@ class HuberLoss(Loss):
     cones = frozenset({"nonneg", "soc"})
 
     def __init__(self, delta: float = 1.0) -> None:
-        if not (isinstance(delta, (int, float)) and np.isfinite(delta) and delta > 0):
+        if not (is_real(delta) and delta > 0):
             raise ValidationError(f"huber delta must be a positive finite number, got {delta!r}")
         self.delta = float(delta)
 

@@ -23,6 +23,7 @@ from convexnn._validation import (
     check_beta,
     check_path,
     check_targets,
+    from_tensor,
 )
 from convexnn.activations import Activation, ActivationLike, get_activation
 from convexnn.exceptions import (
@@ -73,6 +74,7 @@ class TwoLayerPolyNet:
             raise ValidationError(
                 f"geometry must be a ConvGeometry or None, got {type(geometry).__name__}"
             )
+        U = from_tensor(U)
         U = as_float_array(U, "U", min_samples=0) if np.size(U) else np.zeros(np.shape(U) or (0, 0))
         alpha = as_real_array(alpha, "alpha", "array (output weights)")
         if U.ndim != 2:
@@ -285,6 +287,11 @@ class TwoLayerPolyNet:
         unit-norm rows as they are; ``unit_norm=False``). Its inputs must have
         ``dtype`` (float64 by default): ``to_torch(torch.float32)`` for float32 data.
         """
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValidationError(
+                f"dtype must be a floating-point torch dtype (torch.float64, torch.float32), "
+                f"got {dtype!r}"
+            )
         return TorchPolyNet(
             torch.as_tensor(self.U, dtype=dtype),
             torch.as_tensor(self.output_weights, dtype=dtype),

@@ -50,6 +50,9 @@ logger = logging.getLogger("convexnn")
 #: ``n_alphas`` / ``eps`` convention).
 N_BETAS = 20
 EPS = 1e-3
+#: The most grid points a number of betas may ask for: each is a solve per fold, and a
+#: typo (10**11) allocated the grid before anything said so.
+MAX_BETAS = 10_000
 
 #: A point the back-end converged on but certified only above ``tol``
 #: (``"optimal_inaccurate"``) is used by model selection while its certified relative
@@ -182,6 +185,16 @@ def check_betas(betas: Any) -> list[float]:
     return values
 
 
+def check_grid_size(value: Any, name: str) -> int:
+    """A number of grid points: a positive int of at most :data:`MAX_BETAS`."""
+    count = check_positive(value, name, integer=True)
+    if count > MAX_BETAS:
+        raise ValidationError(
+            f"{name} must be at most {MAX_BETAS} grid points (each one a solve), got {value!r}"
+        )
+    return int(count)
+
+
 def beta_grid(top: float, n_betas: int = N_BETAS, eps: float = EPS) -> np.ndarray:
     """``n_betas`` values log-spaced from ``top`` down to ``eps * top`` (decreasing).
 
@@ -190,9 +203,9 @@ def beta_grid(top: float, n_betas: int = N_BETAS, eps: float = EPS) -> np.ndarra
     ValidationError
         ``top`` not positive (all-zero targets: the zero network is optimal
         for every ``beta``), ``n_betas`` not a positive int, ``eps`` outside
-        ``(0, 1)``.
+        ``(0, 1)``; more than :data:`MAX_BETAS` points.
     """
-    n_betas = check_positive(n_betas, "n_betas", integer=True)
+    n_betas = check_grid_size(n_betas, "n_betas")
     eps = check_eps(eps)
     if not is_real(top) or top < 0:
         raise ValidationError(f"top must be a number >= 0 (a beta_max), got {top!r}")

@@ -25,11 +25,12 @@ def is_real(value: Any) -> bool:
 
     The one notion of a real number in convexnn: the modelling layer's checks use it too.
     """
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(float(value)))
-    )
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:  # an int beyond float's range (10**400)
+        return False
 
 
 def is_int(value: Any) -> bool:

@@ -14,6 +14,7 @@ Nothing here solves more than a 12 x 3 problem, so the file runs in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.exceptions import DataConversionWarning
 
 import convexnn as cnn
@@ -617,6 +619,80 @@ CASES: list[Case] = [
     Case("compare", "negative seed",
          lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], seeds=[-1], progress=False),
          ValidationError, ("each seed must be an int in [0, 2**32 - 1]",)),
+    # -- review of 2026-12-01: values that crashed inside numpy, torch or scikit-learn ----
+    Case("ConvexPolyRegressor", "an int beta beyond float's range (OverflowError)",
+         lambda t: R(beta=10**400, **FAST).fit(X, Y), ValidationError, ("beta must be",)),
+    Case("ConvexPolyRegressor", "activation with an int beyond float's range",
+         lambda t: R(activation=(10**400, 0, 0), **FAST).fit(X, Y),
+         ValidationError, ("activation coefficients",)),
+    Case("HuberLoss", "an int delta beyond float's range (TypeError)",
+         lambda t: cnn.losses.HuberLoss(10**400), ValidationError, ("huber delta",)),
+    Case("HuberLoss", "a numpy float32 delta", lambda t: cnn.losses.HuberLoss(np.float32(0.5)),
+         None),
+    Case("load_dataset", "an int test_size of every sample or more (OverflowError at 10**400)",
+         lambda t: ds.load_dataset("iris", test_size=10**400),
+         ValidationError, ("test_size must leave training samples", "150 samples")),
+    Case("fit_path", "n_betas of 10**11 (a 745 GiB grid)",
+         lambda t: cnn.fit_path(X, Y, n_betas=10**11),
+         ValidationError, ("n_betas must be at most 10000",)),
+    Case("ConvexPolyRegressorCV.fit", "betas=10**11",
+         lambda t: RCV(betas=10**11).fit(X, Y), ValidationError, ("betas must be at most 10000",)),
+    Case("load_svmlight", "a feature index beyond 2**31 - 1 (OverflowError in scikit-learn)",
+         lambda t: ds.load_svmlight(_text(t / "big.svm", "1 3000000000:1\n0 1:2\n")),
+         DataFormatError, ("beyond 2**31 - 1",)),
+    Case("load_svmlight", "zero_based='yes' (blamed the file)",
+         lambda t: ds.load_svmlight(_text(t / "ok.svm", "1 1:1\n0 2:2\n"), zero_based="yes"),
+         ValidationError, ("zero_based must be True, False or 'auto'",)),
+    Case("compare", "an option no back-end takes, under auto (checked after every method ran)",
+         lambda t: cnn.compare((X, Y), optimizers=["sgd"], solver_options={"bogus": 1},
+                               progress=False),
+         InvalidSolverOptionError, ("no solver accepts option(s) bogus",)),
+    Case("compare", "a bad native option under auto",
+         lambda t: cnn.compare((X, Y), optimizers=["sgd"], solver_options={"engine": "bogus"},
+                               progress=False),
+         InvalidSolverOptionError, ("engine", "bogus")),
+    Case("compare", "threads=2**40 (an OverflowError in torch)",
+         lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], threads=2**40,
+                               progress=False),
+         ValidationError, ("threads must be", "per CPU")),
+    Case("compare", "a backprop width that cannot fit (ran minutes, then torch's error)",
+         lambda t: cnn.compare((X, Y), solvers=[], optimizers=["sgd"], width=10**9,
+                               progress=False),
+         cnn.ProblemTooLargeError, ("backprop training of width 1000000000", "max_samples")),
+    Case("compare", "a regression's test part of one sample (R^2 NaN on every row)",
+         lambda t: cnn.compare((X, Y), optimizers=["sgd"], test_size=1, progress=False),
+         ValidationError, ("R^2 needs at least 2",)),
+    Case("certify", "a bad solver option without tighten (ignored)",
+         lambda t: cnn.certify(fitted_regressor().network_, X, Y, beta=0.1,
+                               solver_options={"tol": -1}),
+         InvalidSolverOptionError, ("tol",)),
+    Case("certify", "an unknown solver option without tighten (ignored)",
+         lambda t: cnn.certify(fitted_regressor().network_, X, Y, beta=0.1, solver="clarabel",
+                               solver_options={"engine": "ipm"}),
+         InvalidSolverOptionError, ("engine",)),
+    Case("TwoLayerPolyNet.to_torch", "dtype as a string",
+         lambda t: NET.to_torch("float32"), ValidationError, ("floating-point torch dtype",)),
+    Case("TwoLayerPolyNet.to_torch", "an integer dtype",
+         lambda t: NET.to_torch(torch.int64), ValidationError, ("floating-point torch dtype",)),
+    Case("TwoLayerPolyNet", "alpha a tensor that requires grad",
+         lambda t: cnn.TwoLayerPolyNet(torch.eye(3), torch.ones(3, requires_grad=True),
+                                       "quadratic"), None),
+    Case("ConvexPolyClassifier.fit", "y a tensor that requires grad (RuntimeError in torch)",
+         lambda t: C(**FAST).fit(X, torch.tensor(SIGNS, requires_grad=True)), None),
+    Case("ConvexPolyClassifier.fit", "y a bfloat16 tensor (numpy has no bfloat16)",
+         lambda t: C(**FAST).fit(torch.tensor(X), torch.tensor(SIGNS, dtype=torch.bfloat16)),
+         None),
+    Case("PolySDP", "NaN in hand-built patches (failed inside eigh after every back-end)",
+         lambda t: dataclasses.replace(problem(), patches=with_value(problem().patches, np.nan)),
+         ValidationError, ("finite real floats", "1 NaN or infinite")),
+    Case("PolySDP", "complex patches (solved 'optimal' with a ComplexWarning)",
+         lambda t: dataclasses.replace(problem(), patches=problem().patches.astype(complex)),
+         ValidationError, ("complex128",)),
+    Case("PolySDP", "no samples", lambda t: dataclasses.replace(
+        problem(), patches=problem().patches[:0], targets=problem().targets[:0]),
+         ValidationError, ("non-empty",)),
+    Case("PolySDP", "a negative beta", lambda t: dataclasses.replace(problem(), beta=-1.0),
+         ValidationError, ("beta must be a finite number >= 0",)),
 ]
 
 

@@ -20,6 +20,7 @@ import torch
 from convexnn import (
     solvers as solver_registry,  # imported under another name: `solvers` is an argument
 )
+from convexnn._solve import check_auto_options
 from convexnn._validation import (
     check_beta,
     check_choice,
@@ -33,7 +34,7 @@ from convexnn.baselines._settings import SETTING_DEFAULTS
 from convexnn.exceptions import ValidationError, translate_solver_error
 from convexnn.losses import Loss, get_loss
 from convexnn.patches import ConvGeometry
-from convexnn.solvers.base import COMMON_OPTIONS
+from convexnn.solvers._checks import THREAD_COUNT
 from convexnn.solvers.errors import SolverError
 
 #: Seconds each convex solve may take unless ``solver_options`` says otherwise.
@@ -125,7 +126,10 @@ tune_lr, budget, conv
             f"task must be 'auto', 'classification' or 'regression', got {task!r}"
         )
     if threads not in ("auto", None):
-        threads = check_positive(threads, "threads", integer=True)
+        expected, accepts = THREAD_COUNT
+        if not accepts(threads):
+            raise ValidationError(f"threads must be 'auto', None or {expected}, got {threads!r}")
+        threads = int(threads)
     loss_object = get_loss("squared" if loss is None else loss)
     activation_object = get_activation(activation)
     beta = check_beta(beta)
@@ -291,14 +295,12 @@ def _solver_options(options: Any, solver_names: list[str]) -> dict[str, Any]:
     merged = {"time_limit": DEFAULT_SOLVER_TIME_LIMIT, **(options or {})}
     merged = {key: value for key, value in merged.items() if value is not None}
     registered = solver_registry.names()
-    common = {key: value for key, value in merged.items() if key in COMMON_OPTIONS}
-    try:  # options are checked up front: by a known back-end, else the common ones by all
+    try:  # options are checked up front: by the back-end named, or as auto would
         for name in solver_names:
             if name in registered:
                 solver_registry.get(name).check_options(merged)
             elif name == "auto":
-                for known in registered:
-                    solver_registry.get(known).check_options(common)
+                check_auto_options(merged)
             else:  # a typo is a bad argument, not a failed row after every other method ran
                 solver_registry.get(name)
     except SolverError as error:

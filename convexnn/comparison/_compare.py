@@ -23,8 +23,10 @@ from convexnn.comparison._runners import (
     run_optimizer,
     thread_limit,
 )
-from convexnn.exceptions import ConvexNNWarning
+from convexnn.exceptions import ConvexNNWarning, ValidationError, translate_solver_error
+from convexnn.solvers._memory import ensure_fits
 from convexnn.solvers.certificate import relative_gap
+from convexnn.solvers.errors import SolverError
 
 logger = logging.getLogger("convexnn")
 
@@ -176,6 +178,12 @@ def compare(
     # An int only: the report records it, and a run must be reproducible from its report.
     random_state = check_seed(random_state, "random_state")
     split = load_split(data, task=task, test_size=test_size, random_state=random_state)
+    if split.task == "regression" and len(split.y_test) < 2:
+        # every row's test R^2 would be NaN, with only scikit-learn's warnings to say why
+        raise ValidationError(
+            f"the test part has {len(split.y_test)} sample(s): R^2 needs at least 2; "
+            "give a larger test_size (or test set)"
+        )
     geometry = None if plan.conv is None else conv_geometry(plan.conv, split.image_shape)
     prepared = prepare_data(split, plan, random_state, standardize, geometry)
     n, d = prepared.X_train.shape
@@ -185,6 +193,13 @@ def compare(
     else:
         default_width = 2 * C * geometry.n_regions * (geometry.patch_size + 1)
         width_used = plan.width if plan.width is not None else default_width
+    if plan.optimizers:
+        try:  # before any method runs: torch's own allocation error came after minutes
+            ensure_fits(_backprop_bytes(n, width_used, d, C, geometry),
+                        f"backprop training of width {width_used} on {n} samples",
+                        "Give a smaller width, or fewer samples (max_samples).")
+        except SolverError as error:
+            raise translate_solver_error(error) from error
     settings = {
         "data": split.name if name is None else str(name),
         "description": split.description,
@@ -308,6 +323,15 @@ def _budget_seconds(budget: float | str | None, records: list[dict[str, Any]]) -
         return max(r["time"] for r in solved)
     logger.warning("budget='match': no convex row returned a network; backprop runs by epochs")
     return None
+
+
+def _backprop_bytes(n: int, width: int, d: int, C: int, geometry: Any) -> int:
+    """Memory of full-batch backprop, in float64: three values per hidden unit and sample
+    (pre-activation, activation, gradient) and five per weight (the weight, its gradient,
+    two optimiser moments, the best weights kept)."""
+    positions = 1 if geometry is None else geometry.n_regions * geometry.pool_area
+    weights = width * (d + C + 1)
+    return 8 * (3 * n * width * positions + 5 * weights)
 
 
 def _epoch_work(n: int, width: int, d: int, C: int, geometry: Any) -> float:

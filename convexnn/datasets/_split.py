@@ -100,6 +100,11 @@ def train_test_split_data(
         raise ValidationError(
             f"X and y must have one row per sample alike, got {len(X)} and {len(y)} rows"
         )
+    if isinstance(test_size, int) and test_size >= len(X):
+        raise ValidationError(
+            f"test_size must leave training samples: a count below the {len(X)} samples "
+            f"or a fraction in (0, 1), got {test_size}"
+        )
     if random_state is None:  # fresh entropy, not NumPy's global generator
         random_state = int(np.random.SeedSequence().generate_state(1)[0])
     else:

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from convexnn._validation import check_positive
 from convexnn.datasets._paths import PathLike, existing_file
-from convexnn.exceptions import DataFormatError, ProblemTooLargeError
+from convexnn.exceptions import DataFormatError, ProblemTooLargeError, ValidationError
 from convexnn.solvers._memory import available_memory, format_bytes
 
 
@@ -41,6 +41,8 @@ def load_svmlight(
 
     file = existing_file(path)
     n_features = check_positive(n_features, "n_features", integer=True, allow_none=True)
+    if not (zero_based == "auto" or isinstance(zero_based, (bool, np.bool_))):
+        raise ValidationError(f"zero_based must be True, False or 'auto', got {zero_based!r}")
     try:
         # Without n_features: a file wider than it gets its own message below, not
         # scikit-learn's, which calls the file invalid.
@@ -51,6 +53,11 @@ def load_svmlight(
             f"{file} is not a valid svmlight/LIBSVM file ({error}); "
             + ("it starts with a UTF-8 byte-order mark: save it without one" if bom else
                "expected lines of 'label index:value index:value ...' with increasing indices")
+        ) from error
+    except OverflowError as error:  # scikit-learn holds indices in 32-bit ints
+        raise DataFormatError(
+            f"{file} has a feature index beyond 2**31 - 1 ({error}); such a width cannot be "
+            "held dense: check the indices"
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
