@@ -39,7 +39,7 @@ def _betas(text: str) -> int | list[float]:
     try:
         if "," not in text and text.strip().isdigit():
             return int(text)
-        return [float(part) for part in text.split(",") if part.strip()]
+        return [float(part) for part in text.split(",")]  # "1,,2": a slip, not two values
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number of betas or a comma-separated list of betas; got {text!r}"

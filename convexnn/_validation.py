@@ -153,7 +153,9 @@ def as_float_array(
             f"{min_samples} required{'' if values.shape[0] else ' (the array is empty)'}"
         )
     if values.ndim > 1 and 0 in values.shape[1:]:
-        raise ValidationError(
+        if name.startswith("y"):
+            raise ValidationError(f"{name} has no columns (outputs): shape {values.shape}")
+        raise ValidationError(  # (scikit-learn's words, which its estimator checks expect)
             f"{name} has no features: 0 feature(s) (shape={values.shape}) while a "
             "minimum of 1 is required."
         )

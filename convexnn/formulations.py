@@ -104,7 +104,7 @@ class PolySDP:
                     + f"; {advice}"
                 )
         if not is_real(self.beta) or self.beta < 0:
-            raise ValidationError(f"PolySDP beta must be a finite number >= 0, got "
+            raise ValidationError(f"PolySDP beta must be a finite non-negative number, got "
                                   f"{self.beta!r}; {advice}")
         if self.geometry is None:
             if self.patches.shape[1:3] != (1, 1):

@@ -691,8 +691,11 @@ CASES: list[Case] = [
     Case("PolySDP", "no samples", lambda t: dataclasses.replace(
         problem(), patches=problem().patches[:0], targets=problem().targets[:0]),
          ValidationError, ("non-empty",)),
+    Case("ConvexPolyRegressor.fit", "y with no columns (said 'y has no features')",
+         lambda t: R(**FAST).fit(X, np.zeros((12, 0))), ValidationError,
+         ("y has no columns (outputs)",)),
     Case("PolySDP", "a negative beta", lambda t: dataclasses.replace(problem(), beta=-1.0),
-         ValidationError, ("beta must be a finite number >= 0",)),
+         ValidationError, ("beta must be a finite non-negative number",)),
 ]
 
 

@@ -324,6 +324,7 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
         (["predict", "MODEL", "--data", "FEATURES", "--target", "f0"],
          ("ValidationError", "X has 2 features")),
         (["cv", "--dataset", "iris", "--betas", "x,y"], ("argument --betas",)),
+        (["cv", "--dataset", "iris", "--betas", "1,,2"], ("argument --betas", "'1,,2'")),
         (["path", "--dataset", "iris", "--target", "3"], ("--target applies to --data files",)),
         (["path", "--dataset", "iris", "--test-size", "1.5"],
          ("ValidationError", "--test-size must be a fraction in (0, 1); got 1.5")),
@@ -339,8 +340,9 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
     ids=["missing-data", "bad-target", "one-fold", "cv-one-fold", "path-n-jobs",
          "regression-loss", "unwritable-model",
          "missing-model", "not-a-model", "certify-without-targets", "too-few-features",
-         "bad-betas", "target-with-dataset", "bad-test-size", "out-is-a-file",
-         "compare-out-is-a-file", "wrong-column-count", "beta-with-cv", "grid-without-cv"],
+         "bad-betas", "betas-with-an-empty-item", "target-with-dataset", "bad-test-size",
+         "out-is-a-file", "compare-out-is-a-file", "wrong-column-count", "beta-with-cv",
+         "grid-without-cv"],
 )
 def test_model_command_errors_are_one_line_with_exit_code_2(labelled, argv, words, capsys):
     model = labelled["folder"] / "model-for-errors.npz"

@@ -872,6 +872,47 @@ def test_refit_never_raises_the_objective_and_zeroes_duplicate_weights():
     assert refitted.width <= 3
 
 
+def test_refit_drops_neurons_of_zero_norm_instead_of_dividing_by_it():
+    # (a warm start's empty block: its rows have no direction; the refit gave NaN)
+    from convexnn.solvers.native._consolidate import refit_weights
+
+    model, state = _redundant_state(1)
+    V = state.V.clone()
+    V[2] = 0.0
+    refitted = refit_weights(model, state.moved(V))
+    assert bool(torch.isfinite(refitted.V).all()) and refitted.width >= 1
+    assert bool((refitted.V.norm(dim=1) > 0).all())
+
+
+def test_an_all_zero_target_column_is_certified_with_zero_blocks():
+    """The interior point ran to max_iter on such an output (its objective falling to 0,
+    its relative gap near 1); the neurons engine it handed over to then divided by a zero
+    neuron's norm and failed on NaN."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((15, 3)), rng.standard_normal((15, 3))
+    Y[:, 1] = 0.0
+    problem = make_problem(X, Y, beta=0.1)
+    result, network, output = solve(problem, "native")
+    reference, _, _ = solve(problem, "clarabel", {"tol": 1e-8})
+    assert result.status == "optimal" and output.iterations < 60
+    assert result.objective == pytest.approx(reference.objective, rel=1e-6)
+    assert not np.any(network.predict(X)[:, 1])
+
+
+def test_an_interior_point_convergence_the_certificate_denies_says_so():
+    # badly scaled columns: "converged in 12 iterations" beside a certified gap of 0.07
+    rng = np.random.default_rng(16)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    X[:, 0] *= 1e4
+    X[:, 2] *= 1e-4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        result, _, output = solve(make_problem(X, y, beta=0.1), "native", {"engine": "ipm"})
+    assert output.stats["relative_gap"] > 1e-6
+    assert f"but its certified relative gap is {output.stats['relative_gap']:.1e}" in (
+        result.message)
+
+
 def test_neurons_from_small_blocks_reproduce_the_blocks():
     from convexnn.solvers.native._consolidate import neurons_from_blocks
 

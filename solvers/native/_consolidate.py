@@ -54,9 +54,14 @@ def prune(state: NeuronState) -> NeuronState:
 
 def refit_weights(model: NeuronModel, state: NeuronState, max_iter: int = 8) -> NeuronState:
     """The best non-negative weights for the current directions (see the module docstring)."""
+    nu = state.V.norm(dim=1)
+    if not bool((nu > 0).all()):
+        # A zero row has no direction (a warm start's empty block, e.g. an all-zero
+        # target column's): it adds nothing, and dividing by its norm gave NaN.
+        state = state.select(nu > 0)
+        nu = nu[nu > 0]
     if state.width == 0:
         return state
-    nu = state.V.norm(dim=1)
     directions = state.V / nu[:, None]
     atoms = (model.atoms(directions, state.regions) * state.signs).double()  # (n, m)
     weights = (nu * nu).double()

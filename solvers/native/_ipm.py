@@ -562,15 +562,20 @@ def solve_squared(
     factored = 0
     statuses, messages = [], []
     for k in range(outputs):
-        if statuses and statuses[-1] is Status.INTERRUPTED:
-            # Ctrl-C stops everything: the outputs not reached keep zero blocks.
+        interrupted = bool(statuses) and statuses[-1] is Status.INTERRUPTED
+        if interrupted or not bool(torch.any(targets[:, k])):
+            # Ctrl-C stops everything: the outputs not reached keep zero blocks. An
+            # all-zero target column's optimum is the zero blocks (the loss's gradient at
+            # zero predictions vanishes), certified by the zero dual point; the interior
+            # point only approached it, its objective falling to 0 and its relative gap
+            # staying near 1 for max_iter iterations.
             zero = torch.zeros((h + 1, h + 1), dtype=dtype, device=device)
             for r in range(regions):
                 blocks[r * outputs + k] = [zero, zero]
             duals.append(torch.zeros(n, dtype=dtype, device=device))
             points.append(None)
-            statuses.append(Status.INTERRUPTED)
-            messages.append(messages[-1])
+            statuses.append(Status.INTERRUPTED if interrupted else Status.OPTIMAL)
+            messages.append(messages[-1] if interrupted else "zero targets: zero blocks")
             continue
         callback = None
         if on_iteration is not None:
