@@ -147,3 +147,30 @@ def test_a_merged_table_says_when_each_row_was_measured(bench, tmp_path, monkeyp
     assert measured[("wide-40x3000", "after")].endswith(", fedcba6543")
     table = stem.with_suffix(".md").read_text()
     assert "| 2026-01-01 10:00, abcdef1234 |" in table and "fedcba6543 |" in table
+
+
+def test_variants_merge_row_by_row_and_scs_judges_only_the_cnn_row(bench, tmp_path, monkeypatch):
+    # adding SCS's (refused) rows to the dense cases must keep their native rows, which
+    # --merge dropped case by case, and a refused SCS is no reference for them
+    stem = tmp_path / "large"
+    earlier = bench.Row("digits-binary", "after", 60000, 784, 1, status="optimal", time=100.0,
+                        relative_gap=1e-5, peak_memory_gb=2.0)
+    stem.with_suffix(".json").write_text(json.dumps({
+        "meta": {"date": "2026-01-01 10:00", "commit": "abcdef123456"},
+        "rows": [bench.asdict(earlier)],
+    }))
+    ran = []
+
+    def refused(case, variant, limit, threads):
+        ran.append((case, variant))
+        return bench.Row(case, variant, 60000, 784, 1, status="refused")
+
+    monkeypatch.setattr(bench, "run_in_subprocess", refused)
+    assert bench.main(["--cases", "digits-binary", "--variants", "scs", "--merge",
+                       "--output", str(stem)]) == 0
+    assert ran == [("digits-binary", "scs")]
+    rows = json.loads(stem.with_suffix(".json").read_text())["rows"]
+    assert [(row["variant"], row["status"]) for row in rows] == [("after", "optimal"),
+                                                                 ("scs", "refused")]
+    assert rows[0]["target_met"] is True  # judged on its own targets, not against SCS
+
