@@ -341,12 +341,13 @@ def markdown(rows: list[Row], meta: dict) -> str:
     ]
     for row in rows:
         met = "" if row.target_met is None else ("yes" if row.target_met else "**no**")
+        target = row.target_gap if row.variant == "after" else None  # references have none
         lines.append(
             f"| {row.case} | {row.n} | {row.d} | {row.outputs} | {row.variant} | "
             f"{row.engine or ''} | {row.status} | {fmt(row.time, '.1f')} | "
             f"{fmt(row.time_limit, '.0f')} | {fmt(row.peak_memory_gb, '.2f')} | "
             f"{fmt(row.neurons, 'd')} | {fmt(row.objective, '.9g')} | "
-            f"{fmt(row.relative_gap, '.1e')} | {fmt(row.target_gap, '.0e')} | "
+            f"{fmt(row.relative_gap, '.1e')} | {fmt(target, '.0e')} | "
             f"{'>= ' if row.speedup_at_least else ''}{fmt(row.speedup, '.1f')} | {met} | "
             f"{row.note} | {row.measured} |"
         )
@@ -552,7 +553,8 @@ def main(argv=None) -> int:
     if args.one:
         case, variant, limit, threads = args.one
         row = run_one(case, variant, float(limit), int(threads))
-        row.peak_memory_gb = peak_rss_gb()
+        # (a refused or failed solve's peak would be only the process's own baseline)
+        row.peak_memory_gb = peak_rss_gb() if row.time is not None else None
         print("ROW " + json.dumps(asdict(row)), flush=True)
         return 0
     rows: list[Row] = []
