@@ -25,8 +25,8 @@ network along the path).
 Writes ``benchmarks/results/cv.json`` and ``cv.md``: per case the chosen beta
 and best mean score of each method, whether they agree, the wall times and
 their ratio (GridSearchCV / CV; also of this process's CPU time, which other
-users of a shared machine disturb less), the peak memory of each (this process's,
-from the fit's start), the refit network at beta_ (objective, certified gap,
+users of a shared machine disturb less), the peak memory each fit adds to this
+process, the refit network at beta_ (objective, certified gap,
 width) with Clarabel's optimum of the same problem as an independent check, and
 the CV's path points that failed or
 stopped early (skipped) or were certified only above tol (used by both), and
@@ -97,8 +97,8 @@ class Row:
     conic_objective: float = float("nan")
     conic_time: float = float("nan")
     conic_status: str = ""
-    cv_peak_memory_gb: float = float("nan")
-    grid_peak_memory_gb: float = float("nan")
+    cv_memory_added_gb: float = float("nan")
+    grid_memory_added_gb: float = float("nan")
     score_difference: float = 0.0
     iterations_warm: int = 0
     iterations_cold: int = 0
@@ -125,15 +125,29 @@ def load_case(name: str, digits_samples: int):
     return standardize(X).X_train, y, True
 
 
+def _resident_gb() -> float:
+    """This process's resident memory now, GB (Linux's ``VmRSS``; NaN elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _timed(call, *args) -> tuple[float, float, float]:
     """Wall time and CPU time of this process (one thread: the work itself) of ``call``,
-    and its peak resident memory in GB (the process's, from the call's start)."""
+    and the peak resident memory it added, GB: both methods run in this one process,
+    whose own resident memory grows from case to case."""
     from convexnn.distributed import reset_peak_memory
 
     reset_peak_memory()
+    start = _resident_gb()
     wall, cpu = time.perf_counter(), time.process_time()
     call(*args)
-    return time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb()
+    return time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb() - start
 
 
 def conic_check(estimator, X, y, time_limit: float) -> tuple[float, float, str]:
@@ -207,7 +221,7 @@ def run_case(name: str, family: str, n_betas: int, folds: int, digits_samples: i
         refit_gap=float(cv.result_.relative_gap),
         refit_objective=float(cv.result_.objective), refit_width=int(cv.result_.n_neurons),
         conic_objective=conic_objective, conic_time=conic_time, conic_status=conic_status,
-        cv_peak_memory_gb=cv_peak, grid_peak_memory_gb=grid_peak,
+        cv_memory_added_gb=cv_peak, grid_memory_added_gb=grid_peak,
         **path_iterations(cv, X, y, split[0][0]),
     )
 
@@ -259,7 +273,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
         "",
         "| case | loss | n x d | classes | betas x folds | beta_ (CV) | beta (GridSearchCV) | "
         "score (CV) | score (GridSearchCV) | time CV (s) | time GridSearchCV (s) | "
-        "GridSearchCV / CV | CPU GridSearchCV / CV | peak memory CV / GridSearchCV (GB) | "
+        "GridSearchCV / CV | CPU GridSearchCV / CV | peak memory added, CV / GridSearchCV (MB) | "
         "points skipped / above tol | refit at beta_: objective | certified rel. gap | width | "
         "Clarabel's objective (rel. difference, time s) | "
         "iterations per point, cold / warm (fold 0) | warm outputs certified by factored "
@@ -273,7 +287,7 @@ def markdown(rows: list[Row], meta: dict) -> str:
             f"{r.cv_beta:.4g} | {r.grid_beta:.4g}{'' if r.same_beta else ' (differs)'} | "
             f"{r.cv_score:.4f} | {r.grid_score:.4f}{'' if r.same_score else ' (differs)'} | "
             f"{r.cv_time:.1f} | {r.grid_time:.1f} | {r.ratio:.2f}x | {r.cpu_ratio:.2f}x | "
-            f"{r.cv_peak_memory_gb:.2f} / {r.grid_peak_memory_gb:.2f} | "
+            f"{1e3 * r.cv_memory_added_gb:.0f} / {1e3 * r.grid_memory_added_gb:.0f} | "
             f"{r.skipped_points} / {r.inaccurate_points} | "
             f"{r.refit_objective:.9g} | {r.refit_gap:.1e} | {r.refit_width} | "
             f"{_conic_cell(r)} | "

@@ -22,9 +22,20 @@ import warnings
 
 import torch
 
+from convexnn.exceptions import ValidationError
 from convexnn.patches import ConvGeometry
 
 __all__ = ["TorchPolyNet"]
+
+
+def check_floating_dtype(dtype: object) -> torch.dtype:
+    """``dtype`` if it is a floating-point torch dtype (a module's weights need one)."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValidationError(
+            f"dtype must be a floating-point torch dtype (torch.float64, torch.float32), "
+            f"got {dtype!r}"
+        )
+    return dtype
 
 
 class TorchPolyNet(torch.nn.Module):

@@ -247,7 +247,6 @@ def check_solver(value: Any) -> str:
     return check_instance(value, str, "solver", "a back-end name or 'auto'")
 
 
-#: Common solver options whose None means the back-end's default (no limit): dropped.
 def check_solver_options(value: Any) -> dict[str, Any] | None:
     """A mapping of solver options named by strings, or None; ``tol``, ``time_limit`` and
     ``max_iter`` set to None are left out (the default), as for the other options."""

@@ -160,7 +160,7 @@ class LongSolveWarning(ConvexNNWarning):
 
 
 class FeatureScalingWarning(ConvexNNWarning):
-    """Feature columns differ in scale by orders of magnitude.
+    """Feature columns differ in scale by orders of magnitude, or are all far from 1.
 
     The semidefinite program (and backprop) then becomes so ill-conditioned
     that solvers stop at their limits or fail; standardise the features

@@ -95,9 +95,12 @@ class PolySDP:
             )
         for name in ("patches", "targets"):
             values = getattr(self, name)
+            if values.dtype.kind in "biu":  # (+-1 labels as ints: solved before this check)
+                values = values.astype(np.float64)
+                setattr(self, name, values)
             if values.dtype.kind != "f" or values.size == 0 or not np.isfinite(values).all():
                 raise ValidationError(
-                    f"PolySDP {name} must be a non-empty array of finite real floats, got "
+                    f"PolySDP {name} must be a non-empty array of finite real numbers, got "
                     f"dtype {values.dtype}, shape {values.shape}"
                     + ("" if values.dtype.kind != "f" or values.size == 0 else
                        f", {int(values.size - np.isfinite(values).sum())} NaN or infinite")

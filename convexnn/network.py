@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convexnn._torch_model import TorchPolyNet
+from convexnn._torch_model import TorchPolyNet, check_floating_dtype
 from convexnn._validation import (
     FEATURE_LIMIT,
     as_float_array,
@@ -287,11 +287,7 @@ class TwoLayerPolyNet:
         unit-norm rows as they are; ``unit_norm=False``). Its inputs must have
         ``dtype`` (float64 by default): ``to_torch(torch.float32)`` for float32 data.
         """
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValidationError(
-                f"dtype must be a floating-point torch dtype (torch.float64, torch.float32), "
-                f"got {dtype!r}"
-            )
+        check_floating_dtype(dtype)
         return TorchPolyNet(
             torch.as_tensor(self.U, dtype=dtype),
             torch.as_tensor(self.output_weights, dtype=dtype),

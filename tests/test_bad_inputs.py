@@ -91,6 +91,10 @@ def _text(path: Path, text: str) -> Path:
     return path
 
 
+def _one_based_width(loaded: tuple[np.ndarray, np.ndarray]) -> None:
+    assert loaded[0].shape == (2, 3), loaded[0].shape
+
+
 # -- the table ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -643,6 +647,9 @@ CASES: list[Case] = [
     Case("load_svmlight", "zero_based='yes' (blamed the file)",
          lambda t: ds.load_svmlight(_text(t / "ok.svm", "1 1:1\n0 2:2\n"), zero_based="yes"),
          ValidationError, ("zero_based must be True, False or 'auto'",)),
+    Case("load_svmlight", "zero_based=np.False_ (read as True: one column more)",
+         lambda t: _one_based_width(ds.load_svmlight(
+             _text(t / "one.svm", "1 1:0.5 3:1\n0 2:1\n"), zero_based=np.False_)), None),
     Case("compare", "an option no back-end takes, under auto (checked after every method ran)",
          lambda t: cnn.compare((X, Y), optimizers=["sgd"], solver_options={"bogus": 1},
                                progress=False),
@@ -674,6 +681,9 @@ CASES: list[Case] = [
          lambda t: NET.to_torch("float32"), ValidationError, ("floating-point torch dtype",)),
     Case("TwoLayerPolyNet.to_torch", "an integer dtype",
          lambda t: NET.to_torch(torch.int64), ValidationError, ("floating-point torch dtype",)),
+    Case("BackpropRun.to_torch", "dtype as a string",
+         lambda t: BR(epochs=2).fit(X, Y).run_.to_torch("float32"),
+         ValidationError, ("floating-point torch dtype",)),
     Case("TwoLayerPolyNet", "alpha a tensor that requires grad",
          lambda t: cnn.TwoLayerPolyNet(torch.eye(3), torch.ones(3, requires_grad=True),
                                        "quadratic"), None),
@@ -684,7 +694,9 @@ CASES: list[Case] = [
          None),
     Case("PolySDP", "NaN in hand-built patches (failed inside eigh after every back-end)",
          lambda t: dataclasses.replace(problem(), patches=with_value(problem().patches, np.nan)),
-         ValidationError, ("finite real floats", "1 NaN or infinite")),
+         ValidationError, ("finite real numbers", "1 NaN or infinite")),
+    Case("PolySDP", "integer targets (+-1 labels)", lambda t: dataclasses.replace(
+        problem(), targets=np.sign(problem().targets).astype(np.int64)), None),
     Case("PolySDP", "complex patches (solved 'optimal' with a ComplexWarning)",
          lambda t: dataclasses.replace(problem(), patches=problem().patches.astype(complex)),
          ValidationError, ("complex128",)),

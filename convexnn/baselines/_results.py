@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
-from convexnn._torch_model import TorchPolyNet
+from convexnn._torch_model import TorchPolyNet, check_floating_dtype
 from convexnn._validation import FEATURE_LIMIT, as_float_array, writable
 from convexnn.activations import Activation
 from convexnn.exceptions import ValidationError
@@ -156,6 +156,7 @@ class BackpropRun:
 
     def to_torch(self, dtype: torch.dtype = torch.float64) -> TorchPolyNet:
         """The trained network as the module it was trained as (unit-norm for convex runs)."""
+        check_floating_dtype(dtype)
         alpha = self.alpha if self.geometry is not None else self.alpha[:, None]
         single_output = alpha.ndim == 2
         return TorchPolyNet(

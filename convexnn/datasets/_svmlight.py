@@ -41,7 +41,9 @@ def load_svmlight(
 
     file = existing_file(path)
     n_features = check_positive(n_features, "n_features", integer=True, allow_none=True)
-    if not (zero_based == "auto" or isinstance(zero_based, (bool, np.bool_))):
+    if isinstance(zero_based, (bool, np.bool_)):
+        zero_based = bool(zero_based)  # (scikit-learn tests `is False`: np.False_ read True)
+    elif zero_based != "auto":
         raise ValidationError(f"zero_based must be True, False or 'auto', got {zero_based!r}")
     try:
         # Without n_features: a file wider than it gets its own message below, not

@@ -575,7 +575,7 @@ def solve_squared(
             duals.append(torch.zeros(n, dtype=dtype, device=device))
             points.append(None)
             statuses.append(Status.INTERRUPTED if interrupted else Status.OPTIMAL)
-            messages.append(messages[-1] if interrupted else "zero targets: zero blocks")
+            messages.append(messages[-1] if interrupted else None)  # (none of its own)
             continue
         callback = None
         if on_iteration is not None:
@@ -630,7 +630,8 @@ def solve_squared(
         statuses.append(status)
         messages.append(message)
     worst = max(statuses, key=_SEVERITY.index)
-    message = messages[statuses.index(worst)]
+    message = next((m for m, st in zip(messages, statuses) if st is worst and m is not None),
+                   "every output's targets are zero: zero blocks")
     return IPMOutput(
         blocks=[(pair[0], pair[1]) for pair in blocks],
         dual=torch.stack(duals, dim=1),
