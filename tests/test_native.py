@@ -1065,6 +1065,22 @@ def test_local_steps_are_told_the_memory_the_plan_leaves_at_each_width(monkeypat
         assert left == available - plan.bytes_for(width)
 
 
+def test_wide_data_is_announced_at_the_size_it_is_solved_at(monkeypatch):
+    # a 100 x 5000 logistic fit was announced as "may run for hours" and took 2.8 s
+    monkeypatch.setattr(convexnn.solvers.native._neurons, "LARGE_PROBLEM", 10**6)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 400))  # 30 x 401^2 oracle entries, 30 x 32^2 in the row space
+    problem = make_problem(X, X[:, 0] ** 2, beta=0.1, loss="huber")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", convexnn.LongSolveWarning)
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        solve(problem, "native", {"max_iter": 2})
+    with pytest.warns(convexnn.LongSolveWarning, match="n=30, h=400"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", convexnn.SolverStatusWarning)
+        solve(problem, "native", {"max_iter": 2, "row_space": False})
+
+
 def test_a_long_silent_solve_is_announced(monkeypatch):
     """60000 x 784 on one core: 10-300 s a round, hours over max_iter rounds, and nothing
     shown unless verbose. Announced when the neurons engine takes a large problem without
