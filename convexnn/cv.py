@@ -28,13 +28,16 @@ result does not depend on it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import inspect
 import logging
+import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -155,6 +158,40 @@ class _FoldPath:
     objectives: np.ndarray
     solve_times: np.ndarray
     score_times: np.ndarray
+    #: The fold's ``convexnn`` log records (as ``logging.makeLogRecord`` takes them) where
+    #: it ran in a worker process, whose records no handler of the user's would see.
+    log_records: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _RecordBuffer(logging.Handler):
+    """Keeps the records of a worker process, to be handled again by the parent's logger."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # formatted here: the arguments need not be picklable
+        self.records.append(dict(vars(record), msg=record.getMessage(), args=None,
+                                 exc_info=None, exc_text=None))
+
+
+@contextlib.contextmanager
+def _records_for(parent: int, level: int) -> Iterator[list[dict[str, Any]]]:
+    """Collect this process's ``convexnn`` records at ``level`` when it is not ``parent``
+    (a joblib worker process: the same process logs as usual)."""
+    if os.getpid() == parent:
+        yield []
+        return
+    buffer = _RecordBuffer(level)
+    previous = logger.level
+    logger.addHandler(buffer)
+    logger.setLevel(level)
+    try:
+        yield buffer.records
+    finally:
+        logger.removeHandler(buffer)
+        logger.setLevel(previous)
 
 
 def _fold_path(
@@ -169,8 +206,30 @@ def _fold_path(
     params: dict[str, Any],
     geometry: ConvGeometry | None,
     split: int,
+    parent: int,
+    log_level: int,
 ) -> _FoldPath:
-    """The path on ``train``, each usable point scored on ``test`` (a joblib job)."""
+    """The path on ``train``, each usable point scored on ``test`` (a joblib job of
+    process ``parent``, whose ``convexnn`` logger is at ``log_level``)."""
+    with _records_for(parent, log_level) as records:
+        path = _scored_path(estimator, features, targets, labels, train, test, betas,
+                            scorer, params, geometry, split)
+    return dataclasses.replace(path, log_records=records)
+
+
+def _scored_path(
+    estimator: _ConvexPolyCVMixin,
+    features: np.ndarray,
+    targets: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    betas: np.ndarray,
+    scorer: Callable[..., float],
+    params: dict[str, Any],
+    geometry: ConvGeometry | None,
+    split: int,
+) -> _FoldPath:
     with status_warnings_off():  # counted, with every other unusable point, in one by fit
         points = fit_path(
             features[train], targets[train], betas, activation=params["activation"],
@@ -336,9 +395,13 @@ class _ConvexPolyCVMixin:
                     self.betas_[0], self.betas_[-1], len(folds))
         paths = Parallel(n_jobs=params["n_jobs"])(
             delayed(_fold_path)(self, features, targets, labels, train, test, self.betas_,
-                                scorer, params, geometry, split)
+                                scorer, params, geometry, split, os.getpid(),
+                                logger.getEffectiveLevel())
             for split, (train, test) in enumerate(folds)
         )
+        for path in paths:  # worker processes' records, each fold's as a block
+            for record in path.log_records:
+                logger.handle(logging.makeLogRecord(record))
         self._record(paths)
         # What the path was solved with, whatever set_params does since (save, curves).
         self._params_at_fit_ = self.get_params(deep=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import pickle
 import warnings
 
@@ -281,6 +282,24 @@ def test_n_jobs_2_gives_what_n_jobs_1_gives():
     np.testing.assert_array_equal(one.n_neurons_path_, two.n_neurons_path_)
     np.testing.assert_allclose(one.objective_path_, two.objective_path_, rtol=1e-9)
     np.testing.assert_array_equal(one.predict(X), two.predict(X))
+
+
+def test_folds_in_worker_processes_log_through_the_parents_logger(caplog):
+    """With n_jobs=2 the folds' records stayed in the workers, whose logger has only a
+    NullHandler: -v showed nothing of a parallel CV."""
+    import os
+
+    X, y = regression_data()
+    counts = {}
+    for n_jobs in (1, 2):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="convexnn"):
+            ConvexPolyRegressorCV(betas=3, cv=2, n_jobs=n_jobs, solver="native").fit(X, y)
+        solves = [r for r in caplog.records if r.getMessage().startswith("native: status")]
+        counts[n_jobs] = len(solves)
+        if n_jobs == 2:  # the fold paths' solves ran elsewhere, the refit here
+            assert any(r.process != os.getpid() for r in solves)
+    assert counts[2] == counts[1] >= 2 * 2 + 1  # 2 folds x (at least) 2 solved betas + refit
 
 
 def test_warm_starts_reach_every_path_solve(monkeypatch):
