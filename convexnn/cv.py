@@ -29,7 +29,6 @@ result does not depend on it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
 import logging
 import os
@@ -211,26 +210,8 @@ def _fold_path(
 ) -> _FoldPath:
     """The path on ``train``, each usable point scored on ``test`` (a joblib job of
     process ``parent``, whose ``convexnn`` logger is at ``log_level``)."""
-    with _records_for(parent, log_level) as records:
-        path = _scored_path(estimator, features, targets, labels, train, test, betas,
-                            scorer, params, geometry, split)
-    return dataclasses.replace(path, log_records=records)
-
-
-def _scored_path(
-    estimator: _ConvexPolyCVMixin,
-    features: np.ndarray,
-    targets: np.ndarray,
-    labels: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
-    betas: np.ndarray,
-    scorer: Callable[..., float],
-    params: dict[str, Any],
-    geometry: ConvGeometry | None,
-    split: int,
-) -> _FoldPath:
-    with status_warnings_off():  # counted, with every other unusable point, in one by fit
+    # (status warnings: counted, with every other unusable point, in one by fit)
+    with _records_for(parent, log_level) as records, status_warnings_off():
         points = fit_path(
             features[train], targets[train], betas, activation=params["activation"],
             loss=params["loss"], solver=params["solver"], solver_options=estimator._options(),
@@ -260,6 +241,7 @@ def _scored_path(
         objectives=np.array([point.result.objective for point in points]),
         solve_times=np.array([point.result.solve_time for point in points]),
         score_times=np.array(score_times),
+        log_records=records,
     )
 
 
