@@ -125,26 +125,14 @@ def load_case(name: str, digits_samples: int):
     return standardize(X).X_train, y, True
 
 
-def _resident_gb() -> float:
-    """This process's resident memory now, GB (Linux's ``VmRSS``; NaN elsewhere)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return float("nan")
-
-
 def _timed(call, *args) -> tuple[float, float, float]:
     """Wall time and CPU time of this process (one thread: the work itself) of ``call``,
     and the peak resident memory it added, GB: both methods run in this one process,
     whose own resident memory grows from case to case."""
     from convexnn.distributed import reset_peak_memory
 
-    reset_peak_memory()
-    start = _resident_gb()
+    # restarted, the peak is the resident memory now (NaN where it cannot be restarted)
+    start = peak_rss_gb() if reset_peak_memory() else float("nan")
     wall, cpu = time.perf_counter(), time.process_time()
     call(*args)
     return time.perf_counter() - wall, time.process_time() - cpu, peak_rss_gb() - start
