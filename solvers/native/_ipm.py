@@ -21,7 +21,10 @@ solved on the lifted side instead (:class:`._lifted.LiftedSystem`): an
 ``m x m`` matrix per iteration, memory ``O(n m)``, chosen by operation count
 when the workspace is prepared.
 
-Outputs are independent for the squared loss and are solved one by one.
+Outputs are independent for the squared loss and are solved one by one. A
+converged output's blocks are cut to their optimal part (:func:`optimal_part`):
+an interior point's last iterate still has eigenvalues of order ``mu`` off the
+optimal face, which Neural Decomposition would spread over every neuron.
 Far from the optimum the ``n x n`` system is assembled and factorised in
 float32 (about twice as fast; residuals stay in float64, so the iteration
 corrects itself); the last iterations use float64.
@@ -386,6 +389,26 @@ def solve_output(
     return cones, best_lam, iteration, status, message
 
 
+def optimal_part(X: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """``X`` restricted to the eigendirections where it exceeds its dual slack ``S``.
+
+    An interior point stops at ``X S ~ mu I`` with ``mu`` small but not zero:
+    ``X`` still has eigenvalues of order ``mu`` on directions outside the
+    optimal face (where ``S`` is of order ``beta``), while on the face it is
+    ``X`` that is large and ``S`` of order ``mu``. Comparing the two on each
+    eigendirection tells them apart without a threshold. The leftover
+    directions cost penalty without fitting anything, and Neural Decomposition
+    mixes them into every neuron, where the refit cannot remove them: on
+    planted 750 x 50 data an interior point stopped at a relative gap of 9e-8
+    decomposed into 88 neurons with a certified gap of 8.2e-8, its optimal part
+    into 30 neurons at 1.3e-8 and a lower objective.
+    """
+    values, vectors = torch.linalg.eigh(X)
+    slack = torch.einsum("ij,ik,kj->j", vectors, S, vectors)  # v_j^T S v_j
+    keep = values > slack
+    return (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
+
+
 def _warm_cones(
     start: IPMPoint,
     regions: int,
@@ -616,6 +639,9 @@ def solve_squared(
                 iterations += its
                 cones, lam, its, status, message = solve_output(operators, y, cost, G,
                                                                 **arguments)
+        if status is Status.OPTIMAL:
+            for c in cones:
+                c.X = optimal_part(c.X, c.S)
         for c in cones:
             index = c.region * outputs + k
             pair = blocks[index] or [None, None]
