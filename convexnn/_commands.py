@@ -168,17 +168,21 @@ def _training_data(
     return _named(X, names), y, name
 
 
-def _column_layout(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> dict[str, int]:
+def _column_layout(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Where the target column of a text ``--data`` file is, ``{"target_column": index}``
-    (``{}`` for other files), so that a file of the same columns without a header is read
-    the same way (:func:`_read_features`)."""
+    and, with a header, ``"target_name"`` (``{}`` for other files), so that a file of the
+    same columns is read the same way (:func:`_read_features`)."""
     if getattr(args, "data", None) is None or _delimiter(args) is None or y.ndim != 1:
         return {}
     columns = X.shape[1] + 1  # every other column is a feature
     target = _column(args.target)
+    header = _header(args)
     if isinstance(target, str):
-        target = (_header(args) or []).index(target)
-    return {"target_column": columns - 1 if target is None else target % columns}
+        target = (header or []).index(target)
+    layout: dict[str, Any] = {"target_column": columns - 1 if target is None else target % columns}
+    if header is not None:
+        layout["target_name"] = header[layout["target_column"]]
+    return layout
 
 
 def _features_for(
@@ -310,6 +314,7 @@ def labelled(y: np.ndarray) -> np.ndarray:
 def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
              read_as: dict[str, Any]):
     """The model's feature columns of a file with a header, by name, and its target."""
+    from convexnn._persistence import saved_data_format
     from convexnn.datasets import load_csv, load_file
     from convexnn.exceptions import ValidationError
 
@@ -334,7 +339,17 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
             f"{args.data} has the columns {others} besides the model's features; name the "
             "target with --target"
         )
-    target = target if target is not None else (others[0] if others else None)
+    if target is None and others:
+        fitted = saved_data_format(args.model).get("target_name")
+        if fitted is not None and others[0] != fitted:  # an id or a note, say
+            import warnings
+
+            from convexnn.exceptions import ConvexNNWarning
+
+            warnings.warn(f"{args.data}: the column {others[0]!r} is taken for the target, but "
+                          f"the model was fitted with the target {fitted!r}; name the target "
+                          "with --target", ConvexNNWarning, stacklevel=1)
+        target = others[0]
     # Only the model's columns are read: an id or a note beside them is not a feature.
     in_file_order = [name for name in names if name in features]
     if target is None:  # no target column
@@ -585,7 +600,13 @@ def certify_command(args: argparse.Namespace) -> int:
     model = load_saved_estimator(args.model)
     X, y = _features_for(model, args)
     if y is None:
-        raise ValidationError(f"{args.data} has no target column; certify needs targets (--target)")
+        from convexnn.datasets._files import file_format
+
+        where = {".npz": "an array y in the file",
+                 "idx": "a labels file beside the images (train-images-idx3-ubyte -> "
+                        "train-labels-idx1-ubyte)"}.get(file_format(args.data),
+                                                         "a target column (--target)")
+        raise ValidationError(f"{args.data} has no targets; certify needs them: {where}")
     certificate = model.certify(X, y, tighten=args.tighten)
     print(f"model             {type(model).__name__}, beta {model.beta:g}, "
           f"{get_loss(model.loss).name} loss, {model.network_.n_neurons} neurons")
@@ -606,10 +627,6 @@ def path_command(args: argparse.Namespace) -> int:
     from convexnn.exceptions import ValidationError
 
     X, y, name = load_data(args)
-    out = output_folder(args.out if args.out is not None
-                        else Path(f"{args.command}-results") / name)
-    for suffix in (".png", ".csv"):  # the files plot_path writes there
-        check_output_file(out / f"{args.command}{suffix}", {"--data": getattr(args, "data", None)})
     classification = _is_classification(y, args)
     if args.standardize:
         X = standardize(X).X_train
@@ -630,6 +647,11 @@ def path_command(args: argparse.Namespace) -> int:
         cv: Any = [(train, test)]
     else:
         cv = _shuffled_folds(args.folds, classification, "--folds")
+    # (after every check of the arguments: a refused command leaves no folder behind)
+    out = output_folder(args.out if args.out is not None
+                        else Path(f"{args.command}-results") / name)
+    for suffix in (".png", ".csv"):  # the files plot_path writes there
+        check_output_file(out / f"{args.command}{suffix}", {"--data": getattr(args, "data", None)})
     cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
     model = cls(cv=cv, refit=False, **_grid(args),
                 activation=args.activation, loss=args.loss, solver=args.solver,

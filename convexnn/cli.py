@@ -441,7 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # one readable line unless --debug
         if args.debug:
-            raise
+            import traceback
+
+            traceback.print_exc()
+            return 2
         # Imported only here: convexnn.exceptions loads scikit-learn, which --help must not.
         from convexnn.exceptions import ConvexNNError
 

@@ -320,7 +320,7 @@ def test_path_and_cv_commands_write_the_picture_and_table(labelled, command, cap
         (["predict", "TRAIN", "--data", "TRAIN"],
          ("ValidationError", "is not a saved convexnn estimator")),
         (["certify", "MODEL", "--data", "FEATURES"],
-         ("ValidationError", "no target column", "--target")),
+         ("ValidationError", "has no targets", "--target")),
         (["predict", "MODEL", "--data", "FEATURES", "--target", "f0"],
          ("ValidationError", "X has 2 features")),
         (["cv", "--dataset", "iris", "--betas", "x,y"], ("argument --betas",)),
@@ -1060,7 +1060,7 @@ def test_loader_advice_is_given_in_command_line_words(tmp_path, capsys):
         err = capsys.readouterr().err
         assert said in err and "x_key" not in err and "sklearn" not in err, err
     for data, said in (("positional.npz", "np.savez(file, X=..., y=...)"),
-                       ("year.csv", "rename its column names that are numbers"),
+                       ("year.csv", "rename its column names that read as numbers"),
                        ("lonely-images-idx3-ubyte", "named as MNIST's are")):
         assert main(["fit", "--data", str(tmp_path / data), "--out",
                      str(tmp_path / "m.npz")]) == 2
@@ -1109,3 +1109,43 @@ def test_the_advice_to_tighten_a_non_smooth_bound_is_the_command_lines(labelled,
     err = capsys.readouterr().err
     assert "hinge loss is not smooth" in err and "--tighten" in err, err
     assert "dual_points" not in err and "tighten=True" not in err, err
+
+
+def test_predict_warns_when_it_takes_another_column_than_the_fitted_target(tmp_path, capsys):
+    """A regressor scored against an id column beside its features, without a word."""
+    t = planted_teacher(n=30, d=2, seed=3)
+    _write_csv(tmp_path / "train.csv", t.X, t.y)
+    assert main(["fit", "--data", str(tmp_path / "train.csv"), "--task", "regression",
+                 "--out", str(tmp_path / "m.npz")]) == 0
+    (tmp_path / "new.csv").write_text("f0,f1,id\n" + "".join(
+        f"{a!r},{b!r},{i}\n" for i, (a, b) in enumerate(t.X.tolist())))
+    (tmp_path / "same.csv").write_text((tmp_path / "train.csv").read_text())
+    capsys.readouterr()
+    for data, warned in (("new.csv", True), ("same.csv", False)):
+        assert main(["predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / data),
+                     "--out", str(tmp_path / "p.csv")]) == 0
+        err = capsys.readouterr().err
+        assert ("the column 'id' is taken for the target, but the model was fitted with the "
+                "target 'label'" in err) == warned, data
+
+
+def test_path_and_cv_refuse_bad_arguments_before_making_the_output_folder(tmp_path, capsys):
+    for command in (["path", "--test-size", "1.5"], ["cv", "--folds", "1"]):
+        out = tmp_path / command[0] / "deeper"
+        assert main([command[0], "--dataset", "iris", *command[1:], "--out", str(out)]) == 2
+        assert "convexnn: error" in capsys.readouterr().err
+        assert not (tmp_path / command[0]).exists()
+
+
+def test_certify_says_where_targets_come_from_in_each_format(tmp_path, capsys):
+    X = np.random.default_rng(4).normal(size=(20, 2))
+    np.savez(tmp_path / "train.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    np.savez(tmp_path / "no_y.npz", X=X[:5])
+    _write_csv(tmp_path / "no_y.csv", X[:5])
+    assert main(["fit", "--data", str(tmp_path / "train.npz"),
+                 "--out", str(tmp_path / "m.npz")]) == 0
+    for data, where in (("no_y.npz", "an array y in the file"),
+                        ("no_y.csv", "a target column (--target)")):
+        capsys.readouterr()
+        assert main(["certify", str(tmp_path / "m.npz"), "--data", str(tmp_path / data)]) == 2
+        assert f"has no targets; certify needs them: {where}" in capsys.readouterr().err

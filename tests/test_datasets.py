@@ -970,3 +970,49 @@ def test_stratify_takes_numpy_booleans():
         assert np.bincount(y_test, minlength=2).tolist() == [4, 1]
     with pytest.raises(ValidationError, match="stratify must be None, a bool"):
         train_test_split_data(X, y, stratify=3)
+
+
+def test_an_svmlight_file_of_labels_alone_is_refused(tmp_path):
+    # scikit-learn made up one all-zero feature: the CLI fitted and saved a model of it
+    path = tmp_path / "labels.svm"
+    path.write_text("1\n-1\n1\n-1\n")
+    with pytest.raises(DataFormatError, match="has no feature values"):
+        load_svmlight(path)
+
+
+def test_a_compressed_svmlight_file_without_its_extension_says_so(tmp_path):
+    path = tmp_path / "data.svm"
+    path.write_bytes(gzip.compress(b"1 1:0.5 2:1\n-1 1:0.2\n"))
+    with pytest.raises(DataFormatError, match="gzip-compressed: name it with the extension .gz"):
+        load_svmlight(path)
+    named = tmp_path / "data.svm.gz"
+    named.write_bytes(path.read_bytes())
+    assert load_svmlight(named)[0].shape == (2, 2)
+
+
+def test_a_first_row_of_missing_features_is_a_sample_not_a_header(tmp_path):
+    # (read as a header, the sample vanished without a word)
+    path = tmp_path / "data.csv"
+    path.write_text(",,cat\n1,2,dog\n3,4,cat\n")
+    with pytest.raises(DataFormatError, match="missing value in column 0 at line 1"):
+        load_csv(path)
+    path.write_text(",a,b,label\n0,1,2,x\n1,3,4,y\n")  # pandas' unnamed index column
+    with pytest.warns(ConvexNNWarning, match="index"):
+        X, y = load_csv(path)
+    assert X.shape == (2, 3) and list(y) == ["x", "y"]
+
+
+def test_a_sniffed_delimiter_reads_past_a_byte_order_mark(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes("\ufeffa;b;label\n1;2;0\n3;4;1\n".encode())
+    X, y = load_csv(path, target="a", delimiter=None)
+    assert X.tolist() == [[2.0, 0.0], [4.0, 1.0]] and y.tolist() == [1.0, 3.0]
+
+
+def test_npz_byte_string_labels_are_read_as_text_and_dates_refused(tmp_path):
+    X = np.arange(8.0).reshape(4, 2)
+    np.savez(tmp_path / "bytes.npz", X=X, y=np.array([b"a", b"b", b"a", b"b"]))
+    assert load_numpy(tmp_path / "bytes.npz")[1].tolist() == ["a", "b", "a", "b"]
+    np.savez(tmp_path / "dates.npz", X=X, y=np.arange(4).astype("datetime64[D]"))
+    with pytest.raises(DataFormatError, match="y has dtype datetime64"):
+        load_numpy(tmp_path / "dates.npz")

@@ -67,8 +67,16 @@ def load_numpy(
         return X, None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.dtype.kind in "cOV":
+    if y.dtype.kind in "cOVmM":
         raise DataFormatError(f"{file}: y has dtype {y.dtype}; expected numbers or labels")
+    if y.dtype.kind == "S":  # scikit-learn refuses byte-string labels: read them as text
+        try:
+            y = np.char.decode(y, "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataFormatError(
+                f"{file}: y holds byte strings that are not UTF-8 ({error}); expected "
+                "numbers or text labels"
+            ) from error
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise DataFormatError(
             f"{file}: y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite "

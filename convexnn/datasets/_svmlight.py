@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -50,11 +51,8 @@ def load_svmlight(
         # scikit-learn's, which calls the file invalid.
         X, y = load_svmlight_file(str(file), zero_based=zero_based)
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
-        bom = "\\xef\\xbb\\xbf" in str(error)  # as sklearn quotes the bytes it could not read
         raise DataFormatError(
-            f"{file} is not a valid svmlight/LIBSVM file ({error}); "
-            + ("it starts with a UTF-8 byte-order mark: save it without one" if bom else
-               "expected lines of 'label index:value index:value ...' with increasing indices")
+            f"{file} is not a valid svmlight/LIBSVM file ({error}); {_format_hint(file)}"
         ) from error
     except OverflowError as error:  # scikit-learn holds indices in 32-bit ints
         raise DataFormatError(
@@ -63,6 +61,11 @@ def load_svmlight(
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
+    if n_features is None and X.nnz == 0:  # scikit-learn makes up one all-zero feature
+        raise DataFormatError(
+            f"{file} has no feature values (no 'index:value' pair other than zeros on any "
+            "line); expected lines of 'label index:value index:value ...'"
+        )
     if n_features is not None:
         if X.shape[1] > n_features:
             raise DataFormatError(
@@ -84,6 +87,20 @@ def load_svmlight(
             "available; the largest feature index sets the width: check the indices"
         )
     return X.toarray().astype(np.float64, copy=False), y
+
+
+def _format_hint(file: Path) -> str:
+    """What to do about a file scikit-learn could not read as svmlight."""
+    with open(file, "rb") as handle:
+        start = handle.read(3)
+    # scikit-learn decompresses by the file name's extension only
+    if start[:2] == b"\x1f\x8b" and file.suffix != ".gz":
+        return "it is gzip-compressed: name it with the extension .gz"
+    if start == b"BZh" and file.suffix != ".bz2":
+        return "it is bzip2-compressed: name it with the extension .bz2"
+    if start == b"\xef\xbb\xbf":
+        return "it starts with a UTF-8 byte-order mark: save it without one"
+    return "expected lines of 'label index:value index:value ...' with increasing indices"
 
 
 def svmlight_zero_based(path: PathLike) -> bool:

@@ -255,6 +255,7 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
         # Only empty cells are missing here: "None" or "NA" may be a label or a column
         # name; where they stand for a missing number, _missing_cells says so.
         keep_default_na=False, na_values=[""],
+        encoding="utf-8-sig",  # (the python engine keeps a byte-order mark otherwise)
     )
     table.index += blank
     return table
@@ -284,7 +285,7 @@ def _count_blank(handle: io.TextIOBase) -> tuple[int, bool]:
 def _header_hint(line: int) -> str:
     """How to have ``line`` (the first that is not blank) read as a header."""
     return (f"; if line {line} is a header, pass header=True to load_csv, or rename its "
-            "column names that are numbers (e.g. 2020 -> y2020)")
+            "column names that read as numbers (e.g. 2020 -> y2020; also inf, nan)")
 
 
 def _is_boolean(cell: str) -> bool:
@@ -294,9 +295,14 @@ def _is_boolean(cell: str) -> bool:
 
 def _looks_like_header(row: pd.Series) -> bool:
     """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
-    so is pandas' header of a frame without column names (:func:`_numbers_the_columns`)."""
+    so is pandas' header of a frame without column names (:func:`_numbers_the_columns`).
+
+    Empty cells count against a header, except the first (pandas' unnamed index column):
+    a sample whose feature values are all missing is not a row of names."""
     if _numbers_the_columns(row):
         return True
+    if any(not isinstance(cell, str) for cell in list(row)[1:]):
+        return False
     return not any(_is_number(cell) or _is_boolean(cell) for cell in row if isinstance(cell, str))
 
 
