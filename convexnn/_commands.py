@@ -647,16 +647,27 @@ def path_command(args: argparse.Namespace) -> int:
         cv: Any = [(train, test)]
     else:
         cv = _shuffled_folds(args.folds, classification, "--folds")
-    # (after every check of the arguments: a refused command leaves no folder behind)
-    out = output_folder(args.out if args.out is not None
-                        else Path(f"{args.command}-results") / name)
-    for suffix in (".png", ".csv"):  # the files plot_path writes there
-        check_output_file(out / f"{args.command}{suffix}", {"--data": getattr(args, "data", None)})
-    cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
-    model = cls(cv=cv, refit=False, **_grid(args),
-                activation=args.activation, loss=args.loss, solver=args.solver,
-                solver_options=_solver_options(args))
-    model.fit(X, y)
+    folder = Path(args.out) if args.out is not None else Path(f"{args.command}-results") / name
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    out = output_folder(folder)
+    try:
+        for suffix in (".png", ".csv"):  # the files plot_path writes there
+            check_output_file(out / f"{args.command}{suffix}",
+                              {"--data": getattr(args, "data", None)})
+        cls = cnn.ConvexPolyClassifierCV if classification else cnn.ConvexPolyRegressorCV
+        model = cls(cv=cv, refit=False, **_grid(args),
+                    activation=args.activation, loss=args.loss, solver=args.solver,
+                    solver_options=_solver_options(args))
+        model.fit(X, y)
+    except BaseException:
+        # A refused or failed command leaves behind no folder of its own making (the
+        # estimator checks its parameters only in fit, after the folder was made).
+        for path in created:  # deepest first; one holding anything stays
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
     paths = cnn.plot_path(model, out / args.command)
     curves = cnn.PathCurves.of(model)
     print(f"| beta | {curves.scoring} | training objective | neurons | certified gap | "

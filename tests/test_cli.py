@@ -1129,8 +1129,10 @@ def test_predict_warns_when_it_takes_another_column_than_the_fitted_target(tmp_p
                 "target 'label'" in err) == warned, data
 
 
-def test_path_and_cv_refuse_bad_arguments_before_making_the_output_folder(tmp_path, capsys):
-    for command in (["path", "--test-size", "1.5"], ["cv", "--folds", "1"]):
+def test_path_and_cv_leave_no_output_folder_when_they_refuse_their_arguments(tmp_path, capsys):
+    # (the estimator checks --eps only in its fit, after the folder was made)
+    for command in (["path", "--test-size", "1.5"], ["cv", "--folds", "1"],
+                    ["path", "--eps", "5"]):
         out = tmp_path / command[0] / "deeper"
         assert main([command[0], "--dataset", "iris", *command[1:], "--out", str(out)]) == 2
         assert "convexnn: error" in capsys.readouterr().err

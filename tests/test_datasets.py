@@ -975,9 +975,10 @@ def test_stratify_takes_numpy_booleans():
 def test_an_svmlight_file_of_labels_alone_is_refused(tmp_path):
     # scikit-learn made up one all-zero feature: the CLI fitted and saved a model of it
     path = tmp_path / "labels.svm"
-    path.write_text("1\n-1\n1\n-1\n")
-    with pytest.raises(DataFormatError, match="has no feature values"):
-        load_svmlight(path)
+    for text in ("1\n-1\n1\n-1\n", "1 1:0\n-1 2:0\n"):  # (explicit zeros are stored)
+        path.write_text(text)
+        with pytest.raises(DataFormatError, match="has no feature values"):
+            load_svmlight(path)
 
 
 def test_a_compressed_svmlight_file_without_its_extension_says_so(tmp_path):
@@ -1000,6 +1001,10 @@ def test_a_first_row_of_missing_features_is_a_sample_not_a_header(tmp_path):
     with pytest.warns(ConvexNNWarning, match="index"):
         X, y = load_csv(path)
     assert X.shape == (2, 3) and list(y) == ["x", "y"]
+    for header in ("a,,label", "a,b,"):  # a spreadsheet's unnamed column is still a header
+        path.write_text(header + "\n1,2,0\n3,4,1\n")
+        X, y = load_csv(path)
+        assert X.tolist() == [[1.0, 2.0], [3.0, 4.0]] and y.tolist() == [0, 1], header
 
 
 def test_a_sniffed_delimiter_reads_past_a_byte_order_mark(tmp_path):

@@ -1286,22 +1286,36 @@ def test_optimal_part_keeps_the_directions_where_x_exceeds_its_slack():
     assert torch.allclose(optimal_part(X, S), expected, atol=1e-14)
 
 
-def test_interior_point_blocks_are_cut_to_the_optimal_face():
-    """The last iterate's eigenvalues of order mu off the optimal face became neurons:
-    750 x 50 planted data gave 88 neurons at a certified gap of 8.2e-8, 30 at 1.3e-8
-    without them (and 50 against 26 on this 400 x 30 instance)."""
+def test_interior_point_blocks_are_cut_to_the_optimal_face(monkeypatch):
+    """The last iterate's small eigenvalues off the optimal face became neurons, mixed into
+    every neuron by the decomposition; without them the network is narrower and at least
+    as good."""
     from convexnn.datasets import make_planted
 
-    data = make_planted(400, 30, activation=(0.09, 0.5, 0.47), noise=0.1, random_state=1)
+    data = make_planted(300, 20, activation=(0.09, 0.5, 0.47), noise=0.1, random_state=1)
     problem = make_problem(data.X, data.y, activation=(0.09, 0.5, 0.47), beta=0.1)
     result, network, output = solve(problem, "native", {"engine": "ipm"})
+    monkeypatch.setattr(convexnn.solvers.native._ipm, "optimal_part", lambda X, S: X)
+    uncut, uncut_network, _ = solve(problem, "native", {"engine": "ipm"})
     reference, _, _ = solve(problem, "clarabel", {"tol": 1e-9})
     assert result.status == "optimal" and result.relative_gap <= 1e-6
     assert result.objective == pytest.approx(reference.objective, rel=1e-6)
-    rank = 0
-    for Z in output.blocks[0]:
+    assert result.objective <= uncut.objective * (1 + 1e-9)
+    assert network.n_neurons < 0.75 * uncut_network.n_neurons
+    for Z in output.blocks[0]:  # a clean cut: nothing left of order mu
         values = np.linalg.eigvalsh(Z)
-        kept = values[values > 1e-12 * values[-1]]
-        assert kept.min() > 1e-4 * values[-1]  # a clean cut: no eigenvalues of order mu
-        rank += len(kept)
-    assert network.n_neurons <= rank
+        assert values[values > 1e-12 * values[-1]].min() > 1e-5 * values[-1]
+
+
+def test_the_cut_keeps_a_neuron_entering_just_below_beta_max():
+    """Its eigenvalue is as small as its slack: cut, it cost the whole tolerance (gap
+    1.02e-4 at tol 1e-4, no neuron, where the optimum has one)."""
+    from convexnn.path import beta_max
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 1))
+    y = np.maximum(X @ rng.normal(size=1), 0) + 0.05 * rng.normal(size=200)
+    problem = make_problem(X, y, beta=0.98938 * beta_max(X, y))
+    result, network, _ = solve(problem, "native", {"engine": "ipm", "tol": 1e-4})
+    assert result.status == "optimal" and result.relative_gap <= 1e-8
+    assert network.n_neurons == 1

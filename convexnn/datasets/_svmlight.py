@@ -61,7 +61,7 @@ def load_svmlight(
         ) from error
     if X.shape[0] == 0:
         raise DataFormatError(f"{file} contains no samples")
-    if n_features is None and X.nnz == 0:  # scikit-learn makes up one all-zero feature
+    if n_features is None and X.count_nonzero() == 0:  # (scikit-learn makes one up)
         raise DataFormatError(
             f"{file} has no feature values (no 'index:value' pair other than zeros on any "
             "line); expected lines of 'label index:value index:value ...'"

@@ -255,7 +255,7 @@ def _read_cells(file: Path, delimiter: str | None, rows: int | None = None) -> p
         # Only empty cells are missing here: "None" or "NA" may be a label or a column
         # name; where they stand for a missing number, _missing_cells says so.
         keep_default_na=False, na_values=[""],
-        encoding="utf-8-sig",  # (the python engine keeps a byte-order mark otherwise)
+        encoding="utf-8-sig",  # (a sniffed delimiter keeps a byte-order mark otherwise)
     )
     table.index += blank
     return table
@@ -297,11 +297,13 @@ def _looks_like_header(row: pd.Series) -> bool:
     """The ``"infer"`` rule: a first row none of whose cells is a number is a header, and
     so is pandas' header of a frame without column names (:func:`_numbers_the_columns`).
 
-    Empty cells count against a header, except the first (pandas' unnamed index column):
-    a sample whose feature values are all missing is not a row of names."""
+    A row of one name among empty cells is a sample whose feature values are missing
+    (``,,cat``), unless the empty cell is the first alone (pandas' unnamed index column)."""
     if _numbers_the_columns(row):
         return True
-    if any(not isinstance(cell, str) for cell in list(row)[1:]):
+    cells = list(row)
+    named = sum(isinstance(cell, str) for cell in cells)
+    if named <= 1 and any(not isinstance(cell, str) for cell in cells[1:]):
         return False
     return not any(_is_number(cell) or _is_boolean(cell) for cell in row if isinstance(cell, str))
 
