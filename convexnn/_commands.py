@@ -255,19 +255,20 @@ def _read_features(
     from convexnn.exceptions import ValidationError
 
     features = getattr(model, "feature_names_in_", None)
+    recorded = saved_data_format(args.model)  # how the training file was laid out
     names = _header(args)
     kind = file_format(args.data)
     text = _text_options(args)
     delimiter = text.get("delimiter")
     partial = {**text, "allow_missing_target": True} if unlabelled_rows and text else text
     if features is not None and names is not None:
-        return _by_name(args, list(features), names, partial)
+        return _by_name(args, list(features), names, partial, recorded.get("target_name"))
     if kind in ("svmlight", "idx") and args.target is not None:
         raise ValidationError(f"--target applies to CSV and .npy files, not to {args.data}: "
                               "its labels are the file's own")
     if kind == "svmlight":  # trailing all-zero features are not in the file
         X, y = load_file(args.data, n_features=model.n_features_in_,
-                         **_read_as(args.data, saved_data_format(args.model)))
+                         **_read_as(args.data, recorded))
         return _named(X, features), y
     if kind == "idx":  # images without a labels file are features only
         X, y = load_idx(args.data, idx_labels_for(args.data))
@@ -289,8 +290,8 @@ def _read_features(
             return _named(load_csv(args.data, target=None, delimiter=delimiter)[0],
                           features), None
         if width == wanted + 1:  # the target where the training file had it
-            recorded = saved_data_format(args.model).get("target_column")
-            target = recorded if isinstance(recorded, int) else None
+            column = recorded.get("target_column")
+            target = column if isinstance(column, int) else None
     if target is None and kind == ".npy" and npy_width(args.data) == wanted:
         return _named(load_numpy(args.data, y_key=None)[0], features), None
     X, y = load_file(args.data, target=target, **partial)
@@ -312,9 +313,9 @@ def labelled(y: np.ndarray) -> np.ndarray:
 
 
 def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
-             read_as: dict[str, Any]):
-    """The model's feature columns of a file with a header, by name, and its target."""
-    from convexnn._persistence import saved_data_format
+             read_as: dict[str, Any], fitted_target: str | None):
+    """The model's feature columns of a file with a header, by name, and its target
+    (``fitted_target``: the training file's target column, where it had a header)."""
     from convexnn.datasets import load_csv, load_file
     from convexnn.exceptions import ValidationError
 
@@ -340,15 +341,14 @@ def _by_name(args: argparse.Namespace, features: list[str], names: list[str],
             "target with --target"
         )
     if target is None and others:
-        fitted = saved_data_format(args.model).get("target_name")
-        if fitted is not None and others[0] != fitted:  # an id or a note, say
+        if fitted_target is not None and others[0] != fitted_target:  # an id or a note, say
             import warnings
 
             from convexnn.exceptions import ConvexNNWarning
 
             warnings.warn(f"{args.data}: the column {others[0]!r} is taken for the target, but "
-                          f"the model was fitted with the target {fitted!r}; name the target "
-                          "with --target", ConvexNNWarning, stacklevel=1)
+                          f"the model was fitted with the target {fitted_target!r}; name the "
+                          "target with --target", ConvexNNWarning, stacklevel=1)
         target = others[0]
     # Only the model's columns are read: an id or a note beside them is not a feature.
     in_file_order = [name for name in names if name in features]
